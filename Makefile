@@ -1,0 +1,54 @@
+# Duet: the two commands a newcomer needs are `make run` and `make test`.
+# Everything below is what those two commands do on a fresh machine.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8080
+CONFIG ?= configs/duet.toml
+
+# Debian packages the tests start for real (on loopback): a browser, a TURN server,
+# Redis and PostgreSQL. `make test` installs the ones that are missing.
+TEST_DEBS := chromium coturn redis-server postgresql
+
+.PHONY: run test lint typecheck pytest deps clean
+
+run: $(VENV)/.installed-run
+	$(BIN)/duet serve --host $(HOST) --port $(PORT) --config $(CONFIG)
+
+test: $(VENV)/.installed-dev $(VENV)/.debs
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+$(VENV)/.created:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	touch $@
+
+$(VENV)/.installed-run: $(VENV)/.created pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.created pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed-run
+
+# Install the Debian packages that are missing (needs root or sudo).
+$(VENV)/.debs: $(VENV)/.created
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v turnserver >/dev/null || missing="$$missing coturn"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	touch $@
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Load tester and micro-benchmarks behind ``duet bench``."""

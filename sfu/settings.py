@@ -1,0 +1,24 @@
+"""Settings of the media plane (the ``[sfu]`` table of ``configs/duet.toml``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class SfuSettings(BaseModel):
+    """How the SFU gathers candidates and forwards media."""
+
+    host_addresses: list[str] = Field(default_factory=list)
+    """Local addresses the SFU gathers ICE host candidates on.
+
+    Empty means every address aioice finds (all interfaces except loopback). Tests and
+    loopback benchmarks use ``["127.0.0.1"]`` so that no packet leaves 127.0.0.0/8."""
+
+    forwarding: Literal["passthrough", "transcode"] = "transcode"
+    """``transcode`` decodes and re-encodes every frame (aiortc's relay)."""
+
+    stun_urls: list[str] = Field(default_factory=list)
+    """STUN servers the SFU itself uses to learn a server-reflexive address (rarely needed:
+    a server with a public address announces host candidates)."""

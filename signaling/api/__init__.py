@@ -1,0 +1,1 @@
+"""HTTP endpoints: each module validates input and delegates to a service."""

@@ -1,0 +1,105 @@
+"""The ``duet`` command line.
+
+``duet serve`` runs a node (web, signaling, SFU) with uvicorn; ``duet db upgrade`` applies
+migrations. Errors in settings are printed as a readable list, and the process exits with
+status 2, instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from signaling.settings import Settings, load_settings
+
+
+def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
+    try:
+        return load_settings(args.config, **overrides)
+    except FileNotFoundError as exc:
+        raise SystemExit(f"duet: {exc}") from None
+    except ValidationError as exc:
+        lines = [f"duet: invalid settings ({exc.error_count()} problem(s)):"]
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]) or "settings"
+            lines.append(f"  {where}: {error['msg']}")
+        raise SystemExit("\n".join(lines)) from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from signaling.app import create_app
+
+    overrides: dict[str, object] = {}
+    if args.host is not None:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    settings = _settings(args, **overrides)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    app = create_app(settings)
+    print(f"Duet is serving on http://{settings.host}:{settings.port}", flush=True)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        # Our own limit (an error event) applies first; this hard cap closes the socket.
+        ws_max_size=settings.max_message_bytes * 16,
+        lifespan="on",
+    )
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from signaling.storage.db import upgrade
+
+    settings = _settings(args)
+    upgrade(settings.database_url)
+    print(f"database at {settings.database_url} is up to date")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="duet", description="Anonymous 1:1 video and text chat.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def config_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--config",
+            type=Path,
+            default=None,
+            help="TOML settings file (see configs/duet.toml); DUET_* variables override it",
+        )
+
+    serve = commands.add_parser("serve", help="run a Duet node (web, signaling, SFU)")
+    serve.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="listen port (default 8080)")
+    config_option(serve)
+    serve.set_defaults(func=_serve)
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_upgrade = db_commands.add_parser("upgrade", help="apply pending migrations")
+    config_option(db_upgrade)
+    db_upgrade.set_defaults(func=_db_upgrade)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

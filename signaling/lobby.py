@@ -1,0 +1,290 @@
+"""The lobby: visitors join, get matched, talk, press Next, leave.
+
+It turns validated protocol messages into state changes and events. It owns the visitors
+of this process, the :class:`~signaling.matching.Matchmaker`, and the SFU router wiring of
+matched video visitors. Single process: the source of truth for who is connected, waiting
+and matched is this object's state; nothing else mutates it.
+
+Every handler runs on the event loop. A handler that awaits (SDP work) re-checks the
+visitor's state afterwards, because the visitor may have left meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sfu import BadSdp, Router
+from signaling.matching import Matchmaker
+from signaling.protocol import (
+    Answer,
+    Candidate,
+    Chat,
+    ChatEvent,
+    ClientMessage,
+    ErrorEvent,
+    Join,
+    Leave,
+    MatchedEvent,
+    Mode,
+    Next,
+    OfferEvent,
+    PartnerLeftEvent,
+    ProtocolError,
+    QueuedEvent,
+    Typing,
+    TypingEvent,
+    WelcomeEvent,
+)
+from signaling.settings import Settings
+from signaling.storage import MatchStore
+from signaling.visitor import Match, Visitor
+from signaling.writer import BackgroundWriter
+
+logger = logging.getLogger(__name__)
+
+EndReason = str
+"""Why a match ended: ``next``, ``left``, ``disconnected``."""
+
+
+def _new_id(prefix: str) -> str:
+    return prefix + secrets.token_hex(8)
+
+
+class Lobby:
+    """Visitors, queues and matches of this process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        router: Router,
+        matches: MatchStore,
+        writer: BackgroundWriter,
+        clock: Callable[[], float],
+    ) -> None:
+        self.settings = settings
+        self.router = router
+        self.matches = matches
+        self.writer = writer
+        self.clock = clock
+        self.visitors: dict[str, Visitor] = {}
+        self.matchmaker = Matchmaker(
+            clock=clock, rematch_cooldown=settings.matching.rematch_cooldown_s
+        )
+
+    # --- connection lifecycle ----------------------------------------------------------
+
+    def connect(self, ip: str) -> Visitor:
+        """Register a new visitor and greet it."""
+        visitor = Visitor(
+            id=_new_id("v_"), ip=ip, outbox=asyncio.Queue(maxsize=self.settings.outbox_size)
+        )
+        self.visitors[visitor.id] = visitor
+        visitor.send(
+            WelcomeEvent(
+                visitor=visitor.id,
+                limits={
+                    "chat_max_length": self.settings.chat.max_length,
+                    "max_message_bytes": self.settings.max_message_bytes,
+                },
+            )
+        )
+        logger.info("visitor connected", extra={"visitor": visitor.id})
+        return visitor
+
+    async def disconnect(self, visitor: Visitor) -> None:
+        """The socket is gone: end everything the visitor had."""
+        if visitor.state == "closed":
+            return
+        await self._stop(visitor, reason="disconnected")
+        visitor.state = "closed"
+        self.matchmaker.forget(visitor.id)
+        self.visitors.pop(visitor.id, None)
+        logger.info("visitor disconnected", extra={"visitor": visitor.id})
+
+    # --- messages ----------------------------------------------------------------------
+
+    async def handle(self, visitor: Visitor, message: ClientMessage) -> None:
+        """Act on one validated message; protocol misuse becomes an ``error`` event."""
+        try:
+            match message:
+                case Join():
+                    await self._join(visitor, message.mode)
+                case Next():
+                    self._next(visitor)
+                case Leave():
+                    await self._stop(visitor, reason="left")
+                case Answer():
+                    await self._answer(visitor, message.sdp)
+                case Candidate():
+                    await self._candidate(visitor, message)
+                case Chat():
+                    self._chat(visitor, message.text)
+                case Typing():
+                    partner = self._partner(visitor)
+                    partner.send(TypingEvent(on=message.on))
+        except ProtocolError as exc:
+            visitor.send(ErrorEvent(code=exc.code, message=exc.message))
+
+    async def _join(self, visitor: Visitor, mode: Mode) -> None:
+        if visitor.state in ("waiting", "matched"):
+            raise ProtocolError("already_joined", "send 'leave' before joining again")
+        visitor.mode = mode
+        visitor.state = "waiting"
+        if mode == "video":
+            peer = self.router.create_peer(visitor.id)
+            visitor.peer = peer
+            sdp = await peer.offer()
+            if visitor.peer is not peer or not visitor.alive:
+                return  # left or reconnected while the offer was being made
+            visitor.send(OfferEvent(sdp=sdp))
+        self._enqueue(visitor)
+
+    def _next(self, visitor: Visitor) -> None:
+        if visitor.match is None:
+            if visitor.state == "waiting":
+                raise ProtocolError("not_in_match", "already looking for a partner")
+            raise ProtocolError("not_joined", "send 'join' first")
+        self._end_match(visitor.match, reason="next", by=visitor)
+
+    async def _stop(self, visitor: Visitor, reason: EndReason) -> None:
+        """Leave: end the match (the partner is re-queued), leave the queue, drop media."""
+        if visitor.match is not None:
+            self._end_match(visitor.match, reason=reason, by=visitor, requeue_initiator=False)
+        self._cancel_retry(visitor)
+        self.matchmaker.remove(visitor.id)
+        if visitor.state != "closed":
+            visitor.state = "idle"
+        visitor.mode = None
+        peer, visitor.peer = visitor.peer, None
+        if peer is not None:
+            await peer.close()
+
+    async def _answer(self, visitor: Visitor, sdp: str) -> None:
+        if visitor.peer is None:
+            raise ProtocolError("no_offer", "there is no offer to answer (join in video mode)")
+        try:
+            await visitor.peer.accept_answer(sdp)
+        except BadSdp as exc:
+            raise ProtocolError("bad_sdp", str(exc)) from None
+
+    async def _candidate(self, visitor: Visitor, message: Candidate) -> None:
+        if visitor.peer is None:
+            raise ProtocolError("no_offer", "there is no peer connection for this candidate")
+        candidate = None if message.candidate is None else message.candidate.model_dump()
+        try:
+            await visitor.peer.add_candidate(candidate)
+        except BadSdp as exc:
+            raise ProtocolError("bad_candidate", str(exc)) from None
+
+    def _chat(self, visitor: Visitor, text: str) -> None:
+        limit = self.settings.chat.max_length
+        if len(text) > limit:
+            raise ProtocolError("too_long", f"chat messages are limited to {limit} characters")
+        if not text.strip():
+            raise ProtocolError("invalid_message", "chat text is empty")
+        self._partner(visitor).send(ChatEvent(text=text))
+
+    def _partner(self, visitor: Visitor) -> Visitor:
+        if visitor.match is None:
+            raise ProtocolError("not_in_match", "you have no partner right now")
+        return visitor.match.partner_of(visitor)
+
+    # --- matching ----------------------------------------------------------------------
+
+    def _enqueue(self, visitor: Visitor) -> None:
+        """Pair the visitor now if anyone suitable waits, else queue it."""
+        assert visitor.mode is not None
+        while True:
+            partner_id = self.matchmaker.enqueue(visitor.id, visitor.mode)
+            if partner_id is None:
+                visitor.state = "waiting"
+                visitor.send(QueuedEvent(mode=visitor.mode))
+                self._schedule_retry(visitor)
+                return
+            partner = self.visitors.get(partner_id)
+            # The ghost re-check: the partner may have vanished while waiting.
+            if partner is None or not partner.alive or partner.state != "waiting":
+                self.matchmaker.forget(partner_id)
+                continue
+            self._start_match(visitor, partner)
+            return
+
+    def _retry_pairing(self, visitor_id: str) -> None:
+        visitor = self.visitors.get(visitor_id)
+        if visitor is None:
+            return
+        visitor.retry = None
+        if visitor.state != "waiting" or not visitor.alive:
+            return
+        partner_id = self.matchmaker.try_pair(visitor.id)
+        if partner_id is None:
+            self._schedule_retry(visitor)
+            return
+        partner = self.visitors.get(partner_id)
+        if partner is None or not partner.alive or partner.state != "waiting":
+            self.matchmaker.forget(partner_id)
+            self._enqueue(visitor)
+            return
+        self._start_match(visitor, partner)
+
+    def _schedule_retry(self, visitor: Visitor) -> None:
+        self._cancel_retry(visitor)
+        delay = self.matchmaker.retry_in(visitor.id)
+        if delay is not None:
+            loop = asyncio.get_running_loop()
+            visitor.retry = loop.call_later(delay + 0.01, self._retry_pairing, visitor.id)
+
+    @staticmethod
+    def _cancel_retry(visitor: Visitor) -> None:
+        if visitor.retry is not None:
+            visitor.retry.cancel()
+            visitor.retry = None
+
+    def _start_match(self, a: Visitor, b: Visitor) -> None:
+        assert a.mode is not None
+        match = Match(
+            id=_new_id("m_"),
+            mode=a.mode,
+            a=a,
+            b=b,
+            started_at=datetime.now(UTC),
+            started_clock=self.clock(),
+        )
+        for visitor in (a, b):
+            self._cancel_retry(visitor)
+            visitor.state = "matched"
+            visitor.match = match
+        if match.mode == "video" and a.peer is not None and b.peer is not None:
+            self.router.link(a.id, b.id)
+        for visitor in (a, b):
+            visitor.send(MatchedEvent(match=match.id, mode=match.mode))
+        self.writer.submit(
+            lambda: self.matches.started(match.id, match.mode, a.id, b.id, match.started_at)
+        )
+        logger.info("match started", extra={"match": match.id, "visitor": a.id, "partner": b.id})
+
+    def _end_match(
+        self, match: Match, reason: EndReason, by: Visitor, requeue_initiator: bool = True
+    ) -> None:
+        """End ``match``. The partner of ``by`` is told and re-queued; ``by`` is re-queued
+        too unless it is leaving."""
+        partner = match.partner_of(by)
+        for visitor in (match.a, match.b):
+            visitor.match = None
+            if visitor.state == "matched":
+                visitor.state = "idle"
+        if match.mode == "video":
+            self.router.unlink(by.id)
+        self.matchmaker.parted(match.a.id, match.b.id)
+        ended = datetime.now(UTC)
+        self.writer.submit(lambda: self.matches.ended(match.id, reason, ended))
+        logger.info("match ended", extra={"match": match.id, "visitor": by.id, "reason": reason})
+        if partner.alive:
+            partner.send(PartnerLeftEvent(reason=reason))
+            self._enqueue(partner)
+        if requeue_initiator and by.alive:
+            self._enqueue(by)

@@ -1,0 +1,181 @@
+"""The versioned JSON protocol spoken over ``/ws`` (documented in ``docs/protocol.md``).
+
+Every inbound text frame is parsed by :func:`parse_client_message`, which either returns
+one of the ``ClientMessage`` models or raises :class:`ProtocolError` carrying a stable
+``code`` for the ``error`` event. Outbound events are built with the ``*Event`` models so
+that what the server sends is typed too.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+PROTOCOL_VERSION = 1
+
+Mode = Literal["video", "text"]
+
+
+class ProtocolError(Exception):
+    """An inbound message the server refuses; ``code`` is stable, ``message`` is for humans."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- client to server -----------------------------------------------------------------
+
+
+class Join(_Message):
+    type: Literal["join"]
+    mode: Mode
+
+
+class Next(_Message):
+    type: Literal["next"]
+
+
+class Leave(_Message):
+    type: Literal["leave"]
+
+
+class Answer(_Message):
+    type: Literal["answer"]
+    sdp: Annotated[str, Field(min_length=1, max_length=60_000)]
+
+
+class IceCandidate(_Message):
+    """An ICE candidate as the browser's ``RTCIceCandidate.toJSON()`` gives it.
+
+    An empty ``candidate`` string is the end-of-candidates marker."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    candidate: Annotated[str, Field(max_length=1024)]
+    sdpMid: Annotated[str, Field(max_length=64)] | None = None
+    sdpMLineIndex: Annotated[int, Field(ge=0, le=64)] | None = None
+
+
+class Candidate(_Message):
+    type: Literal["candidate"]
+    candidate: IceCandidate | None
+
+
+class Chat(_Message):
+    type: Literal["chat"]
+    text: Annotated[str, Field(min_length=1)]
+
+
+class Typing(_Message):
+    type: Literal["typing"]
+    on: bool
+
+
+ClientMessage = Annotated[
+    Join | Next | Leave | Answer | Candidate | Chat | Typing,
+    Field(discriminator="type"),
+]
+
+CLIENT_TYPES = frozenset({"join", "next", "leave", "answer", "candidate", "chat", "typing"})
+
+# mypy cannot see through Annotated[Union, Field] here; pydantic handles it at run time.
+_client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)  # type: ignore[arg-type]
+
+
+def parse_client_message(raw: str | bytes) -> ClientMessage:
+    """Validate one inbound frame; raise :class:`ProtocolError` with a stable code."""
+    if isinstance(raw, bytes):
+        raise ProtocolError("binary_not_supported", "send JSON text frames, not binary")
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, RecursionError):
+        raise ProtocolError("bad_json", "the message is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("invalid_message", "a message must be a JSON object")
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError("invalid_message", "a message needs a string 'type'")
+    if kind not in CLIENT_TYPES:
+        shown = kind[:40]
+        raise ProtocolError("unknown_type", f"unknown message type {shown!r}")
+    try:
+        return _client_adapter.validate_python(data)
+    except ValidationError as exc:
+        raise ProtocolError("invalid_message", _summarise(exc)) from None
+
+
+def _summarise(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:3]:
+        where = ".".join(str(p) for p in error["loc"][1:]) or "message"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+# --- server to client -----------------------------------------------------------------
+
+
+class Event(BaseModel):
+    """Base of server events; ``dump()`` gives the JSON text sent to the browser."""
+
+    model_config = ConfigDict(frozen=True)
+
+    def dump(self) -> str:
+        return self.model_dump_json()
+
+
+class WelcomeEvent(Event):
+    type: Literal["welcome"] = "welcome"
+    visitor: str
+    protocol: int = PROTOCOL_VERSION
+    limits: dict[str, int]
+
+
+class QueuedEvent(Event):
+    type: Literal["queued"] = "queued"
+    mode: Mode
+
+
+class OfferEvent(Event):
+    type: Literal["offer"] = "offer"
+    sdp: str
+
+
+class CandidateEvent(Event):
+    type: Literal["candidate"] = "candidate"
+    candidate: dict[str, Any] | None
+
+
+class MatchedEvent(Event):
+    type: Literal["matched"] = "matched"
+    match: str
+    mode: Mode
+
+
+class PartnerLeftEvent(Event):
+    type: Literal["partner_left"] = "partner_left"
+    reason: Literal["next", "left", "disconnected"]
+
+
+class ChatEvent(Event):
+    type: Literal["chat"] = "chat"
+    text: str
+
+
+class TypingEvent(Event):
+    type: Literal["typing"] = "typing"
+    on: bool
+
+
+class ErrorEvent(Event):
+    type: Literal["error"] = "error"
+    code: str
+    message: str

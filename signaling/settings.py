@@ -1,0 +1,125 @@
+"""The one settings tree of Duet.
+
+Sources, highest priority first: keyword arguments, ``DUET_*`` environment variables
+(``__`` separates nested names: ``DUET_SFU__HOST_ADDRESSES='["127.0.0.1"]'``), the TOML file
+given to :func:`load_settings` (``configs/duet.toml`` documents every setting), then the
+defaults below. Each package owns the model of its own table (``sfu.settings`` ...); this
+module only assembles them, because signaling is the package that depends on all others.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from sfu.settings import SfuSettings
+from turn.settings import PLACEHOLDER_SECRET as TURN_PLACEHOLDER_SECRET
+from turn.settings import TurnSettings
+
+PLACEHOLDER_SECRET_KEY = "change-me"
+
+
+class ChatSettings(BaseModel):
+    """Text chat relayed between partners."""
+
+    max_length: int = Field(default=1000, gt=0, le=10_000)
+    """Longest chat message, in characters. Longer messages are refused with an error."""
+
+
+class MatchingSettings(BaseModel):
+    """How strangers are paired."""
+
+    rematch_cooldown_s: float = Field(default=10.0, ge=0)
+    """Two visitors who just parted are not paired again within this many seconds
+    (they may be sooner if nobody else is waiting after the cooldown)."""
+
+
+class Settings(BaseSettings):
+    """Every setting of a Duet node."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DUET_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    mode: Literal["development", "production"] = "development"
+    """``production`` refuses placeholder secrets."""
+
+    secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET_KEY)
+    """Signs session tokens and cookies. Must be changed in production."""
+
+    host: str = "127.0.0.1"
+    """Address ``duet serve`` listens on (HTTP and WebSocket)."""
+
+    port: int = Field(default=8080, ge=0, le=65535)
+    """Port ``duet serve`` listens on."""
+
+    database_url: str = "sqlite+aiosqlite:///var/duet.sqlite3"
+    """SQLAlchemy async URL. Relative SQLite paths are relative to the working directory."""
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Minimum level of log records."""
+
+    max_message_bytes: int = Field(default=65_536, ge=1024)
+    """Largest WebSocket message accepted; larger ones get an error (SDP fits easily)."""
+
+    outbox_size: int = Field(default=256, ge=8)
+    """Messages queued for one slow browser before it is disconnected."""
+
+    chat: ChatSettings = Field(default_factory=ChatSettings)
+    matching: MatchingSettings = Field(default_factory=MatchingSettings)
+    sfu: SfuSettings = Field(default_factory=SfuSettings)
+    turn: TurnSettings = Field(default_factory=TurnSettings)
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_in_production(self) -> Settings:
+        if self.mode != "production":
+            return self
+        problems = []
+        if self.secret_key.get_secret_value() == PLACEHOLDER_SECRET_KEY:
+            problems.append("secret_key")
+        if self.turn.urls and self.turn.secret.get_secret_value() == TURN_PLACEHOLDER_SECRET:
+            problems.append("turn.secret")
+        if problems:
+            raise ValueError(
+                "mode = 'production' refuses placeholder values for: "
+                + ", ".join(problems)
+                + " (set them in the config file or DUET_* environment variables)"
+            )
+        return self
+
+
+def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
+    """Build the settings from ``config_file`` (TOML), the environment and ``overrides``.
+
+    Raises ``FileNotFoundError`` when ``config_file`` is given but missing, and pydantic's
+    ``ValidationError`` (with every problem listed) when a value is invalid.
+    """
+    if config_file is not None and not config_file.is_file():
+        raise FileNotFoundError(f"config file not found: {config_file}")
+
+    class _FileSettings(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+            if config_file is not None:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+            return tuple(sources)
+
+    return _FileSettings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,63 @@
+"""A visitor: one browser tab's WebSocket, for as long as it stays connected."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from sfu import Peer
+from signaling.protocol import Event, Mode
+
+VisitorState = Literal["idle", "waiting", "matched", "closed"]
+
+
+@dataclass(eq=False)
+class Match:
+    """Two visitors talking to each other."""
+
+    id: str
+    mode: Mode
+    a: Visitor
+    b: Visitor
+    started_at: datetime
+    started_clock: float
+    """Clock time the match started (for durations)."""
+
+    def partner_of(self, visitor: Visitor) -> Visitor:
+        return self.b if visitor is self.a else self.a
+
+
+@dataclass(eq=False)
+class Visitor:
+    """Server-side state of one connected browser tab."""
+
+    id: str
+    ip: str
+    outbox: asyncio.Queue[str | None]
+    """Serialised events waiting to be written to the socket (bounded)."""
+    state: VisitorState = "idle"
+    mode: Mode | None = None
+    match: Match | None = None
+    peer: Peer | None = None
+    retry: asyncio.TimerHandle | None = field(default=None, repr=False)
+    overflowed: bool = False
+    """The browser read too slowly and its outbox filled up: it is being disconnected."""
+
+    @property
+    def alive(self) -> bool:
+        return self.state != "closed" and not self.overflowed
+
+    def send(self, event: Event) -> None:
+        """Queue ``event`` for the socket; a full outbox marks the visitor for disconnect."""
+        if not self.alive:
+            return
+        try:
+            self.outbox.put_nowait(event.dump())
+        except asyncio.QueueFull:
+            self.overflowed = True
+            # Make room for the sentinel that tells the writer to close the socket.
+            while not self.outbox.empty():
+                self.outbox.get_nowait()
+            self.outbox.put_nowait(None)
