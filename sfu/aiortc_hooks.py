@@ -8,7 +8,7 @@ comment saying what it relies on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import aioice.ice
 
@@ -19,7 +19,7 @@ import aioice.ice
 # peers on one machine talk over its non-loopback addresses. Replacing the function is
 # process-wide: every peer connection of the process (SFU and test callers alike) gathers
 # on the same addresses.
-_ORIGINAL_GET_HOST_ADDRESSES: Callable[[bool, bool], list[str]] = aioice.ice.get_host_addresses
+_ORIGINAL_GET_HOST_ADDRESSES = aioice.ice.get_host_addresses
 
 
 def set_host_addresses(addresses: Sequence[str]) -> None:
@@ -33,4 +33,4 @@ def set_host_addresses(addresses: Sequence[str]) -> None:
     def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
         return [a for a in fixed if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
 
-    aioice.ice.get_host_addresses = get_host_addresses  # type: ignore[assignment]
+    aioice.ice.get_host_addresses = get_host_addresses
