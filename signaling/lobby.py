@@ -285,6 +285,8 @@ class Lobby:
         logger.info("match ended", extra={"match": match.id, "visitor": by.id, "reason": reason})
         if partner.alive:
             partner.send(PartnerLeftEvent(reason=reason))
-            self._enqueue(partner)
+        # Whoever pressed Next asked for someone new: they get first pick of the queue.
         if requeue_initiator and by.alive:
             self._enqueue(by)
+        if partner.alive:
+            self._enqueue(partner)
