@@ -13,6 +13,7 @@ import logging
 from sfu.aiortc_hooks import set_host_addresses
 from sfu.peer import KINDS, Peer
 from sfu.settings import SfuSettings
+from sfu.tap import BgrFrame, grab_decoded
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,14 @@ class Router:
 
     def partner_of(self, visitor: str) -> str | None:
         return self._partner.get(visitor)
+
+    async def tap(self, visitor: str, timeout: float = 2.0, max_side: int = 640) -> BgrFrame | None:
+        """One decoded BGR frame (longest side <= ``max_side``) of ``visitor``'s own inbound
+        video, or ``None`` if the visitor has no live video or none arrives in ``timeout``."""
+        peer = self.peers.get(visitor)
+        if peer is None or peer.closed:
+            return None
+        return await grab_decoded(peer.feeds["video"], timeout, max_side)
 
     async def close_peer(self, visitor: str) -> None:
         peer = self.peers.get(visitor)

@@ -59,7 +59,7 @@ async def test_bad_sdp_and_candidates_are_refused(duet: DuetServer, callers: lis
     caller = await Caller(duet.ws_url).connect()
     callers.append(caller)
     # Join in video without answering automatically: send garbage answers first.
-    caller._answer = _no_answer  # type: ignore[method-assign]
+    caller._on_offer = _no_answer  # type: ignore[method-assign]
     await caller.join("video")
     await caller.wait_for("offer")
     await caller.send(

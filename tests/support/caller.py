@@ -95,80 +95,28 @@ def _close(mean: tuple[float, float, float], rgb: tuple[int, int, int]) -> bool:
     return max(abs(m - c) for m, c in zip(mean, rgb, strict=True)) < 40
 
 
-class Caller:
-    """One synthetic visitor."""
+class CallerMedia:
+    """The aiortc side of a caller: answers the SFU's offer, sends its mark, records what
+    it receives."""
 
-    def __init__(self, ws_url: str, rgb: tuple[int, int, int] = (200, 40, 40)) -> None:
-        self.ws_url = ws_url
+    def __init__(self, rgb: tuple[int, int, int]) -> None:
         self.rgb = rgb
-        self.events: list[dict[str, Any]] = []
-        self.visitor: str | None = None
         self.received = Received()
         self.pc: RTCPeerConnection | None = None
-        self._ws: Any = None
-        self._reader: asyncio.Task[None] | None = None
-        self._cursor = 0
-        self._new_event = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    # --- WebSocket ----------------------------------------------------------------------
-
-    async def connect(self) -> Caller:
-        self._ws = await websockets.connect(self.ws_url, max_size=2**22)
-        self._reader = asyncio.create_task(self._read())
-        welcome = await self.wait_for("welcome")
-        self.visitor = welcome["visitor"]
-        return self
-
-    async def send(self, message: dict[str, Any] | str | bytes) -> None:
-        data = message if isinstance(message, (str, bytes)) else json.dumps(message)
-        await self._ws.send(data)
-
-    async def _read(self) -> None:
-        with contextlib.suppress(websockets.ConnectionClosed):
-            async for raw in self._ws:
-                event = json.loads(raw)
-                self.events.append(event)
-                self._new_event.set()
-                if event["type"] == "offer":
-                    self._spawn(self._answer(event["sdp"]))
-
-    async def wait_for(self, kind: str, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:
-        """The next event of type ``kind`` (after those already returned) matching ``fields``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for index in range(self._cursor, len(self.events)):
-                event = self.events[index]
-                if event["type"] == kind and all(event.get(k) == v for k, v in fields.items()):
-                    self._cursor = index + 1
-                    return event
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                seen = [e["type"] for e in self.events[self._cursor :]]
-                raise TimeoutError(f"no {kind!r} event within {timeout} s; got {seen}")
-            self._new_event.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._new_event.wait(), remaining)
-
-    def count(self, kind: str) -> int:
-        return sum(1 for e in self.events if e["type"] == kind)
-
-    # --- media --------------------------------------------------------------------------
-
-    async def join(self, mode: str = "video") -> None:
-        await self.send({"type": "join", "mode": mode})
-
-    async def _answer(self, sdp: str) -> None:
+    async def answer(self, offer_sdp: str) -> str:
+        """A new peer connection answering ``offer_sdp``; returns the answer SDP."""
         if self.pc is not None:
             await self.pc.close()
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.pc = pc
-        pc.on("track", lambda track: self._spawn(self._consume(track)))
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        pc.on("track", lambda track: self.spawn(self._consume(track)))
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         pc.addTrack(ColorTrack(self.rgb))
         pc.addTrack(ToneTrack())
         await pc.setLocalDescription(await pc.createAnswer())
-        await self.send({"type": "answer", "sdp": pc.localDescription.sdp})
+        return str(pc.localDescription.sdp)
 
     async def _consume(self, track: MediaStreamTrack) -> None:
         while True:
@@ -206,18 +154,81 @@ class Caller:
                 )
             await asyncio.sleep(0.1)
 
-    def _spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
         if self.pc is not None:
             await self.pc.close()
         for task in list(self._tasks):
             task.cancel()
+
+
+class Caller(CallerMedia):
+    """One synthetic visitor speaking ``/ws``."""
+
+    def __init__(self, ws_url: str, rgb: tuple[int, int, int] = (200, 40, 40)) -> None:
+        super().__init__(rgb)
+        self.ws_url = ws_url
+        self.events: list[dict[str, Any]] = []
+        self.visitor: str | None = None
+        self._ws: Any = None
+        self._reader: asyncio.Task[None] | None = None
+        self._cursor = 0
+        self._new_event = asyncio.Event()
+
+    async def connect(self) -> Caller:
+        self._ws = await websockets.connect(self.ws_url, max_size=2**22)
+        self._reader = asyncio.create_task(self._read())
+        welcome = await self.wait_for("welcome")
+        self.visitor = welcome["visitor"]
+        return self
+
+    async def send(self, message: dict[str, Any] | str | bytes) -> None:
+        data = message if isinstance(message, (str, bytes)) else json.dumps(message)
+        await self._ws.send(data)
+
+    async def _read(self) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for raw in self._ws:
+                event = json.loads(raw)
+                self.events.append(event)
+                self._new_event.set()
+                if event["type"] == "offer":
+                    self.spawn(self._on_offer(event["sdp"]))
+
+    async def _on_offer(self, sdp: str) -> None:
+        await self.send({"type": "answer", "sdp": await self.answer(sdp)})
+
+    async def wait_for(self, kind: str, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:
+        """The next event of type ``kind`` (after those already returned) matching ``fields``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for index in range(self._cursor, len(self.events)):
+                event = self.events[index]
+                if event["type"] == kind and all(event.get(k) == v for k, v in fields.items()):
+                    self._cursor = index + 1
+                    return event
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                seen = [e["type"] for e in self.events[self._cursor :]]
+                raise TimeoutError(f"no {kind!r} event within {timeout} s; got {seen}")
+            self._new_event.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._new_event.wait(), remaining)
+
+    def count(self, kind: str) -> int:
+        return sum(1 for e in self.events if e["type"] == kind)
+
+    async def join(self, mode: str = "video") -> None:
+        await self.send({"type": "join", "mode": mode})
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        await super().close()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
