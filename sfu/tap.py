@@ -27,7 +27,7 @@ def to_bgr(frame: Any, max_side: int) -> BgrFrame:
     if longest > max_side:
         scale = max_side / longest
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        image = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
     return image
 
 

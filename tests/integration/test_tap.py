@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 
 from sfu import Router, SfuSettings
-from tests.support.caller import ColorTrack, HEIGHT, WIDTH
+from tests.support.caller import HEIGHT, WIDTH, ColorTrack
 from tests.support.inproc import connect_caller
 
 RED, GREEN = (210, 40, 40), (40, 200, 60)
