@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from signaling.api import health, ice
+from signaling.api import health, ice, metrics
 from signaling.services import Services
 from signaling.settings import Settings
 from signaling.ws import websocket_endpoint
@@ -37,6 +37,7 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         Route("/healthz", health.healthz),
         Route("/api/ice", ice.ice_servers),
+        Route("/metrics", metrics.metrics),
         WebSocketRoute("/ws", websocket_endpoint),
         Mount("/", StaticFiles(directory=client_directory(), html=True), name="client"),
     ]

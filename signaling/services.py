@@ -13,7 +13,9 @@ import time
 from dataclasses import dataclass
 
 from sfu import Router
+from signaling.build import build_info
 from signaling.lobby import Lobby
+from signaling.metrics import Metrics
 from signaling.settings import Settings
 from signaling.storage import Database, MatchStore
 from signaling.writer import BackgroundWriter
@@ -28,6 +30,7 @@ class Services:
     router: Router
     writer: BackgroundWriter
     lobby: Lobby
+    metrics: Metrics
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -35,7 +38,10 @@ class Services:
         router = Router(settings.sfu)
         writer = BackgroundWriter()
         lobby = Lobby(settings, router, MatchStore(db), writer, clock=time.monotonic)
-        return cls(settings=settings, db=db, router=router, writer=writer, lobby=lobby)
+        metrics = Metrics.build(build_info(), lobby, lobby, clock=lobby.clock, router=router)
+        return cls(
+            settings=settings, db=db, router=router, writer=writer, lobby=lobby, metrics=metrics
+        )
 
     async def start(self) -> None:
         await self.db.migrate()

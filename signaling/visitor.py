@@ -11,6 +11,7 @@ from sfu import Peer
 from signaling.protocol import Event, Mode
 
 VisitorState = Literal["idle", "waiting", "matched", "closed"]
+LookingSince = Literal["join", "requeue"]
 
 
 @dataclass(eq=False)
@@ -42,6 +43,10 @@ class Visitor:
     match: Match | None = None
     peer: Peer | None = None
     retry: asyncio.TimerHandle | None = field(default=None, repr=False)
+    looking_since: float | None = None
+    """Clock time the visitor started looking for its next partner (for time-to-match)."""
+    looking_after: LookingSince = "join"
+    """What started that search: its ``join``, or a ``requeue`` after its match ended."""
     overflowed: bool = False
     """The browser read too slowly and its outbox filled up: it is being disconnected."""
 

@@ -1,0 +1,249 @@
+"""Prometheus metrics of one Duet node (``GET /metrics``; every metric is in docs/metrics.md).
+
+Each node builds one :class:`Metrics` (in the composition root) with a registry of its own:
+no metric object exists at module level, so two apps in one process (tests) never share or
+collide. Two kinds of metrics:
+
+- *state* (visitors connected, waiting, matches active, SFU peers) is computed at scrape time
+  from the lobby and the router by custom collectors, so it cannot drift from the truth;
+- *events* (matches started/ended, time to match, refused messages) are counters and
+  histograms fed by the lobby's events.
+
+Assumes one lobby and one router per process (the single-process design): the gauges are
+this process's view, and a multi-process deployment sums them across processes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Protocol, get_args
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from signaling.build import BuildInfo
+from signaling.protocol import Mode
+from signaling.visitor import Match, Visitor
+
+MODES: tuple[Mode, ...] = get_args(Mode)
+END_REASONS = ("next", "left", "disconnected")
+LOOKING_AFTER = ("join", "requeue")
+NO_MODE = "none"
+"""``mode`` label of visitors who are connected but have not joined (or have left)."""
+
+TIME_TO_MATCH_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+MATCH_DURATION_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+
+__all__ = ["CONTENT_TYPE_LATEST", "LobbyCollector", "Metrics", "SfuCollector"]
+
+
+class _Matchmaking(Protocol):
+    def waiting(self, mode: Mode) -> int: ...
+
+
+class LobbyState(Protocol):
+    """What the collectors read from a :class:`~signaling.lobby.Lobby` (tests pass a fake)."""
+
+    @property
+    def visitors(self) -> Mapping[str, Visitor]: ...
+
+    @property
+    def matchmaker(self) -> _Matchmaking: ...
+
+
+class LobbyEvents(Protocol):
+    """The lobby's event emitter (pyee): ``on(event, handler)``."""
+
+    def on(self, event: str, f: Callable[..., Any]) -> Any: ...
+
+
+class RouterState(Protocol):
+    """What :class:`SfuCollector` reads from an :class:`sfu.Router`."""
+
+    @property
+    def peers(self) -> Mapping[str, Any]: ...
+
+
+class LobbyCollector(Collector):
+    """Visitors by mode, queue lengths and active matches, read from the lobby per scrape."""
+
+    def __init__(self, lobby: LobbyState) -> None:
+        self._lobby = lobby
+
+    def describe(self) -> Iterable[Metric]:
+        return list(self._families())
+
+    def collect(self) -> Iterable[Metric]:
+        return list(self._families(fill=True))
+
+    def _families(self, fill: bool = False) -> Iterator[Metric]:
+        connected = GaugeMetricFamily(
+            "duet_visitors_connected",
+            "Visitors with an open WebSocket, by the mode they joined (none: not joined).",
+            labels=["mode"],
+        )
+        waiting = GaugeMetricFamily(
+            "duet_visitors_waiting", "Visitors waiting for a partner, by queue.", labels=["queue"]
+        )
+        active = GaugeMetricFamily(
+            "duet_matches_active", "Matches (calls) in progress, by mode.", labels=["mode"]
+        )
+        if fill:
+            visitors = list(self._lobby.visitors.values())
+            by_mode: Tally[str] = Tally(v.mode or NO_MODE for v in visitors)
+            matches: dict[int, Match] = {id(v.match): v.match for v in visitors if v.match}
+            by_match_mode: Tally[str] = Tally(m.mode for m in matches.values())
+            for mode in (*MODES, NO_MODE):
+                connected.add_metric([mode], by_mode.get(mode, 0))
+            for mode in MODES:
+                waiting.add_metric([mode], self._lobby.matchmaker.waiting(mode))
+                active.add_metric([mode], by_match_mode.get(mode, 0))
+        yield connected
+        yield waiting
+        yield active
+
+
+class SfuCollector(Collector):
+    """The SFU's peer connections by ICE/DTLS connection state, read per scrape."""
+
+    def __init__(self, router: RouterState) -> None:
+        self._router = router
+
+    def describe(self) -> Iterable[Metric]:
+        return list(self._families())
+
+    def collect(self) -> Iterable[Metric]:
+        return list(self._families(fill=True))
+
+    def _families(self, fill: bool = False) -> Iterator[Metric]:
+        peers = GaugeMetricFamily(
+            "duet_sfu_peers",
+            "SFU peer connections (one per video visitor), by connection state.",
+            labels=["state"],
+        )
+        if fill:
+            states = Tally(
+                str(getattr(p, "connection_state", "unknown")) for p in self._router.peers.values()
+            )
+            for state in ("new", "connecting", "connected", "failed", "closed"):
+                states.setdefault(state, 0)
+            for state, count in sorted(states.items()):
+                peers.add_metric([state], count)
+        yield peers
+
+
+class Metrics:
+    """The metrics of one node and the registry they live in."""
+
+    def __init__(self, build: BuildInfo) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        # The default process/platform/GC collectors, on this registry only.
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)  # registers nothing outside CPython
+        build_info = Info(
+            "duet_build", "Version and source commit of this Duet node.", registry=self.registry
+        )
+        build_info.info({"version": build.version, "commit": build.commit or "unknown"})
+        self.matches_started = Counter(
+            "duet_matches_started",
+            "Matches started, by mode.",
+            ["mode"],
+            registry=self.registry,
+        )
+        self.matches_ended = Counter(
+            "duet_matches_ended",
+            "Matches ended, by mode and reason (next, left, disconnected).",
+            ["mode", "reason"],
+            registry=self.registry,
+        )
+        self.time_to_match = Histogram(
+            "duet_time_to_match_seconds",
+            "From a visitor starting to look for a partner (join, or requeue after its match "
+            "ended) to being matched; one observation per visitor per match.",
+            ["mode", "since"],
+            buckets=TIME_TO_MATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.match_duration = Histogram(
+            "duet_match_duration_seconds",
+            "How long matches lasted, by mode.",
+            ["mode"],
+            buckets=MATCH_DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.ws_errors = Counter(
+            "duet_ws_errors",
+            "error events sent on /ws (refused messages), by error code.",
+            ["code"],
+            registry=self.registry,
+        )
+        # Known label values start at 0, so that rate() and dashboards see them at once.
+        for mode in MODES:
+            self.matches_started.labels(mode)
+            self.match_duration.labels(mode)
+            for reason in END_REASONS:
+                self.matches_ended.labels(mode, reason)
+            for since in LOOKING_AFTER:
+                self.time_to_match.labels(mode, since)
+        self._clock: Callable[[], float] | None = None
+
+    @classmethod
+    def build(
+        cls,
+        build: BuildInfo,
+        lobby: LobbyState,
+        events: LobbyEvents,
+        clock: Callable[[], float],
+        router: RouterState | None = None,
+    ) -> Metrics:
+        """Metrics for a node: collectors over ``lobby`` (and ``router``), and counters fed by
+        the lobby's ``events``. ``clock`` must be the lobby's clock (match times use it)."""
+        metrics = cls(build)
+        metrics.registry.register(LobbyCollector(lobby))
+        if router is not None:
+            metrics.registry.register(SfuCollector(router))
+        metrics._clock = clock
+        events.on("match_started", metrics.on_match_started)
+        events.on("match_ended", metrics.on_match_ended)
+        events.on("refused", metrics.on_refused)
+        return metrics
+
+    # --- lobby events ------------------------------------------------------------------
+
+    def on_match_started(self, match: Match) -> None:
+        self.matches_started.labels(match.mode).inc()
+        for visitor in (match.a, match.b):
+            if visitor.looking_since is None:
+                continue
+            waited = max(0.0, match.started_clock - visitor.looking_since)
+            self.time_to_match.labels(match.mode, visitor.looking_after).observe(waited)
+
+    def on_match_ended(self, match: Match, reason: str) -> None:
+        self.matches_ended.labels(match.mode, reason).inc()
+        if self._clock is not None:
+            self.match_duration.labels(match.mode).observe(
+                max(0.0, self._clock() - match.started_clock)
+            )
+
+    def on_refused(self, visitor: Visitor, code: str) -> None:
+        self.ws_errors.labels(code).inc()
+
+    # --- exposition --------------------------------------------------------------------
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric (content type
+        :data:`CONTENT_TYPE_LATEST`)."""
+        return generate_latest(self.registry)
