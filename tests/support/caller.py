@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import fractions
 import json
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -25,6 +26,18 @@ from aiortc.mediastreams import AUDIO_PTIME, MediaStreamError, MediaStreamTrack
 
 WIDTH, HEIGHT = 160, 120
 FPS = 15
+
+
+class DecodeErrors(logging.Handler):
+    """Counts aiortc's "failed to decode" warnings in this process (every test caller)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "failed to decode" in record.getMessage():
+            self.count += 1
 
 
 class ColorTrack(MediaStreamTrack):
