@@ -81,6 +81,14 @@ def draw_mark(luma: LumaPlane, value: int) -> None:
         luma[top:bottom, left:right] = WHITE if bit else BLACK
 
 
+def luma_of(frame: Any) -> LumaPlane:
+    """The Y plane of a decoded ``av.VideoFrame`` (yuv420p, what aiortc's decoder returns)
+    as a view, without copying (rows may be padded: the view drops the padding)."""
+    plane = frame.planes[0]
+    rows = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(plane.height, plane.line_size)
+    return rows[:, : plane.width]
+
+
 def read_mark(luma: LumaPlane) -> int | None:
     """The value marked in ``luma``, or ``None`` if there is no valid mark."""
     height, width = luma.shape

@@ -14,11 +14,19 @@ import asyncio
 import fractions
 import time
 from collections.abc import Callable
+from typing import Any
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from benchmarks.clip import AUDIO_PTIME, AUDIO_RATE, AUDIO_SAMPLES, VIDEO_CLOCK, AudioClip, VideoClip
+from benchmarks.clip import (
+    AUDIO_PTIME,
+    AUDIO_RATE,
+    AUDIO_SAMPLES,
+    VIDEO_CLOCK,
+    AudioClip,
+    VideoClip,
+)
 
 
 class _Pacer:
@@ -70,7 +78,7 @@ class ReplayVideoTrack(MediaStreamTrack):
         self.keyframe_requests += 1
         self._position = 0
 
-    async def recv(self) -> av.Packet:
+    async def recv(self) -> av.Packet[Any]:
         if self.readyState != "live":
             raise MediaStreamError
         await self._pacer.wait()
@@ -97,7 +105,7 @@ class ReplayAudioTrack(MediaStreamTrack):
     def sent(self) -> int:
         return self._pacer.sent
 
-    async def recv(self) -> av.Packet:
+    async def recv(self) -> av.Packet[Any]:
         if self.readyState != "live":
             raise MediaStreamError
         await self._pacer.wait()

@@ -1,8 +1,8 @@
 """The ``duet`` command line.
 
 ``duet serve`` runs a node (web, signaling, SFU) with uvicorn; ``duet db upgrade`` applies
-migrations. Errors in settings are printed as a readable list, and the process exits with
-status 2, instead of a traceback.
+migrations; ``duet bench ...`` runs a benchmark (:mod:`benchmarks`). Errors in settings are
+printed as a readable list, and the process exits with status 2, instead of a traceback.
 """
 
 from __future__ import annotations
@@ -91,6 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
     db_upgrade = db_commands.add_parser("upgrade", help="apply pending migrations")
     config_option(db_upgrade)
     db_upgrade.set_defaults(func=_db_upgrade)
+
+    # `duet bench ...`: each benchmark adds its own sub-command (one line each).
+    from benchmarks import cli as bench_cli
+
+    bench = commands.add_parser(
+        "bench", help="load tests and micro-benchmarks (docs/benchmarks.md)"
+    )
+    bench_commands = bench.add_subparsers(dest="bench_command", required=True)
+    bench_cli.add_calls_parser(bench_commands)
+    bench_cli.add_matching_parser(bench_commands)
     return parser
 
 

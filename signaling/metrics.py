@@ -30,9 +30,10 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from sfu.stats import StatsSampler
 from signaling.build import BuildInfo
 from signaling.protocol import Mode
 from signaling.visitor import Match, Visitor
@@ -42,6 +43,9 @@ END_REASONS = ("next", "left", "disconnected")
 LOOKING_AFTER = ("join", "requeue")
 NO_MODE = "none"
 """``mode`` label of visitors who are connected but have not joined (or have left)."""
+
+PEER_STATES = ("new", "connecting", "connected", "failed", "closed")
+CANDIDATE_TYPES = ("host", "srflx", "prflx", "relay", "unknown")
 
 TIME_TO_MATCH_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 MATCH_DURATION_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
@@ -74,6 +78,9 @@ class RouterState(Protocol):
 
     @property
     def peers(self) -> Mapping[str, Any]: ...
+
+    @property
+    def stats(self) -> StatsSampler: ...
 
 
 class LobbyCollector(Collector):
@@ -116,7 +123,9 @@ class LobbyCollector(Collector):
 
 
 class SfuCollector(Collector):
-    """The SFU's peer connections by ICE/DTLS connection state, read per scrape."""
+    """The SFU's peers and media counters, read per scrape from the router and its
+    :class:`~sfu.stats.StatsSampler`. The sampler refreshes live peers' counters every
+    ``sfu.stats_interval_s``, so forwarded packets and bytes lag by up to that long."""
 
     def __init__(self, router: RouterState) -> None:
         self._router = router
@@ -133,15 +142,56 @@ class SfuCollector(Collector):
             "SFU peer connections (one per video visitor), by connection state.",
             labels=["state"],
         )
+        candidates = GaugeMetricFamily(
+            "duet_sfu_candidates",
+            "Live SFU peers by the visitor's side of the selected ICE pair "
+            "(host, srflx, prflx, relay; unknown until connected).",
+            labels=["type"],
+        )
+        packets = CounterMetricFamily(
+            "duet_sfu_forwarded_packets",
+            "RTP packets the SFU sent to visitors (their partners' media), by kind.",
+            labels=["kind"],
+        )
+        payload = CounterMetricFamily(
+            "duet_sfu_forwarded_bytes",
+            "RTP payload bytes the SFU sent to visitors, by kind.",
+            labels=["kind"],
+        )
+        transport = CounterMetricFamily(
+            "duet_sfu_transport_bytes",
+            "Bytes on the SFU's ICE transports (SRTP, RTCP, DTLS, STUN), by direction.",
+            labels=["direction"],
+        )
+        keyframes = CounterMetricFamily(
+            "duet_sfu_keyframe_requests",
+            "Keyframe requests (PLI) the SFU sent to visitors: relayed from partners, after "
+            "drops and switches, and for the moderation tap.",
+        )
+        drops = CounterMetricFamily(
+            "duet_sfu_dropped_frames",
+            "Frames not forwarded to a visitor (queue overflow, waiting for a keyframe).",
+        )
         if fill:
-            states = Tally(
-                str(getattr(p, "connection_state", "unknown")) for p in self._router.peers.values()
-            )
-            for state in ("new", "connecting", "connected", "failed", "closed"):
+            states = Tally(str(p.connection_state) for p in self._router.peers.values())
+            for state in PEER_STATES:
                 states.setdefault(state, 0)
             for state, count in sorted(states.items()):
                 peers.add_metric([state], count)
-        yield peers
+            kinds = self._router.stats.candidate_types()
+            for kind in CANDIDATE_TYPES:
+                kinds.setdefault(kind, 0)
+            for kind, count in sorted(kinds.items()):
+                candidates.add_metric([kind], count)
+            totals = self._router.stats.totals()
+            for kind in sorted(totals.packets_sent):
+                packets.add_metric([kind], totals.packets_sent[kind])
+                payload.add_metric([kind], totals.bytes_sent[kind])
+            transport.add_metric(["in"], totals.bytes_in)
+            transport.add_metric(["out"], totals.bytes_out)
+            keyframes.add_metric([], totals.keyframe_requests)
+            drops.add_metric([], totals.drops)
+        yield from (peers, candidates, packets, payload, transport, keyframes, drops)
 
 
 class Metrics:
