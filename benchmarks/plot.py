@@ -1,9 +1,9 @@
 """The ``--plot`` PNG of ``duet bench calls``: a timeline of the run, in seconds since go.
 
 Three panels sharing the time axis: callers (connected, in a match, receiving their
-partner's picture), delivered media (video frames/s and audio packets/s received by all
-callers, against the video frames/s the callers in a match should get; Next presses), and the server (CPU cores and RSS from its ``/metrics``). The steady
-window is shaded.
+partner's picture); delivered media (video frames/s and audio packets/s received by all
+callers, against the video frames/s the callers in a match should get; Next presses); and
+the server (CPU cores and RSS from its ``/metrics``). The steady window is shaded.
 """
 
 from __future__ import annotations
