@@ -43,7 +43,7 @@ WAITING_LEAVE_SHARE = 0.3
 @dataclass(frozen=True)
 class MatchingOptions:
     visitors: int = 10_000
-    operations: int = 200_000
+    operations: int = 50_000
     ops_per_s: float = 1000.0
     cooldown: float = 10.0
     seed: int = 1
