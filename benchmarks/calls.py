@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from benchmarks.caller import CallerRecord
 from benchmarks.clip import VideoSpec
+from benchmarks.mark import MAX_VALUE
 from benchmarks.scrape import MachineCpu, NodeClient, Sample, ServerUnreachable
 from benchmarks.worker import WorkerPlan, worker_main
 
@@ -60,6 +61,8 @@ class CallsOptions:
     def __post_init__(self) -> None:
         if self.calls < 1:
             raise BenchError("--calls must be at least 1")
+        if 2 * self.calls > MAX_VALUE + 1:
+            raise BenchError(f"--calls must be at most {(MAX_VALUE + 1) // 2} (caller marks)")
         if self.duration <= 0:
             raise BenchError("--duration must be positive")
         if self.ramp <= 0:

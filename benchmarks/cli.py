@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,8 @@ def _run_calls(args: argparse.Namespace) -> int:
             setup_timeout=args.setup_timeout,
         )
     except (BenchError, ValueError) as exc:
-        raise SystemExit(f"duet bench calls: {exc}") from None
+        print(f"duet bench calls: {exc}", file=sys.stderr)
+        return 2
     return run_calls(options)
 
 
@@ -119,8 +121,8 @@ def add_matching_parser(commands: SubParsers) -> None:
     matching.add_argument(
         "--operations",
         type=int,
-        default=200_000,
-        help="operations after the joins (default 200000)",
+        default=50_000,
+        help="operations after the joins (default 50000)",
     )
     matching.add_argument(
         "--ops-per-s",
@@ -152,5 +154,6 @@ def _run_matching(args: argparse.Namespace) -> int:
             json_path=args.json,
         )
     except ValueError as exc:
-        raise SystemExit(f"duet bench matching: {exc}") from None
+        print(f"duet bench matching: {exc}", file=sys.stderr)
+        return 2
     return run_matching(options)

@@ -83,6 +83,6 @@ def test_an_unreachable_server_fails_fast_and_clearly(tmp_path: Path) -> None:
 
 def test_bad_arguments_are_refused_before_anything_starts() -> None:
     result = _bench("--url", "ftp://nowhere", "--calls", "0", "--duration", "1", timeout=60)
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert "--calls must be at least 1" in result.stderr
     assert "Traceback" not in result.stderr
