@@ -17,6 +17,7 @@ from signaling.lobby import Lobby
 from signaling.settings import Settings
 from signaling.storage import Database, MatchStore
 from signaling.writer import BackgroundWriter
+from turn import IceServers
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ class Services:
     router: Router
     writer: BackgroundWriter
     lobby: Lobby
+    ice: IceServers
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -35,7 +37,8 @@ class Services:
         router = Router(settings.sfu)
         writer = BackgroundWriter()
         lobby = Lobby(settings, router, MatchStore(db), writer, clock=time.monotonic)
-        return cls(settings=settings, db=db, router=router, writer=writer, lobby=lobby)
+        ice = IceServers(settings.turn)
+        return cls(settings=settings, db=db, router=router, writer=writer, lobby=lobby, ice=ice)
 
     async def start(self) -> None:
         await self.db.migrate()
@@ -49,3 +52,4 @@ class Services:
         await self.router.close()
         await self.writer.close()
         await self.db.close()
+        self.ice.close()

@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     )
 
     mode: Literal["development", "production"] = "development"
-    """``production`` refuses placeholder secrets."""
+    """``production`` refuses placeholder secrets (``secret_key``, ``turn.secret``)."""
 
     secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET_KEY)
     """Signs session tokens and cookies. Must be changed in production."""
@@ -87,7 +87,9 @@ class Settings(BaseSettings):
         problems = []
         if self.secret_key.get_secret_value() == PLACEHOLDER_SECRET_KEY:
             problems.append("secret_key")
-        if self.turn.urls and self.turn.secret.get_secret_value() == TURN_PLACEHOLDER_SECRET:
+        turn = self.turn
+        placeholder = turn.secret.get_secret_value() == TURN_PLACEHOLDER_SECRET
+        if turn.regions and turn.secret_file is None and placeholder:
             problems.append("turn.secret")
         if problems:
             raise ValueError(
