@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     outbox_size: int = Field(default=256, ge=8)
     """Messages queued for one slow browser before it is disconnected."""
 
+    min_restart_interval_s: float = Field(default=2.0, ge=0)
+    """Shortest time between two media restarts of one visitor (after ICE failure)."""
+
     chat: ChatSettings = Field(default_factory=ChatSettings)
     matching: MatchingSettings = Field(default_factory=MatchingSettings)
     sfu: SfuSettings = Field(default_factory=SfuSettings)
