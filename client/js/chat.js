@@ -1,7 +1,7 @@
 // The chat log, the "Stranger is typing…" indicator, and our own typing notifications.
 //
 // Chat text comes from strangers: it is only ever put into the page with textContent
-// (never innerHTML), so markup in a message shows up literally.
+// (never parsed as HTML), so markup in a message shows up literally.
 
 /** How close (px) to the bottom the log must be scrolled to follow new messages. */
 const STICKY_BOTTOM_PX = 48;

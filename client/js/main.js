@@ -75,6 +75,7 @@ class App {
     this.session = null;
     this.escArmedUntil = 0;
     this.escTimer = null;
+    this.countdown = null;
   }
 
   init() {
@@ -233,6 +234,7 @@ class App {
       this.signaling.addEventListener(type, (event) => handler(event.detail));
 
     on("connecting", ({ attempt }) => {
+      clearInterval(this.countdown);
       setConnection("connecting", attempt === 0 ? "Connecting…" : "Reconnecting…");
     });
     on("ready", ({ welcome }) => {
@@ -242,8 +244,15 @@ class App {
       if (this.session && this.phase === "reconnecting") this.#join(this.session);
     });
     on("down", ({ delay }) => {
-      const seconds = Math.max(1, Math.round(delay / 1000));
-      setConnection("offline", `Offline — retrying in ${seconds} s`);
+      // Count down to the next attempt so people can see that something is happening.
+      const retryAt = Date.now() + delay;
+      const tick = () => {
+        const seconds = Math.max(1, Math.ceil((retryAt - Date.now()) / 1000));
+        setConnection("offline", `Offline — retrying in ${seconds} s`);
+      };
+      clearInterval(this.countdown);
+      tick();
+      this.countdown = setInterval(tick, 250);
       this.#connectionLost();
     });
 

@@ -47,9 +47,10 @@ CHROMIUM_ARGS = [
     "--autoplay-policy=no-user-gesture-required",
 ]
 
-# Records every stream getUserMedia hands out and every RTCPeerConnection made, so a test
-# can check that the camera was stopped (all tracks "ended") and which ICE path media took,
-# without the app exposing anything for tests.
+# Records every stream getUserMedia hands out, every WebSocket and every RTCPeerConnection
+# made, so a test can check that the camera was stopped (all tracks "ended"), drop the
+# server connection, and see which ICE path media took, without the app exposing anything
+# for tests.
 INSTRUMENT_SCRIPT = """
 (() => {
   window.__duetStreams = [];
@@ -58,6 +59,14 @@ INSTRUMENT_SCRIPT = """
     const stream = await original(constraints);
     window.__duetStreams.push(stream);
     return stream;
+  };
+  window.__duetSockets = [];
+  const OriginalSocket = window.WebSocket;
+  window.WebSocket = class extends OriginalSocket {
+    constructor(...args) {
+      super(...args);
+      window.__duetSockets.push(this);
+    }
   };
   window.__duetPeers = [];
   const Original = window.RTCPeerConnection;

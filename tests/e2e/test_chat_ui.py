@@ -272,6 +272,32 @@ async def test_text_chat(open_page: OpenPage) -> None:
     assert_clean(a, b)
 
 
+async def test_reconnects_and_joins_again_after_losing_the_server(open_page: OpenPage) -> None:
+    """The socket drops mid-chat: the user sees it, the partner is told, and the page
+    reconnects, joins again by itself and is matched again."""
+    a, b = await open_page(), await open_page()
+    pa, pb = a.page, b.page
+    for page in (pa, pb):
+        await wait_online(page)
+        await tid(page, "start-text").click()
+    await expect_matched(pa)
+    await expect_matched(pb)
+
+    await pa.evaluate("() => window.__duetSockets.at(-1).close()")
+    await expect(tid(pa, "status")).to_have_attribute("data-state", "reconnecting")
+    await expect(pa.locator("#conn")).to_have_attribute("data-conn", "offline")
+    await expect(tid(pa, "chat-input")).to_be_disabled()
+    await expect(tid(pb, "status")).to_have_text("Stranger disconnected — finding someone new…")
+
+    await wait_online(pa)
+    await expect_matched(pa)
+    await expect_matched(pb)
+    assert await pa.evaluate("() => window.__duetSockets.length") == 2
+    await send_chat(pa, "I'm back")
+    await expect_last_from_stranger(pb, "I'm back")
+    assert_clean(b)
+
+
 @pytest.mark.skipif(not SCREENSHOT, reason="set DUET_SCREENSHOT=docs/screenshot-chat.png")
 async def test_screenshot(open_page: OpenPage) -> None:
     """Regenerate the README's picture: the video chat view with a partner and some chat."""
