@@ -319,7 +319,7 @@ async def browser() -> AsyncIterator[Browser]:
             await browser.close()
 
 
-OpenPage = Callable[[], Awaitable[PageRecord]]
+OpenPage = Callable[..., Awaitable[PageRecord]]
 
 
 @pytest.fixture
@@ -327,11 +327,15 @@ async def open_page(browser: Browser, e2e_duet: DuetServer) -> AsyncIterator[Ope
     """Open the app in a fresh browser context (a separate visitor) per call."""
     contexts: list[BrowserContext] = []
 
-    async def open_one() -> PageRecord:
+    async def open_one(init_script: str | None = None) -> PageRecord:
+        """A new visitor; ``init_script`` runs in the page before the app (e.g. to fake a
+        browser failure)."""
         context = await browser.new_context(viewport={"width": 1280, "height": 800})
         contexts.append(context)
         context.set_default_timeout(8_000)
         await context.add_init_script(INSTRUMENT_SCRIPT)
+        if init_script:
+            await context.add_init_script(init_script)
         page = await context.new_page()
         record = PageRecord(page)
 

@@ -214,7 +214,19 @@ async def test_video_chat_match_chat_next_stop(open_page: OpenPage) -> None:
     await expect(status_b).to_have_attribute("data-state", "searching")
     await expect(tid(pb, "chat-input")).to_be_disabled()
 
-    # B stops too; its camera is off as well.
+    # A starts again on the same page: a new join with a new peer connection and camera.
+    await tid(pa, "start-video").click()
+    await expect_matched(pa)
+    await expect_matched(pb)
+    await expect(tid(pa, "chat-log").locator("[data-from='stranger']")).to_have_count(0)
+    await expect_remote_video_plays(pa)
+    await expect_remote_video_plays(pb)
+    assert await pa.evaluate("() => window.__duetPeers.length") == 2
+
+    # Both stop; every camera is off.
+    await tid(pa, "stop").click()
+    await expect(tid(pa, "start-video")).to_be_visible()
+    assert await camera_stopped(pa)
     await tid(pb, "stop").click()
     await expect(tid(pb, "start-text")).to_be_visible()
     assert await camera_stopped(pb)
@@ -270,6 +282,19 @@ async def test_text_chat(open_page: OpenPage) -> None:
     await tid(pa, "stop").click()
     await expect(tid(pa, "start-text")).to_be_visible()
     assert_clean(a, b)
+
+
+async def test_blocked_camera_explains_and_returns_to_landing(open_page: OpenPage) -> None:
+    deny = """navigator.mediaDevices.getUserMedia = () =>
+                Promise.reject(new DOMException("denied", "NotAllowedError"));"""
+    a = await open_page(init_script=deny)
+    page = a.page
+    await wait_online(page)
+    await tid(page, "start-video").click()
+    await expect(page.locator("#landing-error")).to_contain_text("blocked")
+    await expect(tid(page, "start-text")).to_be_visible()
+    await expect(tid(page, "status")).to_be_hidden()
+    assert await page.evaluate("() => window.__duetPeers.length") == 0
 
 
 async def test_reconnects_and_joins_again_after_losing_the_server(open_page: OpenPage) -> None:
