@@ -19,6 +19,7 @@ run: $(VENV)/.installed-run
 
 test: $(VENV)/.installed-dev $(VENV)/.debs
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
 

@@ -13,6 +13,8 @@ import logging
 from sfu.aiortc_hooks import set_host_addresses
 from sfu.peer import KINDS, Peer
 from sfu.settings import SfuSettings
+from sfu.stats import StatsSampler
+from sfu.tap import BgrFrame, grab
 
 logger = logging.getLogger(__name__)
 
@@ -25,10 +27,13 @@ class Router:
         self.peers: dict[str, Peer] = {}
         self._partner: dict[str, str] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        self.stats = StatsSampler(self.peers, settings.stats_interval_s)
+        """Per-visitor media statistics and process totals."""
 
     def start(self) -> None:
         """Apply process-wide ICE settings (host candidate addresses)."""
         set_host_addresses(self.settings.host_addresses)
+        self.stats.start()
 
     def create_peer(self, visitor: str) -> Peer:
         """A new peer connection for ``visitor`` (an older one is closed in the background)."""
@@ -38,7 +43,7 @@ class Router:
             task = asyncio.ensure_future(old.close())
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
-        peer = Peer(visitor, self.settings.stun_urls)
+        peer = Peer(visitor, self.settings.stun_urls, self.settings.forwarding)
         self.peers[visitor] = peer
         peer.once("closed", lambda: self._forget(visitor, peer))
         return peer
@@ -69,6 +74,14 @@ class Router:
     def partner_of(self, visitor: str) -> str | None:
         return self._partner.get(visitor)
 
+    async def tap(self, visitor: str, timeout: float = 2.0, max_side: int = 640) -> BgrFrame | None:
+        """One decoded BGR frame (longest side <= ``max_side``) of ``visitor``'s own inbound
+        video, or ``None`` if the visitor has no live video or none arrives in ``timeout``."""
+        peer = self.peers.get(visitor)
+        if peer is None or peer.closed:
+            return None
+        return await grab(peer.feeds["video"], timeout, max_side)
+
     async def close_peer(self, visitor: str) -> None:
         peer = self.peers.get(visitor)
         if peer is not None:
@@ -76,8 +89,11 @@ class Router:
 
     async def close(self) -> None:
         await asyncio.gather(*(p.close() for p in list(self.peers.values())))
+        await self.stats.stop()
 
     def _forget(self, visitor: str, peer: Peer) -> None:
+        if peer.final_counters is not None:
+            self.stats.retire(visitor, peer.final_counters)
         if self.peers.get(visitor) is peer:
             self.unlink(visitor)
             del self.peers[visitor]

@@ -16,8 +16,12 @@ class SfuSettings(BaseModel):
     Empty means every address aioice finds (all interfaces except loopback). Tests and
     loopback benchmarks use ``["127.0.0.1"]`` so that no packet leaves 127.0.0.0/8."""
 
-    forwarding: Literal["passthrough", "transcode"] = "transcode"
-    """``transcode`` decodes and re-encodes every frame (aiortc's relay)."""
+    forwarding: Literal["passthrough", "transcode"] = "passthrough"
+    """``passthrough`` forwards encoded frames (no decoding, no encoding); ``transcode``
+    decodes and re-encodes every frame as aiortc's MediaRelay does (kept to compare)."""
+
+    stats_interval_s: float = Field(default=2.0, gt=0)
+    """How often per-visitor media statistics (bitrates, fps, candidate type) are sampled."""
 
     stun_urls: list[str] = Field(default_factory=list)
     """STUN servers the SFU itself uses to learn a server-reflexive address (rarely needed:

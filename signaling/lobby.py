@@ -17,6 +17,8 @@ import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from pyee.asyncio import AsyncIOEventEmitter
+
 from sfu import BadSdp, Router
 from signaling.matching import Matchmaker
 from signaling.protocol import (
@@ -54,8 +56,12 @@ def _new_id(prefix: str) -> str:
     return prefix + secrets.token_hex(8)
 
 
-class Lobby:
-    """Visitors, queues and matches of this process."""
+class Lobby(AsyncIOEventEmitter):
+    """Visitors, queues and matches of this process.
+
+    Events: ``"match_started"`` (match), ``"match_ended"`` (match, reason),
+    ``"visitor_left"`` (visitor) -- for moderation schedules and metrics.
+    """
 
     def __init__(
         self,
@@ -65,6 +71,7 @@ class Lobby:
         writer: BackgroundWriter,
         clock: Callable[[], float],
     ) -> None:
+        super().__init__()
         self.settings = settings
         self.router = router
         self.matches = matches
@@ -103,6 +110,7 @@ class Lobby:
         visitor.state = "closed"
         self.matchmaker.forget(visitor.id)
         self.visitors.pop(visitor.id, None)
+        self.emit("visitor_left", visitor)
         logger.info("visitor disconnected", extra={"visitor": visitor.id})
 
     # --- messages ----------------------------------------------------------------------
@@ -265,6 +273,7 @@ class Lobby:
         self.writer.submit(
             lambda: self.matches.started(match.id, match.mode, a.id, b.id, match.started_at)
         )
+        self.emit("match_started", match)
         logger.info("match started", extra={"match": match.id, "visitor": a.id, "partner": b.id})
 
     def _end_match(
@@ -282,9 +291,12 @@ class Lobby:
         self.matchmaker.parted(match.a.id, match.b.id)
         ended = datetime.now(UTC)
         self.writer.submit(lambda: self.matches.ended(match.id, reason, ended))
+        self.emit("match_ended", match, reason)
         logger.info("match ended", extra={"match": match.id, "visitor": by.id, "reason": reason})
         if partner.alive:
             partner.send(PartnerLeftEvent(reason=reason))
-            self._enqueue(partner)
+        # Whoever pressed Next asked for someone new: they get first pick of the queue.
         if requeue_initiator and by.alive:
             self._enqueue(by)
+        if partner.alive:
+            self._enqueue(partner)

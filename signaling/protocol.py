@@ -28,7 +28,8 @@ class ProtocolError(Exception):
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: "yes" is not a boolean and "1" is not a number.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 # --- client to server -----------------------------------------------------------------
@@ -57,7 +58,7 @@ class IceCandidate(_Message):
 
     An empty ``candidate`` string is the end-of-candidates marker."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
     candidate: Annotated[str, Field(max_length=1024)]
     sdpMid: Annotated[str, Field(max_length=64)] | None = None

@@ -1,0 +1,1 @@
+"""Test infrastructure: real servers on loopback and synthetic callers."""

@@ -1,0 +1,248 @@
+"""A synthetic Duet visitor for integration tests: real WebSocket, real aiortc.
+
+Each caller sends a small solid-colour picture (its "mark") and a tone, answers the
+server's offer, and records what it receives: events, decoded video frames (with their
+mean colour) and audio frames. Assumes the process gathers ICE candidates on 127.0.0.1
+only (``sfu.aiortc_hooks.set_host_addresses(["127.0.0.1"])``, done by the test fixture).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import av
+import numpy as np
+import websockets
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import AUDIO_PTIME, MediaStreamError, MediaStreamTrack
+
+WIDTH, HEIGHT = 160, 120
+FPS = 15
+
+
+class DecodeErrors(logging.Handler):
+    """Counts aiortc's "failed to decode" warnings in this process (every test caller)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "failed to decode" in record.getMessage():
+            self.count += 1
+
+
+class ColorTrack(MediaStreamTrack):
+    """Solid-colour video at ``FPS`` frames per second."""
+
+    kind = "video"
+
+    def __init__(self, rgb: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.rgb = rgb
+        self._start: float | None = None
+        self._count = 0
+
+    async def recv(self) -> av.VideoFrame:
+        if self._start is None:
+            self._start = time.monotonic()
+        self._count += 1
+        wait = self._start + self._count / FPS - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        picture = np.empty((HEIGHT, WIDTH, 3), dtype=np.uint8)
+        picture[:, :] = self.rgb
+        frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+        frame.pts = self._count * (90_000 // FPS)
+        frame.time_base = fractions.Fraction(1, 90_000)
+        return frame
+
+
+class ToneTrack(MediaStreamTrack):
+    """A 440 Hz tone in 20 ms mono frames at 48 kHz."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._start: float | None = None
+        self._count = 0
+
+    async def recv(self) -> av.AudioFrame:
+        if self._start is None:
+            self._start = time.monotonic()
+        samples = int(48_000 * AUDIO_PTIME)
+        wait = self._start + self._count * AUDIO_PTIME - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        t = (np.arange(samples) + self._count * samples) / 48_000
+        pcm = (np.sin(2 * math.pi * 440 * t) * 8000).astype(np.int16).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+        frame.sample_rate = 48_000
+        frame.pts = self._count * samples
+        frame.time_base = fractions.Fraction(1, 48_000)
+        self._count += 1
+        return frame
+
+
+@dataclass
+class Received:
+    """What a caller got from the SFU."""
+
+    colors: list[tuple[float, tuple[float, float, float]]] = field(default_factory=list)
+    """(monotonic time, mean RGB) of every decoded video frame."""
+    audio_frames: int = 0
+
+
+def _close(mean: tuple[float, float, float], rgb: tuple[int, int, int]) -> bool:
+    """Whether a decoded frame's mean colour is the solid colour ``rgb`` (VP8 shifts it a
+    little; the test colours are far apart)."""
+    return max(abs(m - c) for m, c in zip(mean, rgb, strict=True)) < 40
+
+
+class CallerMedia:
+    """The aiortc side of a caller: answers the SFU's offer, sends its mark, records what
+    it receives."""
+
+    def __init__(self, rgb: tuple[int, int, int]) -> None:
+        self.rgb = rgb
+        self.received = Received()
+        self.pc: RTCPeerConnection | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def answer(self, offer_sdp: str) -> str:
+        """A new peer connection answering ``offer_sdp``; returns the answer SDP."""
+        if self.pc is not None:
+            await self.pc.close()
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.pc = pc
+        pc.on("track", lambda track: self.spawn(self._consume(track)))
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        pc.addTrack(ColorTrack(self.rgb))
+        pc.addTrack(ToneTrack())
+        await pc.setLocalDescription(await pc.createAnswer())
+        return str(pc.localDescription.sdp)
+
+    async def _consume(self, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            if track.kind == "video":
+                rgb = frame.to_ndarray(format="rgb24")
+                mean = tuple(float(x) for x in rgb.reshape(-1, 3).mean(axis=0))
+                self.received.colors.append((time.monotonic(), mean))  # type: ignore[arg-type]
+            else:
+                self.received.audio_frames += 1
+
+    def frames_like(self, rgb: tuple[int, int, int], since: float = 0.0) -> int:
+        """How many received video frames since ``since`` look like colour ``rgb``."""
+        return sum(1 for at, mean in self.received.colors if at >= since and _close(mean, rgb))
+
+    def first_like(self, rgb: tuple[int, int, int], since: float = 0.0) -> float | None:
+        """When the first frame like ``rgb`` arrived after ``since``."""
+        return next(
+            (at for at, mean in self.received.colors if at >= since and _close(mean, rgb)), None
+        )
+
+    async def wait_frames_like(
+        self, rgb: tuple[int, int, int], count: int = 10, since: float = 0.0, timeout: float = 15.0
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        while self.frames_like(rgb, since) < count:
+            if time.monotonic() > deadline:
+                last = self.received.colors[-1][1] if self.received.colors else None
+                raise TimeoutError(
+                    f"only {self.frames_like(rgb, since)} frames like {rgb} within {timeout} s "
+                    f"({len(self.received.colors)} frames in all, last mean {last})"
+                )
+            await asyncio.sleep(0.1)
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        if self.pc is not None:
+            await self.pc.close()
+        for task in list(self._tasks):
+            task.cancel()
+
+
+class Caller(CallerMedia):
+    """One synthetic visitor speaking ``/ws``."""
+
+    def __init__(self, ws_url: str, rgb: tuple[int, int, int] = (200, 40, 40)) -> None:
+        super().__init__(rgb)
+        self.ws_url = ws_url
+        self.events: list[dict[str, Any]] = []
+        self.visitor: str | None = None
+        self._ws: Any = None
+        self._reader: asyncio.Task[None] | None = None
+        self._cursor = 0
+        self._new_event = asyncio.Event()
+
+    async def connect(self) -> Caller:
+        self._ws = await websockets.connect(self.ws_url, max_size=2**22)
+        self._reader = asyncio.create_task(self._read())
+        welcome = await self.wait_for("welcome")
+        self.visitor = welcome["visitor"]
+        return self
+
+    async def send(self, message: dict[str, Any] | str | bytes) -> None:
+        data = message if isinstance(message, (str, bytes)) else json.dumps(message)
+        await self._ws.send(data)
+
+    async def _read(self) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for raw in self._ws:
+                event = json.loads(raw)
+                self.events.append(event)
+                self._new_event.set()
+                if event["type"] == "offer":
+                    self.spawn(self._on_offer(event["sdp"]))
+
+    async def _on_offer(self, sdp: str) -> None:
+        await self.send({"type": "answer", "sdp": await self.answer(sdp)})
+
+    async def wait_for(self, kind: str, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:
+        """The next event of type ``kind`` (after those already returned) matching ``fields``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for index in range(self._cursor, len(self.events)):
+                event = self.events[index]
+                if event["type"] == kind and all(event.get(k) == v for k, v in fields.items()):
+                    self._cursor = index + 1
+                    return event
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                seen = [e["type"] for e in self.events[self._cursor :]]
+                raise TimeoutError(f"no {kind!r} event within {timeout} s; got {seen}")
+            self._new_event.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._new_event.wait(), remaining)
+
+    def count(self, kind: str) -> int:
+        return sum(1 for e in self.events if e["type"] == kind)
+
+    async def join(self, mode: str = "video") -> None:
+        await self.send({"type": "join", "mode": mode})
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        await super().close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader

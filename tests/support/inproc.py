@@ -1,0 +1,26 @@
+"""Callers wired straight to an in-process SFU router (no WebSocket), for SFU tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from sfu import Router
+from tests.support.caller import CallerMedia
+
+
+async def connect_caller(
+    router: Router, visitor: str, rgb: tuple[int, int, int], timeout: float = 10.0
+) -> CallerMedia:
+    """Create ``visitor``'s peer on ``router`` and connect an aiortc caller to it; returns
+    once the SFU receives the caller's video."""
+    peer = router.create_peer(visitor)
+    media = CallerMedia(rgb)
+    answer = await media.answer(await peer.offer())
+    await peer.accept_answer(answer)
+    deadline = time.monotonic() + timeout
+    while peer.feeds["video"].frames == 0:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no video from {visitor} within {timeout} s")
+        await asyncio.sleep(0.05)
+    return media
