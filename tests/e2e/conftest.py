@@ -4,26 +4,21 @@ Every packet stays on 127.0.0.0/8. Chromium never gathers 127.0.0.1 candidates, 
 media goes through a real coturn listening and relaying on 127.0.0.1 (the server tells the
 browser ``iceTransportPolicy: "relay"``), and the SFU gathers on 127.0.0.1 only.
 
-These are local to ``tests/e2e`` until shared fixtures for servers land in
-``tests/conftest.py``; names are prefixed ``e2e_`` so they cannot shadow those.
+coturn and ``duet serve`` come from ``tests/support/servers.py`` (the shared ``coturn``
+fixture and ``run_duet``); this file adds the TURN settings for the browser and Chromium.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
-import signal
 import socket
 import struct
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.async_api import (
     Browser,
@@ -33,6 +28,8 @@ from playwright.async_api import (
     Page,
     async_playwright,
 )
+
+from tests.support.servers import Coturn, DuetServer, run_duet
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -80,35 +77,7 @@ INSTRUMENT_SCRIPT = """
 """
 
 
-# --- ports and waiting ----------------------------------------------------------------
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    """A port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def free_udp_range(size: int) -> tuple[int, int]:
-    """``size`` consecutive UDP ports on 127.0.0.1 that were free a moment ago."""
-    for _ in range(50):
-        start = free_port(socket.SOCK_DGRAM)
-        if start + size > 65535:
-            continue
-        held: list[socket.socket] = []
-        try:
-            for port in range(start, start + size):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                held.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return start, start + size - 1
-        except OSError:
-            continue
-        finally:
-            for sock in held:
-                sock.close()
-    raise RuntimeError("no free UDP port range on 127.0.0.1")
+# --- servers ------------------------------------------------------------------------------
 
 
 def stun_answers(port: int, timeout: float = 0.3) -> bool:
@@ -124,175 +93,28 @@ def stun_answers(port: int, timeout: float = 0.3) -> bool:
     return len(data) >= 20 and data[8:20] == request[8:20]
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_for_stun(port: int, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if check():
+        if stun_answers(port):
             return
         time.sleep(0.05)
-    raise TimeoutError(f"{what} within {timeout} s")
-
-
-def http_ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-# --- coturn -----------------------------------------------------------------------------
-
-
-@dataclass
-class Coturn:
-    port: int
-    secret: str
-    pidfile: Path
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"turn:127.0.0.1:{self.port}?transport=udp"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-def _coturn_config(tmp: Path, port: int, secret: str) -> str:
-    low, high = free_udp_range(40)
-    lines = [
-        "listening-ip=127.0.0.1",
-        f"listening-port={port}",
-        "relay-ip=127.0.0.1",
-        f"min-port={low}",
-        f"max-port={high}",
-        "use-auth-secret",
-        f"static-auth-secret={secret}",
-        "realm=duet.test",
-        "allow-loopback-peers",  # relaying to 127.0.0.1: tests only
-        "no-cli",
-        "no-tls",
-        "no-dtls",
-        "fingerprint",
-        f"pidfile={tmp}/turnserver.pid",
-        f"userdb={tmp}/turndb.sqlite",
-        "log-file=stdout",
-        "simple-log",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _stop_coturn(process: subprocess.Popen[bytes], pidfile: Path) -> None:
-    """Stop coturn by the PID in its pidfile (falling back to the child we started)."""
-    pid = process.pid
-    with contextlib.suppress(OSError, ValueError):
-        pid = int(pidfile.read_text().strip())
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        process.kill()
-        process.wait(timeout=5)
+    raise TimeoutError(f"coturn on 127.0.0.1:{port} did not answer STUN within {timeout} s")
 
 
 @pytest.fixture
-def e2e_coturn(tmp_path: Path) -> Iterator[Coturn]:
-    """A real coturn on a fresh loopback port, relaying to loopback peers."""
-    tmp = tmp_path / "coturn"
-    tmp.mkdir()
-    port = free_port(socket.SOCK_DGRAM)
-    secret = secrets.token_hex(16)
-    config = tmp / "turnserver.conf"
-    config.write_text(_coturn_config(tmp, port, secret))
-    log_path = tmp / "turnserver.log"
-    server = Coturn(port, secret, tmp / "turnserver.pid", log_path)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            ["turnserver", "-c", str(config)], stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        try:
-            wait_until(lambda: stun_answers(port), 10, "coturn did not answer STUN")
-        except TimeoutError as exc:
-            raise RuntimeError(f"{exc}\n{server.log()}") from None
-        yield server
-    finally:
-        _stop_coturn(process, server.pidfile)
-
-
-# --- duet serve -------------------------------------------------------------------------
-
-
-@dataclass
-class DuetServer:
-    url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-def _stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
-
-
-@pytest.fixture
-def e2e_duet(tmp_path: Path, e2e_coturn: Coturn) -> Iterator[DuetServer]:
-    """``duet serve`` on a free loopback port, handing browsers relay-only TURN config."""
-    port = free_port()
+def e2e_duet(tmp_path: Path, coturn: Coturn) -> Iterator[DuetServer]:
+    """``duet serve`` on a free loopback port that hands browsers relay-only ICE through
+    the ``coturn`` fixture, with a 1 s rematch cooldown (so Next is testable with two)."""
+    wait_for_stun(coturn.port)
     env = {
-        **os.environ,
-        "DUET_SFU__HOST_ADDRESSES": '["127.0.0.1"]',
-        "DUET_TURN__URLS": f'["{e2e_coturn.url}"]',
-        "DUET_TURN__SECRET": e2e_coturn.secret,
+        "DUET_TURN__URLS": f'["{coturn.udp_url}"]',
+        "DUET_TURN__SECRET": coturn.secret,
         "DUET_TURN__FORCE_RELAY": "true",
-        "DUET_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/duet.sqlite3",
-        # Two visitors who parted are paired again after 1 s (Next is testable with two).
         "DUET_MATCHING__REMATCH_COOLDOWN_S": "1",
     }
-    log_path = tmp_path / "duet.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "signaling.cli",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = DuetServer(f"http://127.0.0.1:{port}", process, log_path)
-    try:
-        try:
-            wait_until(
-                lambda: process.poll() is not None or http_ok(server.url + "/healthz"),
-                30,
-                "duet serve did not answer /healthz",
-            )
-        except TimeoutError as exc:
-            raise RuntimeError(f"{exc}\n{server.log()}") from None
-        if process.poll() is not None:
-            raise RuntimeError("duet serve exited:\n" + server.log())
+    with run_duet(tmp_path, env=env) as server:
         yield server
-    finally:
-        _stop_process(process)
 
 
 # --- Chromium ----------------------------------------------------------------------------
