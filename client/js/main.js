@@ -195,13 +195,18 @@ class App {
     } catch (error) {
       if (!current()) return;
       console.error("duet: join failed", error);
-      this.stop({ error: "We could not reach the Duet server. Check your connection and try again." });
+      this.stop({
+        error: "We could not reach the Duet server. Check your connection and try again.",
+      });
     }
   }
 
   #createMedia(session, configuration) {
-    const media = new MediaSession(configuration, session.stream, (m) => this.signaling.send(m));
-    media.addEventListener("state", (event) => this.#onMediaState(session, media, event.detail.state));
+    const send = (message) => this.signaling.send(message);
+    const media = new MediaSession(configuration, session.stream, send);
+    media.addEventListener("state", (event) => {
+      this.#onMediaState(session, media, event.detail.state);
+    });
     return media;
   }
 
@@ -213,7 +218,8 @@ class App {
     session.mediaFailures += 1;
     if (session.mediaFailures > MAX_MEDIA_RETRIES) {
       this.stop({
-        error: "The video connection failed. Your network may block it: try again, or try Text chat.",
+        error:
+          "The video connection failed. Your network may block it: try again, or try Text chat.",
       });
       return;
     }
@@ -298,7 +304,8 @@ class App {
     this.#enterPhase("matched", TEXT.matched);
     session.searchText = TEXT.searching;
     this.log.clear();
-    this.log.system(mode === "video" ? "You're talking to a stranger. Say hi!" : "You're chatting with a stranger. Say hi!");
+    const verb = mode === "video" ? "talking to" : "chatting with";
+    this.log.system(`You're ${verb} a stranger. Say hi!`);
     this.typing.reset();
     this.typingIndicator.set(false);
     setComposerEnabled(true);

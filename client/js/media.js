@@ -32,7 +32,7 @@ export function describeCameraError(error) {
   switch (error?.name) {
     case "NotAllowedError":
     case "SecurityError":
-      return "Camera and microphone access was blocked. Allow it in your browser, or try Text chat.";
+      return "Camera and microphone access was blocked. Allow it, or try Text chat.";
     case "NotFoundError":
     case "OverconstrainedError":
       return "No camera or microphone was found. Plug one in, or try Text chat.";
