@@ -97,7 +97,10 @@ def run_postgres() -> Iterator[Postgres]:
         check=True,
         capture_output=True,
     )
-    options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={directory} -c fsync=off"
+    options = (
+        f"-c listen_addresses=127.0.0.1 -c port={port} "
+        f"-c unix_socket_directories={directory} -c fsync=off"
+    )
     subprocess.run(
         _as_postgres(
             [
