@@ -8,11 +8,15 @@ hook here, with a comment saying what it relies on.
 
 from __future__ import annotations
 
+import asyncio
 import queue
+import random
+import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import aioice.ice
+from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
@@ -40,6 +44,79 @@ def set_host_addresses(addresses: Sequence[str]) -> None:
         return [a for a in fixed if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
 
     aioice.ice.get_host_addresses = get_host_addresses
+
+
+# --- Hook 7: host candidate ports and announced address -----------------------------------
+# aioice binds each host candidate's UDP socket to port 0 and announces the bound address,
+# inside ``Connection.get_component_candidates(component, addresses, timeout)``. For a
+# server behind 1:1 NAT, or a firewall that opens a port range, we replace that method
+# (process-wide, on the class): host sockets are bound within ``port_range`` and announced
+# as ``announced_address``, then the original method gathers relay candidates (it is called
+# with no addresses, so it binds no host socket and asks no STUN server). With neither
+# setting, aioice's own method runs unchanged.
+_ORIGINAL_GET_COMPONENT_CANDIDATES = aioice.ice.Connection.get_component_candidates
+
+
+def set_host_candidates(port_range: tuple[int, int] | None, announced_address: str | None) -> None:
+    """Bind host candidates in ``port_range`` and announce them as ``announced_address``
+    (either may be ``None``; both ``None`` restores aioice's behaviour)."""
+    if port_range is None and not announced_address:
+        aioice.ice.Connection.get_component_candidates = _ORIGINAL_GET_COMPONENT_CANDIDATES  # type: ignore[method-assign]
+        return
+
+    async def get_component_candidates(
+        self: aioice.ice.Connection, component: int, addresses: list[str], timeout: int = 5
+    ) -> list[Candidate]:
+        loop = asyncio.get_running_loop()
+        candidates: list[Candidate] = []
+        for address in addresses:
+            bound = await _bind_in_range(loop, self, address, port_range)
+            if bound is None:
+                continue
+            transport, protocol = bound
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_RCVBUF, aioice.turn.UDP_SOCKET_BUFFER_SIZE
+                )
+            host, port = transport.get_extra_info("sockname")[:2]
+            shown = announced_address or host
+            protocol.local_candidate = Candidate(
+                foundation=candidate_foundation("host", "udp", shown),
+                component=component,
+                transport="udp",
+                priority=candidate_priority(component, "host"),
+                host=shown,
+                port=port,
+                type="host",
+            )
+            candidates.append(protocol.local_candidate)
+            self._protocols.append(protocol)
+        candidates += await _ORIGINAL_GET_COMPONENT_CANDIDATES(self, component, [], timeout)
+        return candidates
+
+    aioice.ice.Connection.get_component_candidates = get_component_candidates  # type: ignore[method-assign]
+
+
+async def _bind_in_range(
+    loop: asyncio.AbstractEventLoop,
+    connection: aioice.ice.Connection,
+    address: str,
+    port_range: tuple[int, int] | None,
+) -> tuple[asyncio.DatagramTransport, Any] | None:
+    ports: list[int] = [0]
+    if port_range is not None:
+        low, high = port_range
+        start = random.randint(low, high)
+        ports = list(range(start, high + 1)) + list(range(low, start))
+    for port in ports:
+        try:
+            return await loop.create_datagram_endpoint(
+                lambda: aioice.ice.StunProtocol(connection), local_addr=(address, port)
+            )
+        except OSError:
+            continue
+    return None
 
 
 # --- Hook 2: encoded frames out of the receiver ------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sfu.aiortc_hooks import set_host_addresses
+from sfu.aiortc_hooks import set_host_addresses, set_host_candidates
 from sfu.peer import KINDS, Peer
 from sfu.settings import SfuSettings
 from sfu.stats import StatsSampler
@@ -33,6 +33,7 @@ class Router:
     def start(self) -> None:
         """Apply process-wide ICE settings (host candidate addresses)."""
         set_host_addresses(self.settings.host_addresses)
+        set_host_candidates(self.settings.port_range, self.settings.announced_address or None)
         self.stats.start()
 
     def create_peer(self, visitor: str) -> Peer:

@@ -19,6 +19,7 @@ from signaling.metrics import Metrics
 from signaling.settings import Settings
 from signaling.storage import Database, MatchStore
 from signaling.writer import BackgroundWriter
+from turn import IceServers
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ class Services:
     router: Router
     writer: BackgroundWriter
     lobby: Lobby
+    ice: IceServers
     metrics: Metrics
 
     @classmethod
@@ -38,9 +40,16 @@ class Services:
         router = Router(settings.sfu)
         writer = BackgroundWriter()
         lobby = Lobby(settings, router, MatchStore(db), writer, clock=time.monotonic)
+        ice = IceServers(settings.turn)
         metrics = Metrics.build(build_info(), lobby, lobby, clock=lobby.clock, router=router)
         return cls(
-            settings=settings, db=db, router=router, writer=writer, lobby=lobby, metrics=metrics
+            settings=settings,
+            db=db,
+            router=router,
+            writer=writer,
+            lobby=lobby,
+            ice=ice,
+            metrics=metrics,
         )
 
     async def start(self) -> None:
@@ -55,3 +64,4 @@ class Services:
         await self.router.close()
         await self.writer.close()
         await self.db.close()
+        self.ice.close()

@@ -43,6 +43,8 @@ class Visitor:
     match: Match | None = None
     peer: Peer | None = None
     retry: asyncio.TimerHandle | None = field(default=None, repr=False)
+    restarted_at: float = float("-inf")
+    """Clock time of the last media restart (restarts are rate limited)."""
     looking_since: float | None = None
     """Clock time the visitor started looking for its next partner (for time-to-match)."""
     looking_after: LookingSince = "join"

@@ -119,3 +119,31 @@ async def test_disconnect_tells_the_partner(duet: DuetServer, callers: list[obje
     await a.close()
     callers.remove(a)
     await b.wait_for("partner_left", reason="disconnected")
+
+
+async def test_restart_replaces_a_failed_connection_and_keeps_the_match(
+    duet: DuetServer, callers: list[object]
+) -> None:
+    a = await _caller(duet, callers, RED)
+    b = await _caller(duet, callers, GREEN)
+    await a.join("video")
+    await b.join("video")
+    match = (await a.wait_for("matched"))["match"]
+    await a.wait_frames_like(GREEN, count=5)
+    first_pc = a.pc
+    restarted = time.monotonic()
+    await a.send({"type": "restart"})
+    offer = await a.wait_for("offer", restart=True)
+    assert offer["sdp"].startswith("v=0")
+    # The caller answered on a new peer connection; media flows again in both directions.
+    await a.wait_frames_like(GREEN, count=10, since=restarted)
+    await b.wait_frames_like(RED, count=10, since=restarted)
+    assert a.pc is not first_pc
+    assert a.count("matched") == 1 and b.count("partner_left") == 0
+    # Restarts are rate limited.
+    await a.send({"type": "restart"})
+    assert (await a.wait_for("error"))["code"] == "too_soon"
+    text = await _caller(duet, callers)
+    await text.send({"type": "restart"})
+    assert (await text.wait_for("error"))["code"] == "no_offer"
+    assert match

@@ -213,3 +213,39 @@ async def test_stats_report_rates_candidate_types_and_monotonic_totals(router: R
     assert "a" not in router.stats.peers
     for media in (a, b):
         await media.close()
+
+
+async def test_port_range_and_announced_address_of_sfu_candidates(loopback_only: None) -> None:
+    from tests.support.net import free_port_range
+
+    low, high = free_port_range(10)
+    router = Router(
+        SfuSettings(
+            host_addresses=["127.0.0.1"], port_min=low, port_max=high, announced_address="127.0.0.1"
+        )
+    )
+    router.start()
+    try:
+        a, b = await _pair(router)
+        for visitor in ("a", "b"):
+            sdp = router.peers[visitor].pc.localDescription.sdp
+            ports = [int(line.split()[5]) for line in sdp.splitlines() if " typ host" in line]
+            assert ports and all(low <= port <= high for port in ports), sdp
+        for media in (a, b):
+            await media.close()
+        # Announcing another address changes what the SDP says, not where it is bound.
+        router.settings = SfuSettings(
+            host_addresses=["127.0.0.1"],
+            port_min=low,
+            port_max=high,
+            announced_address="198.51.100.7",
+        )
+        router.start()
+        peer = router.create_peer("c")
+        offer = await peer.offer()
+        assert " 198.51.100.7 " in offer and " 127.0.0.1 " not in offer
+    finally:
+        await router.close()
+        from sfu.aiortc_hooks import set_host_candidates
+
+        set_host_candidates(None, None)

@@ -11,6 +11,7 @@ import queue
 from importlib.metadata import version
 
 import aioice.ice
+import aioice.turn
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs.opus import OpusEncoder
 from aiortc.codecs.vpx import Vp8Encoder
@@ -92,3 +93,14 @@ async def test_hook6_selected_pair_internals() -> None:
         assert connection._nominated == {}
     finally:
         await pc.close()
+
+
+def test_hook7_host_candidate_gathering() -> None:
+    params = list(inspect.signature(aioice.ice.Connection.get_component_candidates).parameters)
+    assert params == ["self", "component", "addresses", "timeout"]
+    source = inspect.getsource(aioice.ice.Connection.get_component_candidates)
+    assert "local_addr=(address, 0)" in source
+    assert "self._protocols += host_protocols" in source
+    assert "if self.turn_server:" in source
+    assert isinstance(aioice.turn.UDP_SOCKET_BUFFER_SIZE, int)
+    assert callable(aioice.ice.StunProtocol)
