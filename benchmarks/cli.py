@@ -134,6 +134,24 @@ def add_matching_parser(commands: SubParsers) -> None:
     matching.add_argument(
         "--cooldown", type=float, default=10.0, help="rematch cooldown in seconds (default 10)"
     )
+    matching.add_argument(
+        "--interests",
+        type=int,
+        default=0,
+        help="interest pool size: each visitor holds 0-3 of them (default 0: no interests)",
+    )
+    matching.add_argument(
+        "--languages",
+        type=int,
+        default=0,
+        help="languages spoken (70%% of visitors state one; default 0: none)",
+    )
+    matching.add_argument(
+        "--preference-wait",
+        type=float,
+        default=5.0,
+        help="seconds visitors hold out for their preferences (default 5)",
+    )
     matching.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     matching.add_argument(
         "--json", type=Path, default=None, metavar="FILE", help="write the report"
@@ -150,6 +168,9 @@ def _run_matching(args: argparse.Namespace) -> int:
             operations=args.operations,
             ops_per_s=args.ops_per_s,
             cooldown=args.cooldown,
+            interests=args.interests,
+            languages=args.languages,
+            preference_wait=args.preference_wait,
             seed=args.seed,
             json_path=args.json,
         )

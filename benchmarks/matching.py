@@ -10,6 +10,11 @@ matchmaker calls the lobby makes for it:
   ``forget``-ed; a waiting visitor is ``forget``-ed;
 - ``retry``: a queued visitor's retry comes due: ``try_pair`` (and ``retry_in`` again).
 
+With ``interests`` (a pool size) each visitor holds 0-3 random interest tags from the pool,
+and with ``languages`` one of that many languages (or none), so the matchmaker's soft
+preferences (hold out for a shared interest and language for ``preference_wait`` seconds)
+are exercised too.
+
 The clock is simulated: it advances ``1 / ops_per_s`` per operation, so the rematch cooldown
 sees a realistic operation rate however fast the machine runs. Latency is measured per
 operation with ``perf_counter_ns`` around the matchmaker calls only (not the harness).
@@ -46,6 +51,11 @@ class MatchingOptions:
     operations: int = 50_000
     ops_per_s: float = 1000.0
     cooldown: float = 10.0
+    interests: int = 0
+    """Size of the interest pool (0: nobody states interests)."""
+    languages: int = 0
+    """Number of languages (0: nobody states a language)."""
+    preference_wait: float = 5.0
     seed: int = 1
     json_path: Path | None = None
 
@@ -58,6 +68,8 @@ class MatchingOptions:
             raise ValueError("--ops-per-s must be positive")
         if self.cooldown < 0:
             raise ValueError("--cooldown must not be negative")
+        if self.interests < 0 or self.languages < 0 or self.preference_wait < 0:
+            raise ValueError("--interests, --languages and --preference-wait must not be negative")
 
 
 class _Clock:
@@ -88,9 +100,26 @@ class MatchingBench:
     def __init__(self, options: MatchingOptions) -> None:
         self.options = options
         self.clock = _Clock()
-        self.matchmaker = Matchmaker(clock=self.clock, rematch_cooldown=options.cooldown)
+        self.matchmaker = Matchmaker(
+            clock=self.clock,
+            rematch_cooldown=options.cooldown,
+            preference_wait=options.preference_wait,
+        )
         self.random = random.Random(options.seed)
         self.ids = [f"v{i}" for i in range(options.visitors)]
+        pool = [f"tag{i}" for i in range(options.interests)]
+        self.interests = {
+            v: frozenset(self.random.sample(pool, self.random.randint(0, min(3, len(pool)))))
+            for v in self.ids
+        }
+        self.languages: dict[str, str | None] = {
+            v: (
+                None
+                if not options.languages or self.random.random() < 0.3
+                else f"l{self.random.randrange(options.languages)}"
+            )
+            for v in self.ids
+        }
         self.partner: dict[str, str] = {}
         self.waiting: set[str] = set()
         self.retries: list[tuple[float, str]] = []
@@ -105,7 +134,9 @@ class MatchingBench:
         self.latencies[operation].append(elapsed / 1000)
 
     def _enqueue(self, visitor: str) -> None:
-        partner = self.matchmaker.enqueue(visitor, "video")
+        partner = self.matchmaker.enqueue(
+            visitor, "video", self.interests[visitor], self.languages[visitor]
+        )
         if partner is None:
             self.waiting.add(visitor)
             delay = self.matchmaker.retry_in(visitor)
@@ -217,6 +248,9 @@ def build_report(options: MatchingOptions, result: MatchingResult) -> dict[str, 
             "operations": options.operations,
             "ops_per_s": options.ops_per_s,
             "cooldown": options.cooldown,
+            "interests": options.interests,
+            "languages": options.languages,
+            "preference_wait": options.preference_wait,
             "seed": options.seed,
         },
         "pairings": result.pairings,

@@ -11,12 +11,18 @@ from rich.console import Console
 from benchmarks.matching import MatchingBench, MatchingOptions, run_matching
 
 
-def test_the_simulation_keeps_the_matchmaker_and_its_bookkeeping_in_step() -> None:
-    bench = MatchingBench(MatchingOptions(visitors=200, operations=5_000, ops_per_s=50))
+@pytest.mark.parametrize(("interests", "languages"), [(0, 0), (12, 3)])
+def test_the_simulation_keeps_the_matchmaker_and_its_bookkeeping_in_step(
+    interests: int, languages: int
+) -> None:
+    options = MatchingOptions(
+        visitors=200, operations=5_000, ops_per_s=50, interests=interests, languages=languages
+    )
+    bench = MatchingBench(options)
     result = bench.run()
     assert result.pairings >= 100  # every visitor is paired at least once at the start
     assert set(result.latencies_us) >= {"join", "next", "leave"}
-    assert result.latencies_us.get("retry"), "the cooldown made some visitors wait and retry"
+    assert result.latencies_us.get("retry"), "cooldowns and preferences make visitors retry"
     queued = {v for v in bench.ids if bench.matchmaker.ticket(v) is not None}
     assert queued == bench.waiting
     assert not queued & set(bench.partner)
