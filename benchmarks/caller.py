@@ -220,7 +220,7 @@ class BenchCaller:
                     record.joined_at = time.monotonic()
                 elif kind == "offer":
                     record.offers += 1
-                    self._spawn(self._answer(str(event["sdp"])))
+                    self._spawn(self._answer_or_report(str(event["sdp"])))
                 elif kind == "matched":
                     self._on_matched(str(event["match"]), now)
                 elif kind == "partner_left":
@@ -276,6 +276,13 @@ class BenchCaller:
             first_press = False
 
     # --- media -------------------------------------------------------------------------
+
+    async def _answer_or_report(self, offer_sdp: str) -> None:
+        try:
+            await self._answer(offer_sdp)
+        except Exception as exc:  # aiortc raises many kinds on a bad offer
+            self.record.error = f"could not answer the server's offer: {_describe(exc)}"
+            self.report("failed", self.index, time.monotonic(), self.record.error)
 
     async def _answer(self, offer_sdp: str) -> None:
         if self._pc is not None:

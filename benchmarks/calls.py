@@ -16,6 +16,7 @@ import os
 import queue
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -159,6 +160,7 @@ class RunData:
     options: CallsOptions
     health: dict[str, object]
     idle: Sample | None
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     window_start: float = 0.0
     window_end: float = 0.0
     go: float = 0.0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +123,7 @@ def build_report(data: RunData) -> dict[str, Any]:
         "schema": SCHEMA,
         "benchmark": "calls",
         "duet": {"version": build.version, "commit": build.commit},
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "started_at": data.started_at.isoformat(timespec="seconds"),
         "args": options.as_args(),
         "duration_s": round(seconds, 3),
         "calls": {
