@@ -10,6 +10,7 @@ ends; ``--next-every`` switches partners in it) -> hang up, collect records, ana
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import multiprocessing
 import os
@@ -34,6 +35,8 @@ READY_TIMEOUT_S = 60.0
 """Workers must have encoded their clips within this (plus a second per caller)."""
 RESULT_TIMEOUT_S = 30.0
 SCRAPE_EVERY_S = 1.0
+COMMANDS_MAX = 16
+"""A worker gets four commands in a run (go, window, stop, and stop again at clean-up)."""
 
 
 class BenchError(Exception):
@@ -221,7 +224,8 @@ class CallsRun:
         self.console = console
         self.node = NodeClient(options.url)
         self.context = multiprocessing.get_context("spawn")
-        self.out: Any = self.context.Queue()
+        # Bounded: a few progress messages per caller, plus one ready and one result per worker.
+        self.out: Any = self.context.Queue(maxsize=8 * options.callers + 64)
         self.commands: list[Any] = []
         self.processes: list[Any] = []
         self.results: dict[int, tuple[list[CallerRecord], dict[str, Any]]] = {}
@@ -256,7 +260,7 @@ class CallsRun:
     def _start_workers(self, data: RunData) -> None:
         self.plans = plan_workers(self.options)
         for plan in self.plans:
-            commands = self.context.Queue()
+            commands = self.context.Queue(maxsize=COMMANDS_MAX)
             process = self.context.Process(
                 target=worker_main,
                 args=(plan, commands, self.out),
@@ -391,7 +395,8 @@ class CallsRun:
 
     def _broadcast(self, command: tuple[Any, ...]) -> None:
         for commands in self.commands:
-            commands.put(command)
+            with contextlib.suppress(queue.Full):  # a worker that stopped reading is killed
+                commands.put(command, timeout=1.0)
 
     def _stop_workers(self) -> None:
         """Every worker process ends here: asked, then terminated, then killed."""

@@ -9,13 +9,16 @@ Talks to the orchestrator through two ``multiprocessing`` queues:
   detail)``), then one ``("result", worker, records, stats)`` or ``("crashed", worker,
   traceback)``.
 
-Bounded: whatever the orchestrator does, the worker hangs up every caller and exits
-``plan.max_seconds`` after ``go`` (or after start, if ``go`` never comes).
+Both queues are bounded; progress messages are dropped rather than block a worker's event
+loop when the orchestrator falls behind. Bounded in time too: whatever the orchestrator
+does, the worker hangs up every caller and exits ``plan.max_seconds`` after ``go`` (or
+after start, if ``go`` never comes).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing.queues
 import queue
@@ -86,7 +89,9 @@ async def _run(
     out.put(("ready", plan.worker, time.process_time() - cpu_started, clip_kbps, audio.kbps))
 
     def report(kind: str, index: int, at: float, detail: str) -> None:
-        out.put((kind, index, at, detail))
+        # Progress only (the records carry the truth): never block the event loop on it.
+        with contextlib.suppress(queue.Full):
+            out.put_nowait((kind, index, at, detail))
 
     window = AnnouncedWindow()
     stop = asyncio.Event()
@@ -143,7 +148,7 @@ async def _run(
         "cpu_total_s": time.process_time() - cpu_started,
         "decode_errors": decode_errors.count,
     }
-    out.put(("result", plan.worker, records, stats))
+    out.put(("result", plan.worker, records, stats), timeout=30)
 
 
 def _get(commands: Queue[Any], timeout: float) -> Any:
