@@ -14,8 +14,10 @@ Definitions (docs/benchmarks.md repeats them for readers of the JSON):
   their ratio per second;
 - *right partner*: no own and no wrong frames, and the partner's picture seen in every match
   that lasted at least :data:`MIN_MATCH_S`;
-- *media ok*: matched, right partner, and ``received >= 0.9 * expected`` (with some watching
-  time).
+- *media ok*: matched, right partner, ``received >= 0.9 * expected`` (with some watching
+  time), and no error (a caller whose socket the server closed is not ok);
+- a match still going when the caller hung up counts as watched until the window's end, so
+  a caller cut off early shows the frames it missed.
 """
 
 from __future__ import annotations
@@ -152,7 +154,9 @@ def analyze_caller(
     delivered = result.frames_expected > 0 and (
         result.frames_received >= DELIVERY_OK * result.frames_expected
     )
-    result.media_ok = result.right_partner and delivered
+    # A caller cut off by an error (its socket closed, its offer failed) is not ok, even if
+    # what it received before was fine.
+    result.media_ok = result.right_partner and delivered and record.error is None
     result.problems = _problems(result, delivered)
     return result
 
@@ -203,7 +207,10 @@ def _classify_frames(
             result.wrong_frames += 1
     for match, start in zip(matches, first, strict=True):
         begin = start if start is not None else match.matched_at
-        end = match.ended_at if match.ended_at is not None else window.end
+        # A caller that hung up early (an error) was still due its partner's picture.
+        end = window.end
+        if match.ended_at is not None and match.end != "stopped":
+            end = match.ended_at
         result.watch_s += max(0.0, min(end, window.end) - max(begin, window.start))
     return first
 

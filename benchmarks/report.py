@@ -239,7 +239,10 @@ def _warnings(report: dict[str, Any], calls: int, next_every: float | None) -> l
     if not report["setup_complete"]:
         warnings.append("not every caller had its partner's picture when the window started")
     if report["server"]["cpu_cores"] is None:
-        warnings.append("server CPU was not measured (no /metrics)")
+        warnings.append(
+            "server CPU was not measured: the node did not answer /metrics at both ends of the "
+            "window"
+        )
     return warnings
 
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from tests.support.net import free_port
-from tests.support.servers import DuetServer
+from tests.support.servers import DuetServer, run_duet
 
 
 def _bench(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -69,6 +69,36 @@ def test_next_every_switches_partners_and_times_the_new_picture(
     assert report["calls"]["media_ok"] == 2
     assert all(_number(report["next_first_frame_ms"][k]) for k in ("p50", "p95", "max"))
     assert report["frames"]["wrong_partner"] == 0
+
+
+def test_a_node_dying_mid_run_fails_the_run_and_says_why(
+    tmp_path: Path, loopback_only: None
+) -> None:
+    report_path = tmp_path / "died.json"
+    with run_duet(tmp_path) as server:
+        bench = subprocess.Popen(
+            [
+                sys.executable, "-m", "signaling.cli", "bench", "calls", "--url", server.url,
+                "--calls", "1", "--duration", "8", "--json", str(report_path),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while "match started" not in server.log():
+                assert time.monotonic() < deadline and bench.poll() is None
+                time.sleep(0.2)
+            time.sleep(2)
+        finally:
+            server.process.kill()
+        out, err = bench.communicate(timeout=120)
+    assert bench.returncode == 1, out + err
+    assert "server closed the WebSocket" in err
+    report = json.loads(report_path.read_text())
+    assert report["calls"]["media_ok"] == 0
+    assert report["frames"]["lost"] > 0
 
 
 def test_an_unreachable_server_fails_fast_and_clearly(tmp_path: Path) -> None:

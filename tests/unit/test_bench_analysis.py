@@ -153,3 +153,20 @@ def test_a_partner_outside_the_bench_is_not_verified() -> None:
     results, _ = analyze([a], Window(1.0, 5.0), FPS)
     assert results[0].unknown_partners == 1
     assert not results[0].media_ok
+
+
+def test_a_caller_cut_off_early_is_not_ok_and_its_missed_frames_count() -> None:
+    a, b = _record(0), _record(1)
+    _call(a, b, "m1", 0.0)
+    for record in (a, b):
+        record.matches[0].ended_at, record.matches[0].end = 5.0, "stopped"
+        record.error = "the server closed the WebSocket"
+    _frames(a, 1, 0.1, 5.0)
+    _frames(b, 0, 0.1, 5.0)
+    results, _ = analyze([a, b], Window(1.0, 10.0), FPS)
+    for result in results:
+        assert result.watch_s == pytest.approx(9.0)
+        assert result.frames_lost == pytest.approx(150, abs=2)
+        assert not result.media_ok
+        assert result.problems[0] == "the server closed the WebSocket"
+    assert count_calls([a, b], results, requested=1).media_ok == 0
