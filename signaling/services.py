@@ -12,10 +12,13 @@ import logging
 import time
 from dataclasses import dataclass
 
+from moderation import Moderation
 from sfu import Router
+from signaling.enforcement import LobbyEnforcer, TapFrameSource
 from signaling.lobby import Lobby
 from signaling.settings import Settings
-from signaling.storage import Database, MatchStore
+from signaling.storage import Database, MatchStore, SqlModerationStore
+from signaling.visitor import Match, Visitor
 from signaling.writer import BackgroundWriter
 
 logger = logging.getLogger(__name__)
@@ -28,6 +31,7 @@ class Services:
     router: Router
     writer: BackgroundWriter
     lobby: Lobby
+    moderation: Moderation
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -35,17 +39,52 @@ class Services:
         router = Router(settings.sfu)
         writer = BackgroundWriter()
         lobby = Lobby(settings, router, MatchStore(db), writer, clock=time.monotonic)
-        return cls(settings=settings, db=db, router=router, writer=writer, lobby=lobby)
+        moderation = Moderation(
+            settings.moderation,
+            frames=TapFrameSource(router),
+            enforcer=LobbyEnforcer(lobby),
+            store=SqlModerationStore(db),
+        )
+        lobby.moderation = moderation
+        _forward_lobby_events(lobby, moderation)
+        return cls(
+            settings=settings,
+            db=db,
+            router=router,
+            writer=writer,
+            lobby=lobby,
+            moderation=moderation,
+        )
 
     async def start(self) -> None:
         await self.db.migrate()
         self.router.start()
         self.writer.start()
+        self.moderation.start()
         logger.info("duet node started (forwarding=%s)", self.settings.sfu.forwarding)
 
     async def stop(self) -> None:
         for visitor in list(self.lobby.visitors.values()):
             await self.lobby.disconnect(visitor)
+        await self.moderation.close()
         await self.router.close()
         await self.writer.close()
         await self.db.close()
+
+
+def _forward_lobby_events(lobby: Lobby, moderation: Moderation) -> None:
+    """Video matches get moderation schedules; ends and departures cancel them."""
+
+    def started(match: Match) -> None:
+        if match.mode == "video":
+            moderation.match_started(match.id, lobby.subject(match.a), lobby.subject(match.b))
+
+    def ended(match: Match, reason: str) -> None:
+        moderation.match_ended(match.id)
+
+    def left(visitor: Visitor) -> None:
+        moderation.visitor_left(visitor.id)
+
+    lobby.on("match_started", started)
+    lobby.on("match_ended", ended)
+    lobby.on("visitor_left", left)
