@@ -85,8 +85,8 @@ class Breaker:
 
     def failure(self, error: BaseException) -> None:
         self._probe = False
-        self._context.handle_exception(error)
         self.stats.consecutive_failures += 1
+        self._context.handle_exception(error)
         self._drain()
         if self.state == "closed":
             logger.warning(
@@ -112,7 +112,7 @@ class Breaker:
                 logger.warning(
                     "moderation breaker open: %d consecutive failed checks; checks are "
                     "skipped (fail open) for %.1f s",
-                    self.stats.consecutive_failures + 1,
+                    self.stats.consecutive_failures,
                     self.cooloff,
                 )
             elif state == "half_open":

@@ -10,6 +10,7 @@ import asyncio
 import heapq
 import itertools
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -39,6 +40,8 @@ class FakeClock:
     """A clock that only moves when :meth:`advance` is called (tests)."""
 
     def __init__(self, start: float = 1000.0) -> None:
+        self.busy: Callable[[], bool] = lambda: False
+        """Tests point this at "is work running in threads?": time waits for it."""
         self._now = start
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._ids = itertools.count()
@@ -54,14 +57,28 @@ class FakeClock:
         heapq.heappush(self._sleepers, (deadline, next(self._ids), future))
         await future
 
-    async def advance(self, seconds: float, step: float = 0.05) -> None:
-        """Move time forward in ``step`` increments, letting woken tasks run at each."""
+    async def advance(self, seconds: float) -> None:
+        """Move time forward to each sleeper's deadline in turn (exactly), letting the
+        woken tasks run -- including briefly in real time, for work they hand to threads
+        (evidence writes) -- before moving on."""
         end = self._now + seconds
-        while self._now < end:
-            self._now = min(end, self._now + step)
+        while True:
+            await self._settle()
+            if not self._sleepers or self._sleepers[0][0] > end:
+                break
+            self._now = max(self._now, self._sleepers[0][0])
             while self._sleepers and self._sleepers[0][0] <= self._now:
                 _, _, future = heapq.heappop(self._sleepers)
                 if not future.done():
                     future.set_result(None)
-            for _ in range(20):  # let woken tasks (and what they await in turn) run
+        self._now = end
+        await self._settle()
+
+    async def _settle(self) -> None:
+        deadline = time.monotonic() + 10.0
+        for _ in range(3):
+            for _ in range(10):
                 await asyncio.sleep(0)
+            await asyncio.sleep(0.001)
+            while self.busy() and time.monotonic() < deadline:
+                await asyncio.sleep(0.002)

@@ -66,6 +66,12 @@ class VideoModerator:
         self._schedules: dict[str, set[asyncio.Task[None]]] = {}
         self._reviewed: dict[str, set[tuple[str, str]]] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        self._sanctioning = 0
+
+    @property
+    def busy(self) -> bool:
+        """Whether evidence is being written or a sanction applied right now."""
+        return self._sanctioning > 0
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -125,6 +131,7 @@ class VideoModerator:
             n += 1
             await self.clock.sleep_until(started + offset)
             if match_id in self.backstops.stopped:
+                self.stats.checks_skipped["match_stopped"] += 1
                 return
             try:
                 await self.check(subject, match_id)
@@ -230,6 +237,7 @@ class VideoModerator:
 
     async def _sanction(self, subject: Subject, match_id: str, result: CheckResult) -> None:
         decision = result.decision
+        self._sanctioning += 1
         try:
             evidence = await self.evidence.frame(
                 subject.visitor, match_id, result.frame, result.verdict, decision.reason
@@ -248,6 +256,8 @@ class VideoModerator:
             logger.exception(
                 "moderation could not record a %s for %s", decision.action, subject.visitor
             )
+        finally:
+            self._sanctioning -= 1
 
     async def _retention(self) -> None:
         """Hourly: delete evidence older than ``evidence_retention_days``."""

@@ -204,7 +204,8 @@ async def test_killed_worker_is_replaced_and_calls_continue(
         log = server.log()
         assert f"(pid {pid}) exited with code -9" in log
         assert "moderation breaker open" in log
-        summary = httpx.get(server.url + "/healthz").json()["moderation"]
+        async with httpx.AsyncClient() as client:
+            summary = (await client.get(server.url + "/healthz")).json()["moderation"]
         assert summary["worker_restarts"] == 1 and summary["workers_ready"] == 1
         assert summary["breaker"] == "closed"
 
