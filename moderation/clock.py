@@ -80,5 +80,7 @@ class FakeClock:
             for _ in range(10):
                 await asyncio.sleep(0)
             await asyncio.sleep(0.001)
-            while self.busy() and time.monotonic() < deadline:
+            for _ in range(5000):  # at most ~10 s
+                if not self.busy() or time.monotonic() > deadline:
+                    break
                 await asyncio.sleep(0.002)
