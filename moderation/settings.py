@@ -75,11 +75,10 @@ class ModerationSettings(BaseModel):
     frame_max_side: int = Field(default=640, ge=64, le=4096)
     """Frames are downscaled so that their longest side is at most this many pixels."""
 
-    schedule_offsets_s: list[float] = Field(
-        default_factory=lambda: [1.0, 3.0, 6.0, 10.0, 20.0, 40.0, 60.0]
-    )
+    schedule_offsets_s: list[float] = Field(default_factory=lambda: [1.0, 4.0, 12.0, 30.0])
     """Seconds after a match starts at which each visitor's video is checked
-    (front-loaded: bad actors show themselves early). A new match starts a new schedule."""
+    (front-loaded: bad actors show themselves early). A new match starts a new schedule.
+    Four per visitor in the first minute keeps a match at <= 8 model calls a minute."""
 
     periodic_s: float = Field(default=120.0, ge=0)
     """After the last offset, check every this many seconds; 0 stops checking."""

@@ -67,3 +67,15 @@ async def test_default_classifier_in_a_worker_process() -> None:
         assert coffee.faces == 0 and not coffee.unsafe
     finally:
         await pool.close()
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee", "chelsea", "rocket", "camera"])
+def test_vectorised_detection_matches_nudenet(classifier: NudeNetAgeClassifier, name: str) -> None:
+    image = np.asarray(getattr(data, name)())
+    if image.ndim == 2:
+        image = np.stack([image] * 3, axis=-1)
+    frame = bgr(image)
+    ours = classifier.detect(frame)
+    theirs = classifier.detector.detect(frame)
+    key = lambda d: (d["class"], d["box"])  # noqa: E731
+    assert sorted(ours, key=key) == sorted(theirs, key=key)

@@ -37,7 +37,9 @@ async def test_sigkilled_worker_fails_its_check_fast_and_is_replaced(
         assert await pool.wait_ready(30)
         (pid,) = pool.stats.pids
         check = asyncio.ensure_future(pool.classify(RED_BGR))
-        while not (colour_env / f"{pid}.busy").exists():
+        for _ in range(1000):
+            if (colour_env / f"{pid}.busy").exists():
+                break
             await asyncio.sleep(0.01)
         os.kill(pid, signal.SIGKILL)
         killed = time.monotonic()

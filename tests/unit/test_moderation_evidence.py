@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 
 from moderation.evidence import EvidenceWriter, write_atomically
-from moderation.verdict import Box, BadVerdict, Verdict, coerce_verdict
+from moderation.verdict import BadVerdict, Box, Verdict, coerce_verdict
+
+
+def _files(directory: Path, pattern: str) -> list[Path]:
+    return list(directory.rglob(pattern))
+
 
 VERDICT = Verdict(True, False, 0.9, "test", "fake", (Box("X", 0.9, 1, 2, 3, 4),), 0)
 
@@ -29,9 +34,9 @@ async def test_frame_evidence_is_hashed_blurred_and_described(tmp_path: Path) ->
     sidecar = json.loads(image.with_suffix(".json").read_text())
     assert sidecar["sha256"] == record.sha256 and sidecar["match"] == "m_1"
     assert sidecar["details"]["verdict"]["boxes"][0]["label"] == "X"
-    assert not list(tmp_path.rglob("*.tmp"))
+    assert not _files(tmp_path, "*.tmp")
     await writer.delete([record])
-    assert not list(tmp_path.rglob("e_*"))
+    assert not _files(tmp_path, "e_*")
 
 
 def test_atomic_write_leaves_nothing_behind_on_failure(tmp_path: Path) -> None:
