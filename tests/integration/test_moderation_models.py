@@ -79,3 +79,11 @@ def test_vectorised_detection_matches_nudenet(classifier: NudeNetAgeClassifier, 
     theirs = classifier.detector.detect(frame)
     key = lambda d: (d["class"], d["box"])  # noqa: E731
     assert sorted(ours, key=key) == sorted(theirs, key=key)
+
+
+def test_offline_toxicity_model_tells_insults_from_greetings() -> None:
+    from moderation.text import ProfanityCheckModel
+
+    model = ProfanityCheckModel()
+    insult, greeting = model.probabilities(["you are a fucking idiot", "have a nice day"])
+    assert insult >= ModerationSettings().text.toxicity_threshold > greeting

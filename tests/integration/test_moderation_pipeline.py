@@ -213,3 +213,35 @@ async def test_killed_worker_is_replaced_and_calls_continue(
         await green.wait_frames_like(BLUE, count=10, since=killed)
         await blue.wait_frames_like(GREEN, count=10, since=killed)
         assert green.count("partner_left") == 0 and blue.count("partner_left") == 0
+
+
+async def test_flagged_chat_is_censored_warned_and_repeated_flags_ban(
+    tmp_path: Path, loopback_only: None, callers: list[object]
+) -> None:
+    with _moderated(
+        tmp_path,
+        DUET_MODERATION__TEXT__BLOCKED_WORDS='["frobnicate"]',
+        DUET_MODERATION__TEXT__STRIKES_TO_BAN="2",
+    ) as server:
+        rude = await _caller(server, callers, GREEN)
+        polite = await _caller(server, callers, BLUE)
+        await rude.join("text")
+        await polite.join("text")
+        await rude.wait_for("matched")
+        await rude.send({"type": "chat", "text": "hello\u200b there"})
+        assert (await polite.wait_for("chat"))["text"] == "hello there"
+        await rude.send({"type": "chat", "text": "go frobnicate yourself"})
+        assert (await polite.wait_for("chat"))["text"] == "go f********* yourself"
+        warning = await rude.wait_for("warning")
+        assert warning["strikes"] == 1 and warning["strikes_to_ban"] == 2
+        await rude.send({"type": "chat", "text": "FROBNICATE"})
+        banned = await rude.wait_for("banned")
+        assert "chat" in banned["reason"]
+        assert (await polite.wait_for("partner_left"))["reason"] == "ended"
+        assert polite.count("chat") == 2  # the banning message was not delivered
+        (ban,) = _rows(server, "SELECT * FROM moderation_bans")
+        assert ban["source"] == "text"
+        (evidence,) = _rows(server, "SELECT * FROM moderation_evidence")
+        text = (tmp_path / "evidence" / evidence["path"]).read_bytes()
+        assert text == b"go frobnicate yourself\nFROBNICATE"
+        assert hashlib.sha256(text).hexdigest() == evidence["sha256"]
