@@ -26,6 +26,9 @@ from aiortc.sdp import candidate_from_sdp
 from pyee.asyncio import AsyncIOEventEmitter
 
 from sfu.forwarding import Feed, OutboundTrack
+from sfu.passthrough import EncodedFeed, EncodedTrack
+from sfu.stats import Counters, collect
+from sfu.transcode import DecodedFeed, DecodedTrack
 
 logger = logging.getLogger(__name__)
 
@@ -40,22 +43,35 @@ class BadSdp(ValueError):
 class Peer(AsyncIOEventEmitter):
     """The SFU's side of one visitor's RTCPeerConnection."""
 
-    def __init__(self, visitor: str, stun_urls: list[str]) -> None:
+    def __init__(self, visitor: str, stun_urls: list[str], forwarding: str = "passthrough") -> None:
         super().__init__()
         self.visitor = visitor
+        self.forwarding = forwarding
         # iceServers must be explicit: with None aiortc adds a public STUN server.
         servers = [RTCIceServer(urls=url) for url in stun_urls]
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
-        self.feeds = {kind: Feed(kind, visitor) for kind in KINDS}
-        self.outbound = {kind: OutboundTrack(kind) for kind in KINDS}
+        self.feeds: dict[str, Feed] = {}
+        self.outbound: dict[str, OutboundTrack[Any]] = {}
         self.closed = False
+        self.final_counters: Counters | None = None
+        """Counters read just before closing (kept in the router's totals)."""
         self._answered = False
         for kind in KINDS:
-            transceiver = self.pc.addTransceiver(self.outbound[kind], direction="sendrecv")
+            track: OutboundTrack[Any]
+            if forwarding == "passthrough":
+                feed: Feed = EncodedFeed(kind, visitor)
+                track = EncodedTrack(kind)
+            else:
+                feed, track = DecodedFeed(kind, visitor), DecodedTrack(kind)
+            transceiver = self.pc.addTransceiver(track, direction="sendrecv")
             capabilities = RTCRtpSender.getCapabilities(kind)
             transceiver.setCodecPreferences(
                 [c for c in capabilities.codecs if c.mimeType in _CODECS[kind]]
             )
+            if isinstance(feed, EncodedFeed) and isinstance(track, EncodedTrack):
+                feed.hook(transceiver.receiver)
+                track.hook(transceiver.sender)
+            self.feeds[kind], self.outbound[kind] = feed, track
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
 
@@ -103,8 +119,10 @@ class Peer(AsyncIOEventEmitter):
         await self.pc.addIceCandidate(ice)
 
     def _on_track(self, track: Any) -> None:
-        if track.kind in self.feeds:
-            self.feeds[track.kind].attach(track)
+        feed = self.feeds.get(track.kind)
+        if isinstance(feed, DecodedFeed):
+            feed.attach(track)
+        if feed is not None:
             self.emit("track", track.kind)
 
     async def _on_state(self) -> None:
@@ -117,6 +135,8 @@ class Peer(AsyncIOEventEmitter):
         if self.closed:
             return
         self.closed = True
+        with contextlib.suppress(Exception):
+            self.final_counters = await collect(self)
         for track in self.outbound.values():
             track.switch(None)
             track.stop()

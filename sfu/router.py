@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sfu.aiortc_hooks import set_host_addresses
+from sfu.aiortc_hooks import set_host_addresses, set_host_candidates
 from sfu.peer import KINDS, Peer
 from sfu.settings import SfuSettings
-from sfu.tap import BgrFrame, grab_decoded
+from sfu.stats import StatsSampler
+from sfu.tap import BgrFrame, grab
 
 logger = logging.getLogger(__name__)
 
@@ -26,10 +27,14 @@ class Router:
         self.peers: dict[str, Peer] = {}
         self._partner: dict[str, str] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        self.stats = StatsSampler(self.peers, settings.stats_interval_s)
+        """Per-visitor media statistics and process totals."""
 
     def start(self) -> None:
         """Apply process-wide ICE settings (host candidate addresses)."""
         set_host_addresses(self.settings.host_addresses)
+        set_host_candidates(self.settings.port_range, self.settings.announced_address or None)
+        self.stats.start()
 
     def create_peer(self, visitor: str) -> Peer:
         """A new peer connection for ``visitor`` (an older one is closed in the background)."""
@@ -39,7 +44,7 @@ class Router:
             task = asyncio.ensure_future(old.close())
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
-        peer = Peer(visitor, self.settings.stun_urls)
+        peer = Peer(visitor, self.settings.stun_urls, self.settings.forwarding)
         self.peers[visitor] = peer
         peer.once("closed", lambda: self._forget(visitor, peer))
         return peer
@@ -76,7 +81,7 @@ class Router:
         peer = self.peers.get(visitor)
         if peer is None or peer.closed:
             return None
-        return await grab_decoded(peer.feeds["video"], timeout, max_side)
+        return await grab(peer.feeds["video"], timeout, max_side)
 
     async def close_peer(self, visitor: str) -> None:
         peer = self.peers.get(visitor)
@@ -85,8 +90,11 @@ class Router:
 
     async def close(self) -> None:
         await asyncio.gather(*(p.close() for p in list(self.peers.values())))
+        await self.stats.stop()
 
     def _forget(self, visitor: str, peer: Peer) -> None:
+        if peer.final_counters is not None:
+            self.stats.retire(visitor, peer.final_counters)
         if self.peers.get(visitor) is peer:
             self.unlink(visitor)
             del self.peers[visitor]

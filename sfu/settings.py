@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 
 class SfuSettings(BaseModel):
@@ -16,9 +16,33 @@ class SfuSettings(BaseModel):
     Empty means every address aioice finds (all interfaces except loopback). Tests and
     loopback benchmarks use ``["127.0.0.1"]`` so that no packet leaves 127.0.0.0/8."""
 
-    forwarding: Literal["passthrough", "transcode"] = "transcode"
-    """``transcode`` decodes and re-encodes every frame (aiortc's relay)."""
+    announced_address: str = ""
+    """Address put in the SFU's host candidates instead of the bound one, for a server
+    behind 1:1 NAT (its public address). Empty: announce the bound address."""
+
+    port_min: int = Field(default=0, ge=0, le=65535)
+    """Lowest UDP port for the SFU's candidates (0 with ``port_max`` 0: any free port)."""
+
+    port_max: int = Field(default=0, ge=0, le=65535)
+    """Highest UDP port for the SFU's candidates; each visitor uses one."""
+
+    forwarding: Literal["passthrough", "transcode"] = "passthrough"
+    """``passthrough`` forwards encoded frames (no decoding, no encoding); ``transcode``
+    decodes and re-encodes every frame as aiortc's MediaRelay does (kept to compare)."""
+
+    stats_interval_s: float = Field(default=2.0, gt=0)
+    """How often per-visitor media statistics (bitrates, fps, candidate type) are sampled."""
 
     stun_urls: list[str] = Field(default_factory=list)
     """STUN servers the SFU itself uses to learn a server-reflexive address (rarely needed:
     a server with a public address announces host candidates)."""
+
+    @model_validator(mode="after")
+    def _check_ports(self) -> SfuSettings:
+        if (self.port_min == 0) != (self.port_max == 0) or self.port_min > self.port_max:
+            raise ValueError("sfu.port_min and sfu.port_max form a range (or are both 0)")
+        return self
+
+    @property
+    def port_range(self) -> tuple[int, int] | None:
+        return (self.port_min, self.port_max) if self.port_min else None

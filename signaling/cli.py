@@ -95,6 +95,26 @@ def add_bench_moderation(commands: argparse._SubParsersAction[argparse.ArgumentP
     moderation.set_defaults(func=_bench_moderation)
 
 
+def _turn_config(args: argparse.Namespace) -> int:
+    from turn.coturn import TEMPLATE, render
+
+    settings = _settings(args)
+    text = render(
+        settings.turn,
+        template=args.template or TEMPLATE,
+        allow_loopback=args.allow_loopback_peers,
+        allowed_peer_ips=args.allowed_peer_ip,
+        extra=args.extra,
+    )
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text)
+        args.output.chmod(0o600)  # it holds the shared secret
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="duet", description="Anonymous 1:1 video and text chat.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -118,6 +138,31 @@ def build_parser() -> argparse.ArgumentParser:
     db_upgrade = db_commands.add_parser("upgrade", help="apply pending migrations")
     config_option(db_upgrade)
     db_upgrade.set_defaults(func=_db_upgrade)
+
+    turn = commands.add_parser("turn", help="TURN server helpers")
+    turn_commands = turn.add_subparsers(dest="turn_command", required=True)
+    turn_config = turn_commands.add_parser(
+        "config", help="render a coturn configuration from configs/turnserver.conf.template"
+    )
+    config_option(turn_config)
+    turn_config.add_argument("-o", "--output", type=Path, default=None, help="file to write")
+    turn_config.add_argument("--template", type=Path, default=None, help="template file")
+    turn_config.add_argument(
+        "--allow-loopback-peers",
+        action="store_true",
+        help="TEST ONLY: let coturn relay to 127.0.0.1 (for tests on one machine)",
+    )
+    turn_config.add_argument(
+        "--allowed-peer-ip",
+        action="append",
+        default=[],
+        metavar="IP",
+        help="exempt an address (e.g. the SFU's private address) from the denied ranges",
+    )
+    turn_config.add_argument(
+        "--extra", action="append", default=[], metavar="LINE", help="append a raw config line"
+    )
+    turn_config.set_defaults(func=_turn_config)
     add_bench_moderation(commands)
     return parser
 

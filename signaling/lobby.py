@@ -39,6 +39,7 @@ from signaling.protocol import (
     PartnerLeftEvent,
     ProtocolError,
     QueuedEvent,
+    Restart,
     Typing,
     TypingEvent,
     WarningEvent,
@@ -148,6 +149,8 @@ class Lobby(AsyncIOEventEmitter):
                     self._next(visitor)
                 case Leave():
                     await self._stop(visitor, reason="left")
+                case Restart():
+                    await self._restart(visitor)
                 case Answer():
                     await self._answer(visitor, message.sdp)
                 case Candidate():
@@ -173,6 +176,29 @@ class Lobby(AsyncIOEventEmitter):
                 return  # left or reconnected while the offer was being made
             visitor.send(OfferEvent(sdp=sdp))
         self._enqueue(visitor)
+
+    async def _restart(self, visitor: Visitor) -> None:
+        """Replace a failed peer connection without ending the match.
+
+        aiortc cannot restart ICE on an existing connection, so the SFU offers a new one;
+        the match and its forwarding are carried over (re-linked) at once."""
+        if visitor.peer is None or visitor.mode != "video":
+            raise ProtocolError("no_offer", "there is no media connection to restart")
+        now = self.clock()
+        if now - visitor.restarted_at < self.settings.min_restart_interval_s:
+            raise ProtocolError("too_soon", "the connection was restarted a moment ago")
+        visitor.restarted_at = now
+        peer = self.router.create_peer(visitor.id)
+        visitor.peer = peer
+        match = visitor.match
+        if match is not None:
+            partner = match.partner_of(visitor)
+            if partner.peer is not None:
+                self.router.link(visitor.id, partner.id)
+        sdp = await peer.offer()
+        if visitor.peer is peer and visitor.alive:
+            visitor.send(OfferEvent(sdp=sdp, restart=True))
+        logger.info("media restarted", extra={"visitor": visitor.id})
 
     def _next(self, visitor: Visitor) -> None:
         if visitor.match is None:

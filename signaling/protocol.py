@@ -44,6 +44,12 @@ class Next(_Message):
     type: Literal["next"]
 
 
+class Restart(_Message):
+    """The browser's connection to the SFU failed: ask for a fresh offer (the match stays)."""
+
+    type: Literal["restart"]
+
+
 class Leave(_Message):
     type: Literal["leave"]
 
@@ -81,11 +87,13 @@ class Typing(_Message):
 
 
 ClientMessage = Annotated[
-    Join | Next | Leave | Answer | Candidate | Chat | Typing,
+    Join | Next | Leave | Restart | Answer | Candidate | Chat | Typing,
     Field(discriminator="type"),
 ]
 
-CLIENT_TYPES = frozenset({"join", "next", "leave", "answer", "candidate", "chat", "typing"})
+CLIENT_TYPES = frozenset(
+    {"join", "next", "leave", "restart", "answer", "candidate", "chat", "typing"}
+)
 
 # mypy cannot see through Annotated[Union, Field] here; pydantic handles it at run time.
 _client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)  # type: ignore[arg-type]
@@ -148,6 +156,8 @@ class QueuedEvent(Event):
 class OfferEvent(Event):
     type: Literal["offer"] = "offer"
     sdp: str
+    restart: bool = False
+    """True when the offer replaces a failed connection: answer it on a new peer connection."""
 
 
 class CandidateEvent(Event):

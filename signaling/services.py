@@ -20,6 +20,7 @@ from signaling.settings import Settings
 from signaling.storage import Database, MatchStore, SqlModerationStore
 from signaling.visitor import Match, Visitor
 from signaling.writer import BackgroundWriter
+from turn import IceServers
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class Services:
     router: Router
     writer: BackgroundWriter
     lobby: Lobby
+    ice: IceServers
     moderation: Moderation
 
     @classmethod
@@ -39,6 +41,7 @@ class Services:
         router = Router(settings.sfu)
         writer = BackgroundWriter()
         lobby = Lobby(settings, router, MatchStore(db), writer, clock=time.monotonic)
+        ice = IceServers(settings.turn)
         moderation = Moderation(
             settings.moderation,
             frames=TapFrameSource(router),
@@ -53,6 +56,7 @@ class Services:
             router=router,
             writer=writer,
             lobby=lobby,
+            ice=ice,
             moderation=moderation,
         )
 
@@ -70,6 +74,7 @@ class Services:
         await self.router.close()
         await self.writer.close()
         await self.db.close()
+        self.ice.close()
 
 
 def _forward_lobby_events(lobby: Lobby, moderation: Moderation) -> None:

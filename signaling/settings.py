@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     )
 
     mode: Literal["development", "production"] = "development"
-    """``production`` refuses placeholder secrets."""
+    """``production`` refuses placeholder secrets (``secret_key``, ``turn.secret``)."""
 
     secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET_KEY)
     """Signs session tokens and cookies. Must be changed in production."""
@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     outbox_size: int = Field(default=256, ge=8)
     """Messages queued for one slow browser before it is disconnected."""
 
+    min_restart_interval_s: float = Field(default=2.0, ge=0)
+    """Shortest time between two media restarts of one visitor (after ICE failure)."""
+
     chat: ChatSettings = Field(default_factory=ChatSettings)
     matching: MatchingSettings = Field(default_factory=MatchingSettings)
     sfu: SfuSettings = Field(default_factory=SfuSettings)
@@ -89,7 +92,9 @@ class Settings(BaseSettings):
         problems = []
         if self.secret_key.get_secret_value() == PLACEHOLDER_SECRET_KEY:
             problems.append("secret_key")
-        if self.turn.urls and self.turn.secret.get_secret_value() == TURN_PLACEHOLDER_SECRET:
+        turn = self.turn
+        placeholder = turn.secret.get_secret_value() == TURN_PLACEHOLDER_SECRET
+        if turn.regions and turn.secret_file is None and placeholder:
             problems.append("turn.secret")
         if problems:
             raise ValueError(

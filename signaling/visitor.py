@@ -47,6 +47,8 @@ class Visitor:
     match: Match | None = None
     peer: Peer | None = None
     retry: asyncio.TimerHandle | None = field(default=None, repr=False)
+    restarted_at: float = float("-inf")
+    """Clock time of the last media restart (restarts are rate limited)."""
     overflowed: bool = False
     """The browser read too slowly and its outbox filled up: it is being disconnected."""
     close_code: int | None = None

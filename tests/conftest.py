@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from sfu.aiortc_hooks import set_host_addresses
+from tests.support.caller import DecodeErrors
 from tests.support.servers import Coturn, DuetServer, run_coturn, run_duet
 
 
@@ -17,6 +19,16 @@ def loopback_only() -> Iterator[None]:
     set_host_addresses(["127.0.0.1"])
     yield
     set_host_addresses([])
+
+
+@pytest.fixture
+def decode_errors() -> Iterator[DecodeErrors]:
+    """Counts video frames the test callers (or an in-process SFU) failed to decode."""
+    handler = DecodeErrors()
+    receiver_logger = logging.getLogger("aiortc.rtcrtpreceiver")
+    receiver_logger.addHandler(handler)
+    yield handler
+    receiver_logger.removeHandler(handler)
 
 
 @pytest.fixture

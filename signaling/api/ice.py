@@ -7,10 +7,10 @@ import time
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from turn import ice_configuration
-
 
 async def ice_servers(request: Request) -> JSONResponse:
-    settings = request.app.state.services.settings
-    body = ice_configuration(settings.turn, now=time.time())
+    """STUN plus the nearest TURN regions, with a fresh time-limited credential."""
+    ice = request.app.state.services.ice
+    ip = request.client.host if request.client else ""
+    body = ice.for_browser(ip, now=time.time())
     return JSONResponse(body, headers={"Cache-Control": "no-store"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.support.caller import Caller
+from tests.support.caller import Caller, DecodeErrors
 from tests.support.servers import DuetServer
 
 RED, GREEN, BLUE = (210, 40, 40), (40, 200, 60), (40, 60, 210)
@@ -18,7 +18,9 @@ async def _caller(
     return caller
 
 
-async def test_two_callers_see_and_hear_each_other(duet: DuetServer, callers: list[object]) -> None:
+async def test_two_callers_see_and_hear_each_other(
+    duet: DuetServer, callers: list[object], decode_errors: DecodeErrors
+) -> None:
     a = await _caller(duet, callers, RED)
     b = await _caller(duet, callers, GREEN)
     await a.join("video")
@@ -35,10 +37,11 @@ async def test_two_callers_see_and_hear_each_other(duet: DuetServer, callers: li
     assert b.frames_like(GREEN) == 0
     assert a.received.audio_frames > 10
     assert b.received.audio_frames > 10
+    assert decode_errors.count == 0
 
 
 async def test_next_rewires_media_without_a_new_offer(
-    duet: DuetServer, callers: list[object]
+    duet: DuetServer, callers: list[object], decode_errors: DecodeErrors
 ) -> None:
     a = await _caller(duet, callers, RED)
     b = await _caller(duet, callers, GREEN)
@@ -68,6 +71,7 @@ async def test_next_rewires_media_without_a_new_offer(
     assert a.frames_like(GREEN, since=first_blue) == 0
     # b waits alone (its former partner is in the cooldown and taken).
     await b.wait_for("queued")
+    assert decode_errors.count == 0
 
 
 async def test_chat_and_typing_reach_the_partner(duet: DuetServer, callers: list[object]) -> None:
@@ -115,3 +119,31 @@ async def test_disconnect_tells_the_partner(duet: DuetServer, callers: list[obje
     await a.close()
     callers.remove(a)
     await b.wait_for("partner_left", reason="disconnected")
+
+
+async def test_restart_replaces_a_failed_connection_and_keeps_the_match(
+    duet: DuetServer, callers: list[object]
+) -> None:
+    a = await _caller(duet, callers, RED)
+    b = await _caller(duet, callers, GREEN)
+    await a.join("video")
+    await b.join("video")
+    match = (await a.wait_for("matched"))["match"]
+    await a.wait_frames_like(GREEN, count=5)
+    first_pc = a.pc
+    restarted = time.monotonic()
+    await a.send({"type": "restart"})
+    offer = await a.wait_for("offer", restart=True)
+    assert offer["sdp"].startswith("v=0")
+    # The caller answered on a new peer connection; media flows again in both directions.
+    await a.wait_frames_like(GREEN, count=10, since=restarted)
+    await b.wait_frames_like(RED, count=10, since=restarted)
+    assert a.pc is not first_pc
+    assert a.count("matched") == 1 and b.count("partner_left") == 0
+    # Restarts are rate limited.
+    await a.send({"type": "restart"})
+    assert (await a.wait_for("error"))["code"] == "too_soon"
+    text = await _caller(duet, callers)
+    await text.send({"type": "restart"})
+    assert (await text.wait_for("error"))["code"] == "no_offer"
+    assert match

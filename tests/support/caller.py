@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import fractions
 import json
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -25,6 +26,18 @@ from aiortc.mediastreams import AUDIO_PTIME, MediaStreamError, MediaStreamTrack
 
 WIDTH, HEIGHT = 160, 120
 FPS = 15
+
+
+class DecodeErrors(logging.Handler):
+    """Counts aiortc's "failed to decode" warnings in this process (every test caller)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "failed to decode" in record.getMessage():
+            self.count += 1
 
 
 class ColorTrack(MediaStreamTrack):
@@ -99,8 +112,12 @@ class CallerMedia:
     """The aiortc side of a caller: answers the SFU's offer, sends its mark, records what
     it receives."""
 
-    def __init__(self, rgb: tuple[int, int, int]) -> None:
+    def __init__(
+        self, rgb: tuple[int, int, int], configuration: RTCConfiguration | None = None
+    ) -> None:
         self.rgb = rgb
+        # iceServers must be explicit: with None aiortc adds a public STUN server.
+        self.configuration = configuration or RTCConfiguration(iceServers=[])
         self.received = Received()
         self.pc: RTCPeerConnection | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -109,7 +126,7 @@ class CallerMedia:
         """A new peer connection answering ``offer_sdp``; returns the answer SDP."""
         if self.pc is not None:
             await self.pc.close()
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc = RTCPeerConnection(self.configuration)
         self.pc = pc
         pc.on("track", lambda track: self.spawn(self._consume(track)))
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
@@ -169,8 +186,13 @@ class CallerMedia:
 class Caller(CallerMedia):
     """One synthetic visitor speaking ``/ws``."""
 
-    def __init__(self, ws_url: str, rgb: tuple[int, int, int] = (200, 40, 40)) -> None:
-        super().__init__(rgb)
+    def __init__(
+        self,
+        ws_url: str,
+        rgb: tuple[int, int, int] = (200, 40, 40),
+        configuration: RTCConfiguration | None = None,
+    ) -> None:
+        super().__init__(rgb, configuration)
         self.ws_url = ws_url
         self.events: list[dict[str, Any]] = []
         self.visitor: str | None = None

@@ -122,10 +122,12 @@ def coturn_config(tmp: Path, port: int, secret: str, realm: str) -> str:
 
 @contextlib.contextmanager
 def run_coturn(
-    tmp: Path, config_text: str | None = None, secret: str = "test-turn-secret"
+    tmp: Path, config_text: str | None = None, secret: str = "test-turn-secret", port: int = 0
 ) -> Iterator[Coturn]:
-    """Start a real coturn on a fresh loopback port; stop it by PID."""
-    port = free_port(kind=2)  # SOCK_DGRAM
+    """Start a real coturn on loopback (``port``, or a fresh one); stop it by PID.
+
+    ``config_text`` is used as is when given (it must listen on ``port``)."""
+    port = port or free_port(kind=2)  # SOCK_DGRAM
     realm = "duet.test"
     config = config_text or coturn_config(tmp, port, secret, realm)
     path = tmp / "turnserver.conf"

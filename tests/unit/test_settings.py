@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,26 @@ def _keys(table: dict[str, Any], prefix: str = "") -> set[str]:
     return names
 
 
+def _optional(model: type[BaseModel], prefix: str = "") -> set[str]:
+    """Settings whose default is None (TOML has no null: they are shown commented out)."""
+    names = set()
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names |= _optional(annotation, f"{prefix}{name}.")
+        elif info.default is None:
+            names.add(prefix + name)
+    return names
+
+
 def test_sample_config_lists_every_setting_with_its_default() -> None:
-    sample = tomllib.loads(SAMPLE.read_text())
-    assert _keys(sample) == _fields(Settings)
+    text = SAMPLE.read_text()
+    sample = tomllib.loads(text)
+    optional = _optional(Settings)
+    assert _keys(sample) == _fields(Settings) - optional
+    for name in optional:
+        leaf = name.rsplit(".", 1)[-1]
+        assert re.search(rf"^# {leaf} = ", text, re.MULTILINE), f"{name} is not documented"
     defaults = Settings()
     loaded = load_settings(SAMPLE)
     assert loaded.model_dump() == defaults.model_dump()
@@ -71,7 +89,11 @@ def test_production_refuses_placeholder_secret(tmp_path: Path) -> None:
             None,
             mode="production",
             secret_key="a-real-secret-value",
-            turn={"urls": ["turn:example.org"]},
+            turn={
+                "regions": [
+                    {"name": "a", "host": "turn.example.org", "latitude": 0, "longitude": 0}
+                ]
+            },
         )
 
 

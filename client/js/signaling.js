@@ -1,0 +1,127 @@
+// The /ws connection to the Duet server (protocol: docs/protocol.md).
+//
+// Signaling is an EventTarget. Every server event is dispatched as a CustomEvent whose
+// type is the protocol message type ("welcome", "offer", "matched", ...) and whose detail
+// is the parsed message. Connection life is reported with three more events:
+//   "connecting"   {attempt}            a socket is being opened
+//   "down"         {code, delay, attempt} the socket closed; a retry follows in `delay` ms
+//   "ready"        {welcome}            the server greeted us (same moment as "welcome")
+// The server forgets a visitor when its socket closes, so after "down" the caller must
+// treat any join as lost and join again after the next "ready".
+
+const MIN_DELAY_MS = 500;
+const MAX_DELAY_MS = 15_000;
+
+export class Signaling extends EventTarget {
+  /** @param {string} url ws:// or wss:// URL of /ws */
+  constructor(url) {
+    super();
+    this.url = url;
+    this.socket = null;
+    this.welcome = null; // the last welcome message; null while not ready
+    this.attempt = 0; // consecutive failed connects, drives the backoff
+    this.retryTimer = null;
+    this.stopped = false;
+  }
+
+  /** True once the server has sent `welcome` on the current socket. */
+  get ready() {
+    return this.welcome !== null && this.socket?.readyState === WebSocket.OPEN;
+  }
+
+  connect() {
+    this.stopped = false;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.welcome = null;
+    this.#emit("connecting", { attempt: this.attempt });
+    let socket;
+    try {
+      socket = new WebSocket(this.url);
+    } catch (err) {
+      // Only a malformed URL throws here; treat it like a failed connect.
+      console.error("duet: cannot open WebSocket", err);
+      this.#scheduleRetry(0);
+      return;
+    }
+    this.socket = socket;
+    socket.addEventListener("message", (event) => this.#onMessage(socket, event));
+    socket.addEventListener("close", (event) => this.#onClose(socket, event));
+    // "error" is always followed by "close"; nothing to do here.
+  }
+
+  /** Wait (at most `timeoutMs`) until the server has welcomed us. */
+  whenReady(timeoutMs = 10_000) {
+    if (this.ready) return Promise.resolve(this.welcome);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.removeEventListener("ready", onReady);
+        reject(new Error("The server did not answer."));
+      }, timeoutMs);
+      const onReady = (event) => {
+        clearTimeout(timer);
+        resolve(event.detail.welcome);
+      };
+      this.addEventListener("ready", onReady, { once: true });
+    });
+  }
+
+  /** Send one client message. Returns false (and drops it) when not connected. */
+  send(message) {
+    if (this.socket?.readyState !== WebSocket.OPEN) return false;
+    this.socket.send(JSON.stringify(message));
+    return true;
+  }
+
+  /** Close for good (no reconnect). */
+  close() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.socket?.close(1000);
+  }
+
+  #onMessage(socket, event) {
+    if (socket !== this.socket || typeof event.data !== "string") return;
+    let message;
+    try {
+      message = JSON.parse(event.data);
+    } catch {
+      console.warn("duet: server sent invalid JSON");
+      return;
+    }
+    if (!message || typeof message.type !== "string") return;
+    if (message.type === "welcome") {
+      this.welcome = message;
+      this.attempt = 0;
+    }
+    this.#emit(message.type, message);
+    if (message.type === "welcome") this.#emit("ready", { welcome: message });
+  }
+
+  #onClose(socket, event) {
+    if (socket !== this.socket) return;
+    this.socket = null;
+    this.welcome = null;
+    if (this.stopped) return;
+    this.#scheduleRetry(event.code);
+  }
+
+  #scheduleRetry(code) {
+    // Exponential backoff with jitter: 0.5 s, 1 s, 2 s ... capped at 15 s.
+    const base = Math.min(MAX_DELAY_MS, MIN_DELAY_MS * 2 ** this.attempt);
+    const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+    this.attempt += 1;
+    this.#emit("down", { code, delay, attempt: this.attempt });
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+/** The /ws URL of the page's own origin. */
+export function defaultSignalingUrl(location = window.location) {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}/ws`;
+}

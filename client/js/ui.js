@@ -1,0 +1,87 @@
+// Page elements and the small helpers that change what is shown. No app logic here:
+// main.js decides, this module draws. Visibility is driven by attributes (`hidden`,
+// `data-*`) that the CSS reads; no inline styles (a strict CSP is planned).
+
+const byId = (id) => {
+  const element = document.getElementById(id);
+  if (!element) throw new Error(`duet: #${id} is missing from index.html`);
+  return element;
+};
+
+export const dom = {
+  app: byId("app"),
+  landing: byId("landing"),
+  landingError: byId("landing-error"),
+  startButtons: [...document.querySelectorAll("[data-testid^='start-']")],
+  chat: byId("chat"),
+  remote: byId("remote"),
+  remoteVideo: byId("remote-video"),
+  remoteText: byId("remote-overlay-text"),
+  remotePlay: byId("remote-play"),
+  localVideo: byId("local-video"),
+  status: byId("status"),
+  statusText: byId("status-text"),
+  log: byId("chat-log"),
+  typing: byId("typing"),
+  composer: byId("composer"),
+  input: byId("chat-input"),
+  send: byId("chat-send"),
+  emojiToggle: byId("emoji-toggle"),
+  emojiPicker: byId("emoji-picker"),
+  next: byId("next"),
+  nextLabel: byId("next-label"),
+  stop: byId("stop"),
+  conn: byId("conn"),
+  connText: byId("conn-text"),
+  toasts: byId("toasts"),
+};
+
+/** Show the landing page or the chat view (in "video" or "text" mode). */
+export function showView(view, mode = null) {
+  dom.app.dataset.view = view;
+  if (mode) dom.app.dataset.mode = mode;
+  dom.landing.hidden = view !== "landing";
+  dom.chat.hidden = view !== "chat";
+}
+
+/**
+ * The status line. `state` is machine-readable (data-state: idle, starting, searching,
+ * matched, reconnecting); `text` is for people.
+ */
+export function setStatus(state, text) {
+  dom.status.dataset.state = state;
+  dom.app.dataset.state = state;
+  dom.statusText.textContent = text;
+}
+
+/** The server connection indicator in the top bar: "online", "connecting" or "offline". */
+export function setConnection(state, text) {
+  dom.conn.dataset.conn = state;
+  dom.connText.textContent = text;
+}
+
+export function setLandingError(text) {
+  dom.landingError.textContent = text ?? "";
+  dom.landingError.hidden = !text;
+}
+
+/** Enable or disable the composer (there is no partner to talk to). */
+export function setComposerEnabled(enabled) {
+  dom.input.disabled = !enabled;
+  dom.send.disabled = !enabled || dom.input.value.trim() === "";
+  dom.input.placeholder = enabled ? "Type a message…" : "Waiting for a stranger…";
+}
+
+const TOAST_MS = 5_000;
+const MAX_TOASTS = 3;
+
+/** A short, unobtrusive notice in the corner that disappears on its own. */
+export function toast(text, kind = "error") {
+  const item = document.createElement("div");
+  item.className = `toast toast--${kind}`;
+  item.setAttribute("role", kind === "error" ? "alert" : "status");
+  item.textContent = text;
+  dom.toasts.append(item);
+  while (dom.toasts.children.length > MAX_TOASTS) dom.toasts.firstElementChild.remove();
+  setTimeout(() => item.remove(), TOAST_MS);
+}

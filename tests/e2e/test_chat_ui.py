@@ -1,0 +1,347 @@
+"""The browser client end to end: two headless Chromium pages against a real ``duet serve``.
+
+Media goes page -> coturn (127.0.0.1) -> SFU -> coturn -> other page; see conftest.py.
+Every wait is bounded by a few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.e2e.conftest import OpenPage, PageRecord
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+
+XSS = "<img src=x onerror=alert(1)>"
+SCREENSHOT = os.environ.get("DUET_SCREENSHOT", "")
+"""Where test_screenshot saves the chat view (the README's docs/screenshot-chat.png)."""
+MATCH_TIMEOUT_MS = 10_000
+PLAY_TIMEOUT_MS = 12_000
+
+
+def tid(page: Page, name: str):  # type: ignore[no-untyped-def]
+    return page.get_by_test_id(name)
+
+
+async def wait_online(page: Page) -> None:
+    """The server has welcomed the page (the top bar says so)."""
+    await expect(page.locator("#conn")).to_have_attribute("data-conn", "online")
+
+
+async def expect_matched(page: Page) -> None:
+    status = tid(page, "status")
+    await expect(status).to_have_attribute("data-state", "matched", timeout=MATCH_TIMEOUT_MS)
+    await expect(status).to_have_text("Connected with a stranger")
+    await expect(tid(page, "chat-input")).to_be_enabled()
+    await expect(tid(page, "next")).to_be_enabled()
+
+
+async def expect_remote_video_plays(page: Page) -> None:
+    """The partner's video has decoded frames and its clock advances over ~1 s."""
+    video = tid(page, "remote-video")
+    await video.evaluate(
+        """(v, ms) => new Promise((resolve, reject) => {
+             const deadline = Date.now() + ms;
+             const poll = () => {
+               if (v.videoWidth > 0 && !v.paused) return resolve();
+               if (Date.now() > deadline)
+                 return reject(new Error(`remote video not playing: width=${v.videoWidth}`));
+               setTimeout(poll, 100);
+             };
+             poll();
+           })""",
+        PLAY_TIMEOUT_MS,
+    )
+    before = await video.evaluate("v => v.currentTime")
+    await asyncio.sleep(1.0)
+    after = await video.evaluate("v => v.currentTime")
+    assert after - before > 0.5, f"remote video is frozen ({before} -> {after})"
+    # The "partner video is loading" overlay is gone once it plays.
+    await expect(page.locator("#remote")).to_have_attribute("data-overlay", "none")
+
+
+async def send_chat(page: Page, text: str) -> None:
+    await tid(page, "chat-input").fill(text)
+    await tid(page, "chat-input").press("Enter")
+    await expect(tid(page, "chat-log").locator("[data-from='me']").last).to_have_text(text)
+
+
+async def expect_last_from_stranger(page: Page, text: str) -> None:
+    message = tid(page, "chat-log").locator("[data-from='stranger']").last
+    await expect(message).to_have_text(text)
+
+
+async def camera_stopped(page: Page) -> bool:
+    """Every track getUserMedia handed out on this page has ended."""
+    return bool(
+        await page.evaluate(
+            """() => window.__duetStreams.length > 0 && window.__duetStreams.every(
+                 (s) => s.getTracks().every((t) => t.readyState === "ended"))"""
+        )
+    )
+
+
+async def selected_ice_path(page: Page) -> dict[str, str]:
+    """The latest peer connection's policy and selected candidate pair (types, addresses)."""
+    result: dict[str, str] = await page.evaluate(
+        """async () => {
+             const pc = window.__duetPeers.at(-1);
+             const stats = await pc.getStats();
+             for (const report of stats.values()) {
+               if (report.type !== "transport" || !report.selectedCandidatePairId) continue;
+               const pair = stats.get(report.selectedCandidatePairId);
+               const local = stats.get(pair.localCandidateId);
+               const remote = stats.get(pair.remoteCandidateId);
+               return {
+                 policy: pc.getConfiguration().iceTransportPolicy,
+                 localType: local.candidateType, localAddress: local.address,
+                 remoteAddress: remote.address,
+               };
+             }
+             return {policy: pc.getConfiguration().iceTransportPolicy};
+           }"""
+    )
+    return result
+
+
+def assert_clean(*records: PageRecord) -> None:
+    for record in records:
+        assert record.dialogs == [], f"a dialog opened: {record.dialogs}"
+        assert record.errors == [], f"page errors: {record.errors}"
+
+
+async def test_video_chat_match_chat_next_stop(open_page: OpenPage) -> None:
+    a, b = await open_page(), await open_page()
+    pa, pb = a.page, b.page
+    await wait_online(pa)
+    await wait_online(pb)
+    await expect(tid(pa, "start-video")).to_be_visible()
+    await expect(tid(pa, "chat-log")).to_be_hidden()
+
+    # Start: A waits alone first, then B arrives and both are matched.
+    await tid(pa, "start-video").click()
+    await expect(tid(pa, "status")).to_have_attribute("data-state", "searching")
+    await expect(tid(pa, "status")).to_have_text("Looking for someone…")
+    await expect(tid(pa, "chat-input")).to_be_disabled()
+    await expect(tid(pa, "next")).to_be_disabled()
+    await expect(pa.locator("#remote")).to_have_attribute("data-overlay", "searching")
+    await tid(pb, "start-video").click()
+    await expect_matched(pa)
+    await expect_matched(pb)
+
+    # The local preview shows the camera, muted and mirrored.
+    local = tid(pa, "local-video")
+    assert await local.evaluate("v => v.muted && v.srcObject instanceof MediaStream")
+    assert await local.evaluate("v => getComputedStyle(v).transform") != "none"
+
+    # Media both ways, through the SFU and the relay.
+    await expect_remote_video_plays(pa)
+    await expect_remote_video_plays(pb)
+    remote_tracks = await tid(pa, "remote-video").evaluate(
+        "v => v.srcObject.getTracks().map((t) => t.kind).sort().join(',')"
+    )
+    assert remote_tracks == "audio,video"
+    # Media went through coturn on loopback (the server asked for relay-only ICE).
+    for page in (pa, pb):
+        path = await selected_ice_path(page)
+        assert path == {
+            "policy": "relay",
+            "localType": "relay",
+            "localAddress": "127.0.0.1",
+            "remoteAddress": "127.0.0.1",
+        }, path
+
+    # Chat both ways.
+    await send_chat(pa, "Hi there from A")
+    await expect_last_from_stranger(pb, "Hi there from A")
+    await send_chat(pb, "Hello A, B here 👋")
+    await expect_last_from_stranger(pa, "Hello A, B here 👋")
+
+    # Markup is shown as text: no element is created, no script runs.
+    await send_chat(pa, XSS)
+    await expect_last_from_stranger(pb, XSS)
+    assert await tid(pb, "chat-log").locator("img").count() == 0
+    assert await tid(pa, "chat-log").locator("img").count() == 0
+
+    # Typing indicator: on while A types, off ~2 s after A stops.
+    typing_b = pb.get_by_test_id("typing")
+    await expect(typing_b).to_be_hidden()
+    await tid(pa, "chat-input").press_sequentially("still typ", delay=30)
+    await expect(typing_b).to_be_visible(timeout=3_000)
+    await expect(typing_b).to_have_text("Stranger is typing…")
+    await expect(typing_b).to_be_hidden(timeout=4_000)
+    # ...and off at once when the message is sent.
+    await tid(pa, "chat-input").press_sequentially("ing", delay=30)
+    await expect(typing_b).to_be_visible(timeout=3_000)
+    await tid(pa, "chat-input").press("Enter")
+    await expect_last_from_stranger(pb, "still typing")
+    await expect(typing_b).to_be_hidden(timeout=1_000)
+
+    # Next: B is told A skipped them and waits; after the 1 s cooldown they meet again.
+    await tid(pa, "next").click()
+    await expect(tid(pa, "status")).not_to_have_attribute("data-state", "matched")
+    status_b = tid(pb, "status")
+    await expect(status_b).to_have_text("Stranger skipped you — finding someone new…")
+    await expect(status_b).to_have_attribute("data-state", "searching")
+    await expect(tid(pb, "chat-input")).to_be_disabled()
+    await expect(tid(pb, "chat-log").locator("[data-from='system']").last).to_have_text(
+        "The stranger skipped you."
+    )
+    # The remote video is cleared and a placeholder shown while waiting.
+    assert await tid(pb, "remote-video").evaluate("v => v.srcObject === null")
+    await expect(pb.locator("#remote")).to_have_attribute("data-overlay", "searching")
+
+    await expect_matched(pa)
+    await expect_matched(pb)
+    # Same peer connection, re-wired by the server: media flows again.
+    await expect_remote_video_plays(pa)
+    await expect_remote_video_plays(pb)
+    assert await pa.evaluate("() => window.__duetPeers.length") == 1
+    await send_chat(pb, "again!")
+    await expect_last_from_stranger(pa, "again!")
+
+    # Stop: A goes back to the landing page with the camera off; B is told.
+    await tid(pa, "stop").click()
+    await expect(tid(pa, "start-video")).to_be_visible()
+    await expect(tid(pa, "status")).to_be_hidden()
+    assert await tid(pa, "local-video").evaluate("v => v.srcObject === null")
+    assert await camera_stopped(pa)
+    await expect(status_b).to_have_text("Stranger left — finding someone new…")
+    await expect(status_b).to_have_attribute("data-state", "searching")
+    await expect(tid(pb, "chat-input")).to_be_disabled()
+
+    # A starts again on the same page: a new join with a new peer connection and camera.
+    await tid(pa, "start-video").click()
+    await expect_matched(pa)
+    await expect_matched(pb)
+    await expect(tid(pa, "chat-log").locator("[data-from='stranger']")).to_have_count(0)
+    await expect_remote_video_plays(pa)
+    await expect_remote_video_plays(pb)
+    assert await pa.evaluate("() => window.__duetPeers.length") == 2
+
+    # Both stop; every camera is off.
+    await tid(pa, "stop").click()
+    await expect(tid(pa, "start-video")).to_be_visible()
+    assert await camera_stopped(pa)
+    await tid(pb, "stop").click()
+    await expect(tid(pb, "start-text")).to_be_visible()
+    assert await camera_stopped(pb)
+    assert_clean(a, b)
+
+
+async def test_text_chat(open_page: OpenPage) -> None:
+    a, b = await open_page(), await open_page()
+    pa, pb = a.page, b.page
+    await wait_online(pa)
+    await wait_online(pb)
+
+    await tid(pa, "start-text").click()
+    await expect(tid(pa, "status")).to_have_attribute("data-state", "searching")
+    await expect(tid(pa, "chat-input")).to_be_disabled()
+    await tid(pb, "start-text").click()
+    await expect_matched(pa)
+    await expect_matched(pb)
+
+    # No camera in text mode: no videos shown, getUserMedia never called.
+    await expect(tid(pa, "remote-video")).to_be_hidden()
+    await expect(tid(pa, "local-video")).to_be_hidden()
+    assert await pa.evaluate("() => window.__duetStreams.length") == 0
+
+    await send_chat(pb, "text only?")
+    await expect_last_from_stranger(pa, "text only?")
+    await send_chat(pa, XSS)
+    await expect_last_from_stranger(pb, XSS)
+    assert await tid(pb, "chat-log").locator("img").count() == 0
+
+    # The send button works too (not just Enter), and emoji go in at the caret.
+    await tid(pa, "chat-input").fill("nice ")
+    await pa.locator("#emoji-toggle").click()
+    await pa.locator("#emoji-picker button").first.click()
+    await expect(tid(pa, "chat-input")).to_have_value("nice 😀")
+    await tid(pa, "chat-send").click()
+    await expect_last_from_stranger(pb, "nice 😀")
+
+    # Esc twice = Next (one Esc only asks to confirm).
+    await pa.keyboard.press("Escape")
+    await expect(tid(pa, "next")).to_have_text("Really? Esc")
+    await expect(tid(pb, "status")).to_have_attribute("data-state", "matched")
+    await pa.keyboard.press("Escape")
+    await expect(tid(pb, "status")).to_have_text("Stranger skipped you — finding someone new…")
+    await expect(tid(pa, "status")).to_have_text("Finding someone new…")
+    await expect_matched(pa)  # re-paired after the 1 s cooldown
+    await expect_matched(pb)
+    await expect(tid(pa, "chat-log").locator("[data-from='stranger']")).to_have_count(0)
+
+    await tid(pb, "stop").click()
+    await expect(tid(pb, "start-text")).to_be_visible()
+    await expect(tid(pa, "status")).to_have_text("Stranger left — finding someone new…")
+    await tid(pa, "stop").click()
+    await expect(tid(pa, "start-text")).to_be_visible()
+    assert_clean(a, b)
+
+
+async def test_blocked_camera_explains_and_returns_to_landing(open_page: OpenPage) -> None:
+    deny = """navigator.mediaDevices.getUserMedia = () =>
+                Promise.reject(new DOMException("denied", "NotAllowedError"));"""
+    a = await open_page(init_script=deny)
+    page = a.page
+    await wait_online(page)
+    await tid(page, "start-video").click()
+    await expect(page.locator("#landing-error")).to_contain_text("blocked")
+    await expect(tid(page, "start-text")).to_be_visible()
+    await expect(tid(page, "status")).to_be_hidden()
+    assert await page.evaluate("() => window.__duetPeers.length") == 0
+
+
+async def test_reconnects_and_joins_again_after_losing_the_server(open_page: OpenPage) -> None:
+    """The socket drops mid-chat: the user sees it, the partner is told, and the page
+    reconnects, joins again by itself and is matched again."""
+    a, b = await open_page(), await open_page()
+    pa, pb = a.page, b.page
+    for page in (pa, pb):
+        await wait_online(page)
+        await tid(page, "start-text").click()
+    await expect_matched(pa)
+    await expect_matched(pb)
+
+    await pa.evaluate("() => window.__duetSockets.at(-1).close()")
+    await expect(tid(pa, "status")).to_have_attribute("data-state", "reconnecting")
+    await expect(pa.locator("#conn")).to_have_attribute("data-conn", "offline")
+    await expect(tid(pa, "chat-input")).to_be_disabled()
+    await expect(tid(pb, "status")).to_have_text("Stranger disconnected — finding someone new…")
+
+    await wait_online(pa)
+    await expect_matched(pa)
+    await expect_matched(pb)
+    assert await pa.evaluate("() => window.__duetSockets.length") == 2
+    await send_chat(pa, "I'm back")
+    await expect_last_from_stranger(pb, "I'm back")
+    assert_clean(b)
+
+
+@pytest.mark.skipif(not SCREENSHOT, reason="set DUET_SCREENSHOT=docs/screenshot-chat.png")
+async def test_screenshot(open_page: OpenPage) -> None:
+    """Regenerate the README's picture: the video chat view with a partner and some chat."""
+    a, b = await open_page(), await open_page()
+    pa, pb = a.page, b.page
+    for page in (pa, pb):
+        await wait_online(page)
+        await tid(page, "start-video").click()
+    await expect_matched(pa)
+    await expect_remote_video_plays(pa)
+    lines = [
+        (pb, "hey! where are you from?"),
+        (pa, "Hi! Lisbon. You?"),
+        (pb, "Toronto, it's already snowing here"),
+        (pa, "No way, it's 20 degrees here"),
+        (pb, "jealous. what are you up to today?"),
+    ]
+    for page, text in lines:
+        await send_chat(page, text)
+    await tid(pb, "chat-input").press_sequentially("just got back from", delay=20)
+    await expect(pa.get_by_test_id("typing")).to_be_visible()
+    await pa.screenshot(path=SCREENSHOT)
