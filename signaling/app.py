@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from importlib.resources import files
-from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.staticfiles import StaticFiles
+from starlette.routing import Route, WebSocketRoute
 
-from signaling.api import health, ice
+from signaling.api import client, health, ice
 from signaling.services import Services
 from signaling.settings import Settings
 from signaling.ws import websocket_endpoint
-
-
-def client_directory() -> Path:
-    """Where the browser client's static files are (inside the installed ``client``)."""
-    return Path(str(files("client")))
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -38,7 +30,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", health.healthz),
         Route("/api/ice", ice.ice_servers),
         WebSocketRoute("/ws", websocket_endpoint),
-        Mount("/", StaticFiles(directory=client_directory(), html=True), name="client"),
+        *client.routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.services = services

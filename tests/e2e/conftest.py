@@ -11,10 +11,6 @@ fixture and ``run_duet``); this file adds the TURN settings for the browser and 
 from __future__ import annotations
 
 import contextlib
-import secrets
-import socket
-import struct
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,36 +76,12 @@ INSTRUMENT_SCRIPT = """
 # --- servers ------------------------------------------------------------------------------
 
 
-def stun_answers(port: int, timeout: float = 0.3) -> bool:
-    """Whether a STUN binding request to 127.0.0.1:``port`` (UDP) gets an answer."""
-    request = struct.pack("!HHI12s", 0x0001, 0, 0x2112A442, secrets.token_bytes(12))
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(timeout)
-        try:
-            sock.sendto(request, ("127.0.0.1", port))
-            data, _ = sock.recvfrom(2048)
-        except OSError:
-            return False
-    return len(data) >= 20 and data[8:20] == request[8:20]
-
-
-def wait_for_stun(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if stun_answers(port):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"coturn on 127.0.0.1:{port} did not answer STUN within {timeout} s")
-
-
 @pytest.fixture
 def e2e_duet(tmp_path: Path, coturn: Coturn) -> Iterator[DuetServer]:
     """``duet serve`` on a free loopback port that hands browsers relay-only ICE through
     the ``coturn`` fixture, with a 1 s rematch cooldown (so Next is testable with two)."""
-    wait_for_stun(coturn.port)
     env = {
-        "DUET_TURN__URLS": f'["{coturn.udp_url}"]',
-        "DUET_TURN__SECRET": coturn.secret,
+        **coturn.region_env(),
         "DUET_TURN__FORCE_RELAY": "true",
         "DUET_MATCHING__REMATCH_COOLDOWN_S": "1",
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, expect
@@ -323,9 +324,10 @@ async def test_reconnects_and_joins_again_after_losing_the_server(open_page: Ope
     assert_clean(b)
 
 
-@pytest.mark.skipif(not SCREENSHOT, reason="set DUET_SCREENSHOT=docs/screenshot-chat.png")
-async def test_screenshot(open_page: OpenPage) -> None:
-    """Regenerate the README's picture: the video chat view with a partner and some chat."""
+async def test_chat_view_screenshot(open_page: OpenPage, tmp_path: Path) -> None:
+    """The video chat view with a partner and some chat renders to a picture.
+
+    Set ``DUET_SCREENSHOT=docs/screenshot-chat.png`` to regenerate the README's picture."""
     a, b = await open_page(), await open_page()
     pa, pb = a.page, b.page
     for page in (pa, pb):
@@ -344,4 +346,6 @@ async def test_screenshot(open_page: OpenPage) -> None:
         await send_chat(page, text)
     await tid(pb, "chat-input").press_sequentially("just got back from", delay=20)
     await expect(pa.get_by_test_id("typing")).to_be_visible()
-    await pa.screenshot(path=SCREENSHOT)
+    path = Path(SCREENSHOT) if SCREENSHOT else tmp_path / "chat.png"
+    await pa.screenshot(path=path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -98,3 +98,11 @@ def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "sub/dir/duet.sqlite3") as db:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"matches", "alembic_version"} <= tables
+
+
+def test_only_client_assets_are_served(duet: DuetServer) -> None:
+    assert httpx.get(duet.url + "/js/main.js").status_code == 200
+    assert httpx.get(duet.url + "/css/base.css").headers["cache-control"] == "no-cache"
+    assert httpx.get(duet.url + "/").headers["cache-control"] == "no-cache"
+    for path in ("/__init__.py", "/index.html/../__init__.py", "/js/../__init__.py", "/nope"):
+        assert httpx.get(duet.url + path).status_code == 404, path

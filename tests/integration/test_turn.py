@@ -111,12 +111,7 @@ async def test_coturn_accepts_fresh_credentials_and_refuses_bad_ones(
 def duet_with_turn(
     tmp_path: Path, coturn_rendered: Coturn, loopback_only: None
 ) -> Iterator[DuetServer]:
-    region = (
-        '[{"name": "local", "host": "127.0.0.1", "latitude": 0, "longitude": 0, '
-        f'"port": {coturn_rendered.port}, "transports": ["udp"]}}]'
-    )
-    env = {"DUET_TURN__REGIONS": region, "DUET_TURN__SECRET": SECRET}
-    with run_duet(tmp_path, env) as server:
+    with run_duet(tmp_path, coturn_rendered.region_env()) as server:
         yield server
 
 

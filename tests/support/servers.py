@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -93,6 +96,14 @@ class Coturn:
     def udp_url(self) -> str:
         return f"turn:127.0.0.1:{self.port}?transport=udp"
 
+    def region_env(self) -> dict[str, str]:
+        """``DUET_*`` variables that make ``duet serve`` offer this coturn (UDP only)."""
+        region = (
+            '[{"name": "loopback", "host": "127.0.0.1", "latitude": 0, "longitude": 0, '
+            f'"port": {self.port}, "transports": ["udp"]}}]'
+        )
+        return {"DUET_TURN__REGIONS": region, "DUET_TURN__SECRET": self.secret}
+
 
 def coturn_config(tmp: Path, port: int, secret: str, realm: str) -> str:
     low, high = free_port_range(40)
@@ -120,28 +131,52 @@ def coturn_config(tmp: Path, port: int, secret: str, realm: str) -> str:
     )
 
 
+def stun_answers(port: int, timeout: float = 0.3) -> bool:
+    """Whether a STUN binding request to 127.0.0.1:``port`` (UDP) gets an answer."""
+    request = struct.pack("!HHI12s", 0x0001, 0, 0x2112A442, secrets.token_bytes(12))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.sendto(request, ("127.0.0.1", port))
+            data, _ = sock.recvfrom(2048)
+        except OSError:
+            return False
+    return len(data) >= 20 and data[8:20] == request[8:20]
+
+
 @contextlib.contextmanager
 def run_coturn(
     tmp: Path, config_text: str | None = None, secret: str = "test-turn-secret", port: int = 0
 ) -> Iterator[Coturn]:
-    """Start a real coturn on loopback (``port``, or a fresh one); stop it by PID.
+    """Start a real coturn on loopback (``port``, or a fresh one); ready once it answers
+    STUN; stopped by the PID in its pidfile (coturn may fork; a stale server on the same
+    port would silently share it thanks to SO_REUSEPORT, hence fresh ports).
 
-    ``config_text`` is used as is when given (it must listen on ``port``)."""
-    port = port or free_port(kind=2)  # SOCK_DGRAM
+    ``config_text`` is used as is when given (it must listen on ``port`` and write its
+    pidfile to ``tmp/turnserver.pid``)."""
+    port = port or free_port(kind=socket.SOCK_DGRAM)
     realm = "duet.test"
     config = config_text or coturn_config(tmp, port, secret, realm)
     path = tmp / "turnserver.conf"
     path.write_text(config)
-    log = (tmp / "turnserver.log").open("wb")
+    log_path = tmp / "turnserver.log"
+    log = log_path.open("wb")
     process = subprocess.Popen(
         ["turnserver", "-c", str(path)], stdout=log, stderr=subprocess.STDOUT
     )
     try:
-        time.sleep(0.3)
-        if process.poll() is not None:
-            raise RuntimeError("turnserver exited:\n" + (tmp / "turnserver.log").read_text())
+        deadline = time.monotonic() + 10
+        while not stun_answers(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("turnserver did not start:\n" + log_path.read_text())
+            time.sleep(0.05)
         yield Coturn(port, secret, realm, process, path)
     finally:
+        pidfile = tmp / "turnserver.pid"
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(pidfile.read_text().strip())
+            if pid != process.pid:
+                os.kill(pid, signal.SIGTERM)
         _stop(process)
         log.close()
 

@@ -1,0 +1,44 @@
+"""The browser client's static files: ``/`` and its ``css/``, ``js/``, ``img/`` folders.
+
+Only those are served (never the ``client`` package's Python files), with
+``Cache-Control: no-cache`` so that browsers revalidate the ES modules after a deploy
+(ETags keep that cheap).
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+ASSET_FOLDERS = ("css", "js", "img")
+
+
+def client_directory() -> Path:
+    """Where the client's static files are (inside the installed ``client`` package)."""
+    return Path(str(files("client")))
+
+
+class _RevalidatedFiles(StaticFiles):
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+
+def routes() -> list[BaseRoute]:
+    root = client_directory()
+    index = root / "index.html"
+
+    async def page(request: Request) -> Response:
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+    mounts: list[BaseRoute] = [Route("/", page)]
+    for folder in ASSET_FOLDERS:
+        mounts.append(Mount(f"/{folder}", _RevalidatedFiles(directory=root / folder), name=folder))
+    return mounts
