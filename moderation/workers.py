@@ -294,11 +294,18 @@ class WorkerPool:
                 future.set_exception(ClassifierError(str(body)))
 
     def _on_exit(self, worker: _Worker) -> None:
+        """The process sentinel fired: fail its check now, reap and replace it soon."""
         if worker.gone:
             return
-        exitcode = worker.process.exitcode
         self._forget(worker)
-        self._fail(worker, WorkerDied(f"worker pid {worker.pid} died (exit code {exitcode})"))
+        self._fail(worker, WorkerDied(f"worker pid {worker.pid} died"))
+        if not self._closing:
+            self._spawn_task(self._replace(worker))
+
+    async def _replace(self, worker: _Worker) -> None:
+        # The sentinel can fire a moment before the exit status is collectable.
+        await asyncio.to_thread(worker.process.join, 5.0)
+        exitcode = worker.process.exitcode
         if self._closing:
             return
         self.stats.deaths += 1
@@ -316,7 +323,7 @@ class WorkerPool:
             delay,
         )
         self._spawn_soon(worker.index, delay)
-        self._spawn_task(self._notify())
+        await self._notify()
 
     def _fail(self, worker: _Worker, error: CheckFailed) -> None:
         future = worker.future
