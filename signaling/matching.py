@@ -1,15 +1,22 @@
 """Pure matchmaking: who is waiting, and who should be paired with whom.
 
 Single-process queue: the source of truth is ``Matchmaker._queues`` (one FIFO per mode).
-Nothing here does I/O or sleeps; time comes from the injected ``clock`` so that cooldowns
-are testable. Pairing happens on arrival (:meth:`Matchmaker.enqueue`); there is no polling
-loop. When the only possible partners are ones the newcomer just parted from, the caller
-asks :meth:`Matchmaker.retry_in` when to try again and calls :meth:`Matchmaker.try_pair`.
+Nothing here does I/O or sleeps; time comes from the injected ``clock``, so cooldowns and
+preference fallbacks are testable. Pairing happens on arrival (:meth:`Matchmaker.enqueue`);
+there is no polling loop. A visitor who could not be paired asks :meth:`Matchmaker.retry_in`
+when something may change (a cooldown or a preference wait running out) and then calls
+:meth:`Matchmaker.try_pair`.
+
+Preferences are soft. A visitor with interests accepts only partners sharing one, and a
+visitor with a language only partners with the same (or no) language, until they have
+waited ``preference_wait`` seconds; after that they accept anyone. Two visitors are paired
+when each accepts the other, the ``compatible`` rule (blocks) allows it, and they did not
+just part.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from signaling.protocol import Mode
@@ -32,32 +39,48 @@ class Ticket:
     """Queue the visitor waits in."""
     since: float
     """Clock time the visitor entered the queue."""
+    interests: frozenset[str] = frozenset()
+    """Normalised interest tags (empty: no preference)."""
+    language: str | None = None
+    """Language code (None: no preference)."""
+
+    def shared_interests(self, other: Ticket) -> frozenset[str]:
+        return self.interests & other.interests
 
 
 @dataclass
 class Matchmaker:
-    """FIFO queues per mode with a re-pair cooldown and an optional compatibility rule."""
+    """FIFO queues per mode with soft preferences, a re-pair cooldown and a hard rule."""
 
     clock: Clock
     rematch_cooldown: float = 10.0
     """Seconds during which two visitors who just parted are not paired again."""
+    preference_wait: float = 5.0
+    """Seconds a visitor holds out for shared interests and language before taking anyone."""
     compatible: Compatible = _always
-    """Extra rule (e.g. blocks): two visitors are paired only if it returns True."""
+    """Hard rule (e.g. blocks): two visitors are paired only if it returns True."""
     _queues: dict[Mode, dict[str, Ticket]] = field(default_factory=dict)
     _parted: dict[frozenset[str], float] = field(default_factory=dict)
 
-    def enqueue(self, visitor: str, mode: Mode) -> str | None:
-        """Pair ``visitor`` with the longest-waiting eligible visitor, or queue it.
+    def enqueue(
+        self,
+        visitor: str,
+        mode: Mode,
+        interests: Iterable[str] = (),
+        language: str | None = None,
+    ) -> str | None:
+        """Pair ``visitor`` with the longest-waiting acceptable visitor, or queue it.
 
         Returns the partner's id (already removed from the queue), or ``None`` when the
         visitor now waits. A visitor already waiting is moved to the new mode's queue end.
         """
         self.remove(visitor)
-        partner = self._find_partner(visitor, mode)
+        ticket = Ticket(visitor, mode, self.clock(), frozenset(interests), language)
+        partner = self._find_partner(ticket)
         if partner is not None:
-            del self._queues[mode][partner]
-            return partner
-        self._queues.setdefault(mode, {})[visitor] = Ticket(visitor, mode, self.clock())
+            del self._queues[mode][partner.visitor]
+            return partner.visitor
+        self._queues.setdefault(mode, {})[visitor] = ticket
         return None
 
     def try_pair(self, visitor: str) -> str | None:
@@ -65,13 +88,13 @@ class Matchmaker:
         ticket = self.ticket(visitor)
         if ticket is None:
             return None
-        partner = self._find_partner(visitor, ticket.mode)
+        partner = self._find_partner(ticket)
         if partner is None:
             return None
         queue = self._queues[ticket.mode]
         del queue[visitor]
-        del queue[partner]
-        return partner
+        del queue[partner.visitor]
+        return partner.visitor
 
     def remove(self, visitor: str) -> bool:
         """Take a visitor out of whatever queue it is in. Returns whether it was queued."""
@@ -103,29 +126,44 @@ class Matchmaker:
             del self._parted[pair]
 
     def retry_in(self, visitor: str) -> float | None:
-        """Seconds until a waiting visitor could be paired with someone now excluded only
-        by the cooldown; ``None`` if no such visitor waits."""
+        """Seconds until pairing a waiting visitor might succeed where it failed now: its
+        own preference wait running out, or the cooldown with a waiting visitor ending.
+        ``None`` if nothing will change by itself."""
         ticket = self.ticket(visitor)
         if ticket is None:
             return None
         now = self.clock()
         soonest: float | None = None
-        for other in self._queues.get(ticket.mode, {}):
-            if other == visitor or not self.compatible(visitor, other):
+        if ticket.interests or ticket.language is not None:
+            left = ticket.since + self.preference_wait - now
+            if left > 0:
+                soonest = left
+        for other in self._queues.get(ticket.mode, {}).values():
+            if other.visitor == visitor or not self.compatible(visitor, other.visitor):
                 continue
-            remaining = self._cooldown_left(visitor, other, now)
-            if remaining > 0 and (soonest is None or remaining < soonest):
-                soonest = remaining
+            left = self._cooldown_left(visitor, other.visitor, now)
+            if left > 0 and (soonest is None or left < soonest):
+                soonest = left
         return soonest
 
-    def _find_partner(self, visitor: str, mode: Mode) -> str | None:
+    def _accepts(self, who: Ticket, other: Ticket, now: float) -> bool:
+        """Whether ``who`` (given how long it has waited) takes ``other`` as a partner."""
+        if now - who.since >= self.preference_wait:
+            return True
+        if who.interests and not who.shared_interests(other):
+            return False
+        return who.language is None or other.language in (None, who.language)
+
+    def _find_partner(self, ticket: Ticket) -> Ticket | None:
         now = self.clock()
-        for other in self._queues.get(mode, {}):
-            if other == visitor:
+        for other in self._queues.get(ticket.mode, {}).values():
+            if other.visitor == ticket.visitor:
                 continue
-            if self._cooldown_left(visitor, other, now) > 0:
+            if self._cooldown_left(ticket.visitor, other.visitor, now) > 0:
                 continue
-            if self.compatible(visitor, other):
+            if not (self._accepts(ticket, other, now) and self._accepts(other, ticket, now)):
+                continue
+            if self.compatible(ticket.visitor, other.visitor):
                 return other
         return None
 

@@ -12,7 +12,7 @@
 
 import { ChatLog, TypingIndicator, TypingNotifier } from "./chat.js";
 import { EmojiPicker } from "./emoji.js";
-import { fetchIceConfiguration } from "./ice.js";
+import { IceConfigCache } from "./ice.js";
 import { MediaSession, describeCameraError, openCamera, stopStream } from "./media.js";
 import { RemoteView } from "./remote.js";
 import { Signaling, defaultSignalingUrl } from "./signaling.js";
@@ -46,15 +46,17 @@ const TEXT = {
 };
 
 /** Errors the UI can ignore: they only mean we raced the server (e.g. Next as the partner left). */
-const BENIGN_ERRORS = new Set(["not_in_match", "already_joined", "not_joined"]);
+const BENIGN_ERRORS = new Set(["not_in_match", "already_joined", "not_joined", "too_soon"]);
 /** How long a second Esc confirms Next. */
 const ESC_CONFIRM_MS = 2_500;
 /** Media failures of one session after which we give up instead of joining again. */
-const MAX_MEDIA_RETRIES = 1;
+const MAX_MEDIA_RETRIES = 3;
 
 class App {
   constructor() {
     this.signaling = new Signaling(defaultSignalingUrl());
+    /** One ICE configuration (TURN credential) shared by every join for up to 6 h. */
+    this.ice = new IceConfigCache();
     this.log = new ChatLog(dom.log);
     this.typingIndicator = new TypingIndicator(dom.typing);
     this.typing = new TypingNotifier((on) => this.#sendIfMatched({ type: "typing", on }));
@@ -179,7 +181,7 @@ class App {
       if (!current()) return;
       let media = null;
       if (session.mode === "video") {
-        const configuration = await fetchIceConfiguration();
+        const configuration = await this.ice.get();
         if (!current()) return;
         media = this.#createMedia(session, configuration);
       }
@@ -212,9 +214,14 @@ class App {
 
   #onMediaState(session, media, state) {
     if (this.session !== session || session.media !== media) return;
+    if (state === "connected") {
+      session.mediaFailures = 0;
+      return;
+    }
     if (state !== "failed") return;
-    // ICE or DTLS failed for good (e.g. TURN unreachable). Join again once with a new
-    // peer connection; if that fails too, give up with an explanation.
+    // ICE or DTLS failed (network change, TURN hiccup). Keep the match: ask the server for
+    // a fresh connection (it answers with an offer marked `restart`). Give up after a few
+    // failures in a row.
     session.mediaFailures += 1;
     if (session.mediaFailures > MAX_MEDIA_RETRIES) {
       this.stop({
@@ -223,14 +230,21 @@ class App {
       });
       return;
     }
-    toast("The video connection failed. Trying again…");
-    this.signaling.send({ type: "leave" });
-    media.close();
-    session.media = null;
-    session.joined = false;
-    this.log.system("Video connection lost.");
-    this.#partnerGone(TEXT.searching);
-    this.#join(session);
+    toast("The video connection dropped. Reconnecting…");
+    this.ice.invalidate();
+    this.signaling.send({ type: "restart" });
+  }
+
+  /** The server replaced our failed connection: answer on a new peer connection. */
+  async #restartMedia(session, sdp) {
+    const configuration = await this.ice.get();
+    if (this.session !== session || !session.media) return;
+    const old = session.media;
+    const fresh = this.#createMedia(session, configuration);
+    session.media = fresh;
+    old.close();
+    if (this.phase === "matched") this.remote.show(fresh.remoteStream);
+    await fresh.acceptOffer(sdp);
   }
 
   // --- server events -------------------------------------------------------------------
@@ -262,10 +276,11 @@ class App {
       this.#connectionLost();
     });
 
-    on("offer", ({ sdp }) => {
+    on("offer", ({ sdp, restart }) => {
       const media = this.session?.media;
       if (!media || typeof sdp !== "string") return;
-      media.acceptOffer(sdp).catch((error) => {
+      const answering = restart ? this.#restartMedia(this.session, sdp) : media.acceptOffer(sdp);
+      answering.catch((error) => {
         console.error("duet: could not answer the offer", error);
         toast("Your browser could not set up the video call.");
       });

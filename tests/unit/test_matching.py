@@ -127,3 +127,52 @@ def test_forget_drops_cooldowns() -> None:
     mm.forget("a")
     mm.enqueue("a", "video")
     assert mm.enqueue("b", "video") == "a"
+
+
+def test_shared_interest_is_preferred_over_the_queue_order() -> None:
+    mm, _ = make()
+    assert mm.enqueue("a", "text", interests=["chess"]) is None
+    assert mm.enqueue("b", "text", interests=["music"]) is None
+    assert mm.enqueue("c", "text", interests=["music", "art"]) == "b"
+    assert mm.enqueue("d", "text", interests=["chess"]) == "a"
+
+
+def test_interests_fall_back_to_anyone_after_the_wait() -> None:
+    mm, clock = make()
+    mm.preference_wait = 5
+    assert mm.enqueue("a", "text", interests=["chess"]) is None
+    assert mm.enqueue("b", "text") is None  # a holds out for chess
+    assert mm.retry_in("a") == 5
+    assert mm.retry_in("b") is None  # nothing changes for b by itself
+    clock.now += 5
+    assert mm.try_pair("a") == "b"
+
+
+def test_a_visitor_without_preferences_is_taken_once_the_other_gave_up_waiting() -> None:
+    mm, clock = make()
+    mm.preference_wait = 5
+    mm.enqueue("a", "text", interests=["chess"])
+    clock.now += 6
+    assert mm.enqueue("b", "text") == "a"
+
+
+def test_language_is_a_soft_filter_too() -> None:
+    mm, clock = make()
+    mm.preference_wait = 5
+    assert mm.enqueue("a", "video", language="pt") is None
+    assert mm.enqueue("b", "video", language="en") is None
+    assert mm.enqueue("c", "video") == "a"  # no language: anyone's fine, a accepts c
+    assert mm.enqueue("d", "video", language="en") == "b"
+    mm.enqueue("e", "video", language="fr")
+    mm.enqueue("f", "video", language="de")
+    clock.now += 5
+    assert mm.try_pair("e") == "f"
+
+
+def test_interests_and_language_both_have_to_match_while_waiting() -> None:
+    mm, _ = make()
+    mm.enqueue("a", "text", interests=["chess"], language="en")
+    assert mm.enqueue("b", "text", interests=["chess"], language="es") is None
+    assert mm.enqueue("c", "text", interests=["chess"], language="en") == "a"
+    ticket = mm.ticket("b")
+    assert ticket is not None and ticket.interests == frozenset({"chess"})
