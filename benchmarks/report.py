@@ -44,11 +44,28 @@ def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
 
+WORKERS_CPU = "duet_moderation_workers_cpu_seconds_total"
+WORKERS_RSS = "duet_moderation_workers_resident_memory_bytes"
+
+
+def _rss(sample: Sample | None) -> tuple[float | None, float]:
+    """(node process RSS, moderation workers' RSS) in bytes."""
+    if sample is None:
+        return None, 0.0
+    return sample.rss_bytes, sample.get(WORKERS_RSS) or 0.0
+
+
 def _server(data: RunData, matched: int) -> dict[str, Any]:
+    """The node's cost: its process plus its moderation worker processes (when it has any;
+    they are separate processes, so ``process_*`` alone would leave them out)."""
     start, end, idle = data.at_window_start, data.at_window_end, data.idle
-    cores = _rate(start, end, "process_cpu_seconds_total")
-    rss = end.rss_bytes if end is not None else None
-    rss_idle = idle.rss_bytes if idle is not None else None
+    process_cores = _rate(start, end, "process_cpu_seconds_total")
+    worker_cores = _rate(start, end, WORKERS_CPU) or 0.0
+    cores = None if process_cores is None else process_cores + worker_cores
+    process_rss, worker_rss = _rss(end)
+    idle_rss, idle_worker_rss = _rss(idle)
+    rss = None if process_rss is None else process_rss + worker_rss
+    rss_idle = None if idle_rss is None else idle_rss + idle_worker_rss
     latest = end or start or idle
     build = latest.labels.get("duet_build_info", {}) if latest is not None else {}
     per_call_rss = None
@@ -63,6 +80,13 @@ def _server(data: RunData, matched: int) -> dict[str, Any]:
         "keyframe_requests": _delta(start, end, "duet_sfu_keyframe_requests_total"),
         "dropped_frames": _delta(start, end, "duet_sfu_dropped_frames_total"),
     }
+    enabled = latest.get("duet_moderation_enabled") if latest is not None else None
+    moderation = {
+        "enabled": None if enabled is None else bool(enabled),
+        "checks_run": _delta(start, end, "duet_moderation_checks_run_total"),
+        "cpu_cores_workers": _round(worker_cores),
+        "rss_mb_workers": _round(worker_rss / MB, 1),
+    }
     return {
         "url": data.options.url,
         "version": build.get("version"),
@@ -70,10 +94,12 @@ def _server(data: RunData, matched: int) -> dict[str, Any]:
         "forwarding": data.health.get("forwarding"),
         "cpu_cores": _round(cores),
         "cpu_cores_per_call": _round(cores / matched if cores is not None and matched else None, 4),
+        "cpu_cores_process": _round(process_cores),
         "rss_mb": _round(rss / MB if rss is not None else None, 1),
         "rss_mb_idle": _round(rss_idle / MB if rss_idle is not None else None, 1),
         "rss_mb_per_call": _round(per_call_rss, 2),
         "sfu": sfu,
+        "moderation": moderation,
     }
 
 
@@ -295,7 +321,8 @@ def print_summary(console: Console, report: dict[str, Any]) -> None:
         f"{frames['undecodable']} undecodable, {frames['wrong_partner']} wrong partner, "
         f"{frames['own']} own, {frames['stale']} stale; audio packets "
         f"{report['audio']['packets_received']}",
-        f"server ({server['forwarding']}): {_num(server['cpu_cores'], 3)} cores "
+        f"server ({server['forwarding']}{_moderation_note(server)}): "
+        f"{_num(server['cpu_cores'], 3)} cores "
         f"({_num(server['cpu_cores_per_call'], 4)} per call), RSS {_num(server['rss_mb'], 1)} MB "
         f"({_num(server['rss_mb_per_call'], 2)} MB per call over idle "
         f"{_num(server['rss_mb_idle'], 1)} MB)",
@@ -307,6 +334,17 @@ def print_summary(console: Console, report: dict[str, Any]) -> None:
         console.print(line, highlight=False)
     for warning in report["warnings"]:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+
+
+def _moderation_note(server: dict[str, Any]) -> str:
+    moderation = server["moderation"]
+    if not moderation["enabled"]:
+        return ", moderation off" if moderation["enabled"] is False else ""
+    checks = moderation["checks_run"]
+    return (
+        f", moderation on: {_num(checks, 0)} checks, "
+        f"{_num(moderation['cpu_cores_workers'], 3)} cores in its workers"
+    )
 
 
 def _num(value: float | None, digits: int) -> str:

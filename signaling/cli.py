@@ -68,6 +68,32 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_moderation(args: argparse.Namespace) -> int:
+    from benchmarks.moderation import run
+
+    settings = _settings(args)
+    print(run(settings.moderation, args.workers, args.seconds), flush=True)
+    return 0
+
+
+def add_bench_moderation(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``duet bench moderation`` (adds ``bench`` unless another command added it)."""
+    bench = commands.choices.get("bench") or commands.add_parser(
+        "bench", help="load tests and micro-benchmarks"
+    )
+    action = next((a for a in bench._actions if isinstance(a, argparse._SubParsersAction)), None)
+    bench_commands = action or bench.add_subparsers(dest="bench_command", required=True)
+    moderation = bench_commands.add_parser(
+        "moderation", help="classifier checks/s per worker and check latency on real frames"
+    )
+    moderation.add_argument("--workers", type=int, default=None, help="default: the setting")
+    moderation.add_argument("--seconds", type=float, default=10.0, help="measuring time")
+    moderation.add_argument(
+        "--config", type=Path, default=None, help="TOML settings file (see configs/duet.toml)"
+    )
+    moderation.set_defaults(func=_bench_moderation)
+
+
 def _turn_config(args: argparse.Namespace) -> int:
     from turn.coturn import TEMPLATE, render
 
@@ -145,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_commands = bench.add_subparsers(dest="bench_command", required=True)
     bench_cli.add_calls_parser(bench_commands)
     bench_cli.add_matching_parser(bench_commands)
+    add_bench_moderation(commands)
     return parser
 
 

@@ -19,10 +19,12 @@ from datetime import UTC, datetime
 
 from pyee.asyncio import AsyncIOEventEmitter
 
+from moderation import Moderation, Subject
 from sfu import BadSdp, Router
 from signaling.matching import Matchmaker
 from signaling.protocol import (
     Answer,
+    BannedEvent,
     Candidate,
     Chat,
     ChatEvent,
@@ -40,17 +42,18 @@ from signaling.protocol import (
     Restart,
     Typing,
     TypingEvent,
+    WarningEvent,
     WelcomeEvent,
 )
 from signaling.settings import Settings
 from signaling.storage import MatchStore
-from signaling.visitor import Match, Visitor
+from signaling.visitor import CLOSE_POLICY, Match, Visitor
 from signaling.writer import BackgroundWriter
 
 logger = logging.getLogger(__name__)
 
 EndReason = str
-"""Why a match ended: ``next``, ``left``, ``disconnected``."""
+"""Why a match ended: ``next``, ``left``, ``disconnected``, ``ended`` (by the server)."""
 
 
 def _new_id(prefix: str) -> str:
@@ -83,6 +86,8 @@ class Lobby(AsyncIOEventEmitter):
         self.matchmaker = Matchmaker(
             clock=clock, rematch_cooldown=settings.matching.rematch_cooldown_s
         )
+        self.moderation: Moderation | None = None
+        """Set by the composition root (moderation's enforcer needs the lobby first)."""
 
     # --- connection lifecycle ----------------------------------------------------------
 
@@ -115,6 +120,24 @@ class Lobby(AsyncIOEventEmitter):
         self.emit("visitor_left", visitor)
         logger.info("visitor disconnected", extra={"visitor": visitor.id})
 
+    async def ban(self, visitor_id: str, event: BannedEvent) -> bool:
+        """Remove a banned visitor now: its media stops (the SFU unlinks it at once), its
+        partner gets ``partner_left`` (reason ``ended``, never the ban) and is re-queued, it
+        gets ``event`` and its socket is closed. ``False`` if it is already gone."""
+        visitor = self.visitors.get(visitor_id)
+        if visitor is None or visitor.state == "closed":
+            return False
+        await self._stop(visitor, reason="ended")
+        visitor.send(event)
+        visitor.close(CLOSE_POLICY)
+        await self.disconnect(visitor)
+        return True
+
+    @staticmethod
+    def subject(visitor: Visitor) -> Subject:
+        """The identifiers a ban of ``visitor`` covers (device id: the door issue)."""
+        return Subject(visitor=visitor.id, ip=visitor.ip)
+
     # --- messages ----------------------------------------------------------------------
 
     async def handle(self, visitor: Visitor, message: ClientMessage) -> None:
@@ -134,7 +157,7 @@ class Lobby(AsyncIOEventEmitter):
                 case Candidate():
                     await self._candidate(visitor, message)
                 case Chat():
-                    self._chat(visitor, message.text)
+                    await self._chat(visitor, message.text)
                 case Typing():
                     partner = self._partner(visitor)
                     partner.send(TypingEvent(on=message.on))
@@ -221,12 +244,31 @@ class Lobby(AsyncIOEventEmitter):
         except BadSdp as exc:
             raise ProtocolError("bad_candidate", str(exc)) from None
 
-    def _chat(self, visitor: Visitor, text: str) -> None:
+    async def _chat(self, visitor: Visitor, text: str) -> None:
         limit = self.settings.chat.max_length
         if len(text) > limit:
             raise ProtocolError("too_long", f"chat messages are limited to {limit} characters")
         if not text.strip():
             raise ProtocolError("invalid_message", "chat text is empty")
+        match = visitor.match
+        self._partner(visitor)
+        if self.moderation is not None and match is not None:
+            outcome = await self.moderation.chat_message(self.subject(visitor), match.id, text)
+            if not outcome.text:
+                raise ProtocolError("invalid_message", "chat text is empty")
+            if outcome.banned or visitor.match is not match or not visitor.alive:
+                return  # banned for it, or the match ended while the message was checked
+            if outcome.flagged:
+                strikes_to_ban = self.moderation.settings.text.strikes_to_ban
+                visitor.send(
+                    WarningEvent(
+                        reason=outcome.reason,
+                        message="your message was censored: keep it civil or you will be banned",
+                        strikes=outcome.strikes,
+                        strikes_to_ban=strikes_to_ban,
+                    )
+                )
+            text = outcome.text
         self._partner(visitor).send(ChatEvent(text=text))
 
     def _partner(self, visitor: Visitor) -> Visitor:

@@ -173,7 +173,8 @@ class MatchedEvent(Event):
 
 class PartnerLeftEvent(Event):
     type: Literal["partner_left"] = "partner_left"
-    reason: Literal["next", "left", "disconnected"]
+    reason: Literal["next", "left", "disconnected", "ended"]
+    """``ended``: the server ended the match (never says why: a partner's ban is private)."""
 
 
 class ChatEvent(Event):
@@ -190,3 +191,25 @@ class ErrorEvent(Event):
     type: Literal["error"] = "error"
     code: str
     message: str
+
+
+class WarningEvent(Event):
+    """A chat message was flagged: it reached the partner censored."""
+
+    type: Literal["warning"] = "warning"
+    reason: str
+    message: str
+    strikes: int
+    """Flagged messages in the current window."""
+    strikes_to_ban: int
+
+
+class BannedEvent(Event):
+    """The visitor is banned; the server closes the socket right after this event."""
+
+    type: Literal["banned"] = "banned"
+    reason: str
+    until: str
+    """End of the ban, ISO 8601 in UTC."""
+    ban: str
+    """Ban id (quote it in an appeal)."""

@@ -12,12 +12,15 @@ import logging
 import time
 from dataclasses import dataclass
 
+from moderation import Moderation
 from sfu import Router
 from signaling.build import build_info
+from signaling.enforcement import LobbyEnforcer, TapFrameSource
 from signaling.lobby import Lobby
 from signaling.metrics import Metrics
 from signaling.settings import Settings
-from signaling.storage import Database, MatchStore
+from signaling.storage import Database, MatchStore, SqlModerationStore
+from signaling.visitor import Match, Visitor
 from signaling.writer import BackgroundWriter
 from turn import IceServers
 
@@ -32,6 +35,7 @@ class Services:
     writer: BackgroundWriter
     lobby: Lobby
     ice: IceServers
+    moderation: Moderation
     metrics: Metrics
 
     @classmethod
@@ -41,7 +45,17 @@ class Services:
         writer = BackgroundWriter()
         lobby = Lobby(settings, router, MatchStore(db), writer, clock=time.monotonic)
         ice = IceServers(settings.turn)
-        metrics = Metrics.build(build_info(), lobby, lobby, clock=lobby.clock, router=router)
+        moderation = Moderation(
+            settings.moderation,
+            frames=TapFrameSource(router),
+            enforcer=LobbyEnforcer(lobby),
+            store=SqlModerationStore(db),
+        )
+        lobby.moderation = moderation
+        _forward_lobby_events(lobby, moderation)
+        metrics = Metrics.build(
+            build_info(), lobby, lobby, clock=lobby.clock, router=router, moderation=moderation
+        )
         return cls(
             settings=settings,
             db=db,
@@ -49,6 +63,7 @@ class Services:
             writer=writer,
             lobby=lobby,
             ice=ice,
+            moderation=moderation,
             metrics=metrics,
         )
 
@@ -56,12 +71,32 @@ class Services:
         await self.db.migrate()
         self.router.start()
         self.writer.start()
+        self.moderation.start()
         logger.info("duet node started (forwarding=%s)", self.settings.sfu.forwarding)
 
     async def stop(self) -> None:
         for visitor in list(self.lobby.visitors.values()):
             await self.lobby.disconnect(visitor)
+        await self.moderation.close()
         await self.router.close()
         await self.writer.close()
         await self.db.close()
         self.ice.close()
+
+
+def _forward_lobby_events(lobby: Lobby, moderation: Moderation) -> None:
+    """Video matches get moderation schedules; ends and departures cancel them."""
+
+    def started(match: Match) -> None:
+        if match.mode == "video":
+            moderation.match_started(match.id, lobby.subject(match.a), lobby.subject(match.b))
+
+    def ended(match: Match, reason: str) -> None:
+        moderation.match_ended(match.id)
+
+    def left(visitor: Visitor) -> None:
+        moderation.visitor_left(visitor.id)
+
+    lobby.on("match_started", started)
+    lobby.on("match_ended", ended)
+    lobby.on("visitor_left", left)

@@ -20,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from moderation.settings import ModerationSettings
 from sfu.settings import SfuSettings
 from turn.settings import PLACEHOLDER_SECRET as TURN_PLACEHOLDER_SECRET
 from turn.settings import TurnSettings
@@ -86,6 +87,7 @@ class Settings(BaseSettings):
     matching: MatchingSettings = Field(default_factory=MatchingSettings)
     sfu: SfuSettings = Field(default_factory=SfuSettings)
     turn: TurnSettings = Field(default_factory=TurnSettings)
+    moderation: ModerationSettings = Field(default_factory=ModerationSettings)
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> Settings:

@@ -13,6 +13,11 @@ from signaling.protocol import Event, Mode
 VisitorState = Literal["idle", "waiting", "matched", "closed"]
 LookingSince = Literal["join", "requeue"]
 
+CLOSE_POLICY = 1008
+"""WebSocket close code "policy violation": the visitor is banned."""
+CLOSE_TOO_SLOW = 1013
+"""WebSocket close code "try again later": the browser did not read its events."""
+
 
 @dataclass(eq=False)
 class Match:
@@ -51,6 +56,8 @@ class Visitor:
     """What started that search: its ``join``, or a ``requeue`` after its match ended."""
     overflowed: bool = False
     """The browser read too slowly and its outbox filled up: it is being disconnected."""
+    close_code: int | None = None
+    """Set when the server closes the socket on purpose (1013 too slow, 1008 banned)."""
 
     @property
     def alive(self) -> bool:
@@ -64,7 +71,20 @@ class Visitor:
             self.outbox.put_nowait(event.dump())
         except asyncio.QueueFull:
             self.overflowed = True
+            self.close_code = CLOSE_TOO_SLOW
             # Make room for the sentinel that tells the writer to close the socket.
+            while not self.outbox.empty():
+                self.outbox.get_nowait()
+            self.outbox.put_nowait(None)
+
+    def close(self, code: int) -> None:
+        """Close the socket with ``code`` once the events queued so far are written."""
+        if self.close_code is not None:
+            return
+        self.close_code = code
+        try:
+            self.outbox.put_nowait(None)
+        except asyncio.QueueFull:
             while not self.outbox.empty():
                 self.outbox.get_nowait()
             self.outbox.put_nowait(None)

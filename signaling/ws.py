@@ -15,12 +15,10 @@ import logging
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from signaling.lobby import Lobby
-from signaling.protocol import ProtocolError, parse_client_message
-from signaling.visitor import Visitor
+from signaling.protocol import BannedEvent, ProtocolError, parse_client_message
+from signaling.visitor import CLOSE_POLICY, Visitor
 
 logger = logging.getLogger(__name__)
-
-CLOSE_TOO_SLOW = 1013  # "try again later": the browser did not read its events
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
@@ -29,6 +27,14 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     max_bytes: int = services.settings.max_message_bytes
     await websocket.accept()
     ip = websocket.client.host if websocket.client else "unknown"
+    # A banned visitor who comes back hears ``banned`` again and is not let in.
+    ban = await services.moderation.active_ban(ip)
+    if ban is not None:
+        event = BannedEvent(reason=ban.reason, until=ban.until.isoformat(), ban=ban.id)
+        with contextlib.suppress(Exception):
+            await websocket.send_text(event.dump())
+            await websocket.close(code=CLOSE_POLICY)
+        return
     visitor = lobby.connect(ip)
     writer = asyncio.ensure_future(_write(websocket, visitor))
     try:
@@ -59,7 +65,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         await _stop_writer(writer, visitor)
         if websocket.application_state != WebSocketState.DISCONNECTED:
             with contextlib.suppress(Exception):
-                await websocket.close(code=CLOSE_TOO_SLOW if visitor.overflowed else 1000)
+                await websocket.close(code=visitor.close_code or 1000)
 
 
 async def _write(websocket: WebSocket, visitor: Visitor) -> None:
@@ -67,9 +73,9 @@ async def _write(websocket: WebSocket, visitor: Visitor) -> None:
     while True:
         text = await visitor.outbox.get()
         if text is None:
-            if visitor.overflowed:
+            if visitor.close_code is not None:
                 with contextlib.suppress(Exception):
-                    await websocket.close(code=CLOSE_TOO_SLOW)
+                    await websocket.close(code=visitor.close_code)
             return
         try:
             await websocket.send_text(text)

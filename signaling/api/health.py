@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib.metadata import version
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -18,5 +19,18 @@ async def healthz(request: Request) -> JSONResponse:
             "visitors": len(lobby.visitors),
             "waiting": {mode: lobby.matchmaker.waiting(mode) for mode in ("video", "text")},
             "forwarding": services.settings.sfu.forwarding,
+            "moderation": _moderation_summary(services.moderation.snapshot()),
         }
     )
+
+
+def _moderation_summary(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """A few moderation facts (the full counters go to ``/metrics``)."""
+    workers = snapshot.get("workers", {})
+    return {
+        "enabled": snapshot["enabled"],
+        "breaker": snapshot.get("breaker", {}).get("state"),
+        "workers_ready": workers.get("ready", 0),
+        "worker_restarts": workers.get("restarts", 0),
+        "checks_run": snapshot["checks_run"],
+    }

@@ -1,10 +1,12 @@
 """Persistence: SQLAlchemy 2 (async) tables, Alembic migrations, and small stores.
 
 SQLite file by default, Postgres by URL. Ephemeral by design: only what an operator needs
-(match records, and what later features add) is stored; chat text is not.
+(match records, moderation evidence, bans and review items) is stored; chat text is not,
+unless it is evidence.
 """
 
 from signaling.storage.db import Database
 from signaling.storage.matches import MatchStore
+from signaling.storage.moderation import SqlModerationStore
 
-__all__ = ["Database", "MatchStore"]
+__all__ = ["Database", "MatchStore", "SqlModerationStore"]

@@ -35,6 +35,11 @@ NAMED = [
     "duet_sfu_transport_bytes_total",
     "duet_sfu_keyframe_requests_total",
     "duet_sfu_dropped_frames_total",
+    "duet_moderation_enabled",
+    "duet_moderation_checks_run_total",
+    "duet_moderation_check_latency_seconds",
+    "duet_moderation_breaker_state",
+    "duet_moderation_workers_cpu_seconds_total",
 ]
 """Every metric docs/metrics.md documents (a family is declared even before its first
 sample, as ``duet_ws_errors_total`` is until the first refused message)."""
@@ -76,6 +81,7 @@ async def test_named_metrics_exist_and_move_with_calls(
     before = await _scrape(node)
     assert _get(before, "duet_matches_started_total", mode="video") == 0
     assert _get(before, "duet_visitors_connected", mode="video") == 0
+    assert _get(before, "duet_moderation_enabled") == 0  # tests run nodes without moderation
 
     a = await Caller(node.ws_url).connect()
     b = await Caller(node.ws_url).connect()

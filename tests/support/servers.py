@@ -18,6 +18,7 @@ from pathlib import Path
 from tests.support.net import free_port, free_port_range, wait_http
 
 LOOPBACK_ENV = {"DUET_SFU__HOST_ADDRESSES": '["127.0.0.1"]'}
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -38,7 +39,11 @@ class DuetServer:
 
 @contextlib.contextmanager
 def run_duet(tmp: Path, env: Mapping[str, str] | None = None) -> Iterator[DuetServer]:
-    """Start ``duet serve`` on a free loopback port with a fresh SQLite database."""
+    """Start ``duet serve`` on a free loopback port with a fresh SQLite database.
+
+    Moderation is off unless ``env`` turns it on (``DUET_MODERATION__ENABLED=true``): tests
+    that do not test it should not pay for loading models. The server runs from the
+    repository root, so ``tests.support.classifiers`` can be plugged in as a classifier."""
     port = free_port()
     database_url = f"sqlite+aiosqlite:///{tmp}/duet.sqlite3"
     full_env = {
@@ -46,6 +51,8 @@ def run_duet(tmp: Path, env: Mapping[str, str] | None = None) -> Iterator[DuetSe
         **LOOPBACK_ENV,
         "DUET_DATABASE_URL": database_url,
         "DUET_LOG_LEVEL": "info",
+        "DUET_MODERATION__ENABLED": "false",
+        "DUET_MODERATION__EVIDENCE_DIR": str(tmp / "evidence"),
         **(env or {}),
     }
     log_path = tmp / f"duet-{port}.log"
@@ -62,6 +69,7 @@ def run_duet(tmp: Path, env: Mapping[str, str] | None = None) -> Iterator[DuetSe
                 str(port),
             ],
             env=full_env,
+            cwd=REPO_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
         )

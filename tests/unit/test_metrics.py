@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -176,3 +177,64 @@ def test_sfu_counters_come_from_the_router_stats() -> None:
     assert _value(metrics, "duet_sfu_dropped_frames_total") == 3
     text = metrics.render().decode()
     assert "# TYPE duet_sfu_forwarded_packets_total counter" in text
+
+
+class FakeModeration:
+    def __init__(self) -> None:
+        self.snap: dict[str, Any] = {
+            "enabled": True,
+            "checks_scheduled": 9,
+            "checks_run": 7,
+            "checks_skipped": {"rate_limited": 2},
+            "checks_failed": {"timeout": 1},
+            "verdicts": {"safe": 6, "unsafe": 1},
+            "faces": {"face": 5, "no_face": 2},
+            "latency_s": {
+                "buckets": [0.01, 0.1, 1.0],
+                "counts": [1, 4, 2, 0],
+                "sum": 1.9,
+                "count": 7,
+                "p50": 0.05,
+                "p95": 0.6,
+            },
+            "bans": {"video": 1},
+            "review_items": {"high": 1},
+            "messages_checked": 3,
+            "messages_flagged": {},
+            "warnings": 0,
+            "evidence_written": 1,
+            "evidence_purged": 0,
+            "breaker": {"state": "open", "transitions": {"open": 1}},
+            "daily_budget_used": 7,
+            "workers": {"ready": 1, "spawned": 2, "restarts": 1, "deaths": 1, "timeouts": 1,
+                        "errors": 0, "load_failures": 0, "pids": [os.getpid()]},
+        }  # fmt: skip
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.snap
+
+
+def test_moderation_counters_breaker_and_worker_cost() -> None:
+    clock = _Clock()
+    lobby = FakeLobby(visitors={}, matchmaker=Matchmaker(clock=clock))
+    moderation = FakeModeration()
+    metrics = Metrics.build(BUILD, lobby, EventEmitter(), clock=clock, moderation=moderation)  # type: ignore[arg-type]
+    assert _value(metrics, "duet_moderation_enabled") == 1
+    assert _value(metrics, "duet_moderation_checks_run_total") == 7
+    assert _value(metrics, "duet_moderation_checks_skipped_total", reason="rate_limited") == 2
+    assert _value(metrics, "duet_moderation_verdicts_total", outcome="unsafe") == 1
+    assert _value(metrics, "duet_moderation_bans_total", source="video") == 1
+    assert _value(metrics, "duet_moderation_check_latency_seconds_bucket", le="0.1") == 5
+    assert _value(metrics, "duet_moderation_check_latency_seconds_bucket", le="+Inf") == 7
+    assert _value(metrics, "duet_moderation_check_latency_seconds_sum") == 1.9
+    assert _value(metrics, "duet_moderation_breaker_state", state="open") == 1
+    assert _value(metrics, "duet_moderation_breaker_state", state="closed") == 0
+    assert _value(metrics, "duet_moderation_worker_restarts_total") == 1
+    # The workers' own CPU and memory (here: this process stands in for one).
+    assert (_value(metrics, "duet_moderation_workers_cpu_seconds_total") or 0) > 0
+    assert (_value(metrics, "duet_moderation_workers_resident_memory_bytes") or 0) > 1e6
+    # Fail open is visible: the breaker closes again, the gauge follows.
+    moderation.snap["breaker"]["state"] = "closed"
+    assert _value(metrics, "duet_moderation_breaker_state", state="open") == 0
+    moderation.snap["workers"]["pids"] = [2**22 + 12345]  # gone: no sample, no error
+    assert _value(metrics, "duet_moderation_workers_cpu_seconds_total") is None

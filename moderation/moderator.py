@@ -1,0 +1,284 @@
+"""The video moderator: follows each match's schedules and acts on verdicts.
+
+Data path: schedule due -> backstops -> breaker -> frame tap (visitor's own feed) ->
+classifier worker -> verdict -> policy -> (confirmation checks) -> evidence -> ban or
+review item. One task per (visitor, match) sleeps on the injected clock until its next
+offset; ending the match cancels both. Sanctions run in their own task so that the ban
+ending the match (and so cancelling the schedule) cannot interrupt them half-way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from moderation.breaker import Breaker
+from moderation.classifiers import BgrFrame
+from moderation.clock import Clock
+from moderation.evidence import EvidenceWriter
+from moderation.policy import Decision, Policy
+from moderation.ports import FrameChecker, FrameSource, MatchRef
+from moderation.records import ModerationStore, Subject
+from moderation.sanctions import Sanctions
+from moderation.schedule import Backstops, Schedule
+from moderation.settings import ModerationSettings
+from moderation.stats import ModerationStats
+from moderation.verdict import Verdict
+from moderation.workers import CheckFailed, NoWorker
+
+logger = logging.getLogger(__name__)
+
+RETENTION_EVERY_S = 3600.0
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    frame: BgrFrame
+    verdict: Verdict
+    decision: Decision
+
+
+class VideoModerator:
+    def __init__(
+        self,
+        settings: ModerationSettings,
+        checker: FrameChecker,
+        frames: FrameSource,
+        sanctions: Sanctions,
+        evidence: EvidenceWriter,
+        store: ModerationStore,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.checker = checker
+        self.frames = frames
+        self.sanctions = sanctions
+        self.evidence = evidence
+        self.store = store
+        self.clock = clock
+        self.stats: ModerationStats = sanctions.stats
+        self.backstops = Backstops(settings.max_checks_per_s, settings.daily_budget, clock.now)
+        self.breaker = Breaker(settings.breaker_failures, settings.breaker_cooloff_s, clock.now)
+        self.policy = Policy(settings, clock.now)
+        self._schedules: dict[str, set[asyncio.Task[None]]] = {}
+        self._reviewed: dict[str, set[tuple[str, str]]] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self._sanctioning = 0
+
+    @property
+    def busy(self) -> bool:
+        """Whether evidence is being written or a sanction applied right now."""
+        return self._sanctioning > 0
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._spawn(self._retention())
+
+    async def close(self) -> None:
+        for tasks in self._schedules.values():
+            for task in tasks:
+                task.cancel()
+        self._schedules.clear()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    # --- events from the composition root ---------------------------------------------
+
+    def match_started(self, match: MatchRef) -> None:
+        """Start a fresh schedule for each visitor of a new video match."""
+        started = self.clock.now()
+        s = self.settings
+        tasks = self._schedules.setdefault(match.id, set())
+        for index, subject in enumerate(match.subjects):
+            schedule = Schedule.of(s.schedule_offsets_s, s.periodic_s, index * s.partner_stagger_s)
+            task = asyncio.ensure_future(self._follow(subject, match.id, schedule, started))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    def match_ended(self, match_id: str) -> None:
+        for task in self._schedules.pop(match_id, set()):
+            task.cancel()
+        self.backstops.forget(match_id)
+        self._reviewed.pop(match_id, None)
+
+    def visitor_left(self, visitor: str) -> None:
+        self.policy.forget(visitor)
+
+    # --- checks -----------------------------------------------------------------------
+
+    async def check(self, subject: Subject, match_id: str) -> Decision | None:
+        """One check of ``subject`` in ``match_id``, with confirmations and sanctions.
+        Returns the final decision, or ``None`` if the check was skipped or failed."""
+        self.stats.checks_scheduled += 1
+        result = await self._check_once(subject, match_id)
+        if result is None:
+            return None
+        if result.decision.action == "confirm":
+            result = await self._confirm(subject, match_id, result)
+        await self._act(subject, match_id, result)
+        return result.decision
+
+    async def _follow(
+        self, subject: Subject, match_id: str, schedule: Schedule, started: float
+    ) -> None:
+        n = 0
+        while (offset := schedule.offset(n)) is not None:
+            n += 1
+            await self.clock.sleep_until(started + offset)
+            if match_id in self.backstops.stopped:
+                self.stats.checks_skipped["match_stopped"] += 1
+                return
+            try:
+                await self.check(subject, match_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("moderation check of %s failed unexpectedly", subject.visitor)
+
+    async def _confirm(self, subject: Subject, match_id: str, first: CheckResult) -> CheckResult:
+        best = first
+        for _ in range(self.settings.confirm_checks):
+            await self.clock.sleep_until(self.clock.now() + self.settings.confirm_interval_s)
+            self.stats.checks_scheduled += 1
+            result = await self._check_once(subject, match_id)
+            if result is None:
+                continue
+            if result.decision.action in ("ban", "review"):
+                return result
+            if result.verdict.unsafe and result.verdict.score > best.verdict.score:
+                best = result
+        return CheckResult(best.frame, best.verdict, self.policy.settle(subject.visitor))
+
+    async def _check_once(self, subject: Subject, match_id: str) -> CheckResult | None:
+        skip = self.backstops.admit(match_id)
+        if skip is not None:
+            self.stats.checks_skipped[skip] += 1
+            return None
+        try:
+            if not self.breaker.allow():
+                reason = (
+                    "breaker_half_open" if self.breaker.state == "half_open" else "breaker_open"
+                )
+                self.stats.checks_skipped[reason] += 1
+                return None
+            return await self._run(subject)
+        finally:
+            self.backstops.done(match_id)
+
+    async def _run(self, subject: Subject) -> CheckResult | None:
+        """Tap, classify, judge. The breaker has allowed this check."""
+        started = self.clock.now()
+        try:
+            frame = await self.frames.grab(
+                subject.visitor, self.settings.tap_timeout_s, self.settings.frame_max_side
+            )
+            if frame is None:
+                self.breaker.release()
+                self.stats.checks_skipped["no_frame"] += 1
+                return None
+            verdict = await self.checker.classify(frame)
+        except NoWorker as exc:
+            if exc.reason == "unavailable":
+                self.stats.checks_failed["unavailable"] += 1
+                self.breaker.failure(exc)
+            else:
+                self.breaker.release()
+                self.stats.checks_skipped[exc.reason] += 1
+            return None
+        except CheckFailed as exc:
+            self.stats.checks_failed[exc.reason] += 1
+            self.breaker.failure(exc)
+            return None
+        except asyncio.CancelledError:
+            self.breaker.release()
+            raise
+        except Exception as exc:
+            logger.exception("moderation check failed")
+            self.stats.checks_failed["error"] += 1
+            self.breaker.failure(exc)
+            return None
+        self.breaker.success()
+        self.stats.checks_run += 1
+        self.stats.verdicts[verdict.outcome] += 1
+        self.stats.faces["face" if verdict.faces else "no_face"] += 1
+        self.stats.latency_s.observe(self.clock.now() - started)
+        decision = self.policy.decide(subject.visitor, verdict)
+        if verdict.unsafe or verdict.minor:
+            logger.info(
+                "moderation verdict for %s: %s (%s) -> %s",
+                subject.visitor,
+                verdict.outcome,
+                verdict.reason,
+                decision.action,
+            )
+        return CheckResult(frame, verdict, decision)
+
+    # --- consequences -----------------------------------------------------------------
+
+    async def _act(self, subject: Subject, match_id: str, result: CheckResult) -> None:
+        decision = result.decision
+        if decision.action not in ("ban", "review"):
+            return
+        if decision.action == "ban" or result.verdict.unsafe:
+            self.backstops.stop(match_id)  # a bad match costs no more checks
+        if decision.action == "review":
+            key = (subject.visitor, decision.priority or "normal")
+            reviewed = self._reviewed.setdefault(match_id, set())
+            if key in reviewed:
+                return  # one review item per visitor, match and priority
+            reviewed.add(key)
+        task = self._spawn(self._sanction(subject, match_id, result))
+        await asyncio.shield(task)
+
+    async def _sanction(self, subject: Subject, match_id: str, result: CheckResult) -> None:
+        decision = result.decision
+        self._sanctioning += 1
+        try:
+            evidence = await self.evidence.frame(
+                subject.visitor, match_id, result.frame, result.verdict, decision.reason
+            )
+            if decision.action == "ban":
+                await self.sanctions.ban(
+                    subject, decision.reason, "video", self.settings.ban_duration_s, evidence
+                )
+                self.policy.forget(subject.visitor)
+            else:
+                await self.sanctions.review(
+                    subject, match_id, decision.priority or "normal", decision.reason, evidence
+                )
+        except Exception:
+            # No evidence, no ban: a failed write leaves the visitor unbanned (logged).
+            logger.exception(
+                "moderation could not record a %s for %s", decision.action, subject.visitor
+            )
+        finally:
+            self._sanctioning -= 1
+
+    async def _retention(self) -> None:
+        """Hourly: delete evidence older than ``evidence_retention_days``."""
+        keep = timedelta(days=self.settings.evidence_retention_days)
+        while True:
+            try:
+                await self.purge(self.evidence.now() - keep)
+            except Exception:
+                logger.exception("moderation evidence retention failed")
+            await self.clock.sleep_until(self.clock.now() + RETENTION_EVERY_S)
+
+    async def purge(self, before: Any) -> int:
+        """Delete evidence files and records created before ``before`` (a datetime)."""
+        records = await self.store.evidence_before(before)
+        if records:
+            await self.evidence.delete(records)
+            await self.store.delete_evidence([r.id for r in records])
+        return len(records)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task

@@ -1,0 +1,130 @@
+"""When to check whom: per-match schedules and the global backstops (seed 002's cost wall).
+
+A :class:`Schedule` is keyed by (visitor, match): a new match starts a fresh one, so nobody
+can outwait the checks by behaving during their first minute once. On top of it,
+:class:`Backstops` enforce a global rate, a daily budget, one check in flight per match,
+and no more checks of a match once it produced an unsafe verdict. Everything reads an
+injected clock and is pure bookkeeping (no tasks, no I/O).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+DAY_S = 86_400.0
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Check offsets (seconds after the match started), then an optional period."""
+
+    offsets: tuple[float, ...]
+    periodic: float = 0.0
+    """After the last offset, one check every ``periodic`` seconds; 0: no more checks."""
+    shift: float = 0.0
+    """Added to every offset (staggers the two visitors of a match)."""
+
+    @classmethod
+    def of(cls, offsets: Sequence[float], periodic: float, shift: float = 0.0) -> Schedule:
+        return cls(tuple(offsets), periodic, shift)
+
+    def offset(self, n: int) -> float | None:
+        """Seconds after the start of check number ``n`` (from 0), or ``None``: no more."""
+        if n < 0:
+            raise ValueError("check numbers start at 0")
+        if n < len(self.offsets):
+            return self.offsets[n] + self.shift
+        if self.periodic <= 0:
+            return None
+        last = self.offsets[-1] if self.offsets else 0.0
+        return last + self.periodic * (n - len(self.offsets) + 1) + self.shift
+
+    def count_within(self, seconds: float) -> int:
+        """How many checks fall in the first ``seconds`` of a match."""
+        n = 0
+        while (at := self.offset(n)) is not None and at <= seconds:
+            n += 1
+        return n
+
+
+class RateLimiter:
+    """Token bucket: ``rate`` checks per second, bursts of up to ``burst``."""
+
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float]) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be positive and burst at least 1")
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock
+        self._tokens = burst
+        self._at = clock()
+
+    def take(self) -> bool:
+        now = self.clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
+
+
+class DailyBudget:
+    """At most ``limit`` checks per 24 hours, counted in windows from the first check
+    (0: unlimited). Assumes one process: a shared budget needs Redis."""
+
+    def __init__(self, limit: int, clock: Callable[[], float]) -> None:
+        self.limit = limit
+        self.clock = clock
+        self.used = 0
+        self._window_start: float | None = None
+
+    def take(self) -> bool:
+        now = self.clock()
+        if self._window_start is None or now - self._window_start >= DAY_S:
+            self._window_start, self.used = now, 0
+        if self.limit and self.used >= self.limit:
+            return False
+        self.used += 1
+        return True
+
+
+class Backstops:
+    """Global limits every scheduled check must pass. :meth:`admit` returns ``None`` and
+    marks the match busy, or the reason the check is skipped."""
+
+    def __init__(
+        self,
+        max_per_s: float,
+        daily_budget: int,
+        clock: Callable[[], float],
+    ) -> None:
+        self.rate = RateLimiter(max_per_s, max(1.0, max_per_s), clock)
+        self.budget = DailyBudget(daily_budget, clock)
+        self.in_flight: set[str] = set()
+        self.stopped: set[str] = set()
+
+    def admit(self, match: str) -> str | None:
+        if match in self.stopped:
+            return "match_stopped"
+        if match in self.in_flight:
+            return "match_in_flight"
+        if not self.rate.take():
+            return "rate_limited"
+        if not self.budget.take():
+            return "daily_budget"
+        self.in_flight.add(match)
+        return None
+
+    def done(self, match: str) -> None:
+        self.in_flight.discard(match)
+
+    def stop(self, match: str) -> None:
+        """No more checks of ``match`` (it produced an unsafe verdict)."""
+        self.stopped.add(match)
+
+    def forget(self, match: str) -> None:
+        """The match ended."""
+        self.stopped.discard(match)
+        self.in_flight.discard(match)

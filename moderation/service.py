@@ -1,0 +1,168 @@
+"""One node's moderation, assembled from its settings and the ports the node provides.
+
+The composition root builds a :class:`Moderation` with a frame source (the SFU tap), an
+enforcer (the lobby) and a store (the database), forwards the lobby's match events to it,
+and asks it about chat messages and bans. With ``moderation.enabled = false`` no worker
+starts, no video is checked, and chat is only sanitised.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from moderation.classifiers import ClassifierConfig
+from moderation.clock import Clock, MonotonicClock
+from moderation.evidence import EvidenceWriter, utc_now
+from moderation.moderator import VideoModerator
+from moderation.ports import Enforcer, FrameChecker, FrameSource, MatchRef
+from moderation.records import BanRecord, ModerationStore, Subject
+from moderation.sanctions import Sanctions
+from moderation.settings import ModerationSettings
+from moderation.stats import ModerationStats
+from moderation.text import ChatModerator, ChatOutcome
+from moderation.workers import WorkerPool
+
+logger = logging.getLogger(__name__)
+
+
+def classifier_config(settings: ModerationSettings) -> ClassifierConfig:
+    return ClassifierConfig(
+        unsafe_thresholds=settings.unsafe_thresholds.by_class(),
+        minor_age=settings.minor_age,
+        face_min_score=settings.face_min_score,
+    )
+
+
+class Moderation:
+    def __init__(
+        self,
+        settings: ModerationSettings,
+        frames: FrameSource,
+        enforcer: Enforcer,
+        store: ModerationStore,
+        clock: Clock | None = None,
+        checker: FrameChecker | None = None,
+    ) -> None:
+        """``checker`` replaces the worker pool (unit tests pass an in-process fake)."""
+        self.settings = settings
+        self.store = store
+        self.clock = clock or MonotonicClock()
+        self.stats = ModerationStats()
+        self.evidence = EvidenceWriter(settings.evidence_dir)
+        self.sanctions = Sanctions(store, enforcer, self.stats)
+        self.pool: WorkerPool | None = None
+        if checker is None and settings.enabled:
+            self.pool = WorkerPool(
+                settings.classifier,
+                classifier_config(settings),
+                size=settings.workers,
+                timeout=settings.check_timeout_s,
+                max_pending=settings.max_pending_checks,
+            )
+            checker = self.pool
+        self.video: VideoModerator | None = None
+        if checker is not None and settings.enabled:
+            self.video = VideoModerator(
+                settings, checker, frames, self.sanctions, self.evidence, store, self.clock
+            )
+        text = (
+            settings.text
+            if settings.enabled
+            else settings.text.model_copy(update={"enabled": False})
+        )
+        self.chat = ChatModerator(text, self.sanctions, self.evidence, self.clock)
+
+    def start(self) -> None:
+        if self.pool is not None:
+            self.pool.start()
+        if self.video is not None:
+            self.video.start()
+        self.chat.start()
+        logger.info(
+            "moderation %s (classifier %s, %d worker(s))",
+            "on" if self.settings.enabled else "OFF",
+            self.settings.classifier,
+            self.settings.workers,
+        )
+
+    async def close(self) -> None:
+        if self.video is not None:
+            await self.video.close()
+        await self.chat.close()
+        if self.pool is not None:
+            await self.pool.close()
+
+    # --- events -----------------------------------------------------------------------
+
+    def match_started(self, match_id: str, a: Subject, b: Subject) -> None:
+        """A video match started: schedule checks of both visitors."""
+        if self.video is not None:
+            self.video.match_started(MatchRef(match_id, (a, b)))
+
+    def match_ended(self, match_id: str) -> None:
+        if self.video is not None:
+            self.video.match_ended(match_id)
+
+    def visitor_left(self, visitor: str) -> None:
+        if self.video is not None:
+            self.video.visitor_left(visitor)
+        self.chat.visitor_left(visitor)
+
+    async def chat_message(self, subject: Subject, match: str | None, text: str) -> ChatOutcome:
+        return await self.chat.review(subject, match, text)
+
+    async def active_ban(
+        self, ip: str, session: str | None = None, device: str | None = None
+    ) -> BanRecord | None:
+        return await self.store.active_ban(utc_now(), ip, session, device)
+
+    # --- metrics ----------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every counter as plain data (for ``/metrics``, ``/healthz`` and benchmarks)."""
+        s = self.stats
+        latency = s.latency_s
+        data: dict[str, Any] = {
+            "enabled": self.settings.enabled,
+            "checks_scheduled": s.checks_scheduled,
+            "checks_run": s.checks_run,
+            "checks_skipped": dict(s.checks_skipped),
+            "checks_failed": dict(s.checks_failed),
+            "verdicts": dict(s.verdicts),
+            "faces": dict(s.faces),
+            "latency_s": {
+                "buckets": list(latency.buckets),
+                "counts": list(latency.counts),
+                "sum": latency.total,
+                "count": latency.count,
+                "p50": latency.quantile(0.5),
+                "p95": latency.quantile(0.95),
+            },
+            "bans": dict(s.bans),
+            "review_items": dict(s.review_items),
+            "messages_checked": s.messages_checked,
+            "messages_flagged": dict(s.messages_flagged),
+            "warnings": s.warnings,
+            "evidence_written": self.evidence.written,
+            "evidence_purged": self.evidence.purged,
+        }
+        if self.video is not None:
+            data["breaker"] = {
+                "state": self.video.breaker.state,
+                "transitions": dict(self.video.breaker.stats.transitions),
+            }
+            data["daily_budget_used"] = self.video.backstops.budget.used
+        if self.pool is not None:
+            p = self.pool.stats
+            data["workers"] = {
+                "ready": self.pool.ready_count,
+                "spawned": p.spawned,
+                "restarts": p.restarts,
+                "deaths": p.deaths,
+                "timeouts": p.timeouts,
+                "errors": p.errors,
+                "load_failures": p.load_failures,
+                "pids": list(p.pids),
+            }
+        return data

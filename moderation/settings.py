@@ -1,0 +1,144 @@
+"""Settings of moderation (the ``[moderation]`` tables of ``configs/duet.toml``).
+
+Every threshold the policy uses lives here, so that an operator tunes moderation from the
+config file (or ``DUET_MODERATION__*`` variables) without touching code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, model_validator
+
+DEFAULT_CLASSIFIER = "moderation.classifiers:nudenet_age"
+
+
+class UnsafeThresholds(BaseModel):
+    """Score from which one NudeNet class makes a frame ``unsafe`` (0 disables the class).
+
+    Only exposed-anatomy classes count; covered classes, faces, feet and bellies never do."""
+
+    female_breast_exposed: float = Field(default=0.55, ge=0, le=1)
+    female_genitalia_exposed: float = Field(default=0.45, ge=0, le=1)
+    male_genitalia_exposed: float = Field(default=0.45, ge=0, le=1)
+    anus_exposed: float = Field(default=0.45, ge=0, le=1)
+    buttocks_exposed: float = Field(default=0.6, ge=0, le=1)
+
+    def by_class(self) -> dict[str, float]:
+        """``{"FEMALE_BREAST_EXPOSED": 0.55, ...}`` without disabled classes."""
+        return {name.upper(): value for name, value in self.model_dump().items() if value > 0}
+
+
+class TextSettings(BaseModel):
+    """Chat text moderation: sanitising, a word filter and an offline toxicity model."""
+
+    enabled: bool = True
+    """Check chat messages. Off: messages are only sanitised."""
+
+    toxicity_threshold: float = Field(default=0.85, ge=0, le=1)
+    """Probability (alt-profanity-check's model) from which a message is flagged."""
+
+    blocked_words: list[str] = Field(default_factory=list)
+    """Extra words always censored and flagged (case-insensitive, whole words)."""
+
+    strikes_to_ban: int = Field(default=3, ge=1)
+    """Flagged messages within ``strike_window_s`` that ban the sender."""
+
+    strike_window_s: float = Field(default=600.0, gt=0)
+    """Window in which flagged messages count toward a ban, in seconds."""
+
+    ban_duration_s: float = Field(default=3600.0, gt=0)
+    """How long a ban for repeated flagged messages lasts, in seconds."""
+
+
+class ModerationSettings(BaseModel):
+    """Live video and chat moderation."""
+
+    enabled: bool = True
+    """Run moderation. Off: no worker processes start, nothing is checked (chat is still
+    sanitised). A node without moderation is meant for tests and load tests only."""
+
+    classifier: str = DEFAULT_CLASSIFIER
+    """``"package.module:factory"``: called once inside each worker process with a
+    :class:`moderation.classifiers.ClassifierConfig`; returns an object with
+    ``classify(frame_bgr) -> Verdict``. The default is NudeNet 320n + the age model."""
+
+    workers: int = Field(default=1, ge=1, le=64)
+    """Worker processes running the classifier (one ONNX thread each)."""
+
+    check_timeout_s: float = Field(default=2.0, gt=0)
+    """A check whose verdict takes longer fails; its worker is killed and replaced."""
+
+    tap_timeout_s: float = Field(default=1.0, gt=0)
+    """How long a check waits for a decoded frame of the visitor's video."""
+
+    frame_max_side: int = Field(default=640, ge=64, le=4096)
+    """Frames are downscaled so that their longest side is at most this many pixels."""
+
+    schedule_offsets_s: list[float] = Field(default_factory=lambda: [1.0, 4.0, 12.0, 30.0])
+    """Seconds after a match starts at which each visitor's video is checked
+    (front-loaded: bad actors show themselves early). A new match starts a new schedule.
+    Four per visitor in the first minute keeps a match at <= 8 model calls a minute."""
+
+    periodic_s: float = Field(default=120.0, ge=0)
+    """After the last offset, check every this many seconds; 0 stops checking."""
+
+    partner_stagger_s: float = Field(default=0.5, ge=0)
+    """The second visitor's schedule is shifted by this much, so that the two checks of a
+    match do not collide with the one-check-in-flight-per-match rule."""
+
+    max_checks_per_s: float = Field(default=25.0, gt=0)
+    """Global rate limit of checks (token bucket, burst of one second's worth)."""
+
+    daily_budget: int = Field(default=2_000_000, ge=0)
+    """Most checks per 24 hours (counted from start-up); 0 means no limit."""
+
+    max_pending_checks: int = Field(default=16, ge=1)
+    """Checks that may wait for a free worker; more are skipped (reason ``busy``)."""
+
+    minor_age: int = Field(default=23, ge=18, le=40)
+    """A face whose apparent age is under this is a possible minor (18 plus a margin for
+    the model's error). Possible minors go to human review, never to an automatic ban."""
+
+    face_min_score: float = Field(default=0.35, ge=0, le=1)
+    """NudeNet face detections below this score are not counted as faces."""
+
+    ban_score: float = Field(default=0.85, ge=0, le=1)
+    """An unsafe frame scoring at least this bans on its own (very high confidence)."""
+
+    window_s: float = Field(default=15.0, gt=0)
+    """Rolling window over which unsafe frames of one visitor accumulate, in seconds."""
+
+    window_frames: int = Field(default=3, ge=1)
+    """Unsafe frames within ``window_s`` that together ban (the evidence agrees)."""
+
+    confirm_checks: int = Field(default=3, ge=0)
+    """Extra checks run after an unsafe but not decisive frame, to confirm or clear it."""
+
+    confirm_interval_s: float = Field(default=0.4, gt=0)
+    """Seconds between those confirmation checks."""
+
+    ban_duration_s: float = Field(default=86_400.0, gt=0)
+    """How long an automatic ban for explicit video lasts, in seconds."""
+
+    breaker_failures: int = Field(default=3, ge=1)
+    """Consecutive failed checks (worker died, timeout, error) that open the breaker."""
+
+    breaker_cooloff_s: float = Field(default=30.0, gt=0)
+    """Seconds the open breaker skips checks (fail open) before one test check."""
+
+    evidence_dir: Path = Path("var/evidence")
+    """Where evidence files go (JPEG, blurred JPEG, text). Never served over HTTP."""
+
+    evidence_retention_days: float = Field(default=90.0, gt=0)
+    """Evidence files and records older than this are purged (hourly)."""
+
+    unsafe_thresholds: UnsafeThresholds = Field(default_factory=UnsafeThresholds)
+    text: TextSettings = Field(default_factory=TextSettings)
+
+    @model_validator(mode="after")
+    def _check_offsets(self) -> ModerationSettings:
+        offsets = self.schedule_offsets_s
+        if any(o < 0 for o in offsets) or offsets != sorted(offsets):
+            raise ValueError("schedule_offsets_s must be ascending and not negative")
+        return self

@@ -1,0 +1,36 @@
+"""Adapters that give moderation what it asks for, built by the composition root.
+
+* :class:`TapFrameSource`: moderation's frame source is the SFU's tap of a visitor's own
+  inbound video.
+* :class:`LobbyEnforcer`: a recorded ban removes the visitor through the lobby (media
+  stopped, ``banned`` sent, socket closed, partner re-queued).
+
+Moderation defines the ports; signaling, which depends on both sides, fills them in.
+"""
+
+from __future__ import annotations
+
+from moderation.classifiers import BgrFrame
+from moderation.records import BanRecord
+from sfu import Router
+from signaling.lobby import Lobby
+from signaling.protocol import BannedEvent
+
+
+class TapFrameSource:
+    def __init__(self, router: Router) -> None:
+        self.router = router
+
+    async def grab(self, visitor: str, timeout: float, max_side: int) -> BgrFrame | None:
+        return await self.router.tap(visitor, timeout=timeout, max_side=max_side)
+
+
+class LobbyEnforcer:
+    def __init__(self, lobby: Lobby) -> None:
+        self.lobby = lobby
+
+    async def enforce(self, ban: BanRecord) -> None:
+        # Only this visitor is removed now; the IP part of the ban applies when anyone
+        # connects from it again (others behind the same NAT keep their current chat).
+        event = BannedEvent(reason=ban.reason, until=ban.until.isoformat(), ban=ban.id)
+        await self.lobby.ban(ban.visitor, event)
