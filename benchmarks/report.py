@@ -81,9 +81,22 @@ def _server(data: RunData, matched: int) -> dict[str, Any]:
         "dropped_frames": _delta(start, end, "duet_sfu_dropped_frames_total"),
     }
     enabled = latest.get("duet_moderation_enabled") if latest is not None else None
+    breaker = None
+    if end is not None:
+        breaker = next(
+            (
+                state
+                for state in ("open", "half_open", "closed")
+                if end.get("duet_moderation_breaker_state", state=state) == 1
+            ),
+            None,
+        )
     moderation = {
         "enabled": None if enabled is None else bool(enabled),
         "checks_run": _delta(start, end, "duet_moderation_checks_run_total"),
+        "checks_failed": _delta_all(start, end, "duet_moderation_checks_failed_total"),
+        "checks_skipped": _delta_all(start, end, "duet_moderation_checks_skipped_total"),
+        "breaker": breaker,
         "cpu_cores_workers": _round(worker_cores),
         "rss_mb_workers": _round(worker_rss / MB, 1),
     }
@@ -101,6 +114,13 @@ def _server(data: RunData, matched: int) -> dict[str, Any]:
         "sfu": sfu,
         "moderation": moderation,
     }
+
+
+def _delta_all(before: Sample | None, after: Sample | None, name: str) -> float | None:
+    """Growth of every series of ``name`` together (all label values)."""
+    if before is None or after is None:
+        return None
+    return after.total(name) - before.total(name)
 
 
 def _rate_labelled(
@@ -264,6 +284,12 @@ def _warnings(report: dict[str, Any], calls: int, next_every: float | None) -> l
         )
     if not report["setup_complete"]:
         warnings.append("not every caller had its partner's picture when the window started")
+    moderation = report["server"]["moderation"]
+    if moderation["breaker"] in ("open", "half_open"):
+        warnings.append(
+            f"the node's moderation breaker was {moderation['breaker']} at the end (checks "
+            "failing, skipped: fail open): its moderation cost is not measured"
+        )
     if report["server"]["cpu_cores"] is None:
         warnings.append(
             "server CPU was not measured: the node did not answer /metrics at both ends of the "
@@ -340,9 +366,10 @@ def _moderation_note(server: dict[str, Any]) -> str:
     moderation = server["moderation"]
     if not moderation["enabled"]:
         return ", moderation off" if moderation["enabled"] is False else ""
-    checks = moderation["checks_run"]
     return (
-        f", moderation on: {_num(checks, 0)} checks, "
+        f", moderation on: {_num(moderation['checks_run'], 0)} checks run, "
+        f"{_num(moderation['checks_failed'], 0)} failed, "
+        f"{_num(moderation['checks_skipped'], 0)} skipped, breaker {moderation['breaker']}, "
         f"{_num(moderation['cpu_cores_workers'], 3)} cores in its workers"
     )
 
