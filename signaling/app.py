@@ -6,9 +6,11 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
-from signaling.api import client, health, ice, metrics
+from signaling.api import client, health, ice, metrics, session
+from signaling.door.headers import SecurityMiddleware
 from signaling.services import Services
 from signaling.settings import Settings
 from signaling.ws import websocket_endpoint
@@ -29,10 +31,19 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         Route("/healthz", health.healthz),
         Route("/api/ice", ice.ice_servers),
+        Route("/api/challenge", session.challenge),
+        Route("/api/session", session.create_session, methods=["POST"]),
         Route("/metrics", metrics.metrics),
         WebSocketRoute("/ws", websocket_endpoint),
         *client.routes(),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    middleware = [
+        Middleware(
+            SecurityMiddleware,
+            limits=services.limits,
+            hsts_max_age_s=settings.door.hsts_max_age_s,
+        )
+    ]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.services = services
     return app

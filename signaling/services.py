@@ -11,15 +11,21 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from moderation import Moderation
 from sfu import Router
 from signaling.build import build_info
+from signaling.door.gate import Door
+from signaling.door.limits import ChatBackoff, RateLimits
+from signaling.door.pace import Pace
 from signaling.enforcement import LobbyEnforcer, TapFrameSource
 from signaling.lobby import Lobby
 from signaling.metrics import Metrics
+from signaling.reports import MemoryReportSink, ReportDesk
+from signaling.retention import RetentionJob
 from signaling.settings import Settings
-from signaling.storage import Database, MatchStore, SqlModerationStore
+from signaling.storage import Database, MatchStore, SessionStore, SqlModerationStore
 from signaling.visitor import Match, Visitor
 from signaling.writer import BackgroundWriter
 from turn import IceServers
@@ -37,13 +43,33 @@ class Services:
     ice: IceServers
     moderation: Moderation
     metrics: Metrics
+    limits: RateLimits
+    door: Door
+    reports: ReportDesk
+    retention: RetentionJob
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
         db = Database(settings.database_url)
         router = Router(settings.sfu)
         writer = BackgroundWriter()
-        lobby = Lobby(settings, router, MatchStore(db), writer, clock=time.monotonic)
+        match_store = MatchStore(db)
+        lobby = Lobby(settings, router, match_store, writer, clock=time.monotonic)
+        limits = RateLimits(settings.limits)
+        session_store = SessionStore(db)
+        door = Door(
+            settings.door,
+            settings.secret_key.get_secret_value(),
+            limits,
+            submit=writer.submit,
+            records=session_store,
+            clock=lobby.clock,
+        )
+        lm = settings.limits
+        backoff = ChatBackoff(
+            lm.chat_timeout_s, lm.chat_timeout_max_s, lm.chat_violations_to_disconnect, lobby.clock
+        )
+        lobby.pace = Pace(limits, backoff, door.suspect)
         ice = IceServers(settings.turn)
         moderation = Moderation(
             settings.moderation,
@@ -52,10 +78,22 @@ class Services:
             store=SqlModerationStore(db),
         )
         lobby.moderation = moderation
+        # The reviewer console's report store replaces this sink once it is wired in.
+        report_sink = MemoryReportSink()
+        reports = ReportDesk(settings.reports, report_sink, moderation, lobby.clock)
+        lobby.reports = reports
+        retention = RetentionJob(
+            settings.retention,
+            now=lambda: datetime.now(UTC),
+            matches=match_store.purge_ended,
+            sessions=session_store.purge_expired,
+            chat_attachments=report_sink.purge_transcripts,
+        )
         _forward_lobby_events(lobby, moderation)
         metrics = Metrics.build(
             build_info(), lobby, lobby, clock=lobby.clock, router=router, moderation=moderation
         )
+        metrics.watch_door(door, limits, lobby.pace, reports, retention, lobby.blocks)
         return cls(
             settings=settings,
             db=db,
@@ -65,6 +103,10 @@ class Services:
             ice=ice,
             moderation=moderation,
             metrics=metrics,
+            limits=limits,
+            door=door,
+            reports=reports,
+            retention=retention,
         )
 
     async def start(self) -> None:
@@ -72,11 +114,14 @@ class Services:
         self.router.start()
         self.writer.start()
         self.moderation.start()
+        self.retention.start()
         logger.info("duet node started (forwarding=%s)", self.settings.sfu.forwarding)
 
     async def stop(self) -> None:
         for visitor in list(self.lobby.visitors.values()):
             await self.lobby.disconnect(visitor)
+        await self.retention.close()
+        await self.reports.close()
         await self.moderation.close()
         await self.router.close()
         await self.writer.close()

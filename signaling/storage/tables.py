@@ -86,3 +86,17 @@ class ReviewRow(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")
 
     __table_args__ = (Index("ix_moderation_reviews_queue", "status", "priority", "created_at"),)
+
+
+class SessionRow(Base):
+    """A session issued at the door (age gate and challenge passed). The token itself is
+    not stored; bans and blocks refer to the id. Purged by retention."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    device: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_sessions_expires_at", "expires_at"),)
