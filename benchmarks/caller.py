@@ -29,11 +29,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import av
+import httpx
 import websockets
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from benchmarks.clip import AudioClip, VideoClip
+from benchmarks.door import DoorRefused, open_session, ws_url_with
 from benchmarks.mark import luma_of, read_mark
 from benchmarks.replay import ReplayAudioTrack, ReplayVideoTrack
 from sfu.aiortc_hooks import hook_sender
@@ -159,10 +161,20 @@ class BenchCaller:
         record = self.record
         record.connect_started = time.monotonic()
         try:
+            token = await open_session(self.ws_url, timeout=self.connect_timeout)
             self._ws = await websockets.connect(
-                self.ws_url, max_size=2**22, open_timeout=self.connect_timeout
+                ws_url_with(self.ws_url, token),
+                max_size=2**22,
+                open_timeout=self.connect_timeout,
             )
-        except (OSError, TimeoutError, websockets.InvalidURI, websockets.InvalidHandshake) as exc:
+        except (
+            OSError,
+            TimeoutError,
+            httpx.HTTPError,
+            DoorRefused,
+            websockets.InvalidURI,
+            websockets.InvalidHandshake,
+        ) as exc:
             record.error = f"could not connect to {self.ws_url}: {_describe(exc)}"
             self.report("failed", self.index, time.monotonic(), record.error)
             return record
