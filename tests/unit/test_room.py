@@ -27,8 +27,8 @@ async def test_shared_interests_and_the_partner_name_come_with_matched() -> None
     await room.send(
         b, {"type": "join", "mode": "text", "interests": ["sci-fi", "cats"], "language": "en-GB"}
     )
-    matched_a = [e for e in events(a) if e["type"] == "matched"][0]
-    matched_b = [e for e in events(b) if e["type"] == "matched"][0]
+    matched_a = next(e for e in events(a) if e["type"] == "matched")
+    matched_b = next(e for e in events(b) if e["type"] == "matched")
     assert matched_a["interests"] == matched_b["interests"] == ["sci-fi"]
     assert matched_b["partner_name"] == "Ada" and matched_a["partner_name"] is None
     assert b.language == "en"
@@ -154,7 +154,7 @@ async def test_report_cooldown_and_nobody_to_report() -> None:
 
 async def test_the_last_partner_can_be_reported_shortly_after_next() -> None:
     room = make_room(reports={"report_after_s": 60})
-    a, b = await pair(room)
+    a, _b = await pair(room)
     await room.send(a, {"type": "next"})
     room.clock.advance(30)
     await room.send(a, {"type": "report", "reason": "hate"})
@@ -242,7 +242,7 @@ async def test_join_and_next_limits_mark_a_suspect() -> None:
     suspects: list[tuple[str, str | None]] = []
     assert room.lobby.pace is not None
     room.lobby.pace.suspect = lambda ip, device: suspects.append((ip, device))
-    a, b = await pair(room)
+    a, _b = await pair(room)
     for _ in range(3):
         await room.send(a, {"type": "next"})
     assert events(a)[-1]["code"] == "rate_limited"
