@@ -12,6 +12,7 @@ import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic_core import PydanticSerializationError
 
 PROTOCOL_VERSION = 1
 
@@ -209,7 +210,12 @@ class Event(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     def dump(self) -> str:
-        return self.model_dump_json()
+        try:
+            return self.model_dump_json()
+        except PydanticSerializationError:
+            # A lone surrogate (a JSON "\\ud800" escape echoed back, e.g. an unknown type
+            # in an error message) cannot be UTF-8: escape it instead of failing.
+            return json.dumps(self.model_dump(), ensure_ascii=True)
 
 
 class WelcomeEvent(Event):

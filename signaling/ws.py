@@ -102,19 +102,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             raw: str | bytes | None = message.get("text")
             if raw is None:
                 raw = message.get("bytes") or b""
-            if len(raw) > max_bytes:
-                lobby.refuse(visitor, "too_large", f"messages are limited to {max_bytes} bytes")
-                continue
-            try:
-                parsed = parse_client_message(raw)
-            except ProtocolError as exc:
-                lobby.refuse(visitor, exc.code, exc.message)
-                continue
-            try:
-                await lobby.handle(visitor, parsed)
-            except Exception:
-                logger.exception("message handling failed", extra={"visitor": visitor.id})
-                lobby.refuse(visitor, "internal", "the server failed to handle that")
+            await process_frame(lobby, visitor, raw, max_bytes)
     except WebSocketDisconnect:
         pass
     finally:
@@ -123,6 +111,24 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         if websocket.application_state != WebSocketState.DISCONNECTED:
             with contextlib.suppress(Exception):
                 await websocket.close(code=visitor.close_code or 1000)
+
+
+async def process_frame(lobby: Lobby, visitor: Visitor, raw: str | bytes, max_bytes: int) -> None:
+    """One inbound frame: size check, parse, handle. Never raises: whatever goes wrong
+    becomes an ``error`` event for this visitor only."""
+    try:
+        if len(raw) > max_bytes:
+            lobby.refuse(visitor, "too_large", f"messages are limited to {max_bytes} bytes")
+            return
+        try:
+            parsed = parse_client_message(raw)
+        except ProtocolError as exc:
+            lobby.refuse(visitor, exc.code, exc.message)
+            return
+        await lobby.handle(visitor, parsed)
+    except Exception:
+        logger.exception("message handling failed", extra={"visitor": visitor.id})
+        lobby.refuse(visitor, "internal", "the server failed to handle that")
 
 
 async def _gate(websocket: WebSocket, door: Door, ip: str) -> Refusal | None:
