@@ -1,4 +1,5 @@
-"""The browser client's static files: ``/`` and its ``css/``, ``js/``, ``img/`` folders.
+"""The browser client's static files: ``/``, ``/terms`` and the ``css/``, ``js/``, ``img/``
+folders.
 
 Only those are served (never the ``client`` package's Python files), with
 ``Cache-Control: no-cache`` so that browsers revalidate the ES modules after a deploy
@@ -34,11 +35,15 @@ class _RevalidatedFiles(StaticFiles):
 def routes() -> list[BaseRoute]:
     root = client_directory()
     index = root / "index.html"
+    terms = root / "terms.html"
 
     async def page(request: Request) -> Response:
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
 
-    mounts: list[BaseRoute] = [Route("/", page)]
+    async def terms_page(request: Request) -> Response:
+        return FileResponse(terms, headers={"Cache-Control": "no-cache"})
+
+    mounts: list[BaseRoute] = [Route("/", page), Route("/terms", terms_page)]
     for folder in ASSET_FOLDERS:
         mounts.append(Mount(f"/{folder}", _RevalidatedFiles(directory=root / folder), name=folder))
     return mounts
