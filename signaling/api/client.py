@@ -1,4 +1,4 @@
-"""The browser client's static files: ``/``, ``/terms`` and the ``css/``, ``js/``, ``img/``
+"""The browser client's static files: ``/``, ``/terms.html`` and the ``css/``, ``js/``, ``img/``
 folders.
 
 Only those are served (never the ``client`` package's Python files), with
@@ -43,7 +43,7 @@ def routes() -> list[BaseRoute]:
     async def terms_page(request: Request) -> Response:
         return FileResponse(terms, headers={"Cache-Control": "no-cache"})
 
-    mounts: list[BaseRoute] = [Route("/", page), Route("/terms", terms_page)]
+    mounts: list[BaseRoute] = [Route("/", page), Route("/terms.html", terms_page)]
     for folder in ASSET_FOLDERS:
         mounts.append(Mount(f"/{folder}", _RevalidatedFiles(directory=root / folder), name=folder))
     return mounts
