@@ -33,6 +33,19 @@ class SfuSettings(BaseModel):
     stats_interval_s: float = Field(default=2.0, gt=0)
     """How often per-visitor media statistics (bitrates, fps, candidate type) are sampled."""
 
+    pipe_host: str = "127.0.0.1"
+    """Address of this process's pipe socket (UDP), over which other SFU processes pull a
+    visitor's media when a match spans processes or nodes. Use a private address."""
+
+    pipe_port: int = Field(default=0, ge=0, le=65535)
+    """Port of the pipe socket (0: any free port; each SFU process needs its own)."""
+
+    pipe_announced_address: str = ""
+    """Address other nodes reach the pipe at, if not ``pipe_host`` (e.g. 0.0.0.0 binds)."""
+
+    pipe_chunk_bytes: int = Field(default=1200, ge=200, le=60_000)
+    """Largest pipe datagram payload: 1200 crosses any network; up to 60000 on loopback."""
+
     stun_urls: list[str] = Field(default_factory=list)
     """STUN servers the SFU itself uses to learn a server-reflexive address (rarely needed:
     a server with a public address announces host candidates)."""

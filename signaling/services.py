@@ -41,7 +41,7 @@ class Services:
     @classmethod
     def build(cls, settings: Settings) -> Services:
         db = Database(settings.database_url)
-        router = Router(settings.sfu)
+        router = Router(settings.sfu, secret=settings.secret_key.get_secret_value().encode())
         writer = BackgroundWriter()
         lobby = Lobby(settings, router, MatchStore(db), writer, clock=time.monotonic)
         ice = IceServers(settings.turn)
@@ -69,7 +69,7 @@ class Services:
 
     async def start(self) -> None:
         await self.db.migrate()
-        self.router.start()
+        await self.router.start()
         self.writer.start()
         self.moderation.start()
         logger.info("duet node started (forwarding=%s)", self.settings.sfu.forwarding)
