@@ -147,6 +147,11 @@ class Router:
     def endpoint(self, visitor: str) -> str | None:
         return self._endpoint if visitor in self.peers else None
 
+    @property
+    def endpoint_address(self) -> str | None:
+        """This process's pipe endpoint (``host:port``), once started."""
+        return self._endpoint
+
     def has_peer(self, visitor: str) -> bool:
         return visitor in self.peers
 

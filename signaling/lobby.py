@@ -89,6 +89,7 @@ class Lobby(AsyncIOEventEmitter):
         self.matchmaker = Matchmaker(
             clock=clock, rematch_cooldown=settings.matching.rematch_cooldown_s
         )
+        self._tasks: set[asyncio.Task[None]] = set()
         self.moderation: Moderation | None = None
         """Set by the composition root (moderation's enforcer needs the lobby first)."""
 
@@ -204,6 +205,34 @@ class Lobby(AsyncIOEventEmitter):
         if visitor.media_generation == generation and visitor.alive:
             visitor.send(OfferEvent(sdp=sdp, restart=True))
         logger.info("media restarted", extra={"visitor": visitor.id})
+
+    def media_lost(self, visitors: list[str]) -> None:
+        """An SFU worker process died with these visitors' peer connections. Each gets a
+        fresh connection (an offer marked ``restart``) and its match carries on."""
+        for visitor_id in visitors:
+            visitor = self.visitors.get(visitor_id)
+            if visitor is not None and visitor.media and visitor.alive:
+                task = asyncio.ensure_future(self._reopen(visitor))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _reopen(self, visitor: Visitor) -> None:
+        generation = visitor.open_media()
+        try:
+            sdp = await self.media.open(visitor.id)
+        except Exception:
+            logger.exception("could not reopen media", extra={"visitor": visitor.id})
+            return
+        if visitor.media_generation != generation or not visitor.alive:
+            return
+        visitor.send(OfferEvent(sdp=sdp, restart=True))
+        match = visitor.match
+        if match is not None and match.mode == "video":
+            partner = match.partner_of(visitor)
+            if partner.media:
+                self.wiring.connect(visitor.id, partner.id)
+                self.wiring.connect(partner.id, visitor.id)
+        logger.warning("media reopened after an SFU worker died", extra={"visitor": visitor.id})
 
     def _next(self, visitor: Visitor) -> None:
         if visitor.match is None:

@@ -188,6 +188,21 @@ class SfuCollector(Collector):
             "duet_sfu_dropped_frames",
             "Frames not forwarded to a visitor (queue overflow, waiting for a keyframe).",
         )
+        worker_peers = GaugeMetricFamily(
+            "duet_sfu_worker_peers",
+            "Visitors placed on each SFU worker process (none when the SFU runs in-process).",
+            labels=["worker"],
+        )
+        worker_cpu = CounterMetricFamily(
+            "duet_sfu_worker_cpu_seconds",
+            "CPU time of each SFU worker process (restarts from 0 when a worker is replaced).",
+            labels=["worker"],
+        )
+        worker_rss = GaugeMetricFamily(
+            "duet_sfu_worker_resident_memory_bytes",
+            "Resident memory of each SFU worker process.",
+            labels=["worker"],
+        )
         if fill:
             snapshot = self._router.snapshot()
             states = Tally(snapshot.peers_by_state)
@@ -208,7 +223,13 @@ class SfuCollector(Collector):
             transport.add_metric(["out"], totals.bytes_out)
             keyframes.add_metric([], totals.keyframe_requests)
             drops.add_metric([], totals.drops)
+            for process in snapshot.processes:
+                label = [str(process.index)]
+                worker_peers.add_metric(label, process.peers)
+                worker_cpu.add_metric(label, process.cpu_seconds)
+                worker_rss.add_metric(label, process.rss_bytes)
         yield from (peers, candidates, packets, payload, transport, keyframes, drops)
+        yield from (worker_peers, worker_cpu, worker_rss)
 
 
 class ModerationCollector(Collector):

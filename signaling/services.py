@@ -1,8 +1,9 @@
 """The composition root: builds and wires every long-lived object of a Duet node.
 
 ``duet serve`` -> :func:`signaling.app.create_app` -> :meth:`Services.build`. This is the
-only module that knows how the packages fit together: it hands the SFU router and the
-storage to the lobby. Nothing is created at import time; :meth:`Services.start` and
+only module that knows how the packages fit together: it hands the media plane (an
+in-process SFU router, or a cluster of SFU worker processes) and the storage to the
+lobby. Nothing is created at import time; :meth:`Services.start` and
 :meth:`Services.stop` run in the application's lifespan.
 """
 
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 
 from moderation import Moderation
 from sfu import Router
+from sfu.cluster import SfuCluster
+from sfu.plane import MediaPlane
 from signaling.build import build_info
 from signaling.enforcement import LobbyEnforcer, TapFrameSource
 from signaling.lobby import Lobby
@@ -27,11 +30,20 @@ from turn import IceServers
 logger = logging.getLogger(__name__)
 
 
+def media_plane(settings: Settings) -> MediaPlane:
+    """The SFU in this process (``sfu.workers = 0``), or a cluster of worker processes."""
+    secret = settings.secret_key.get_secret_value().encode()
+    workers = settings.sfu.worker_count
+    if workers == 0:
+        return Router(settings.sfu, secret=secret)
+    return SfuCluster(settings.sfu, secret, workers, log_level=settings.log_level)
+
+
 @dataclass
 class Services:
     settings: Settings
     db: Database
-    router: Router
+    media: MediaPlane
     writer: BackgroundWriter
     lobby: Lobby
     ice: IceServers
@@ -41,25 +53,26 @@ class Services:
     @classmethod
     def build(cls, settings: Settings) -> Services:
         db = Database(settings.database_url)
-        router = Router(settings.sfu, secret=settings.secret_key.get_secret_value().encode())
+        media = media_plane(settings)
         writer = BackgroundWriter()
-        lobby = Lobby(settings, router, MatchStore(db), writer, clock=time.monotonic)
+        lobby = Lobby(settings, media, MatchStore(db), writer, clock=time.monotonic)
+        media.on_lost(lobby.media_lost)
         ice = IceServers(settings.turn)
         moderation = Moderation(
             settings.moderation,
-            frames=TapFrameSource(router),
+            frames=TapFrameSource(media),
             enforcer=LobbyEnforcer(lobby),
             store=SqlModerationStore(db),
         )
         lobby.moderation = moderation
         _forward_lobby_events(lobby, moderation)
         metrics = Metrics.build(
-            build_info(), lobby, lobby, clock=lobby.clock, router=router, moderation=moderation
+            build_info(), lobby, lobby, clock=lobby.clock, router=media, moderation=moderation
         )
         return cls(
             settings=settings,
             db=db,
-            router=router,
+            media=media,
             writer=writer,
             lobby=lobby,
             ice=ice,
@@ -69,7 +82,7 @@ class Services:
 
     async def start(self) -> None:
         await self.db.migrate()
-        await self.router.start()
+        await self.media.start()
         self.writer.start()
         self.moderation.start()
         logger.info("duet node started (forwarding=%s)", self.settings.sfu.forwarding)
@@ -78,7 +91,7 @@ class Services:
         for visitor in list(self.lobby.visitors.values()):
             await self.lobby.disconnect(visitor)
         await self.moderation.close()
-        await self.router.close()
+        await self.media.close()
         await self.writer.close()
         await self.db.close()
         self.ice.close()
