@@ -9,6 +9,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,6 +24,10 @@ RED, GREEN, BLUE, YELLOW = (210, 40, 40), (40, 200, 60), (40, 60, 210), (220, 21
 def cluster(tmp_path: Path, loopback_only: None) -> Iterator[DuetServer]:
     with run_duet(tmp_path, {"DUET_SFU__WORKERS": "2"}) as server:
         yield server
+
+
+def _health(server: DuetServer) -> dict[str, Any]:
+    return httpx.get(server.url + "/healthz").json()  # type: ignore[no-any-return]
 
 
 def _processes(server: DuetServer) -> list[dict[str, int]]:
@@ -125,7 +130,7 @@ async def test_moderation_taps_frames_through_a_worker_and_bans(
     }
     with run_duet(tmp_path, env) as server:
         deadline = time.monotonic() + 30
-        while httpx.get(server.url + "/healthz").json()["moderation"]["workers_ready"] < 1:
+        while (await asyncio.to_thread(_health, server))["moderation"]["workers_ready"] < 1:
             assert time.monotonic() < deadline, "moderation workers never became ready"
             await asyncio.sleep(0.1)
         red, green = await _call(server, callers, RED, GREEN)
