@@ -7,7 +7,6 @@ import asyncio
 import random
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
