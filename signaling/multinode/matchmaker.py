@@ -44,7 +44,8 @@ local function set(list)
   return out
 end
 local function load(id)
-  local h = redis.call('HMGET', prefix .. 't:' .. id, 'mode', 'since', 'interests', 'language', 'ids', 'node')
+  local h = redis.call('HMGET', prefix .. 't:' .. id,
+                       'mode', 'since', 'interests', 'language', 'ids', 'node')
   if not h[1] then return nil end
   return {id = id, mode = h[1], since = tonumber(h[2]), interests = set(split(h[3])),
           raw_interests = h[3], language = h[4] or '', ids = split(h[5]), node = h[6] or ''}
