@@ -41,6 +41,8 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["host"] = args.host
     if args.port is not None:
         overrides["port"] = args.port
+    if args.sfu_workers is not None:
+        overrides["sfu"] = {"workers": args.sfu_workers}
     settings = _settings(args, **overrides)
     configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
@@ -129,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run a Duet node (web, signaling, SFU)")
     serve.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="listen port (default 8080)")
+    serve.add_argument(
+        "--sfu-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="SFU worker processes (default: one per CPU core; 0: SFU in this process)",
+    )
     config_option(serve)
     serve.set_defaults(func=_serve)
 

@@ -1,8 +1,9 @@
 """The composition root: builds and wires every long-lived object of a Duet node.
 
 ``duet serve`` -> :func:`signaling.app.create_app` -> :meth:`Services.build`. This is the
-only module that knows how the packages fit together: it hands the SFU router and the
-storage to the lobby. Nothing is created at import time; :meth:`Services.start` and
+only module that knows how the packages fit together: it hands the media plane (an
+in-process SFU router, or a cluster of SFU worker processes) and the storage to the
+lobby. Nothing is created at import time; :meth:`Services.start` and
 :meth:`Services.stop` run in the application's lifespan.
 """
 
@@ -15,6 +16,8 @@ from datetime import UTC, datetime
 
 from moderation import Moderation
 from sfu import Router
+from sfu.cluster import SfuCluster
+from sfu.plane import MediaPlane
 from signaling.build import build_info
 from signaling.door.gate import Door
 from signaling.door.limits import ChatBackoff, RateLimits
@@ -33,11 +36,20 @@ from turn import IceServers
 logger = logging.getLogger(__name__)
 
 
+def media_plane(settings: Settings) -> MediaPlane:
+    """The SFU in this process (``sfu.workers = 0``), or a cluster of worker processes."""
+    secret = settings.secret_key.get_secret_value().encode()
+    workers = settings.sfu.worker_count
+    if workers == 0:
+        return Router(settings.sfu, secret=secret)
+    return SfuCluster(settings.sfu, secret, workers, log_level=settings.log_level)
+
+
 @dataclass
 class Services:
     settings: Settings
     db: Database
-    router: Router
+    media: MediaPlane
     writer: BackgroundWriter
     lobby: Lobby
     ice: IceServers
@@ -51,10 +63,11 @@ class Services:
     @classmethod
     def build(cls, settings: Settings) -> Services:
         db = Database(settings.database_url)
-        router = Router(settings.sfu)
+        media = media_plane(settings)
         writer = BackgroundWriter()
         match_store = MatchStore(db)
-        lobby = Lobby(settings, router, match_store, writer, clock=time.monotonic)
+        lobby = Lobby(settings, media, match_store, writer, clock=time.monotonic)
+        media.on_lost(lobby.media_lost)
         limits = RateLimits(settings.limits)
         session_store = SessionStore(db)
         door = Door(
@@ -73,7 +86,7 @@ class Services:
         ice = IceServers(settings.turn)
         moderation = Moderation(
             settings.moderation,
-            frames=TapFrameSource(router),
+            frames=TapFrameSource(media),
             enforcer=LobbyEnforcer(lobby),
             store=SqlModerationStore(db),
         )
@@ -91,13 +104,13 @@ class Services:
         )
         _forward_lobby_events(lobby, moderation)
         metrics = Metrics.build(
-            build_info(), lobby, lobby, clock=lobby.clock, router=router, moderation=moderation
+            build_info(), lobby, lobby, clock=lobby.clock, router=media, moderation=moderation
         )
         metrics.watch_door(door, limits, lobby.pace, reports, retention, lobby.blocks)
         return cls(
             settings=settings,
             db=db,
-            router=router,
+            media=media,
             writer=writer,
             lobby=lobby,
             ice=ice,
@@ -111,7 +124,7 @@ class Services:
 
     async def start(self) -> None:
         await self.db.migrate()
-        self.router.start()
+        await self.media.start()
         self.writer.start()
         self.moderation.start()
         self.retention.start()
@@ -123,7 +136,7 @@ class Services:
         await self.retention.close()
         await self.reports.close()
         await self.moderation.close()
-        await self.router.close()
+        await self.media.close()
         await self.writer.close()
         await self.db.close()
         self.ice.close()
