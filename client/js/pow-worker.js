@@ -22,6 +22,7 @@ function hex(buffer) {
 async function solve({ algorithm, challenge, salt, maxNumber }) {
   if (algorithm !== "SHA-256") throw new Error(`unsupported algorithm ${algorithm}`);
   const started = performance.now();
+  self.postMessage({ type: "progress", tried: 0, max: maxNumber + 1 });
   for (let start = 0; start <= maxNumber; start += BATCH) {
     const end = Math.min(maxNumber, start + BATCH - 1);
     const numbers = [];

@@ -4,11 +4,18 @@
 
 import { dom } from "./ui.js";
 
-/** "music, Films ,chess" -> ["music", "films", "chess"] (the server normalises again). */
+/**
+ * "music, Films ,chess" -> ["music", "films", "chess"]: at most 5 tags of letters, digits,
+ * spaces and + # . - (other characters are dropped; the server normalises again).
+ */
 export function parseInterests(text) {
   const tags = [];
   for (const part of text.split(",")) {
-    const tag = part.trim().toLowerCase().replace(/\s+/g, " ");
+    const tag = part
+      .replace(/[^\p{L}\p{N} +#.-]/gu, "")
+      .trim()
+      .toLowerCase()
+      .replace(/\s+/g, " ");
     if (tag && !tags.includes(tag)) tags.push(tag.slice(0, 24));
   }
   return tags.slice(0, 5);
