@@ -15,7 +15,7 @@ A = Subject("v_a", "10.0.0.1", session="s_a", device="d_a")
 async def test_a_clean_frame_drops_the_report_without_waiting_for_the_schedule(
     tmp_path: Path,
 ) -> None:
-    moderation, clock, frames, checker, _ = build(tmp_path)
+    moderation, _, frames, checker, _ = build(tmp_path)
     checker.script[1] = [SAFE]
     assert await moderation.check_reported(A, "m1") == "clean"
     assert [who for _, who in frames.grabs] == ["v_a"]  # now, not at the schedule's 1 s
