@@ -30,7 +30,13 @@ class LobbyEnforcer:
         self.lobby = lobby
 
     async def enforce(self, ban: BanRecord) -> None:
-        # Only this visitor is removed now; the IP part of the ban applies when anyone
-        # connects from it again (others behind the same NAT keep their current chat).
+        # This visitor and its other tabs (same session or device) are removed now; the IP
+        # part of the ban applies when anyone connects from it again (others behind the
+        # same NAT keep their current chat).
         event = BannedEvent(reason=ban.reason, until=ban.until.isoformat(), ban=ban.id)
         await self.lobby.ban(ban.visitor, event)
+        for visitor in list(self.lobby.visitors.values()):
+            same_session = ban.session is not None and visitor.session == ban.session
+            same_device = ban.device is not None and visitor.device == ban.device
+            if same_session or same_device:
+                await self.lobby.ban(visitor.id, event)

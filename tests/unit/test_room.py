@@ -254,3 +254,23 @@ async def test_ping_gets_pong() -> None:
     a = room.connect()
     await room.send(a, {"type": "ping"})
     assert kinds(a) == ["welcome", "pong"]
+
+
+async def test_a_ban_removes_every_tab_of_the_session_or_device() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from moderation.records import BanRecord
+    from signaling.enforcement import LobbyEnforcer
+
+    room = make_room()
+    tab1 = room.lobby.connect("10.0.0.1", session="s_x", device="d_x")
+    tab2 = room.lobby.connect("10.0.0.1", session="s_x", device="d_x")
+    other_device_tab = room.lobby.connect("10.0.0.9", session="s_y", device="d_x")
+    neighbour = room.lobby.connect("10.0.0.1", session="s_z", device="d_z")
+    now = datetime.now(UTC)
+    ban = BanRecord(
+        "b_1", tab1.id, "10.0.0.1", "s_x", "d_x", "test", "video", now, now + timedelta(1), None
+    )
+    await LobbyEnforcer(room.lobby).enforce(ban)
+    assert not tab1.alive and not tab2.alive and not other_device_tab.alive
+    assert neighbour.alive  # same NAT, another person: not removed now
