@@ -13,7 +13,10 @@ import logging
 import time
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
+
 from moderation import Moderation
+from moderation.stream import StreamChecker
 from sfu import Router
 from sfu.cluster import SfuCluster
 from sfu.plane import MediaPlane
@@ -49,6 +52,7 @@ class Services:
     ice: IceServers
     moderation: Moderation
     metrics: Metrics
+    redis: Redis | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -58,11 +62,16 @@ class Services:
         lobby = Lobby(settings, media, MatchStore(db), writer, clock=time.monotonic)
         media.on_lost(lobby.media_lost)
         ice = IceServers(settings.turn)
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        checker = None
+        if settings.moderation.enabled and settings.moderation.remote_workers and redis:
+            checker = StreamChecker(redis, timeout=settings.moderation.check_timeout_s)
         moderation = Moderation(
             settings.moderation,
             frames=TapFrameSource(media),
             enforcer=LobbyEnforcer(lobby),
             store=SqlModerationStore(db),
+            checker=checker,
         )
         lobby.moderation = moderation
         _forward_lobby_events(lobby, moderation)
@@ -94,6 +103,8 @@ class Services:
         await self.media.close()
         await self.writer.close()
         await self.db.close()
+        if self.redis is not None:
+            await self.redis.aclose()
         self.ice.close()
 
 
