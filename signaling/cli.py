@@ -61,6 +61,56 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    """``duet worker``: classify frame checks from the Redis stream, on any host."""
+    import asyncio
+    import signal
+
+    from redis.asyncio import Redis
+
+    from moderation.service import classifier_config
+    from moderation.stream import StreamWorker
+    from moderation.workers import WorkerPool
+    from signaling.logs import configure_logging
+
+    settings = _settings(args)
+    if not settings.redis_url:
+        raise SystemExit("duet worker: set redis_url (the nodes' Redis) in the config or env")
+    configure_logging(settings.log_level, settings.log_format)
+    moderation = settings.moderation
+
+    async def run() -> None:
+        pool = WorkerPool(
+            moderation.classifier,
+            classifier_config(moderation),
+            size=moderation.workers,
+            timeout=moderation.check_timeout_s,
+            max_pending=moderation.max_pending_checks,
+        )
+        pool.start()
+        redis = Redis.from_url(settings.redis_url)
+        worker = StreamWorker(redis, pool, reclaim_after=max(5.0, moderation.check_timeout_s * 3))
+        print(f"duet worker {worker.name}: loading {moderation.classifier} ...", flush=True)
+        if not await pool.wait_ready(120):
+            raise SystemExit("duet worker: the classifier did not load within 120 s")
+        print(f"duet worker {worker.name}: consuming checks", flush=True)
+        task = asyncio.ensure_future(worker.run())
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        finally:
+            await pool.close()
+            await redis.aclose()
+        print(f"duet worker {worker.name}: stopped ({worker.stats.handled} checks)", flush=True)
+
+    asyncio.run(run())
+    return 0
+
+
 def _db_upgrade(args: argparse.Namespace) -> int:
     from signaling.storage.db import upgrade
 
@@ -141,6 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     config_option(serve)
     serve.set_defaults(func=_serve)
 
+    worker = commands.add_parser(
+        "worker", help="classify moderation checks from Redis (needs redis_url)"
+    )
+    config_option(worker)
+    worker.set_defaults(func=_worker)
+
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_upgrade = db_commands.add_parser("upgrade", help="apply pending migrations")
@@ -180,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_commands = bench.add_subparsers(dest="bench_command", required=True)
     bench_cli.add_calls_parser(bench_commands)
     bench_cli.add_matching_parser(bench_commands)
+    bench_cli.add_sfu_parser(bench_commands)
     add_bench_moderation(commands)
     return parser
 

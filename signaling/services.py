@@ -14,7 +14,10 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from redis.asyncio import Redis
+
 from moderation import Moderation
+from moderation.stream import StreamChecker
 from sfu import Router
 from sfu.cluster import SfuCluster
 from sfu.plane import MediaPlane
@@ -59,6 +62,7 @@ class Services:
     door: Door
     reports: ReportDesk
     retention: RetentionJob
+    redis: Redis | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -84,11 +88,16 @@ class Services:
         )
         lobby.pace = Pace(limits, backoff, door.suspect)
         ice = IceServers(settings.turn)
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        checker = None
+        if settings.moderation.enabled and settings.moderation.remote_workers and redis:
+            checker = StreamChecker(redis, timeout=settings.moderation.check_timeout_s)
         moderation = Moderation(
             settings.moderation,
             frames=TapFrameSource(media),
             enforcer=LobbyEnforcer(lobby),
             store=SqlModerationStore(db),
+            checker=checker,
         )
         lobby.moderation = moderation
         # The reviewer console's report store replaces this sink once it is wired in.
@@ -120,6 +129,7 @@ class Services:
             door=door,
             reports=reports,
             retention=retention,
+            redis=redis,
         )
 
     async def start(self) -> None:
@@ -139,6 +149,8 @@ class Services:
         await self.media.close()
         await self.writer.close()
         await self.db.close()
+        if self.redis is not None:
+            await self.redis.aclose()
         self.ice.close()
 
 
