@@ -110,6 +110,9 @@ def keep_loopback_candidates(sdp: str) -> str:
     return "\r\n".join(kept) + "\r\n"
 
 
+PING_EVERY_S = 25.0
+
+
 class BenchCaller:
     """A synthetic visitor in video mode."""
 
@@ -181,6 +184,7 @@ class BenchCaller:
         record.connected_at = time.monotonic()
         self.report("connected", self.index, record.connected_at, "")
         reader = self._spawn(self._read())
+        self._spawn(self._keep_alive())
         if self.next_every is not None:
             self._spawn(self._press_next(self.next_every))
         stopped = asyncio.ensure_future(stop.wait())
@@ -263,6 +267,16 @@ class BenchCaller:
         if self.record.matches and self.record.matches[-1].ended_at is None:
             return self.record.matches[-1]
         return None
+
+    async def _keep_alive(self) -> None:
+        """``ping`` every 25 s, as the browser does: the node closes silent sockets after
+        ``door.idle_timeout_s``."""
+        while True:
+            await asyncio.sleep(PING_EVERY_S)
+            try:
+                await self._send({"type": "ping"})
+            except websockets.ConnectionClosed:
+                return  # the reader reports why
 
     async def _press_next(self, every: float) -> None:
         """Press Next ``every`` seconds into each match (if the lower index of the pair)."""
