@@ -11,7 +11,8 @@ Keys (all under ``prefix``; a single Redis, not Redis Cluster: the script derive
 - ``q:{mode}``: sorted set of waiting visitors, scored by the Redis time they queued (ms);
 - ``t:{visitor}``: hash ``mode since interests language ids node``;
 - ``parted:{a}|{b}``: exists while two visitors who just parted may not meet again (TTL);
-- ``blk:{identity}``: set of identities (``s:session``, ``d:device``, ``i:ip``) it blocked;
+- ``blk:{identity}``: what a blocker's session (``s:``) or device (``d:``) key blocked:
+  a sorted set of identities (``s:``, ``d:``, ``i:ip``) scored by when each block ends;
 - ``node:{id}``: a node's heartbeat (see :mod:`signaling.multinode.presence`). Tickets of
   nodes without one are stale and removed when met.
 
@@ -63,14 +64,21 @@ local function pairkey(a, b)
   if a < b then return prefix .. 'parted:' .. a .. '|' .. b end
   return prefix .. 'parted:' .. b .. '|' .. a
 end
-local function blocked(a, b)
-  for _, ia in ipairs(a.ids) do
-    for _, ib in ipairs(b.ids) do
-      if redis.call('SISMEMBER', prefix .. 'blk:' .. ia, ib) == 1 then return true end
-      if redis.call('SISMEMBER', prefix .. 'blk:' .. ib, ia) == 1 then return true end
+local function blocks(a, b)
+  -- a's session and device keys (never its IP) each hold what a blocked, until when.
+  for _, ka in ipairs(a.ids) do
+    local kind = string.sub(ka, 1, 2)
+    if kind == 's:' or kind == 'd:' then
+      for _, kb in ipairs(b.ids) do
+        local ends = redis.call('ZSCORE', prefix .. 'blk:' .. ka, kb)
+        if ends and tonumber(ends) > now then return true end
+      end
     end
   end
   return false
+end
+local function blocked(a, b)
+  return blocks(a, b) or blocks(b, a)
 end
 local function shared(a, b)
   local out = {}
@@ -201,14 +209,22 @@ class RedisMatchmaker:
     async def waiting(self, mode: Mode) -> int:
         return int(await self.redis.zcard(self.prefix + "q:" + mode))
 
-    async def block(self, who: Iterable[str], whom: Iterable[str]) -> None:
-        """Identities ``who`` (session, device, IP keys) never meet identities ``whom``."""
-        targets = list(whom)
-        if not targets:
+    async def block(self, blockers: Iterable[str], blocked: Iterable[tuple[str, float]]) -> None:
+        """``blockers`` (session and device keys) never meet ``blocked`` identities, each
+        until its ``ttl`` in seconds has passed (a blocked IP is forgotten sooner)."""
+        targets = list(blocked)
+        keys = list(blockers)
+        if not targets or not keys:
             return
+        now_s, now_us = await self.redis.time()
+        now_ms = int(now_s) * 1000 + int(now_us) // 1000
+        longest = max(ttl for _, ttl in targets)
         async with self.redis.pipeline(transaction=True) as pipe:
-            for identity in who:
-                pipe.sadd(self.prefix + "blk:" + identity, *targets)
+            for key in keys:
+                name = self.prefix + "blk:" + key
+                pipe.zadd(name, {target: now_ms + int(ttl * 1000) for target, ttl in targets})
+                pipe.zremrangebyscore(name, "-inf", now_ms)
+                pipe.pexpire(name, int(longest * 1000))
             await pipe.execute()
 
     def _args(

@@ -94,7 +94,7 @@ async def test_language_is_a_soft_filter(redis: Redis, prefix: str) -> None:
 
 async def test_blocks_are_never_matched(redis: Redis, prefix: str) -> None:
     mm = await _node(redis, prefix)
-    await mm.block(["s:alice"], ["s:bob", "i:10.0.0.2"])
+    await mm.block(["s:alice"], [("s:bob", 60), ("i:10.0.0.2", 60)])
     await mm.enqueue("a", "video", identities=["s:alice", "i:10.0.0.1"])
     assert (await mm.enqueue("b", "video", identities=["s:bob"])).partner is None
     assert (await mm.enqueue("c", "video", identities=["s:carol", "i:10.0.0.2"])).partner == "b"
@@ -134,3 +134,12 @@ async def test_concurrent_nodes_never_pair_anyone_twice(
     finally:
         for client in clients:
             await client.aclose()
+
+
+async def test_blocks_end_with_their_ttl(redis: Redis, prefix: str) -> None:
+    mm = await _node(redis, prefix)
+    await mm.block(["d:dev-a"], [("i:10.9.9.9", 0.3)])
+    await mm.enqueue("a", "video", identities=["d:dev-a", "i:10.1.1.1"])
+    assert (await mm.enqueue("b", "video", identities=["i:10.9.9.9"])).partner is None
+    await asyncio.sleep(0.35)
+    assert (await mm.enqueue("c", "video", identities=["i:10.9.9.9"])).partner == "a"
