@@ -68,18 +68,15 @@ __all__ = [
 ]
 
 
-class _Matchmaking(Protocol):
-    def waiting(self, mode: Mode) -> int: ...
-
-
 class LobbyState(Protocol):
     """What the collectors read from a :class:`~signaling.lobby.Lobby` (tests pass a fake)."""
 
     @property
     def visitors(self) -> Mapping[str, Visitor]: ...
 
-    @property
-    def matchmaker(self) -> _Matchmaking: ...
+    def waiting(self, mode: Mode) -> int:
+        """Visitors waiting in a queue (every node's, when several share Redis)."""
+        ...
 
 
 class LobbyEvents(Protocol):
@@ -132,7 +129,7 @@ class LobbyCollector(Collector):
             for mode in (*MODES, NO_MODE):
                 connected.add_metric([mode], by_mode.get(mode, 0))
             for mode in MODES:
-                waiting.add_metric([mode], self._lobby.matchmaker.waiting(mode))
+                waiting.add_metric([mode], self._lobby.waiting(mode))
                 active.add_metric([mode], by_match_mode.get(mode, 0))
         yield connected
         yield waiting
@@ -547,7 +544,7 @@ class Metrics:
 
     def on_match_started(self, match: Match) -> None:
         self.matches_started.labels(match.mode).inc()
-        for visitor in (match.a, match.b):
+        for visitor in match.local():
             if visitor.looking_since is None:
                 continue
             waited = max(0.0, match.started_clock - visitor.looking_since)

@@ -23,11 +23,14 @@ from sfu.cluster import SfuCluster
 from sfu.plane import MediaPlane
 from signaling.build import build_info
 from signaling.door.gate import Door
-from signaling.door.limits import ChatBackoff, RateLimits
+from signaling.door.limits import ChatBackoff, RateLimits, limit_storage
 from signaling.door.pace import Pace
 from signaling.enforcement import LobbyEnforcer, TapFrameSource
 from signaling.lobby import Lobby
 from signaling.metrics import Metrics
+from signaling.multinode.bus import NodeBus
+from signaling.multinode.matchmaker import RedisMatchmaker
+from signaling.multinode.room import SharedRoom
 from signaling.reports import MemoryReportSink, ReportDesk
 from signaling.retention import RetentionJob
 from signaling.settings import Settings
@@ -63,6 +66,7 @@ class Services:
     reports: ReportDesk
     retention: RetentionJob
     redis: Redis | None = None
+    shared: SharedRoom | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -72,7 +76,7 @@ class Services:
         match_store = MatchStore(db)
         lobby = Lobby(settings, media, match_store, writer, clock=time.monotonic)
         media.on_lost(lobby.media_lost)
-        limits = RateLimits(settings.limits)
+        limits = RateLimits(settings.limits, limit_storage(settings.redis_url))
         session_store = SessionStore(db)
         door = Door(
             settings.door,
@@ -89,6 +93,21 @@ class Services:
         lobby.pace = Pace(limits, backoff, door.suspect)
         ice = IceServers(settings.turn)
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        shared = None
+        if redis is not None:
+            shared = SharedRoom(
+                lobby,
+                RedisMatchmaker(
+                    redis,
+                    settings.node_name,
+                    rematch_cooldown=settings.matching.rematch_cooldown_s,
+                    preference_wait=settings.matching.preference_wait_s,
+                ),
+                NodeBus(Redis.from_url(settings.redis_url), settings.node_name),
+                block_ttl_s=settings.blocks.ttl_s,
+                block_ip_ttl_s=settings.blocks.ip_ttl_s,
+            )
+            lobby.shared = shared
         checker = None
         if settings.moderation.enabled and settings.moderation.remote_workers and redis:
             checker = StreamChecker(redis, timeout=settings.moderation.check_timeout_s)
@@ -130,6 +149,7 @@ class Services:
             reports=reports,
             retention=retention,
             redis=redis,
+            shared=shared,
         )
 
     async def start(self) -> None:
@@ -138,11 +158,20 @@ class Services:
         self.writer.start()
         self.moderation.start()
         self.retention.start()
-        logger.info("duet node started (forwarding=%s)", self.settings.sfu.forwarding)
+        if self.shared is not None:
+            await self.shared.start()
+        logger.info(
+            "duet node %s started (forwarding=%s, %s)",
+            self.settings.node_name,
+            self.settings.sfu.forwarding,
+            "several nodes over Redis" if self.shared is not None else "one node",
+        )
 
     async def stop(self) -> None:
         for visitor in list(self.lobby.visitors.values()):
             await self.lobby.disconnect(visitor)
+        if self.shared is not None:
+            await self.shared.close()
         await self.retention.close()
         await self.reports.close()
         await self.moderation.close()
@@ -159,7 +188,8 @@ def _forward_lobby_events(lobby: Lobby, moderation: Moderation) -> None:
 
     def started(match: Match) -> None:
         if match.mode == "video":
-            moderation.match_started(match.id, lobby.subject(match.a), lobby.subject(match.b))
+            # Each node moderates the visitors whose media it holds.
+            moderation.match_started(match.id, *(lobby.subject(v) for v in match.local()))
 
     def ended(match: Match, reason: str) -> None:
         moderation.match_ended(match.id)

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from signaling.door.gate import Door
+from signaling.door.resume import resumed_visitor
 from signaling.door.sessions import Claims
 from signaling.lobby import Lobby
 from signaling.protocol import BannedEvent, ErrorEvent, ProtocolError, parse_client_message
@@ -88,7 +89,14 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         await _refuse(websocket, door, refusal or NO_SESSION)
         return
     door.outcomes["ws:admitted"] += 1
-    visitor = lobby.connect(ip, session=claims.session, device=claims.device, name=claims.name)
+    resumed = resumed_visitor(
+        settings.secret_key.get_secret_value().encode(),
+        websocket.query_params.get("resume"),
+        claims.session,
+    )
+    visitor = lobby.connect(
+        ip, session=claims.session, device=claims.device, name=claims.name, visitor_id=resumed
+    )
     writer = asyncio.ensure_future(_write(websocket, visitor))
     try:
         while visitor.alive:

@@ -17,7 +17,7 @@ async def healthz(request: Request) -> JSONResponse:
             "status": "ok",
             "version": version("duet"),
             "visitors": len(lobby.visitors),
-            "waiting": {mode: lobby.matchmaker.waiting(mode) for mode in ("video", "text")},
+            "waiting": {mode: lobby.waiting(mode) for mode in ("video", "text")},
             "forwarding": services.settings.sfu.forwarding,
             "sfu_processes": [
                 {"index": p.index, "pid": p.pid, "peers": p.peers}

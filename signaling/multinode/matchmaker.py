@@ -98,9 +98,14 @@ end
 
 local me
 if op == 'enqueue' then
-  local old = redis.call('HGET', prefix .. 't:' .. visitor, 'mode')
-  if old then drop(visitor, old) end
-  me = {id = visitor, mode = ARGV[4], since = now, interests = set(split(ARGV[6])),
+  -- A visitor back in the same queue (a resumed visit) keeps its place in line.
+  local since = now
+  local old = redis.call('HMGET', prefix .. 't:' .. visitor, 'mode', 'since')
+  if old[1] then
+    if old[1] == ARGV[4] then since = tonumber(old[2]) end
+    drop(visitor, old[1])
+  end
+  me = {id = visitor, mode = ARGV[4], since = since, interests = set(split(ARGV[6])),
         raw_interests = ARGV[6], language = ARGV[7], ids = split(ARGV[8]), node = ARGV[11]}
 else
   me = load(visitor)
@@ -123,8 +128,8 @@ for _, c in ipairs(candidates) do
   end
 end
 if op == 'enqueue' then
-  redis.call('ZADD', queue, now, visitor)
-  redis.call('HSET', prefix .. 't:' .. visitor, 'mode', me.mode, 'since', now,
+  redis.call('ZADD', queue, me.since, visitor)
+  redis.call('HSET', prefix .. 't:' .. visitor, 'mode', me.mode, 'since', me.since,
              'interests', ARGV[6], 'language', ARGV[7], 'ids', ARGV[8], 'node', ARGV[11])
 end
 local retry = -1
@@ -154,6 +159,8 @@ class Pairing:
     retry_in: float | None = None
     """When nothing matched: seconds until a retry might succeed (None: nothing will
     change by itself)."""
+    gone: bool = False
+    """``try_pair`` only: the visitor is no longer queued (someone claimed it)."""
 
 
 class RedisMatchmaker:
@@ -270,7 +277,7 @@ class RedisMatchmaker:
         if kind == "queued":
             retry = float(_text(reply[1]))
             return Pairing(None, retry_in=None if retry < 0 else retry / 1000)
-        return Pairing(None)
+        return Pairing(None, gone=True)
 
 
 def _text(value: object) -> str:

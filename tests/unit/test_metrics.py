@@ -33,6 +33,9 @@ class FakeLobby:
     visitors: dict[str, Visitor]
     matchmaker: Matchmaker
 
+    def waiting(self, mode: str) -> int:
+        return self.matchmaker.waiting(mode)  # type: ignore[arg-type]
+
 
 @dataclass
 class FakeRouter:
