@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
