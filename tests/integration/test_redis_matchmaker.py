@@ -143,3 +143,39 @@ async def test_blocks_end_with_their_ttl(redis: Redis, prefix: str) -> None:
     assert (await mm.enqueue("b", "video", identities=["i:10.9.9.9"])).partner is None
     await asyncio.sleep(0.35)
     assert (await mm.enqueue("c", "video", identities=["i:10.9.9.9"])).partner == "a"
+
+
+def test_bench_matching_over_redis_reports_pairings(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "redis-matching.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "signaling.cli",
+            "bench",
+            "matching",
+            "--redis",
+            redis_server.url,
+            "--nodes",
+            "2",
+            "--duration",
+            "1.5",
+            "--concurrency",
+            "8",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["pairings"] > 50 and report["pairings_per_s"] > 0
+    assert report["enqueue_ms"]["p50"] is not None
