@@ -4,9 +4,13 @@ and atomic under concurrency (no visitor is ever paired twice)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import secrets
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -148,10 +152,6 @@ async def test_blocks_end_with_their_ttl(redis: Redis, prefix: str) -> None:
 def test_bench_matching_over_redis_reports_pairings(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    import json
-    import subprocess
-    import sys
-
     out = tmp_path / "redis-matching.json"
     result = subprocess.run(
         [
