@@ -87,8 +87,8 @@ class Lobby(AsyncIOEventEmitter):
     """Visitors, queues and matches of this process.
 
     Events: ``"match_started"`` (match), ``"match_ended"`` (match, reason),
-    ``"visitor_left"`` (visitor), ``"refused"`` (visitor, error code) -- for moderation
-    schedules and metrics.
+    ``"visitor_arrived"`` and ``"visitor_left"`` (visitor), ``"refused"`` (visitor, error
+    code) -- for moderation schedules, presence and metrics.
     """
 
     def __init__(
@@ -164,6 +164,7 @@ class Lobby(AsyncIOEventEmitter):
                 resume=resume_token(self._secret, visitor.id, session),
             )
         )
+        self.emit("visitor_arrived", visitor)
         logger.info("visitor connected", extra={"visitor": visitor.id})
         return visitor
 

@@ -13,6 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -111,10 +112,13 @@ class Services:
         checker = None
         if settings.moderation.enabled and settings.moderation.remote_workers and redis:
             checker = StreamChecker(redis, timeout=settings.moderation.check_timeout_s)
+        enforcer = LobbyEnforcer(lobby)
+        if shared is not None:
+            enforcer.on_ban = shared.presence.cache_ban
         moderation = Moderation(
             settings.moderation,
             frames=TapFrameSource(media),
-            enforcer=LobbyEnforcer(lobby),
+            enforcer=enforcer,
             store=SqlModerationStore(db),
             checker=checker,
         )
@@ -181,6 +185,20 @@ class Services:
         if self.redis is not None:
             await self.redis.aclose()
         self.ice.close()
+
+
+async def active_ban(services: Services, ip: str, session: str | None, device: str | None) -> Any:
+    """The ban that covers a visitor now: the shared cache first (several nodes), then the
+    database (the source of truth), whose answer is cached."""
+    shared = services.shared
+    if shared is not None:
+        cached = await shared.presence.cached_ban(ip, session, device)
+        if cached is not None:
+            return cached
+    ban = await services.moderation.active_ban(ip, session, device)
+    if ban is not None and shared is not None:
+        await shared.presence.cache_ban(ban)
+    return ban
 
 
 def _forward_lobby_events(lobby: Lobby, moderation: Moderation) -> None:

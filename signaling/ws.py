@@ -25,6 +25,7 @@ from signaling.door.resume import resumed_visitor
 from signaling.door.sessions import Claims
 from signaling.lobby import Lobby
 from signaling.protocol import BannedEvent, ErrorEvent, ProtocolError, parse_client_message
+from signaling.services import active_ban
 from signaling.visitor import CLOSE_POLICY, Visitor
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         # or without a session: the IP alone may be banned).
         session = None if claims is None else claims.session
         device = None if claims is None else claims.device
-        ban = await services.moderation.active_ban(ip, session, device)
+        ban = await active_ban(services, ip, session, device)
         if ban is not None:
             door.outcomes["ws:banned"] += 1
             event = BannedEvent(reason=ban.reason, until=ban.until.isoformat(), ban=ban.id)

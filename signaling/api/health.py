@@ -17,6 +17,10 @@ async def healthz(request: Request) -> JSONResponse:
             "status": "ok",
             "version": version("duet"),
             "visitors": len(lobby.visitors),
+            "node": services.settings.node_name,
+            "online_all_nodes": (
+                services.shared.online if services.shared is not None else len(lobby.visitors)
+            ),
             "waiting": {mode: lobby.waiting(mode) for mode in ("video", "text")},
             "forwarding": services.settings.sfu.forwarding,
             "sfu_processes": [

@@ -34,6 +34,7 @@ from moderation import Subject
 from signaling.blocks import Identity
 from signaling.multinode.bus import Message, NodeBus
 from signaling.multinode.matchmaker import Pairing, RedisMatchmaker
+from signaling.multinode.presence import Presence
 from signaling.multinode.remote import RemoteVisitor
 from signaling.protocol import QueuedEvent
 from signaling.reports import Filing
@@ -63,10 +64,13 @@ class SharedRoom:
         self.matchmaker = matchmaker
         self.bus = bus
         self.node = bus.node
+        self.presence = Presence(matchmaker.redis, bus.node, prefix=matchmaker.prefix)
         self.block_ttl_s = block_ttl_s
         self.block_ip_ttl_s = block_ip_ttl_s
         self.waiting: dict[str, int] = {}
         """Visitors waiting per mode on every node (refreshed every second)."""
+        self.online = 0
+        """Visitors connected to any live node (refreshed every second)."""
         self.offers_sent = 0
         self.offers_declined = 0
         self._replies: dict[str, asyncio.Future[Message]] = {}
@@ -77,6 +81,8 @@ class SharedRoom:
         bus.handler = self.on_message
         bus.watched = lobby.remote_nodes
         bus.dead_handlers.append(lobby.node_died)
+        lobby.on("visitor_arrived", lambda v: self._spawn(self.presence.arrived(v.id, v.ip)))
+        lobby.on("visitor_left", lambda v: self._spawn(self.presence.left(v.id)))
 
     async def start(self) -> None:
         await self.bus.start()
@@ -341,6 +347,8 @@ class SharedRoom:
             try:
                 for mode in ("video", "text"):
                     self.waiting[mode] = await self.matchmaker.waiting(mode)
+                await self.presence.refresh()
+                self.online = await self.presence.online(await self.bus.nodes())
             except (ConnectionError, OSError) as exc:
                 logger.warning("could not read the shared queues: %s", exc)
             await asyncio.sleep(1.0)

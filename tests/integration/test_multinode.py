@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from redis.asyncio import Redis
 
@@ -164,3 +166,23 @@ async def test_a_restarted_node_gives_its_visitor_back_its_place_in_line(
             assert first_in_line["match"] == (await early.wait_for("matched"))["match"]
     finally:
         await redis.aclose()
+
+
+async def test_every_node_counts_the_visitors_of_all_nodes(
+    redis_server: RedisServer, tmp_path: Path, callers: list[object]
+) -> None:
+    with _nodes(redis_server, tmp_path) as (one, two):
+        for server in (one, one, two):
+            caller = await Caller(server.ws_url).connect()
+            callers.append(caller)
+        deadline = time.monotonic() + 10
+        async with httpx.AsyncClient() as http:
+            while True:
+                counts = [
+                    (await http.get(s.url + "/healthz")).json()["online_all_nodes"]
+                    for s in (one, two)
+                ]
+                if counts == [3, 3]:
+                    break
+                assert time.monotonic() < deadline, counts
+                await asyncio.sleep(0.2)
