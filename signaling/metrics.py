@@ -156,6 +156,11 @@ class SfuCollector(Collector):
             "SFU peer connections (one per video visitor), by connection state.",
             labels=["state"],
         )
+        relay_share = GaugeMetricFamily(
+            "duet_sfu_relay_share",
+            "Share of connected SFU peers whose selected ICE pair goes through TURN (0-1): "
+            "the number that sets the TURN bill and connect speed.",
+        )
         candidates = GaugeMetricFamily(
             "duet_sfu_candidates",
             "Live SFU peers by the visitor's side of the selected ICE pair "
@@ -213,6 +218,8 @@ class SfuCollector(Collector):
                 kinds.setdefault(kind, 0)
             for kind, count in sorted(kinds.items()):
                 candidates.add_metric([kind], count)
+            known = sum(n for kind, n in kinds.items() if kind != "unknown")
+            relay_share.add_metric([], kinds.get("relay", 0) / known if known else 0.0)
             totals = snapshot.totals
             for kind in sorted(totals.packets_sent):
                 packets.add_metric([kind], totals.packets_sent[kind])
@@ -226,7 +233,7 @@ class SfuCollector(Collector):
                 worker_peers.add_metric(label, process.peers)
                 worker_cpu.add_metric(label, process.cpu_seconds)
                 worker_rss.add_metric(label, process.rss_bytes)
-        yield from (peers, candidates, packets, payload, transport, keyframes, drops)
+        yield from (peers, candidates, relay_share, packets, payload, transport, keyframes, drops)
         yield from (worker_peers, worker_cpu, worker_rss)
 
 

@@ -226,3 +226,11 @@ def test_moderation_counters_breaker_and_worker_cost() -> None:
     assert _value(metrics, "duet_moderation_breaker_state", state="open") == 0
     moderation.snap["workers"]["pids"] = [2**22 + 12345]  # gone: no sample, no error
     assert _value(metrics, "duet_moderation_workers_cpu_seconds_total") is None
+
+
+def test_relay_share_counts_connected_peers_only() -> None:
+    metrics, _lobby, _events, router, _clock = _node()
+    router.state.candidate_types.update(host=3, relay=1, unknown=4)
+    assert _value(metrics, "duet_sfu_relay_share") == 0.25
+    router.state.candidate_types.clear()
+    assert _value(metrics, "duet_sfu_relay_share") == 0.0
