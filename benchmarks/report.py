@@ -322,6 +322,12 @@ def _warnings(report: dict[str, Any], calls: int, next_every: float | None) -> l
             "server CPU was not measured: the node did not answer /metrics at both ends of the "
             "window"
         )
+    if any("429" in failure for failure in report["failures"]):
+        warnings.append(
+            "the node rate-limited the bench (all callers come from one address): list that "
+            "address in the node's limits.exempt_networks, e.g. "
+            "DUET_LIMITS__EXEMPT_NETWORKS='[\"127.0.0.0/8\"]'"
+        )
     return warnings
 
 
