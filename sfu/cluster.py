@@ -3,9 +3,11 @@
 One event loop saturates near one core, so ``duet serve --sfu-workers N`` runs the media in
 N worker processes (:mod:`sfu.worker`, mediasoup's Worker is the model) while the
 signaling process keeps the WebSockets, the lobby and moderation. Each new video visitor is
-placed on the least-loaded worker (fewest peers, then least CPU) and stays there for the
-visit. A match whose two visitors sit on different workers is forwarded through the
-workers' pipes (:mod:`sfu.pipe`) without renegotiation; on the same worker, in-process.
+placed next to the visitor it will probably be matched with (the first in line) when that
+worker is not much busier than the least-loaded one, else on the least-loaded worker
+(fewest peers, then least CPU); it stays there for the visit. A match whose two visitors
+sit on different workers is forwarded through the workers' pipes (:mod:`sfu.pipe`) without
+renegotiation; on the same worker, in-process.
 
 A worker that dies takes its peers with it: the cluster reports those visitors through
 :meth:`SfuCluster.on_lost` (the lobby ends their matches) and starts a replacement.
@@ -32,6 +34,9 @@ from sfu.worker import worker_main
 logger = logging.getLogger(__name__)
 
 START_TIMEOUT = 30.0
+PLACEMENT_SLACK = 2
+"""How many more visitors than the least-loaded worker a worker may hold and still take a
+newcomer next to its likely partner."""
 
 
 @dataclass
@@ -190,7 +195,10 @@ class SfuCluster:
 
     # --- MediaPlane -------------------------------------------------------------------
 
-    def _place(self, visitor: str) -> _Worker:
+    def _place(self, visitor: str, near: str | None = None) -> _Worker:
+        """The visitor's worker: where it already is, else next to ``near`` (its likely
+        partner, so that their call needs no pipe) unless that worker holds more than
+        ``PLACEMENT_SLACK`` visitors above the least loaded one, else the least loaded."""
         worker = self._where.get(visitor)
         if worker is not None and not worker.gone:
             return worker
@@ -198,6 +206,14 @@ class SfuCluster:
         if not live:
             raise ChannelClosed("no SFU worker is running")
         worker = min(live, key=lambda w: (len(w.visitors), w.cpu_seconds, w.index))
+        partner = self._where.get(near) if near is not None else None
+        if (
+            partner is not None
+            and not partner.gone
+            and partner.endpoint
+            and len(partner.visitors) <= len(worker.visitors) + PLACEMENT_SLACK
+        ):
+            worker = partner
         worker.visitors.add(visitor)
         self._where[visitor] = worker
         return worker
@@ -208,8 +224,8 @@ class SfuCluster:
             raise KeyError(f"no peer connection for {visitor}")
         return worker
 
-    async def open(self, visitor: str) -> str:
-        result: str = await self._place(visitor).channel.call("open", visitor)
+    async def open(self, visitor: str, near: str | None = None) -> str:
+        result: str = await self._place(visitor, near).channel.call("open", visitor)
         return result
 
     async def answer(self, visitor: str, sdp: str) -> None:
@@ -267,6 +283,7 @@ class SfuCluster:
             total.peers_by_state.update(worker.snapshot.peers_by_state)
             total.candidate_types.update(worker.snapshot.candidate_types)
             total.totals.add_totals(worker.snapshot.totals)
+            total.pipe_frames += worker.snapshot.pipe_frames
             total.processes.append(
                 ProcessLoad(
                     index=worker.index,

@@ -34,6 +34,8 @@ class PlaneSnapshot:
     totals: Totals = field(default_factory=Totals)
     processes: list[ProcessLoad] = field(default_factory=list)
     """One entry per SFU worker process (empty when peers run in the signaling process)."""
+    pipe_frames: int = 0
+    """Frames sent through pipes to other SFU processes (matches that span processes)."""
 
 
 @dataclass
@@ -56,10 +58,12 @@ class MediaPlane(Protocol):
 
     async def close(self) -> None: ...
 
-    async def open(self, visitor: str) -> str:
+    async def open(self, visitor: str, near: str | None = None) -> str:
         """A new peer connection for ``visitor`` (replacing any): returns the SDP offer.
 
-        Anyone connected to the visitor's media keeps receiving it from the new one."""
+        Anyone connected to the visitor's media keeps receiving it from the new one.
+        ``near``: the visitor it will probably be matched with (the first in line), to be
+        placed in the same SFU process if that costs little balance."""
         ...
 
     async def answer(self, visitor: str, sdp: str) -> None:

@@ -113,7 +113,7 @@ class Router:
 
     # --- MediaPlane -------------------------------------------------------------------
 
-    async def open(self, visitor: str) -> str:
+    async def open(self, visitor: str, near: str | None = None) -> str:
         return await self.create_peer(visitor).offer()
 
     async def answer(self, visitor: str, sdp: str) -> None:
@@ -165,6 +165,7 @@ class Router:
             peers_by_state=Counter(str(p.connection_state) for p in self.peers.values()),
             candidate_types=self.stats.candidate_types(),
             totals=self.stats.totals(),
+            pipe_frames=self.pipe.counters.frames_sent,
         )
 
     def on_lost(self, handler: LostHandler) -> None:

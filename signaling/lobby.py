@@ -274,7 +274,10 @@ class Lobby(AsyncIOEventEmitter):
         visitor.looking_since, visitor.looking_after = self.clock(), "join"
         if mode == "video":
             generation = visitor.open_media()
-            sdp = await self.media.open(visitor.id)
+            # Its likely partner: whoever waits first in line (placed in the same SFU process
+            # when possible, so that their call needs no pipe between processes).
+            near = None if self.shared is not None else self.matchmaker.first_waiting("video")
+            sdp = await self.media.open(visitor.id, near)
             if visitor.media_generation != generation or not visitor.alive:
                 return  # left or reconnected while the offer was being made
             visitor.send(OfferEvent(sdp=sdp))

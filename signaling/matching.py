@@ -116,6 +116,10 @@ class Matchmaker:
     def waiting(self, mode: Mode) -> int:
         return len(self._queues.get(mode, {}))
 
+    def first_waiting(self, mode: Mode) -> str | None:
+        """The visitor waiting longest in ``mode``'s queue (the likely next partner)."""
+        return next(iter(self._queues.get(mode, {})), None)
+
     def parted(self, a: str, b: str) -> None:
         """Record that ``a`` and ``b`` just ended a match (starts their cooldown)."""
         self._prune()

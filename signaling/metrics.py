@@ -191,6 +191,11 @@ class SfuCollector(Collector):
             "duet_sfu_dropped_frames",
             "Frames not forwarded to a visitor (queue overflow, waiting for a keyframe).",
         )
+        pipe_frames = CounterMetricFamily(
+            "duet_sfu_pipe_frames",
+            "Frames sent through pipes between SFU processes or nodes (matches that span "
+            "them; restarts from 0 when a worker is replaced).",
+        )
         worker_peers = GaugeMetricFamily(
             "duet_sfu_worker_peers",
             "Visitors placed on each SFU worker process (none when the SFU runs in-process).",
@@ -228,13 +233,14 @@ class SfuCollector(Collector):
             transport.add_metric(["out"], totals.bytes_out)
             keyframes.add_metric([], totals.keyframe_requests)
             drops.add_metric([], totals.drops)
+            pipe_frames.add_metric([], snapshot.pipe_frames)
             for process in snapshot.processes:
                 label = [str(process.index)]
                 worker_peers.add_metric(label, process.peers)
                 worker_cpu.add_metric(label, process.cpu_seconds)
                 worker_rss.add_metric(label, process.rss_bytes)
         yield from (peers, candidates, relay_share, packets, payload, transport, keyframes, drops)
-        yield from (worker_peers, worker_cpu, worker_rss)
+        yield from (pipe_frames, worker_peers, worker_cpu, worker_rss)
 
 
 class ModerationCollector(Collector):
