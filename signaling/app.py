@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
 
-from signaling.api import client, health, ice
+from signaling.admin import routes as admin
+from signaling.api import appeals, client, health, ice
+from signaling.api.errors import ApiError, api_error_response
 from signaling.services import Services
 from signaling.settings import Settings
 from signaling.ws import websocket_endpoint
@@ -29,9 +31,16 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         Route("/healthz", health.healthz),
         Route("/api/ice", ice.ice_servers),
+        Route("/api/appeals", appeals.file_appeal, methods=["POST"]),
+        Route("/api/appeals/status", appeals.appeal_status, methods=["POST"]),
         WebSocketRoute("/ws", websocket_endpoint),
+        *admin.routes(),
         *client.routes(),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={ApiError: api_error_response},
+    )
     app.state.services = services
     return app

@@ -3,7 +3,7 @@
 * :class:`TapFrameSource`: moderation's frame source is the SFU's tap of a visitor's own
   inbound video.
 * :class:`LobbyEnforcer`: a recorded ban removes the visitor through the lobby (media
-  stopped, ``banned`` sent, socket closed, partner re-queued).
+  stopped, ``banned`` with its appeal token sent, socket closed, partner re-queued).
 
 Moderation defines the ports; signaling, which depends on both sides, fills them in.
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 from moderation.classifiers import BgrFrame
 from moderation.records import BanRecord
 from sfu import Router
+from signaling.appeals import Appeals
 from signaling.lobby import Lobby
-from signaling.protocol import BannedEvent
 
 
 class TapFrameSource:
@@ -26,11 +26,11 @@ class TapFrameSource:
 
 
 class LobbyEnforcer:
-    def __init__(self, lobby: Lobby) -> None:
+    def __init__(self, lobby: Lobby, appeals: Appeals) -> None:
         self.lobby = lobby
+        self.appeals = appeals
 
     async def enforce(self, ban: BanRecord) -> None:
         # Only this visitor is removed now; the IP part of the ban applies when anyone
         # connects from it again (others behind the same NAT keep their current chat).
-        event = BannedEvent(reason=ban.reason, until=ban.until.isoformat(), ban=ban.id)
-        await self.lobby.ban(ban.visitor, event)
+        await self.lobby.ban(ban.visitor, await self.appeals.banned_event(ban, new=True))

@@ -2,8 +2,9 @@
 
 ``duet serve`` -> :func:`signaling.app.create_app` -> :meth:`Services.build`. This is the
 only module that knows how the packages fit together: it hands the SFU router and the
-storage to the lobby. Nothing is created at import time; :meth:`Services.start` and
-:meth:`Services.stop` run in the application's lifespan.
+storage to the lobby, and the lobby, moderation and the audit log to the reviewer console.
+Nothing is created at import time; :meth:`Services.start` and :meth:`Services.stop` run in
+the application's lifespan.
 """
 
 from __future__ import annotations
@@ -13,11 +14,17 @@ import time
 from dataclasses import dataclass
 
 from moderation import Moderation
+from moderation.evidence import utc_now
 from sfu import Router
+from signaling.admin.console import Console
+from signaling.appeals import Appeals, AppealTokens
 from signaling.enforcement import LobbyEnforcer, TapFrameSource
 from signaling.lobby import Lobby
 from signaling.settings import Settings
 from signaling.storage import Database, MatchStore, SqlModerationStore
+from signaling.storage.appeals import AppealStore
+from signaling.storage.audit import AuditLog
+from signaling.storage.bans import BanStore
 from signaling.visitor import Match, Visitor
 from signaling.writer import BackgroundWriter
 from turn import IceServers
@@ -34,22 +41,36 @@ class Services:
     lobby: Lobby
     ice: IceServers
     moderation: Moderation
+    appeals: Appeals
+    console: Console
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
         db = Database(settings.database_url)
+        audit = AuditLog(db)
+        secret = settings.secret_key.get_secret_value().encode()
         router = Router(settings.sfu)
         writer = BackgroundWriter()
         lobby = Lobby(settings, router, MatchStore(db), writer, clock=time.monotonic)
         ice = IceServers(settings.turn)
+        appeals = Appeals(
+            AppealTokens(secret),
+            BanStore(db),
+            AppealStore(db),
+            settings.admin.appeal_max_length,
+            utc_now,
+        )
         moderation = Moderation(
             settings.moderation,
             frames=TapFrameSource(router),
-            enforcer=LobbyEnforcer(lobby),
-            store=SqlModerationStore(db),
+            enforcer=LobbyEnforcer(lobby, appeals),
+            store=SqlModerationStore(db, audit),
         )
         lobby.moderation = moderation
         _forward_lobby_events(lobby, moderation)
+        console = Console.build(
+            settings.admin, secret, db, audit, appeals, lobby, moderation, router
+        )
         return cls(
             settings=settings,
             db=db,
@@ -58,6 +79,8 @@ class Services:
             lobby=lobby,
             ice=ice,
             moderation=moderation,
+            appeals=appeals,
+            console=console,
         )
 
     async def start(self) -> None:

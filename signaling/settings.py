@@ -22,6 +22,7 @@ from pydantic_settings import (
 
 from moderation.settings import ModerationSettings
 from sfu.settings import SfuSettings
+from signaling.admin.settings import AdminSettings
 from turn.settings import PLACEHOLDER_SECRET as TURN_PLACEHOLDER_SECRET
 from turn.settings import TurnSettings
 
@@ -84,6 +85,7 @@ class Settings(BaseSettings):
     sfu: SfuSettings = Field(default_factory=SfuSettings)
     turn: TurnSettings = Field(default_factory=TurnSettings)
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> Settings:

@@ -15,7 +15,7 @@ import logging
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from signaling.lobby import Lobby
-from signaling.protocol import BannedEvent, ErrorEvent, ProtocolError, parse_client_message
+from signaling.protocol import ErrorEvent, ProtocolError, parse_client_message
 from signaling.visitor import CLOSE_POLICY, Visitor
 
 logger = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     # A banned visitor who comes back hears ``banned`` again and is not let in.
     ban = await services.moderation.active_ban(ip)
     if ban is not None:
-        event = BannedEvent(reason=ban.reason, until=ban.until.isoformat(), ban=ban.id)
+        event = await services.appeals.banned_event(ban)
         with contextlib.suppress(Exception):
             await websocket.send_text(event.dump())
             await websocket.close(code=CLOSE_POLICY)

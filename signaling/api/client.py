@@ -1,8 +1,10 @@
-"""The browser client's static files: ``/`` and its ``css/``, ``js/``, ``img/`` folders.
+"""The browser client's static files: ``/`` and its ``css/``, ``js/``, ``img/`` folders,
+and the reviewer console at ``/review`` with its own ``review/css/`` and ``review/js/``.
 
 Only those are served (never the ``client`` package's Python files), with
 ``Cache-Control: no-cache`` so that browsers revalidate the ES modules after a deploy
-(ETags keep that cheap).
+(ETags keep that cheap). The console page also gets a strict Content-Security-Policy and
+may not be framed: it is where reviewers act.
 """
 
 from __future__ import annotations
@@ -17,6 +19,18 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 ASSET_FOLDERS = ("css", "js", "img")
+REVIEW_FOLDERS = ("css", "js")
+REVIEW_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
 
 
 def client_directory() -> Path:
@@ -38,7 +52,18 @@ def routes() -> list[BaseRoute]:
     async def page(request: Request) -> Response:
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
 
-    mounts: list[BaseRoute] = [Route("/", page)]
+    async def review_page(request: Request) -> Response:
+        return FileResponse(root / "review" / "index.html", headers=REVIEW_HEADERS)
+
+    mounts: list[BaseRoute] = [Route("/", page), Route("/review", review_page)]
     for folder in ASSET_FOLDERS:
         mounts.append(Mount(f"/{folder}", _RevalidatedFiles(directory=root / folder), name=folder))
+    for folder in REVIEW_FOLDERS:
+        mounts.append(
+            Mount(
+                f"/review/{folder}",
+                _RevalidatedFiles(directory=root / "review" / folder),
+                name=f"review-{folder}",
+            )
+        )
     return mounts
