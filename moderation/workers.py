@@ -254,6 +254,10 @@ class WorkerPool:
         self.stats.spawned += 1
         loop = asyncio.get_running_loop()
         loop.add_reader(parent.fileno(), self._on_readable, worker)
+        # uvloop's add_reader switches the fd to non-blocking, and then a ~1 MB frame sent
+        # from the sending thread stops part-way (EAGAIN) and corrupts the stream. Readiness
+        # is all we need from the loop: put the fd back in blocking mode.
+        os.set_blocking(parent.fileno(), True)
         loop.add_reader(process.sentinel, self._on_exit, worker)
         logger.info("moderation worker %d starting (pid %d)", index, worker.pid)
 

@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
 
 from signaling.admin import routes as admin
-from signaling.api import appeals, client, health, ice
+from signaling.api import appeals, client, health, ice, metrics
 from signaling.api.errors import ApiError, api_error_response
 from signaling.services import Services
 from signaling.settings import Settings
@@ -31,6 +31,7 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         Route("/healthz", health.healthz),
         Route("/api/ice", ice.ice_servers),
+        Route("/metrics", metrics.metrics),
         Route("/api/appeals", appeals.file_appeal, methods=["POST"]),
         Route("/api/appeals/status", appeals.appeal_status, methods=["POST"]),
         WebSocketRoute("/ws", websocket_endpoint),

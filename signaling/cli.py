@@ -1,14 +1,13 @@
 """The ``duet`` command line.
 
 ``duet serve`` runs a node (web, signaling, SFU) with uvicorn; ``duet db upgrade`` applies
-migrations. Errors in settings are printed as a readable list, and the process exits with
-status 2, instead of a traceback.
+migrations; ``duet bench ...`` runs a benchmark (:mod:`benchmarks`). Errors in settings are
+printed as a readable list, and the process exits with status 2, instead of a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from signaling.app import create_app
+    from signaling.logs import configure_logging
 
     overrides: dict[str, object] = {}
     if args.host is not None:
@@ -42,10 +42,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.port is not None:
         overrides["port"] = args.port
     settings = _settings(args, **overrides)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
     print(f"Duet is serving on http://{settings.host}:{settings.port}", flush=True)
     uvicorn.run(
@@ -53,6 +50,8 @@ def _serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        # uvicorn's own records go through the root handler, in the configured format.
+        log_config=None,
         # Our own limit (an error event) applies first; this hard cap closes the socket.
         ws_max_size=settings.max_message_bytes * 16,
         lifespan="on",
@@ -163,6 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--extra", action="append", default=[], metavar="LINE", help="append a raw config line"
     )
     turn_config.set_defaults(func=_turn_config)
+    # `duet bench ...`: each benchmark adds its own sub-command (one line each).
+    from benchmarks import cli as bench_cli
+
+    bench = commands.add_parser(
+        "bench", help="load tests and micro-benchmarks (docs/benchmarks.md)"
+    )
+    bench_commands = bench.add_subparsers(dest="bench_command", required=True)
+    bench_cli.add_calls_parser(bench_commands)
+    bench_cli.add_matching_parser(bench_commands)
     add_bench_moderation(commands)
     return parser
 

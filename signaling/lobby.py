@@ -65,7 +65,8 @@ class Lobby(AsyncIOEventEmitter):
     """Visitors, queues and matches of this process.
 
     Events: ``"match_started"`` (match), ``"match_ended"`` (match, reason),
-    ``"visitor_left"`` (visitor) -- for moderation schedules and metrics.
+    ``"visitor_left"`` (visitor), ``"refused"`` (visitor, error code) -- for moderation
+    schedules and metrics.
     """
 
     def __init__(
@@ -167,13 +168,19 @@ class Lobby(AsyncIOEventEmitter):
                     partner = self._partner(visitor)
                     partner.send(TypingEvent(on=message.on))
         except ProtocolError as exc:
-            visitor.send(ErrorEvent(code=exc.code, message=exc.message))
+            self.refuse(visitor, exc.code, exc.message)
+
+    def refuse(self, visitor: Visitor, code: str, message: str) -> None:
+        """Tell the visitor a message was refused (an ``error`` event with a stable code)."""
+        visitor.send(ErrorEvent(code=code, message=message))
+        self.emit("refused", visitor, code)
 
     async def _join(self, visitor: Visitor, mode: Mode) -> None:
         if visitor.state in ("waiting", "matched"):
             raise ProtocolError("already_joined", "send 'leave' before joining again")
         visitor.mode = mode
         visitor.state = "waiting"
+        visitor.looking_since, visitor.looking_after = self.clock(), "join"
         if mode == "video":
             peer = self.router.create_peer(visitor.id)
             visitor.peer = peer
@@ -370,7 +377,10 @@ class Lobby(AsyncIOEventEmitter):
         if partner.alive:
             partner.send(PartnerLeftEvent(reason=reason))
         # Whoever pressed Next asked for someone new: they get first pick of the queue.
+        now = self.clock()
         if requeue_initiator and by.alive:
+            by.looking_since, by.looking_after = now, "requeue"
             self._enqueue(by)
         if partner.alive:
+            partner.looking_since, partner.looking_after = now, "requeue"
             self._enqueue(partner)

@@ -61,6 +61,8 @@ class Matchmaker:
     """Hard rule (e.g. blocks): two visitors are paired only if it returns True."""
     _queues: dict[Mode, dict[str, Ticket]] = field(default_factory=dict)
     _parted: dict[frozenset[str], float] = field(default_factory=dict)
+    """When each recently parted pair parted, oldest first (the clock never goes back)."""
+    _parted_by: dict[str, set[frozenset[str]]] = field(default_factory=dict)
 
     def enqueue(
         self,
@@ -117,13 +119,17 @@ class Matchmaker:
     def parted(self, a: str, b: str) -> None:
         """Record that ``a`` and ``b`` just ended a match (starts their cooldown)."""
         self._prune()
-        self._parted[frozenset((a, b))] = self.clock()
+        pair = frozenset((a, b))
+        self._parted.pop(pair, None)  # re-inserted at the end: keeps time order
+        self._parted[pair] = self.clock()
+        for visitor in pair:
+            self._parted_by.setdefault(visitor, set()).add(pair)
 
     def forget(self, visitor: str) -> None:
         """Drop everything known about a visitor who left for good."""
         self.remove(visitor)
-        for pair in [p for p in self._parted if visitor in p]:
-            del self._parted[pair]
+        for pair in self._parted_by.pop(visitor, set()):
+            self._drop_pair(pair)
 
     def retry_in(self, visitor: str) -> float | None:
         """Seconds until pairing a waiting visitor might succeed where it failed now: its
@@ -174,6 +180,19 @@ class Matchmaker:
         return max(0.0, at + self.rematch_cooldown - now)
 
     def _prune(self) -> None:
+        """Drop cooldowns that ended, from the oldest: O(expired), not O(all)."""
         horizon = self.clock() - self.rematch_cooldown
-        for pair in [p for p, at in self._parted.items() if at < horizon]:
-            del self._parted[pair]
+        while self._parted:
+            pair, at = next(iter(self._parted.items()))
+            if at >= horizon:
+                return
+            self._drop_pair(pair)
+
+    def _drop_pair(self, pair: frozenset[str]) -> None:
+        self._parted.pop(pair, None)
+        for visitor in pair:
+            pairs = self._parted_by.get(visitor)
+            if pairs is not None:
+                pairs.discard(pair)
+                if not pairs:
+                    del self._parted_by[visitor]

@@ -96,7 +96,7 @@ CLIENT_TYPES = frozenset(
 )
 
 # mypy cannot see through Annotated[Union, Field] here; pydantic handles it at run time.
-_client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)  # type: ignore[arg-type]
+_client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)  # type: ignore[arg-type, unused-ignore]
 
 
 def parse_client_message(raw: str | bytes) -> ClientMessage:

@@ -18,8 +18,10 @@ from moderation.evidence import utc_now
 from sfu import Router
 from signaling.admin.console import Console
 from signaling.appeals import Appeals, AppealTokens
+from signaling.build import build_info
 from signaling.enforcement import LobbyEnforcer, TapFrameSource
 from signaling.lobby import Lobby
+from signaling.metrics import Metrics
 from signaling.settings import Settings
 from signaling.storage import Database, MatchStore, SqlModerationStore
 from signaling.storage.appeals import AppealStore
@@ -41,6 +43,7 @@ class Services:
     lobby: Lobby
     ice: IceServers
     moderation: Moderation
+    metrics: Metrics
     appeals: Appeals
     console: Console
 
@@ -68,6 +71,9 @@ class Services:
         )
         lobby.moderation = moderation
         _forward_lobby_events(lobby, moderation)
+        metrics = Metrics.build(
+            build_info(), lobby, lobby, clock=lobby.clock, router=router, moderation=moderation
+        )
         console = Console.build(
             settings.admin, secret, db, audit, appeals, lobby, moderation, router
         )
@@ -79,6 +85,7 @@ class Services:
             lobby=lobby,
             ice=ice,
             moderation=moderation,
+            metrics=metrics,
             appeals=appeals,
             console=console,
         )

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Minimum level of log records."""
 
+    log_format: Literal["text", "json"] = "text"
+    """``text`` for people; ``json``: one JSON object per line (with ``visitor`` and
+    ``match`` ids when a record has them) for log collectors."""
+
     max_message_bytes: int = Field(default=65_536, ge=1024)
     """Largest WebSocket message accepted; larger ones get an error (SDP fits easily)."""
 

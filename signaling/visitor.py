@@ -11,6 +11,7 @@ from sfu import Peer
 from signaling.protocol import Event, Mode
 
 VisitorState = Literal["idle", "waiting", "matched", "closed"]
+LookingSince = Literal["join", "requeue"]
 
 CLOSE_POLICY = 1008
 """WebSocket close code "policy violation": the visitor is banned."""
@@ -49,6 +50,10 @@ class Visitor:
     retry: asyncio.TimerHandle | None = field(default=None, repr=False)
     restarted_at: float = float("-inf")
     """Clock time of the last media restart (restarts are rate limited)."""
+    looking_since: float | None = None
+    """Clock time the visitor started looking for its next partner (for time-to-match)."""
+    looking_after: LookingSince = "join"
+    """What started that search: its ``join``, or a ``requeue`` after its match ended."""
     overflowed: bool = False
     """The browser read too slowly and its outbox filled up: it is being disconnected."""
     close_code: int | None = None

@@ -15,7 +15,7 @@ import logging
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from signaling.lobby import Lobby
-from signaling.protocol import ErrorEvent, ProtocolError, parse_client_message
+from signaling.protocol import ProtocolError, parse_client_message
 from signaling.visitor import CLOSE_POLICY, Visitor
 
 logger = logging.getLogger(__name__)
@@ -46,24 +46,18 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             if raw is None:
                 raw = message.get("bytes") or b""
             if len(raw) > max_bytes:
-                visitor.send(
-                    ErrorEvent(
-                        code="too_large", message=f"messages are limited to {max_bytes} bytes"
-                    )
-                )
+                lobby.refuse(visitor, "too_large", f"messages are limited to {max_bytes} bytes")
                 continue
             try:
                 parsed = parse_client_message(raw)
             except ProtocolError as exc:
-                visitor.send(ErrorEvent(code=exc.code, message=exc.message))
+                lobby.refuse(visitor, exc.code, exc.message)
                 continue
             try:
                 await lobby.handle(visitor, parsed)
             except Exception:
                 logger.exception("message handling failed", extra={"visitor": visitor.id})
-                visitor.send(
-                    ErrorEvent(code="internal", message="the server failed to handle that")
-                )
+                lobby.refuse(visitor, "internal", "the server failed to handle that")
     except WebSocketDisconnect:
         pass
     finally:

@@ -101,3 +101,22 @@ async def test_classifier_errors_and_load_failures_are_reported(
             await asyncio.sleep(0.05)
     finally:
         await broken.close()
+
+
+def test_full_size_frames_cross_the_pipe_under_uvloop(colour_env: Path) -> None:
+    """uvicorn runs on uvloop, whose add_reader makes the watched pipe non-blocking: a
+    640x480 frame (921,600 bytes) must still reach the worker whole."""
+    import uvloop
+
+    async def run() -> list[bool]:
+        pool = WorkerPool(FACTORY, CONFIG, size=1, timeout=10.0)
+        pool.start()
+        try:
+            assert await pool.wait_ready(30)
+            frame = np.full((480, 640, 3), (40, 40, 210), dtype=np.uint8)
+            verdicts = [await pool.classify(frame) for _ in range(3)]
+            return [v.unsafe for v in verdicts]
+        finally:
+            await pool.close()
+
+    assert uvloop.run(run()) == [True, True, True]

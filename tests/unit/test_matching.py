@@ -176,3 +176,20 @@ def test_interests_and_language_both_have_to_match_while_waiting() -> None:
     assert mm.enqueue("c", "text", interests=["chess"], language="en") == "a"
     ticket = mm.ticket("b")
     assert ticket is not None and ticket.interests == frozenset({"chess"})
+
+
+def test_cooldowns_expire_and_forgetting_cleans_every_index() -> None:
+    mm, clock = make(cooldown=10)
+    mm.parted("a", "b")
+    clock.now += 5
+    mm.parted("a", "c")
+    mm.parted("a", "b")  # parted again later: its cooldown restarts
+    clock.now += 6
+    mm.parted("x", "y")  # prunes what ended
+    assert frozenset(("a", "b")) in mm._parted
+    clock.now += 10
+    mm.parted("x", "z")
+    assert set(mm._parted) == {frozenset(("x", "y")), frozenset(("x", "z"))}
+    assert "a" not in mm._parted_by
+    mm.forget("x")
+    assert mm._parted == {} and mm._parted_by == {}

@@ -1,0 +1,180 @@
+"""The ``duet bench`` sub-commands, added to ``duet``'s parser by :mod:`signaling.cli`.
+
+Each benchmark contributes one ``add_*_parser(bench_commands)`` function; parsing imports
+nothing heavy: the benchmark's modules load only when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+SubParsers = Any
+"""``argparse._SubParsersAction`` (private in typeshed's eyes)."""
+
+
+def _video(text: str) -> tuple[int, int, int]:
+    found = re.fullmatch(r"(\d+)x(\d+)(?:@(\d+))?", text)
+    if found is None:
+        raise argparse.ArgumentTypeError(
+            f"expected WIDTHxHEIGHT[@FPS], e.g. 640x480@30, not {text}"
+        )
+    width, height, fps = found.groups()
+    return int(width), int(height), int(fps or 30)
+
+
+def add_calls_parser(commands: SubParsers) -> None:
+    calls = commands.add_parser(
+        "calls",
+        help="synthetic video calls against a running node",
+        description=(
+            "Drive 2N synthetic callers (real /ws protocol and WebRTC, replaying a pre-encoded "
+            "VP8 clip plus Opus) against a running node; report time to match, first frame, "
+            "fps, the right partner, and the server's CPU and RSS from its /metrics. "
+            "Exits 1 unless every call matched with good media."
+        ),
+    )
+    calls.add_argument("--url", required=True, help="the node, e.g. http://127.0.0.1:8080")
+    calls.add_argument("--calls", type=int, required=True, help="N: calls (2N callers)")
+    calls.add_argument("--duration", type=float, required=True, help="seconds of the steady window")
+    calls.add_argument(
+        "--ramp", type=float, default=10.0, help="new callers per second (default 10)"
+    )
+    calls.add_argument(
+        "--next-every",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="in the steady window, each call switches partners (Next) every SECONDS",
+    )
+    calls.add_argument("--json", type=Path, default=None, metavar="FILE", help="write the report")
+    calls.add_argument(
+        "--plot", type=Path, default=None, metavar="FILE", help="write a PNG timeline"
+    )
+    calls.add_argument(
+        "--video",
+        type=_video,
+        default=(640, 480, 30),
+        metavar="WxH[@FPS]",
+        help="the synthetic camera (default 640x480@30)",
+    )
+    calls.add_argument(
+        "--video-kbps", type=int, default=1000, help="clip bitrate target in kbit/s (default 1000)"
+    )
+    calls.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: one per core)"
+    )
+    calls.add_argument(
+        "--loopback",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="ICE on 127.0.0.1 only (default: when --url's host is loopback)",
+    )
+    calls.add_argument(
+        "--setup-timeout",
+        type=float,
+        default=30.0,
+        help="seconds after the last caller starts for all to see their partner (default 30)",
+    )
+    calls.set_defaults(func=_run_calls)
+
+
+def _run_calls(args: argparse.Namespace) -> int:
+    from benchmarks.calls import BenchError, CallsOptions, run_calls
+    from benchmarks.clip import VideoSpec
+
+    width, height, fps = args.video
+    try:
+        video = VideoSpec(width=width, height=height, fps=fps, kbps=args.video_kbps)
+        options = CallsOptions(
+            url=args.url,
+            calls=args.calls,
+            duration=args.duration,
+            ramp=args.ramp,
+            next_every=args.next_every,
+            json_path=args.json,
+            plot_path=args.plot,
+            video=video,
+            workers=args.workers,
+            loopback=args.loopback,
+            setup_timeout=args.setup_timeout,
+        )
+    except (BenchError, ValueError) as exc:
+        print(f"duet bench calls: {exc}", file=sys.stderr)
+        return 2
+    return run_calls(options)
+
+
+def add_matching_parser(commands: SubParsers) -> None:
+    matching = commands.add_parser(
+        "matching",
+        help="in-process matchmaking throughput and latency",
+        description=(
+            "Visitors joining, pressing Next and leaving against the real Matchmaker, in this "
+            "process with a simulated clock: pairings per second and per-operation latency."
+        ),
+    )
+    matching.add_argument("--visitors", type=int, default=10_000, help="visitors (default 10000)")
+    matching.add_argument(
+        "--operations",
+        type=int,
+        default=50_000,
+        help="operations after the joins (default 50000)",
+    )
+    matching.add_argument(
+        "--ops-per-s",
+        type=float,
+        default=1000.0,
+        help="simulated operation rate: how fast the clock runs against the rematch cooldown "
+        "(default 1000)",
+    )
+    matching.add_argument(
+        "--cooldown", type=float, default=10.0, help="rematch cooldown in seconds (default 10)"
+    )
+    matching.add_argument(
+        "--interests",
+        type=int,
+        default=0,
+        help="interest pool size: each visitor holds 0-3 of them (default 0: no interests)",
+    )
+    matching.add_argument(
+        "--languages",
+        type=int,
+        default=0,
+        help="languages spoken (70%% of visitors state one; default 0: none)",
+    )
+    matching.add_argument(
+        "--preference-wait",
+        type=float,
+        default=5.0,
+        help="seconds visitors hold out for their preferences (default 5)",
+    )
+    matching.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    matching.add_argument(
+        "--json", type=Path, default=None, metavar="FILE", help="write the report"
+    )
+    matching.set_defaults(func=_run_matching)
+
+
+def _run_matching(args: argparse.Namespace) -> int:
+    from benchmarks.matching import MatchingOptions, run_matching
+
+    try:
+        options = MatchingOptions(
+            visitors=args.visitors,
+            operations=args.operations,
+            ops_per_s=args.ops_per_s,
+            cooldown=args.cooldown,
+            interests=args.interests,
+            languages=args.languages,
+            preference_wait=args.preference_wait,
+            seed=args.seed,
+            json_path=args.json,
+        )
+    except ValueError as exc:
+        print(f"duet bench matching: {exc}", file=sys.stderr)
+        return 2
+    return run_matching(options)

@@ -1,0 +1,186 @@
+"""Pre-encoded media for synthetic callers, made once at start so callers never encode live.
+
+A video clip is a few seconds of a moving synthetic picture (a scrolling texture and a
+bouncing box, with the caller's :mod:`~benchmarks.mark` on top), encoded with libvpx the
+way a browser encodes a camera: VP8, constant bitrate, real-time settings, one keyframe
+(the first frame) and inter frames after it. Callers loop it, and answer a keyframe request
+by starting over at frame 0. An audio clip is one second of Opus (20 ms packets) of a tone.
+
+Encoding a 640x480 clip costs roughly a third of a second of CPU per caller on the
+development machine; it happens in the worker processes before the first caller starts.
+"""
+
+from __future__ import annotations
+
+import fractions
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import av
+import numpy as np
+
+from benchmarks.mark import band_height, draw_mark
+
+VIDEO_CLOCK = 90_000
+AUDIO_RATE = 48_000
+AUDIO_PTIME = 0.020
+AUDIO_SAMPLES = int(AUDIO_RATE * AUDIO_PTIME)
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    """What the synthetic camera produces."""
+
+    width: int = 640
+    height: int = 480
+    fps: int = 30
+    kbps: int = 1000
+    """Target bitrate (constant-bitrate rate control; the clip's real rate is reported)."""
+    seconds: float = 2.0
+    """Clip length: the stream repeats it, starting each repetition with a keyframe."""
+
+    def __post_init__(self) -> None:
+        if self.width < 64 or self.height < 48 or self.width % 2 or self.height % 2:
+            raise ValueError(f"video size must be even and at least 64x48, not {self.label}")
+        if not 1 <= self.fps <= 60:
+            raise ValueError(f"fps must be within 1..60, not {self.fps}")
+        if not 50 <= self.kbps <= 20_000:
+            raise ValueError(f"video bitrate must be within 50..20000 kbps, not {self.kbps}")
+        if self.seconds <= 0:
+            raise ValueError("clip length must be positive")
+
+    @property
+    def label(self) -> str:
+        return f"{self.width}x{self.height}@{self.fps}"
+
+    @property
+    def frame_count(self) -> int:
+        return max(1, round(self.seconds * self.fps))
+
+
+@dataclass(frozen=True)
+class VideoClip:
+    spec: VideoSpec
+    mark: int
+    frames: list[bytes]
+    """Encoded VP8 frames; ``frames[0]`` is the only keyframe."""
+
+    @property
+    def kbps(self) -> float:
+        """The clip's real average bitrate."""
+        return sum(len(f) for f in self.frames) * 8 / self.spec.seconds / 1000
+
+
+@dataclass(frozen=True)
+class AudioClip:
+    packets: list[bytes]
+    """Encoded Opus packets of :data:`AUDIO_PTIME` each."""
+
+    @property
+    def kbps(self) -> float:
+        return sum(len(p) for p in self.packets) * 8 / (len(self.packets) * AUDIO_PTIME) / 1000
+
+
+def _texture(height: int, width: int, seed: int) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    """A blocky random texture, twice the picture's size so it can scroll."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(40, 200, size=(height // 4 + 1, width // 4 + 1), dtype=np.uint8)
+    big = np.kron(coarse, np.ones((8, 8), dtype=np.uint8))
+    return np.ascontiguousarray(big[: 2 * height, : 2 * width])
+
+
+def synthetic_luma(
+    spec: VideoSpec, mark: int, index: int, texture: np.ndarray[Any, np.dtype[np.uint8]]
+) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    """Frame ``index`` of the picture: texture scrolling diagonally, a bouncing white box,
+    and the mark band on top."""
+    h, w = spec.height, spec.width
+    dy, dx = (index * 2) % h, (index * 3) % w
+    luma = np.array(texture[dy : dy + h, dx : dx + w], dtype=np.uint8)
+    band = band_height(h)
+    box = max(8, h // 6)
+    span_x, span_y = w - box, max(1, h - band - box)
+    phase = index / max(1, spec.fps)
+    x = int((math.sin(phase * 1.7) * 0.5 + 0.5) * span_x)
+    y = band + int((math.sin(phase * 2.3 + 1.0) * 0.5 + 0.5) * span_y)
+    luma[y : y + box, x : x + box] = 235
+    draw_mark(luma, mark)
+    return luma
+
+
+def encode_video_clip(spec: VideoSpec, mark: int) -> VideoClip:
+    """Encode the clip of the caller whose mark is ``mark`` (CPU-bound; run it once)."""
+    codec = av.CodecContext.create("libvpx", "w")
+    codec.width, codec.height = spec.width, spec.height
+    codec.pix_fmt = "yuv420p"
+    codec.time_base = fractions.Fraction(1, spec.fps)
+    codec.framerate = fractions.Fraction(spec.fps, 1)
+    bitrate = spec.kbps * 1000
+    codec.bit_rate = bitrate
+    codec.gop_size = 10 * spec.frame_count  # no keyframe but the first
+    codec.thread_count = 1
+    # Real-time constant bitrate, as aiortc's (and a browser's) VP8 encoder runs.
+    codec.options = {
+        "deadline": "realtime",
+        "cpu-used": "8",
+        "lag-in-frames": "0",
+        "minrate": str(bitrate),
+        "maxrate": str(bitrate),
+        "bufsize": str(bitrate),
+        "undershoot-pct": "100",
+        "overshoot-pct": "15",
+        "static-thresh": "0",
+    }
+    texture = _texture(spec.height, spec.width, seed=mark)
+    chroma = np.full((spec.height // 2, spec.width // 2), 128, dtype=np.uint8)
+    frames: list[bytes] = []
+    for index in range(spec.frame_count):
+        luma = synthetic_luma(spec, mark, index, texture)
+        frame = av.VideoFrame(spec.width, spec.height, "yuv420p")
+        for plane, data in zip(frame.planes, (luma, chroma, chroma), strict=True):
+            _fill_plane(plane, data)
+        frame.pts = index
+        frame.time_base = codec.time_base
+        frame.pict_type = av.video.frame.PictureType.I if index == 0 else 0
+        frames.extend(bytes(p) for p in codec.encode(frame))
+    frames.extend(bytes(p) for p in codec.encode(None))
+    if len(frames) != spec.frame_count:
+        raise RuntimeError(f"libvpx returned {len(frames)} frames for {spec.frame_count}")
+    return VideoClip(spec=spec, mark=mark, frames=frames)
+
+
+def _fill_plane(plane: Any, data: np.ndarray[Any, np.dtype[np.uint8]]) -> None:
+    """Copy ``data`` into a PyAV plane whose rows may be padded (``line_size`` >= width)."""
+    rows, columns = data.shape
+    if plane.line_size == columns:
+        plane.update(np.ascontiguousarray(data).tobytes())
+        return
+    padded = np.zeros((rows, plane.line_size), dtype=np.uint8)
+    padded[:, :columns] = data
+    plane.update(padded.tobytes())
+
+
+def encode_audio_clip(seconds: float = 1.0, kbps: int = 32) -> AudioClip:
+    """One ``seconds`` of a 440 Hz tone as mono Opus packets of 20 ms."""
+    codec = av.CodecContext.create("libopus", "w")
+    codec.sample_rate = AUDIO_RATE
+    codec.layout = "mono"
+    codec.format = "s16"
+    codec.bit_rate = kbps * 1000
+    codec.time_base = fractions.Fraction(1, AUDIO_RATE)
+    codec.options = {"application": "voip", "frame_duration": "20"}
+    count = max(1, round(seconds / AUDIO_PTIME))
+    packets: list[bytes] = []
+    for index in range(count):
+        t = (np.arange(AUDIO_SAMPLES) + index * AUDIO_SAMPLES) / AUDIO_RATE
+        pcm = (np.sin(2 * math.pi * 440 * t) * 6000).astype(np.int16).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = index * AUDIO_SAMPLES
+        frame.time_base = codec.time_base
+        packets.extend(bytes(p) for p in codec.encode(frame))
+    packets.extend(bytes(p) for p in codec.encode(None))
+    if not packets:
+        raise RuntimeError("libopus returned no packets")
+    return AudioClip(packets=packets)

@@ -1,0 +1,67 @@
+"""Log records of a Duet node: readable text for people, one JSON object per line for machines.
+
+Handlers log with ``extra={"visitor": ..., "match": ...}`` (and sometimes ``partner``,
+``reason``); both formats show those ids when a record has them. Assumes it is called once,
+before the server starts, by the process that owns the logging configuration (``duet serve``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Literal
+
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter
+
+LogFormat = Literal["text", "json"]
+
+CONTEXT_FIELDS = ("visitor", "partner", "match", "reason")
+"""Record attributes that identify what a log line is about, in the order text shows them."""
+
+_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+_NOT_JSON_FIELDS = ("color_message",)
+"""Record attributes left out of JSON lines (uvicorn's ANSI-coloured copy of the message)."""
+
+
+class TextFormatter(logging.Formatter):
+    """``time LEVEL logger: message [visitor=v_.. match=m_..]``."""
+
+    def __init__(self) -> None:
+        super().__init__(_TEXT_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        context = [
+            f"{name}={getattr(record, name)}"
+            for name in CONTEXT_FIELDS
+            if getattr(record, name, None) is not None
+        ]
+        if not context:
+            return text
+        head, newline, rest = text.partition("\n")  # keep tracebacks below the ids
+        return f"{head} [{' '.join(context)}]{newline}{rest}"
+
+
+def json_formatter() -> logging.Formatter:
+    """One JSON object per record: ``timestamp``, ``level``, ``logger``, ``message``, any
+    ``extra`` fields (``visitor``, ``match``, ...) and ``exc_info`` for exceptions."""
+    return JsonFormatter(
+        "{levelname}{name}{message}",
+        style="{",
+        rename_fields={"levelname": "level", "name": "logger"},
+        reserved_attrs=[*RESERVED_ATTRS, *_NOT_JSON_FIELDS],
+        timestamp=True,
+    )
+
+
+def configure_logging(level: str, log_format: LogFormat) -> None:
+    """Send every record at ``level`` or above (uvicorn's too) to stderr in ``log_format``."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(json_formatter() if log_format == "json" else TextFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())

@@ -1,0 +1,50 @@
+"""Log lines: JSON objects with the visitor and match ids, or text with them appended."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+from signaling.logs import TextFormatter, json_formatter
+
+
+def _record(message: str = "match started", **extra: object) -> logging.LogRecord:
+    record = logging.LogRecord("signaling.lobby", logging.INFO, __file__, 1, message, (), None)
+    for key, value in extra.items():
+        setattr(record, key, value)
+    return record
+
+
+def test_json_lines_carry_the_ids() -> None:
+    line = json_formatter().format(
+        _record(visitor="v_1", match="m_2", partner="v_3", color_message="\x1b[1mx")
+    )
+    assert "\n" not in line
+    data = json.loads(line)
+    assert data["message"] == "match started"
+    assert data["level"] == "INFO"
+    assert data["logger"] == "signaling.lobby"
+    assert (data["visitor"], data["match"], data["partner"]) == ("v_1", "m_2", "v_3")
+    assert "timestamp" in data
+    assert "color_message" not in data
+    plain = json.loads(json_formatter().format(_record("duet node started")))
+    assert "visitor" not in plain and "match" not in plain
+
+
+def test_json_keeps_exceptions_on_one_line() -> None:
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        record = logging.LogRecord(
+            "signaling.ws", logging.ERROR, __file__, 1, "failed", (), sys.exc_info()
+        )
+    line = json_formatter().format(record)
+    assert "\n" not in line
+    assert "RuntimeError: boom" in json.loads(line)["exc_info"]
+
+
+def test_text_lines_append_the_ids() -> None:
+    line = TextFormatter().format(_record(visitor="v_1", match="m_2", reason="next"))
+    assert line.endswith("signaling.lobby: match started [visitor=v_1 match=m_2 reason=next]")
+    assert "[" not in TextFormatter().format(_record())
