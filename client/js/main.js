@@ -10,6 +10,7 @@
 //   reconnecting the server connection dropped; we join again once it is back
 // One "session" spans Start..Stop; inside it each `join` gets its own peer connection.
 
+import { BannedScreen, arrivalDecision, decisionText } from "./banned.js";
 import { ChatLog, TypingIndicator, TypingNotifier } from "./chat.js";
 import { EmojiPicker } from "./emoji.js";
 import { IceConfigCache } from "./ice.js";
@@ -21,6 +22,7 @@ import {
   setComposerEnabled,
   setConnection,
   setLandingError,
+  setLandingNotice,
   setStatus,
   showView,
   toast,
@@ -71,6 +73,7 @@ class App {
       picker: dom.emojiPicker,
       input: dom.input,
     });
+    this.bannedScreen = new BannedScreen(dom.bannedParts);
     this.phase = "idle";
     /** @type {null | {mode: string, stream: MediaStream|null, media: MediaSession|null,
      *   joined: boolean, joins: number, mediaFailures: number, searchText: string}} */
@@ -87,6 +90,7 @@ class App {
     setComposerEnabled(false);
     this.emoji.setEnabled(false);
     this.signaling.connect();
+    this.#showAppealDecision();
   }
 
   // --- user actions --------------------------------------------------------------------
@@ -290,6 +294,7 @@ class App {
       this.#enterPhase("searching", this.session.searchText);
     });
     on("matched", ({ mode }) => this.#onMatched(mode));
+    on("banned", (event) => this.#onBanned(event));
     on("partner_left", ({ reason }) => {
       if (!this.session?.joined || this.phase !== "matched") return;
       this.log.system(TEXT.partnerLeftLog[reason] ?? TEXT.partnerLeftLog.left);
@@ -311,6 +316,31 @@ class App {
       console.warn("duet: server error", code, message);
       toast(message || "Something went wrong.");
     });
+  }
+
+  /** Banned: no reconnecting, the camera off, the banned screen with the appeal form. */
+  #onBanned(event) {
+    this.signaling.close();
+    clearInterval(this.countdown);
+    if (this.session) this.stop();
+    setConnection("offline", "Banned");
+    setLandingNotice(null);
+    this.bannedScreen.show(event);
+    showView("banned");
+  }
+
+  /** The ban was lifted while the banned screen was open: back to the start, online. */
+  #onLifted(state) {
+    setLandingNotice(decisionText(state.decision === "overturned" ? "overturned" : ""));
+    showView("landing");
+    this.signaling.connect();
+  }
+
+  /** An appeal this browser sent earlier was decided: say so on the landing page. */
+  async #showAppealDecision() {
+    const state = await arrivalDecision();
+    if (!state || dom.app.dataset.view === "banned") return;
+    setLandingNotice(decisionText(state.decision), state.decision === "overturned" ? "good" : "bad");
   }
 
   #onMatched(mode) {
@@ -363,6 +393,7 @@ class App {
   // --- page ----------------------------------------------------------------------------
 
   #wirePage() {
+    this.bannedScreen.addEventListener("lifted", (event) => this.#onLifted(event.detail));
     for (const button of dom.startButtons) {
       button.addEventListener("click", () => this.start(button.dataset.mode));
     }
