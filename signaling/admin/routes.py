@@ -21,7 +21,7 @@ def routes() -> list[BaseRoute]:
     adm: Role = "admin"
     return [
         Route("/api/auth/login", auth.login, methods=POST),
-        AdminRoute("/api/admin/me", auth.me, role=mod, methods=GET),
+        Route("/api/auth/session", auth.session, methods=GET),
         AdminRoute("/api/admin/logout", auth.logout, role=mod, methods=POST),
         # The queue.
         AdminRoute("/api/admin/queue", queue.queue, role=mod, methods=GET),

@@ -189,12 +189,15 @@ async def test_login_refuses_forms_and_foreign_origins(console: ConsoleApp) -> N
 
 async def test_logout_ends_the_session(console: ConsoleApp) -> None:
     reviewer = await console.login("mo")
-    me = await console.client.get("/api/admin/me", headers=reviewer.headers())
-    assert me.json()["name"] == "mo"
+    me = await console.client.get("/api/auth/session", headers=reviewer.headers())
+    assert me.json()["reviewer"]["name"] == "mo"
     out = await console.client.post("/api/admin/logout", headers=reviewer.headers())
     assert out.status_code == 200
-    again = await console.client.get("/api/admin/me", headers=reviewer.headers())
+    assert 'duet_review=""' in out.headers["set-cookie"] or "Max-Age=0" in out.headers["set-cookie"]
+    again = await console.client.get("/api/admin/queue", headers=reviewer.headers())
     assert again.status_code == 401
+    anonymous = await console.client.get("/api/auth/session", headers=reviewer.headers())
+    assert anonymous.status_code == 200 and anonymous.json() == {"reviewer": None}
 
 
 async def test_disabling_an_account_ends_its_sessions(console: ConsoleApp) -> None:
@@ -207,7 +210,7 @@ async def test_disabling_an_account_ends_its_sessions(console: ConsoleApp) -> No
         headers=admin.headers(),
     )
     assert response.status_code == 200
-    me = await console.client.get("/api/admin/me", headers=moderator.headers())
+    me = await console.client.get("/api/admin/queue", headers=moderator.headers())
     assert me.status_code == 401
     again = await console.client.post("/api/auth/login", json={"name": "mo", "password": PASSWORD})
     assert again.status_code == 401
@@ -228,8 +231,8 @@ async def test_console_page_is_served_with_a_strict_policy(console: ConsoleApp) 
 
 async def test_reviewer_sees_who_they_are(console: ConsoleApp) -> None:
     reviewer: Reviewer = await console.login("ada")
-    me = await console.client.get("/api/admin/me", headers=reviewer.headers(csrf=False))
-    body = me.json()
+    me = await console.client.get("/api/auth/session", headers=reviewer.headers(csrf=False))
+    body = me.json()["reviewer"]
     assert body["name"] == "ada" and body["role"] == "admin" and body["csrf"] == reviewer.csrf
 
 
@@ -249,7 +252,9 @@ async def test_sessions_expire_when_idle_and_after_their_lifetime(console: Conso
     console.services.console.sessions.now = clock  # idle 30 min, lifetime 12 h (defaults)
 
     async def me(reviewer: Reviewer) -> int:
-        return (await console.client.get("/api/admin/me", headers=reviewer.headers())).status_code
+        return (
+            await console.client.get("/api/admin/queue", headers=reviewer.headers())
+        ).status_code
 
     idle = await console.login("mo")
     clock.advance(minutes=20)

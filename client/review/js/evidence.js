@@ -9,6 +9,8 @@ function boxes(evidence) {
   const width = evidence.width || 1;
   const height = evidence.height || 1;
   const list = Array.isArray(evidence.verdict?.boxes) ? evidence.verdict.boxes : [];
+  // Sizes in frame pixels: about 13 px of text and a 2 px line at 640 px shown.
+  const unit = Math.max(width, height) / 640;
   return s(
     "svg",
     {
@@ -30,7 +32,16 @@ function boxes(evidence) {
           height: box.h,
           "vector-effect": "non-scaling-stroke",
         }),
-        s("text", { x: box.x + 4, y: Math.max(14, box.y + 14) }, label + age),
+        s(
+          "text",
+          {
+            x: box.x + 6 * unit,
+            y: box.y + 18 * unit,
+            "font-size": 13 * unit,
+            "stroke-width": 3 * unit,
+          },
+          label + age,
+        ),
       );
     }),
   );

@@ -1,6 +1,6 @@
 // The reviewer console (docs/console.md): login, then pages chosen by the URL's hash
 // (#/queue, #/dashboard, ...). The session lives in an HttpOnly cookie the page never
-// sees; the page keeps only the CSRF token that /api/admin/me hands out.
+// sees; the page keeps only the CSRF token that login and /api/auth/session hand out.
 
 import { AccountsPage, LivePage } from "./admin.js";
 import { ApiError, apiEvents, get, post, setCsrf } from "./api.js";
@@ -40,9 +40,11 @@ class Console {
     window.addEventListener("hashchange", () => this.route());
     apiEvents.addEventListener("unauthenticated", () => this.showLogin("Your session ended: log in again."));
     try {
-      this.enter(await get("/api/admin/me"));
-    } catch {
-      this.showLogin();
+      const { reviewer } = await get("/api/auth/session");
+      if (reviewer) this.enter(reviewer);
+      else this.showLogin();
+    } catch (error) {
+      this.showLogin(error.message);
     }
   }
 

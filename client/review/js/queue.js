@@ -128,7 +128,12 @@ export class QueuePage {
   async loadDecisions() {
     try {
       const data = await get("/api/admin/decisions?limit=12");
-      fill(this.decisions, data.decisions.map(describeDecision));
+      fill(
+        this.decisions,
+        data.decisions.length
+          ? data.decisions.map(describeDecision)
+          : h("li", { class: "empty", text: "No decisions yet." }),
+      );
     } catch {
       // The list is a convenience; the queue still works without it.
     }
@@ -163,7 +168,12 @@ export class QueuePage {
           "span",
           { class: "qrow__meta" },
           `${item.ip ?? "?"} · ${item.visitor || "?"}`,
-          item.claimed_by ? h("span", { class: "qrow__claim", text: ` · 🔒 ${item.claimed_by}` }) : null,
+          item.claimed_by
+            ? h("span", {
+                class: "qrow__claim",
+                text: item.claimed_by === this.me.name ? " · yours" : ` · held by ${item.claimed_by}`,
+              })
+            : null,
         ),
       ),
     );
@@ -311,7 +321,9 @@ export class QueuePage {
     ];
     if (casefile.evidence?.verdict) {
       const v = casefile.evidence.verdict;
-      facts.push(["Verdict", `${Math.round((v.score ?? 0) * 100)}% ${v.reason ?? ""}`]);
+      const flags = [v.unsafe ? "unsafe" : "safe", v.minor ? "possible minor" : null];
+      facts.push(["Verdict", `${Math.round((v.score ?? 0) * 100)}% ${flags.filter(Boolean).join(", ")}`]);
+      facts.push(["Classifier", v.source ?? "?"]);
     }
     const history = casefile.history ?? {};
     const counts = [
@@ -391,6 +403,20 @@ export class QueuePage {
         { class: "item__decide" },
         reason,
         kind === "appeal" ? null : h("label", { class: "duration" }, "Ban for ", duration),
+      ),
+      h(
+        "div",
+        { class: "item__buttons" },
+        h(
+          "span",
+          { class: "item__keys" },
+          h("kbd", { text: "R" }),
+          " reveal · ",
+          h("kbd", { text: "N" }),
+          " next · ",
+          h("kbd", { text: "Esc" }),
+          " release",
+        ),
         buttons,
       ),
     );

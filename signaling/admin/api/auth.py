@@ -1,4 +1,5 @@
-"""Logging in and out: ``POST /api/auth/login``, ``GET /api/admin/me``, ``POST /api/admin/logout``.
+"""Logging in and out: ``POST /api/auth/login``, ``GET /api/auth/session``,
+``POST /api/admin/logout``.
 
 Login is the one reviewer endpoint without a session: it takes JSON only (a cross-site
 form cannot send it without a CORS preflight), refuses a foreign ``Origin``, and is
@@ -18,7 +19,7 @@ from signaling.admin.accounts import normalise_name
 from signaling.admin.api.models import Login
 from signaling.admin.console import console_of
 from signaling.admin.csrf import same_origin
-from signaling.admin.sessions import Reviewer
+from signaling.admin.sessions import COOKIE, Reviewer
 from signaling.api.errors import ApiError, read_json
 
 logger = logging.getLogger(__name__)
@@ -66,16 +67,21 @@ async def login(request: Request) -> Response:
     return response
 
 
-async def me(request: Request, reviewer: Reviewer) -> Response:
-    """Who is logged in, and the CSRF token the console sends with every change."""
-    return JSONResponse(
-        {
+async def session(request: Request) -> Response:
+    """Who is logged in (``{"reviewer": null}`` when nobody is: never a 401, so the
+    console's first look does not count as an error), and the CSRF token the console
+    sends with every change."""
+    token = request.cookies.get(COOKIE, "")
+    reviewer = await console_of(request).sessions.resolve(token) if token else None
+    body = None
+    if reviewer is not None:
+        body = {
             "name": reviewer.name,
             "role": reviewer.role,
             "csrf": reviewer.csrf,
             "expires_at": reviewer.expires_at.isoformat(),
         }
-    )
+    return JSONResponse({"reviewer": body}, headers={"Cache-Control": "no-store"})
 
 
 async def logout(request: Request, reviewer: Reviewer) -> Response:
