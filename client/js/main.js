@@ -309,6 +309,11 @@ class App {
       if (this.phase === "matched") this.typingIndicator.set(Boolean(typing));
     });
     on("error", ({ code, message }) => {
+      if (code === "disconnected") {
+        // A moderator ended this connection: back to the start, with their message.
+        this.stop({ error: message || "A moderator ended your chat." });
+        return;
+      }
       if (BENIGN_ERRORS.has(code)) {
         console.debug("duet: server refused a message we raced:", code, message);
         return;
