@@ -186,6 +186,15 @@ async def test_review_uphold_then_appeal_overturn(
     assert banned["appeal"]["status"] == "none" and banned["appeal"]["token"]
     await expect(tid(rp, "recent-decisions")).to_contain_text("review.upheld")
     await expect(tid(rp, "recent-decisions")).to_contain_text("Looks under 18 on camera")
+    # The ban is listed; the dashboard draws its charts from the live node.
+    await tid(rp, "nav-bans").click()
+    await expect(tid(rp, "bans-table")).to_contain_text("127.0.0.1")
+    await expect(tid(rp, "bans-table")).to_contain_text("review · rita")
+    await tid(rp, "nav-dashboard").click()
+    await expect(tid(rp, "chart-matches").locator("rect.chart__bar")).to_have_count(24)
+    await expect(tid(rp, "tile-breaker")).to_contain_text("closed")
+    await expect(tid(rp, "tile-online")).to_contain_text("in a chat")
+    await tid(rp, "nav-queue").click()
 
     # A visitor from the banned address sees the banned screen and appeals.
     visitor = await open_page("/")

@@ -3,14 +3,15 @@
 
 import { h, s } from "./dom.js";
 
-const W = 560;
-const H = 160;
-const PAD = { top: 12, right: 8, bottom: 22, left: 34 };
+const W = 420;
+const H = 150;
+const PAD = { top: 12, right: 6, bottom: 22, left: 30 };
 
+/** A round axis maximum whose half is a whole number too (4, 10, 20, 50, 100 ...). */
 function niceMax(value) {
-  if (value <= 5) return 5;
+  if (value <= 4) return 4;
   const magnitude = 10 ** Math.floor(Math.log10(value));
-  const step = [1, 2, 2.5, 5, 10].find((m) => m * magnitude >= value / 1) ?? 10;
+  const step = [1, 2, 4, 6, 8, 10].find((m) => m * magnitude >= value) ?? 10;
   return step * magnitude;
 }
 
@@ -23,7 +24,7 @@ export function columns({ labels, series, title, testid = null }) {
   const bar = Math.max(1, (slot * 0.8) / series.length);
   const y = (v) => PAD.top + plotH - (v / max) * plotH;
   const grid = [0, 0.5, 1].map((f) => {
-    const value = Math.round(max * f);
+    const value = max * f;
     return s(
       "g",
       { class: "chart__grid" },
@@ -123,6 +124,7 @@ export function ring({ share, title, caption, testid = null }) {
       s("circle", { class: "ring__track", cx: 50, cy: 50, r }),
       s("circle", {
         class: "ring__value",
+        visibility: share === null ? "hidden" : "visible",
         cx: 50,
         cy: 50,
         r,

@@ -272,15 +272,23 @@ export class DecisionsPage {
 export class AuditPage {
   constructor(root) {
     this.root = root;
+    this.entries = [];
+    this.more = true;
   }
 
   async mount() {
-    let entries = [];
-    let problem = null;
+    await this.load();
+  }
+
+  async load() {
+    const last = this.entries.at(-1);
+    const query = last ? `?limit=100&before=${last.seq}` : "?limit=100";
     try {
-      entries = (await get("/api/admin/audit?limit=200")).entries;
+      const page = (await get(`/api/admin/audit${query}`)).entries;
+      this.entries.push(...page);
+      this.more = page.length === 100;
     } catch (error) {
-      problem = error.message;
+      toast(error.message);
     }
     fill(
       this.root,
@@ -289,12 +297,19 @@ export class AuditPage {
         class: "page__lead",
         text: "Append-only and hash-chained: `duet audit verify` checks every link. Newest first.",
       }),
-      problem ? h("p", { class: "empty", text: problem }) : null,
       table(
         [...auditColumns, { label: "Hash", cell: (e) => `${e.hash.slice(0, 12)}…`, class: "mono" }],
-        entries,
+        this.entries,
         { testid: "audit-table" },
       ),
+      this.more
+        ? h("button", {
+            class: "btn btn--ghost btn--small more",
+            type: "button",
+            text: "Older entries",
+            onclick: () => this.load(),
+          })
+        : null,
     );
   }
 
