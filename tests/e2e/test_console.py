@@ -13,8 +13,10 @@ banned visitor's screen.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -119,6 +121,17 @@ async def _file_reports(server: DuetServer) -> None:
         await db.close()
 
 
+async def _review_item_exists(server: DuetServer, timeout: float = 15.0) -> None:
+    path = server.database_url.split("///", 1)[1]
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            if db.execute("SELECT count(*) FROM moderation_reviews").fetchone()[0]:
+                return
+        assert time.monotonic() < deadline, server.log()
+        await asyncio.sleep(0.2)
+
+
 async def _login(page: Page) -> None:
     await tid(page, "login-name").fill("rita")
     await tid(page, "login-password").fill(PASSWORD)
@@ -147,12 +160,13 @@ async def test_review_uphold_then_appeal_overturn(
     await purple.join("video")
     await green.join("video")
     await purple.wait_for("matched")
+    await _review_item_exists(server)
 
     reviewer = await open_page("/review")
     rp = reviewer.page
     await _login(rp)
     item = tid(rp, "queue-item").and_(rp.locator("[data-kind='review']"))
-    await expect(item).to_have_count(1, timeout=15_000)  # the queue refreshes by itself
+    await expect(item).to_have_count(1)
     await expect(tid(rp, "queue-item")).to_have_count(3)
     # Oldest first within a priority: the HIGH review item leads the queue.
     await expect(tid(rp, "queue-item").first).to_have_attribute("data-kind", "review")

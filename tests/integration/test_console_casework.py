@@ -146,6 +146,12 @@ async def test_appeal_overturned_lifts_the_ban_and_deletes_the_evidence(
     )
     assert image.status_code == 200 and image.content[:2] == b"\xff\xd8"
     assert image.headers["cache-control"] == "no-store"
+    # Only for logged-in reviewers, and never under a public path.
+    anonymous = await console.client.get(casefile["evidence"]["images"]["original"])
+    assert anonymous.status_code == 401
+    relative = evidence_files[0].relative_to(console.settings.moderation.evidence_dir)
+    for public in (f"/{relative}", f"/evidence/{relative}", f"/var/evidence/{relative}"):
+        assert (await console.client.get(public)).status_code == 404, public
     decided = await _decide(console, mo, "appeal", entry["id"], "overturn")
     assert decided.status_code == 200, decided.text
     assert decided.json()["lifted"] == ban.id and decided.json()["evidence_deleted"] == 1

@@ -225,6 +225,12 @@ export class QueuePage {
   }
 
   #show(casefile) {
+    const previous = this.current;
+    if (previous && (previous.kind !== casefile.kind || previous.item.id !== casefile.item.id)) {
+      // One item at a time: give the previous one back to the queue.
+      const path = `/api/admin/items/${previous.kind}/${encodeURIComponent(previous.item.id)}/release`;
+      post(path).catch(() => {});
+    }
     this.current = casefile;
     this.evidence = null;
     const { kind, item } = casefile;

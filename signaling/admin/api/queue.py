@@ -28,15 +28,15 @@ def _item(request: Request) -> tuple[ItemKind, str]:
 async def _casefile(
     console: Console, kind: ItemKind, item_id: str, reviewer: Reviewer
 ) -> dict[str, Any]:
+    """The item's casefile, once the reviewer holds its claim (409 if someone else does)."""
+    try:
+        casefile = await console.casefiles.open(kind, item_id, console.now())
+    except NotFound:
+        raise ApiError(404, "not_found", "no such item") from None
     try:
         claim = await console.queue.claim(kind, item_id, reviewer)
     except Claimed as exc:
         raise ApiError(409, "claimed", str(exc)) from None
-    try:
-        casefile = await console.casefiles.open(kind, item_id, console.now())
-    except NotFound:
-        await console.queue.release(kind, item_id, reviewer)
-        raise ApiError(404, "not_found", "no such item") from None
     casefile["claim"] = {"by": claim.reviewer_name, "expires_at": claim.expires_at.isoformat()}
     return casefile
 

@@ -3,8 +3,6 @@ audit log and "recent decisions"."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
@@ -70,7 +68,7 @@ async def evidence_image(request: Request, reviewer: Reviewer) -> Response:
             reviewer.actor, "evidence.viewed", f"evidence:{evidence_id}", "", {}
         )
     return FileResponse(
-        Path(path),
+        path,
         media_type="image/jpeg",
         headers={
             "Cache-Control": "no-store",
