@@ -46,26 +46,36 @@ def _round(value: float | None, digits: int = 3) -> float | None:
 
 WORKERS_CPU = "duet_moderation_workers_cpu_seconds_total"
 WORKERS_RSS = "duet_moderation_workers_resident_memory_bytes"
+SFU_WORKERS_CPU = "duet_sfu_worker_cpu_seconds_total"
+SFU_WORKERS_RSS = "duet_sfu_worker_resident_memory_bytes"
 
 
-def _rss(sample: Sample | None) -> tuple[float | None, float]:
-    """(node process RSS, moderation workers' RSS) in bytes."""
+def _rss(sample: Sample | None) -> tuple[float | None, float, float]:
+    """(node process, moderation workers, SFU workers) resident memory in bytes."""
     if sample is None:
-        return None, 0.0
-    return sample.rss_bytes, sample.get(WORKERS_RSS) or 0.0
+        return None, 0.0, 0.0
+    return sample.rss_bytes, sample.get(WORKERS_RSS) or 0.0, sample.total(SFU_WORKERS_RSS)
+
+
+def _rate_all(before: Sample | None, after: Sample | None, name: str) -> float:
+    """Rate of the sum of every series of ``name`` (0 when there is none)."""
+    if before is None or after is None or after.at <= before.at:
+        return 0.0
+    return max(0.0, after.total(name) - before.total(name)) / (after.at - before.at)
 
 
 def _server(data: RunData, matched: int) -> dict[str, Any]:
-    """The node's cost: its process plus its moderation worker processes (when it has any;
-    they are separate processes, so ``process_*`` alone would leave them out)."""
+    """The node's cost: its process plus its moderation and SFU worker processes (when it
+    has any; they are separate processes, so ``process_*`` alone would leave them out)."""
     start, end, idle = data.at_window_start, data.at_window_end, data.idle
     process_cores = _rate(start, end, "process_cpu_seconds_total")
     worker_cores = _rate(start, end, WORKERS_CPU) or 0.0
-    cores = None if process_cores is None else process_cores + worker_cores
-    process_rss, worker_rss = _rss(end)
-    idle_rss, idle_worker_rss = _rss(idle)
-    rss = None if process_rss is None else process_rss + worker_rss
-    rss_idle = None if idle_rss is None else idle_rss + idle_worker_rss
+    sfu_cores = _rate_all(start, end, SFU_WORKERS_CPU)
+    cores = None if process_cores is None else process_cores + worker_cores + sfu_cores
+    process_rss, worker_rss, sfu_rss = _rss(end)
+    idle_rss, idle_worker_rss, idle_sfu_rss = _rss(idle)
+    rss = None if process_rss is None else process_rss + worker_rss + sfu_rss
+    rss_idle = None if idle_rss is None else idle_rss + idle_worker_rss + idle_sfu_rss
     latest = end or start or idle
     build = latest.labels.get("duet_build_info", {}) if latest is not None else {}
     per_call_rss = None
@@ -108,6 +118,10 @@ def _server(data: RunData, matched: int) -> dict[str, Any]:
         "cpu_cores": _round(cores),
         "cpu_cores_per_call": _round(cores / matched if cores is not None and matched else None, 4),
         "cpu_cores_process": _round(process_cores),
+        "cpu_cores_sfu_workers": _round(sfu_cores),
+        "sfu_workers": len(
+            [k for k in (end.values if end is not None else {}) if k.startswith(SFU_WORKERS_CPU)]
+        ),
         "rss_mb": _round(rss / MB if rss is not None else None, 1),
         "rss_mb_idle": _round(rss_idle / MB if rss_idle is not None else None, 1),
         "rss_mb_per_call": _round(per_call_rss, 2),

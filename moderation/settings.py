@@ -64,7 +64,12 @@ class ModerationSettings(BaseModel):
     ``classify(frame_bgr) -> Verdict``. The default is NudeNet 320n + the age model."""
 
     workers: int = Field(default=1, ge=1, le=64)
-    """Worker processes running the classifier (one ONNX thread each)."""
+    """Worker processes running the classifier (one ONNX thread each); for ``duet worker``,
+    the processes of that worker."""
+
+    remote_workers: bool = False
+    """Send checks to ``duet worker`` processes (on any host) through Redis instead of
+    running classifier processes in this node. Needs ``redis_url``."""
 
     check_timeout_s: float = Field(default=2.0, gt=0)
     """A check whose verdict takes longer fails; its worker is killed and replaced."""

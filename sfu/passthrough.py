@@ -19,14 +19,14 @@ import fractions
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import av
 from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
-from sfu.aiortc_hooks import ReceiverControl, hook_receiver, hook_sender
+from sfu.aiortc_hooks import hook_receiver, hook_sender
 from sfu.forwarding import CLOCK_RATE, Feed, OutboundTrack
 
 PLI_MIN_INTERVAL = 0.3
@@ -41,6 +41,15 @@ def is_vp8_keyframe(data: bytes) -> bool:
     return len(data) >= 6 and not data[0] & 0x01 and data[3:6] == b"\x9d\x01\x2a"
 
 
+class SourceControl(Protocol):
+    """How a feed talks back to where its frames come from: the visitor's own receiver
+    (``sfu.aiortc_hooks.ReceiverControl``) or another SFU process (``sfu.pipe``)."""
+
+    async def request_keyframe(self) -> bool: ...
+
+    async def send_remb(self, bitrate: int) -> bool: ...
+
+
 @dataclass(frozen=True, slots=True)
 class EncodedFrame:
     """One complete encoded frame from a visitor, as forwarded."""
@@ -52,7 +61,8 @@ class EncodedFrame:
 
 
 class EncodedFeed(Feed):
-    """Encoded frames of one visitor's inbound kind, straight from its receiver."""
+    """Encoded frames of one visitor's inbound kind, from its receiver (:meth:`hook`) or
+    from another SFU process (:meth:`attach_control` + :meth:`accept`)."""
 
     def __init__(self, kind: str, owner: str, gop_limit: int = 150) -> None:
         super().__init__(kind, owner)
@@ -66,7 +76,7 @@ class EncodedFeed(Feed):
         empty when that many passed without a keyframe."""
         self._gop_limit = gop_limit
         self._broken = False
-        self._control: ReceiverControl | None = None
+        self._control: SourceControl | None = None
         self._last_pli = -1e9
         self._pending_pli: asyncio.TimerHandle | None = None
         self._partner_remb: tuple[int, float] | None = None
@@ -76,13 +86,20 @@ class EncodedFeed(Feed):
     def hook(self, receiver: RTCRtpReceiver) -> None:
         """Take this kind's encoded frames out of ``receiver`` (before it starts)."""
         self._control = hook_receiver(
-            receiver, on_frame=self._on_frame, on_loss=self._on_loss, cap_remb=self._cap_remb
+            receiver, on_frame=self._on_frame, on_loss=self.lost, cap_remb=self._cap_remb
         )
 
+    def attach_control(self, control: SourceControl) -> None:
+        """Frames will come through :meth:`accept`; keyframe requests go to ``control``."""
+        self._control = control
+
     def _on_frame(self, codec: RTCRtpCodecParameters, frame: JitterFrame) -> None:
-        data = bytes(frame.data)
+        self.accept(bytes(frame.data), int(frame.timestamp))
+
+    def accept(self, data: bytes, timestamp: int) -> None:
+        """One complete encoded frame from the source."""
         keyframe = self.kind == "video" and is_vp8_keyframe(data)
-        item = EncodedFrame(data, int(frame.timestamp), keyframe)
+        item = EncodedFrame(data, timestamp, keyframe)
         self.bytes += len(data)
         if self.kind == "video":
             if keyframe:
@@ -105,7 +122,8 @@ class EncodedFeed(Feed):
                     self.gop = []
         self.push(item)
 
-    def _on_loss(self) -> None:
+    def lost(self) -> None:
+        """Frames were lost upstream: gate video until the next keyframe."""
         if self.kind == "video":
             self.losses += 1
             self._broken = True

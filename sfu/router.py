@@ -1,79 +1,140 @@
 """The SFU of one process: every visitor's :class:`~sfu.peer.Peer` and who hears whom.
 
 Named after mediasoup's Router. It owns its peers (closing the router closes them all) and
-wires forwarding: :meth:`Router.link` points each visitor's outbound tracks at the other's
-inbound feeds, :meth:`Router.unlink` points them at nothing. Neither renegotiates.
+its :class:`~sfu.pipe.Pipe` to other SFU processes, and wires forwarding: each visitor's
+outbound tracks carry one source's feeds, either a local peer's or a pipe's
+:class:`~sfu.pipe.RemoteSource`. Nothing renegotiates. It implements
+:class:`~sfu.plane.MediaPlane` for a node that runs its SFU in-process, and is the engine
+inside each SFU worker process of :class:`~sfu.cluster.SfuCluster`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections import Counter
+from typing import Any
 
 from sfu.aiortc_hooks import set_host_addresses, set_host_candidates
+from sfu.forwarding import Feed
 from sfu.peer import KINDS, Peer
+from sfu.pipe import Pipe, RemoteSource
+from sfu.plane import BgrFrame, LostHandler, PlaneSnapshot
 from sfu.settings import SfuSettings
 from sfu.stats import StatsSampler
-from sfu.tap import BgrFrame, grab
+from sfu.tap import grab
 
 logger = logging.getLogger(__name__)
 
 
-class Router:
-    """Peers of this process, and the current partner of each."""
+def parse_endpoint(endpoint: str) -> tuple[str, int]:
+    host, _, port = endpoint.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"not a host:port endpoint: {endpoint!r}")
+    return host.strip("[]"), int(port)
 
-    def __init__(self, settings: SfuSettings) -> None:
+
+class Router:
+    """Peers of this process, their sources, and the pipe to other SFU processes."""
+
+    def __init__(self, settings: SfuSettings, secret: bytes = b"") -> None:
         self.settings = settings
         self.peers: dict[str, Peer] = {}
-        self._partner: dict[str, str] = {}
+        self.pipe = Pipe(self._local_feeds, secret or b"duet", settings.pipe_chunk_bytes)
+        self._sources: dict[str, tuple[str, RemoteSource | None]] = {}
+        """visitor -> (source visitor, the pipe source when it is remote)."""
         self._closing: set[asyncio.Task[None]] = set()
+        self._endpoint: str | None = None
         self.stats = StatsSampler(self.peers, settings.stats_interval_s)
         """Per-visitor media statistics and process totals."""
 
-    def start(self) -> None:
-        """Apply process-wide ICE settings (host candidate addresses)."""
+    # --- lifecycle --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Apply process-wide ICE settings and open the pipe socket."""
         set_host_addresses(self.settings.host_addresses)
         set_host_candidates(self.settings.port_range, self.settings.announced_address or None)
+        host, port = await self.pipe.start(self.settings.pipe_host, self.settings.pipe_port)
+        self._endpoint = f"{self.settings.pipe_announced_address or host}:{port}"
         self.stats.start()
 
+    async def close(self) -> None:
+        await asyncio.gather(*(p.close() for p in list(self.peers.values())))
+        await self.pipe.close()
+        await self.stats.stop()
+
+    # --- peers (in-process API) -------------------------------------------------------
+
     def create_peer(self, visitor: str) -> Peer:
-        """A new peer connection for ``visitor`` (an older one is closed in the background)."""
+        """A new peer connection for ``visitor``; an older one is closed in the background
+        and whoever received its media now receives the new one's."""
         old = self.peers.pop(visitor, None)
-        if old is not None:
-            self.unlink(visitor)
-            task = asyncio.ensure_future(old.close())
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
         peer = Peer(visitor, self.settings.stun_urls, self.settings.forwarding)
         self.peers[visitor] = peer
         peer.once("closed", lambda: self._forget(visitor, peer))
+        if old is not None:
+            source = self._sources.get(visitor)
+            self._rewire_listeners(visitor)
+            if source is not None:
+                self._switch(visitor, self._feeds_of(source[0], source[1]))
+            task = asyncio.ensure_future(old.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
         return peer
 
     def link(self, a: str, b: str) -> None:
-        """Make ``a`` and ``b`` see and hear each other (both must have peers)."""
-        self.unlink(a)
-        self.unlink(b)
-        peer_a, peer_b = self.peers[a], self.peers[b]
-        for kind in KINDS:
-            peer_a.outbound[kind].switch(peer_b.feeds[kind])
-            peer_b.outbound[kind].switch(peer_a.feeds[kind])
-        self._partner[a], self._partner[b] = b, a
+        """Make local visitors ``a`` and ``b`` see and hear each other."""
+        self._connect_local(a, b)
+        self._connect_local(b, a)
 
     def unlink(self, visitor: str) -> None:
-        """Stop forwarding between ``visitor`` and its partner, in both directions."""
-        partner = self._partner.pop(visitor, None)
-        for who in (visitor, partner):
-            if who is None:
-                continue
-            peer = self.peers.get(who)
-            if peer is not None:
-                for track in peer.outbound.values():
-                    track.switch(None)
-        if partner is not None:
-            self._partner.pop(partner, None)
+        """Stop forwarding to ``visitor`` and, if its source is local, to that source."""
+        entry = self._sources.get(visitor)
+        self._disconnect(visitor)
+        if entry is not None and entry[1] is None:
+            other = self._sources.get(entry[0])
+            if other is not None and other[0] == visitor:
+                self._disconnect(entry[0])
 
-    def partner_of(self, visitor: str) -> str | None:
-        return self._partner.get(visitor)
+    def source_of(self, visitor: str) -> str | None:
+        entry = self._sources.get(visitor)
+        return None if entry is None else entry[0]
+
+    async def close_peer(self, visitor: str) -> None:
+        peer = self.peers.get(visitor)
+        if peer is not None:
+            await peer.close()
+
+    # --- MediaPlane -------------------------------------------------------------------
+
+    async def open(self, visitor: str) -> str:
+        return await self.create_peer(visitor).offer()
+
+    async def answer(self, visitor: str, sdp: str) -> None:
+        await self._peer(visitor).accept_answer(sdp)
+
+    async def candidate(self, visitor: str, candidate: dict[str, Any] | None) -> None:
+        await self._peer(visitor).add_candidate(candidate)
+
+    async def connect(self, visitor: str, source: str, endpoint: str | None = None) -> None:
+        if source in self.peers and endpoint in (None, self._endpoint):
+            self._connect_local(visitor, source)
+            return
+        if endpoint is None:
+            raise KeyError(f"{source} is not here and no endpoint was given")
+        self._disconnect(visitor)
+        if visitor not in self.peers:
+            return
+        remote = self.pipe.subscribe(source, parse_endpoint(endpoint))
+        self._sources[visitor] = (source, remote)
+        self._switch(visitor, remote.feeds)
+
+    async def disconnect(self, visitor: str) -> None:
+        self._disconnect(visitor)
+
+    async def drop(self, visitor: str) -> None:
+        await self.close_peer(visitor)
 
     async def tap(self, visitor: str, timeout: float = 2.0, max_side: int = 640) -> BgrFrame | None:
         """One decoded BGR frame (longest side <= ``max_side``) of ``visitor``'s own inbound
@@ -83,18 +144,83 @@ class Router:
             return None
         return await grab(peer.feeds["video"], timeout, max_side)
 
-    async def close_peer(self, visitor: str) -> None:
-        peer = self.peers.get(visitor)
-        if peer is not None:
-            await peer.close()
+    def endpoint(self, visitor: str) -> str | None:
+        return self._endpoint if visitor in self.peers else None
 
-    async def close(self) -> None:
-        await asyncio.gather(*(p.close() for p in list(self.peers.values())))
-        await self.stats.stop()
+    @property
+    def endpoint_address(self) -> str | None:
+        """This process's pipe endpoint (``host:port``), once started."""
+        return self._endpoint
+
+    def has_peer(self, visitor: str) -> bool:
+        return visitor in self.peers
+
+    def snapshot(self) -> PlaneSnapshot:
+        return PlaneSnapshot(
+            peers_by_state=Counter(str(p.connection_state) for p in self.peers.values()),
+            candidate_types=self.stats.candidate_types(),
+            totals=self.stats.totals(),
+        )
+
+    def on_lost(self, handler: LostHandler) -> None:
+        """Peers of an in-process router are never lost all at once: nothing to report."""
+
+    # --- internals --------------------------------------------------------------------
+
+    def _peer(self, visitor: str) -> Peer:
+        peer = self.peers.get(visitor)
+        if peer is None:
+            raise KeyError(f"no peer connection for {visitor}")
+        return peer
+
+    def _local_feeds(self, visitor: str) -> dict[str, Feed] | None:
+        peer = self.peers.get(visitor)
+        return None if peer is None or peer.closed else peer.feeds
+
+    def _feeds_of(self, source: str, remote: RemoteSource | None) -> dict[str, Any] | None:
+        if remote is not None:
+            return dict(remote.feeds)
+        peer = self.peers.get(source)
+        return None if peer is None else dict(peer.feeds)
+
+    def _connect_local(self, visitor: str, source: str) -> None:
+        self._disconnect(visitor)
+        if visitor not in self.peers or source not in self.peers:
+            return
+        self._sources[visitor] = (source, None)
+        self._switch(visitor, self.peers[source].feeds)
+
+    def _switch(self, visitor: str, feeds: dict[str, Any] | None) -> None:
+        peer = self.peers.get(visitor)
+        if peer is None:
+            return
+        for kind in KINDS:
+            peer.outbound[kind].switch(None if feeds is None else feeds.get(kind))
+
+    def _disconnect(self, visitor: str) -> None:
+        entry = self._sources.pop(visitor, None)
+        self._switch(visitor, None)
+        if entry is not None and entry[1] is not None:
+            task = asyncio.ensure_future(entry[1].close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    def _rewire_listeners(self, visitor: str) -> None:
+        """``visitor`` has a new peer: local listeners and pipe subscribers follow it."""
+        for listener, (source, remote) in list(self._sources.items()):
+            if source == visitor and remote is None:
+                self._switch(listener, self.peers[visitor].feeds)
+        self.pipe.rebind(visitor)
 
     def _forget(self, visitor: str, peer: Peer) -> None:
         if peer.final_counters is not None:
             self.stats.retire(visitor, peer.final_counters)
-        if self.peers.get(visitor) is peer:
-            self.unlink(visitor)
-            del self.peers[visitor]
+        if self.peers.get(visitor) is not peer:
+            return
+        del self.peers[visitor]
+        self._disconnect(visitor)
+        for listener, (source, remote) in list(self._sources.items()):
+            if source == visitor and remote is None:
+                with contextlib.suppress(KeyError):
+                    self._disconnect(listener)
+        self.pipe.rebind(visitor)

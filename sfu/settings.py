@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import os
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 
 class SfuSettings(BaseModel):
     """How the SFU gathers candidates and forwards media."""
+
+    workers: Annotated[int, Field(ge=0, le=256)] | Literal["auto"] = "auto"
+    """SFU worker processes: ``"auto"`` is one per CPU core; 0 runs the SFU inside the
+    signaling process (one event loop: about 12-25 calls per core at most)."""
 
     host_addresses: list[str] = Field(default_factory=list)
     """Local addresses the SFU gathers ICE host candidates on.
@@ -33,6 +38,19 @@ class SfuSettings(BaseModel):
     stats_interval_s: float = Field(default=2.0, gt=0)
     """How often per-visitor media statistics (bitrates, fps, candidate type) are sampled."""
 
+    pipe_host: str = "127.0.0.1"
+    """Address of this process's pipe socket (UDP), over which other SFU processes pull a
+    visitor's media when a match spans processes or nodes. Use a private address."""
+
+    pipe_port: int = Field(default=0, ge=0, le=65535)
+    """Port of the pipe socket (0: any free port; each SFU process needs its own)."""
+
+    pipe_announced_address: str = ""
+    """Address other nodes reach the pipe at, if not ``pipe_host`` (e.g. 0.0.0.0 binds)."""
+
+    pipe_chunk_bytes: int = Field(default=1200, ge=200, le=60_000)
+    """Largest pipe datagram payload: 1200 crosses any network; up to 60000 on loopback."""
+
     stun_urls: list[str] = Field(default_factory=list)
     """STUN servers the SFU itself uses to learn a server-reflexive address (rarely needed:
     a server with a public address announces host candidates)."""
@@ -42,6 +60,12 @@ class SfuSettings(BaseModel):
         if (self.port_min == 0) != (self.port_max == 0) or self.port_min > self.port_max:
             raise ValueError("sfu.port_min and sfu.port_max form a range (or are both 0)")
         return self
+
+    @property
+    def worker_count(self) -> int:
+        if self.workers == "auto":
+            return max(1, os.cpu_count() or 1)
+        return self.workers
 
     @property
     def port_range(self) -> tuple[int, int] | None:

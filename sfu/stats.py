@@ -113,6 +113,15 @@ class Totals:
     """PLIs sent to visitors by the SFU (relayed, after drops, for the tap)."""
     drops: int = 0
 
+    def add_totals(self, other: Totals) -> None:
+        for kind in KINDS:
+            self.packets_sent[kind] += other.packets_sent[kind]
+            self.bytes_sent[kind] += other.bytes_sent[kind]
+        self.bytes_in += other.bytes_in
+        self.bytes_out += other.bytes_out
+        self.keyframe_requests += other.keyframe_requests
+        self.drops += other.drops
+
     def add(self, counters: Counters) -> None:
         for kind in KINDS:
             self.packets_sent[kind] += counters.packets_sent[kind]

@@ -43,6 +43,8 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["host"] = args.host
     if args.port is not None:
         overrides["port"] = args.port
+    if args.sfu_workers is not None:
+        overrides["sfu"] = {"workers": args.sfu_workers}
     settings = _settings(args, **overrides)
     configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
@@ -58,6 +60,56 @@ def _serve(args: argparse.Namespace) -> int:
         ws_max_size=settings.max_message_bytes * 16,
         lifespan="on",
     )
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    """``duet worker``: classify frame checks from the Redis stream, on any host."""
+    import asyncio
+    import signal
+
+    from redis.asyncio import Redis
+
+    from moderation.service import classifier_config
+    from moderation.stream import StreamWorker
+    from moderation.workers import WorkerPool
+    from signaling.logs import configure_logging
+
+    settings = _settings(args)
+    if not settings.redis_url:
+        raise SystemExit("duet worker: set redis_url (the nodes' Redis) in the config or env")
+    configure_logging(settings.log_level, settings.log_format)
+    moderation = settings.moderation
+
+    async def run() -> None:
+        pool = WorkerPool(
+            moderation.classifier,
+            classifier_config(moderation),
+            size=moderation.workers,
+            timeout=moderation.check_timeout_s,
+            max_pending=moderation.max_pending_checks,
+        )
+        pool.start()
+        redis = Redis.from_url(settings.redis_url)
+        worker = StreamWorker(redis, pool, reclaim_after=max(5.0, moderation.check_timeout_s * 3))
+        print(f"duet worker {worker.name}: loading {moderation.classifier} ...", flush=True)
+        if not await pool.wait_ready(120):
+            raise SystemExit("duet worker: the classifier did not load within 120 s")
+        print(f"duet worker {worker.name}: consuming checks", flush=True)
+        task = asyncio.ensure_future(worker.run())
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        finally:
+            await pool.close()
+            await redis.aclose()
+        print(f"duet worker {worker.name}: stopped ({worker.stats.handled} checks)", flush=True)
+
+    asyncio.run(run())
     return 0
 
 
@@ -131,8 +183,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run a Duet node (web, signaling, SFU)")
     serve.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="listen port (default 8080)")
+    serve.add_argument(
+        "--sfu-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="SFU worker processes (default: one per CPU core; 0: SFU in this process)",
+    )
     config_option(serve)
     serve.set_defaults(func=_serve)
+
+    worker = commands.add_parser(
+        "worker", help="classify moderation checks from Redis (needs redis_url)"
+    )
+    config_option(worker)
+    worker.set_defaults(func=_worker)
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True)

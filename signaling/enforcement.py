@@ -12,17 +12,17 @@ from __future__ import annotations
 
 from moderation.classifiers import BgrFrame
 from moderation.records import BanRecord
-from sfu import Router
+from sfu.plane import MediaPlane
 from signaling.appeals import Appeals
 from signaling.lobby import Lobby
 
 
 class TapFrameSource:
-    def __init__(self, router: Router) -> None:
-        self.router = router
+    def __init__(self, media: MediaPlane) -> None:
+        self.media = media
 
     async def grab(self, visitor: str, timeout: float, max_side: int) -> BgrFrame | None:
-        return await self.router.tap(visitor, timeout=timeout, max_side=max_side)
+        return await self.media.tap(visitor, timeout, max_side)
 
 
 class LobbyEnforcer:

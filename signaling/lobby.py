@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from pyee.asyncio import AsyncIOEventEmitter
 
 from moderation import Moderation, Subject
-from sfu import BadSdp, Router
+from sfu import BadSdp
+from sfu.plane import MediaPlane
 from signaling.matching import Matchmaker
 from signaling.protocol import (
     Answer,
@@ -49,6 +50,7 @@ from signaling.protocol import (
 from signaling.settings import Settings
 from signaling.storage import MatchStore
 from signaling.visitor import CLOSE_POLICY, Match, Visitor
+from signaling.wiring import Wiring
 from signaling.writer import BackgroundWriter
 
 logger = logging.getLogger(__name__)
@@ -72,14 +74,15 @@ class Lobby(AsyncIOEventEmitter):
     def __init__(
         self,
         settings: Settings,
-        router: Router,
+        media: MediaPlane,
         matches: MatchStore,
         writer: BackgroundWriter,
         clock: Callable[[], float],
     ) -> None:
         super().__init__()
         self.settings = settings
-        self.router = router
+        self.media = media
+        self.wiring = Wiring(media)
         self.matches = matches
         self.writer = writer
         self.clock = clock
@@ -87,6 +90,7 @@ class Lobby(AsyncIOEventEmitter):
         self.matchmaker = Matchmaker(
             clock=clock, rematch_cooldown=settings.matching.rematch_cooldown_s
         )
+        self._tasks: set[asyncio.Task[None]] = set()
         self.moderation: Moderation | None = None
         """Set by the composition root (moderation's enforcer needs the lobby first)."""
 
@@ -182,10 +186,9 @@ class Lobby(AsyncIOEventEmitter):
         visitor.state = "waiting"
         visitor.looking_since, visitor.looking_after = self.clock(), "join"
         if mode == "video":
-            peer = self.router.create_peer(visitor.id)
-            visitor.peer = peer
-            sdp = await peer.offer()
-            if visitor.peer is not peer or not visitor.alive:
+            generation = visitor.open_media()
+            sdp = await self.media.open(visitor.id)
+            if visitor.media_generation != generation or not visitor.alive:
                 return  # left or reconnected while the offer was being made
             visitor.send(OfferEvent(sdp=sdp))
         self._enqueue(visitor)
@@ -195,23 +198,47 @@ class Lobby(AsyncIOEventEmitter):
 
         aiortc cannot restart ICE on an existing connection, so the SFU offers a new one;
         the match and its forwarding are carried over (re-linked) at once."""
-        if visitor.peer is None or visitor.mode != "video":
+        if not visitor.media or visitor.mode != "video":
             raise ProtocolError("no_offer", "there is no media connection to restart")
         now = self.clock()
         if now - visitor.restarted_at < self.settings.min_restart_interval_s:
             raise ProtocolError("too_soon", "the connection was restarted a moment ago")
         visitor.restarted_at = now
-        peer = self.router.create_peer(visitor.id)
-        visitor.peer = peer
-        match = visitor.match
-        if match is not None:
-            partner = match.partner_of(visitor)
-            if partner.peer is not None:
-                self.router.link(visitor.id, partner.id)
-        sdp = await peer.offer()
-        if visitor.peer is peer and visitor.alive:
+        # A new peer connection keeps the visitor's source, and whoever received the
+        # visitor's media receives the new connection's: the match carries over.
+        generation = visitor.open_media()
+        sdp = await self.media.open(visitor.id)
+        if visitor.media_generation == generation and visitor.alive:
             visitor.send(OfferEvent(sdp=sdp, restart=True))
         logger.info("media restarted", extra={"visitor": visitor.id})
+
+    def media_lost(self, visitors: list[str]) -> None:
+        """An SFU worker process died with these visitors' peer connections. Each gets a
+        fresh connection (an offer marked ``restart``) and its match carries on."""
+        for visitor_id in visitors:
+            visitor = self.visitors.get(visitor_id)
+            if visitor is not None and visitor.media and visitor.alive:
+                task = asyncio.ensure_future(self._reopen(visitor))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _reopen(self, visitor: Visitor) -> None:
+        generation = visitor.open_media()
+        try:
+            sdp = await self.media.open(visitor.id)
+        except Exception:
+            logger.exception("could not reopen media", extra={"visitor": visitor.id})
+            return
+        if visitor.media_generation != generation or not visitor.alive:
+            return
+        visitor.send(OfferEvent(sdp=sdp, restart=True))
+        match = visitor.match
+        if match is not None and match.mode == "video":
+            partner = match.partner_of(visitor)
+            if partner.media:
+                self.wiring.connect(visitor.id, partner.id)
+                self.wiring.connect(partner.id, visitor.id)
+        logger.warning("media reopened after an SFU worker died", extra={"visitor": visitor.id})
 
     def _next(self, visitor: Visitor) -> None:
         if visitor.match is None:
@@ -229,24 +256,28 @@ class Lobby(AsyncIOEventEmitter):
         if visitor.state != "closed":
             visitor.state = "idle"
         visitor.mode = None
-        peer, visitor.peer = visitor.peer, None
-        if peer is not None:
-            await peer.close()
+        if visitor.media:
+            visitor.close_media()
+            await self.media.drop(visitor.id)
 
     async def _answer(self, visitor: Visitor, sdp: str) -> None:
-        if visitor.peer is None:
+        if not visitor.media:
             raise ProtocolError("no_offer", "there is no offer to answer (join in video mode)")
         try:
-            await visitor.peer.accept_answer(sdp)
+            await self.media.answer(visitor.id, sdp)
+        except KeyError:
+            raise ProtocolError("no_offer", "the offer is gone (left or restarted)") from None
         except BadSdp as exc:
             raise ProtocolError("bad_sdp", str(exc)) from None
 
     async def _candidate(self, visitor: Visitor, message: Candidate) -> None:
-        if visitor.peer is None:
+        if not visitor.media:
             raise ProtocolError("no_offer", "there is no peer connection for this candidate")
         candidate = None if message.candidate is None else message.candidate.model_dump()
         try:
-            await visitor.peer.add_candidate(candidate)
+            await self.media.candidate(visitor.id, candidate)
+        except KeyError:
+            raise ProtocolError("no_offer", "the offer is gone (left or restarted)") from None
         except BadSdp as exc:
             raise ProtocolError("bad_candidate", str(exc)) from None
 
@@ -347,8 +378,9 @@ class Lobby(AsyncIOEventEmitter):
             self._cancel_retry(visitor)
             visitor.state = "matched"
             visitor.match = match
-        if match.mode == "video" and a.peer is not None and b.peer is not None:
-            self.router.link(a.id, b.id)
+        if match.mode == "video" and a.media and b.media:
+            self.wiring.connect(a.id, b.id)
+            self.wiring.connect(b.id, a.id)
         for visitor in (a, b):
             visitor.send(MatchedEvent(match=match.id, mode=match.mode))
         self.writer.submit(
@@ -368,7 +400,9 @@ class Lobby(AsyncIOEventEmitter):
             if visitor.state == "matched":
                 visitor.state = "idle"
         if match.mode == "video":
-            self.router.unlink(by.id)
+            for visitor in (match.a, match.b):
+                if visitor.media:
+                    self.wiring.disconnect(visitor.id)
         self.matchmaker.parted(match.a.id, match.b.id)
         ended = datetime.now(UTC)
         self.writer.submit(lambda: self.matches.ended(match.id, reason, ended))

@@ -40,7 +40,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from sfu.stats import StatsSampler
+from sfu.plane import PlaneSnapshot
 from signaling.build import BuildInfo
 from signaling.protocol import Mode
 from signaling.visitor import Match, Visitor
@@ -88,13 +88,9 @@ class LobbyEvents(Protocol):
 
 
 class RouterState(Protocol):
-    """What :class:`SfuCollector` reads from an :class:`sfu.Router`."""
+    """What :class:`SfuCollector` reads from the media plane (:class:`sfu.plane.MediaPlane`)."""
 
-    @property
-    def peers(self) -> Mapping[str, Any]: ...
-
-    @property
-    def stats(self) -> StatsSampler: ...
+    def snapshot(self) -> PlaneSnapshot: ...
 
 
 class ModerationState(Protocol):
@@ -192,18 +188,34 @@ class SfuCollector(Collector):
             "duet_sfu_dropped_frames",
             "Frames not forwarded to a visitor (queue overflow, waiting for a keyframe).",
         )
+        worker_peers = GaugeMetricFamily(
+            "duet_sfu_worker_peers",
+            "Visitors placed on each SFU worker process (none when the SFU runs in-process).",
+            labels=["worker"],
+        )
+        worker_cpu = CounterMetricFamily(
+            "duet_sfu_worker_cpu_seconds",
+            "CPU time of each SFU worker process (restarts from 0 when a worker is replaced).",
+            labels=["worker"],
+        )
+        worker_rss = GaugeMetricFamily(
+            "duet_sfu_worker_resident_memory_bytes",
+            "Resident memory of each SFU worker process.",
+            labels=["worker"],
+        )
         if fill:
-            states = Tally(str(p.connection_state) for p in self._router.peers.values())
+            snapshot = self._router.snapshot()
+            states = Tally(snapshot.peers_by_state)
             for state in PEER_STATES:
                 states.setdefault(state, 0)
             for state, count in sorted(states.items()):
                 peers.add_metric([state], count)
-            kinds = self._router.stats.candidate_types()
+            kinds = Tally(snapshot.candidate_types)
             for kind in CANDIDATE_TYPES:
                 kinds.setdefault(kind, 0)
             for kind, count in sorted(kinds.items()):
                 candidates.add_metric([kind], count)
-            totals = self._router.stats.totals()
+            totals = snapshot.totals
             for kind in sorted(totals.packets_sent):
                 packets.add_metric([kind], totals.packets_sent[kind])
                 payload.add_metric([kind], totals.bytes_sent[kind])
@@ -211,7 +223,13 @@ class SfuCollector(Collector):
             transport.add_metric(["out"], totals.bytes_out)
             keyframes.add_metric([], totals.keyframe_requests)
             drops.add_metric([], totals.drops)
+            for process in snapshot.processes:
+                label = [str(process.index)]
+                worker_peers.add_metric(label, process.peers)
+                worker_cpu.add_metric(label, process.cpu_seconds)
+                worker_rss.add_metric(label, process.rss_bytes)
         yield from (peers, candidates, packets, payload, transport, keyframes, drops)
+        yield from (worker_peers, worker_cpu, worker_rss)
 
 
 class ModerationCollector(Collector):

@@ -1,10 +1,11 @@
 """The composition root: builds and wires every long-lived object of a Duet node.
 
 ``duet serve`` -> :func:`signaling.app.create_app` -> :meth:`Services.build`. This is the
-only module that knows how the packages fit together: it hands the SFU router and the
-storage to the lobby, and the lobby, moderation and the audit log to the reviewer console.
-Nothing is created at import time; :meth:`Services.start` and :meth:`Services.stop` run in
-the application's lifespan.
+only module that knows how the packages fit together: it hands the media plane (an
+in-process SFU router, or a cluster of SFU worker processes) and the storage to the
+lobby, and the lobby, moderation and the audit log to the reviewer console. Nothing is
+created at import time; :meth:`Services.start` and :meth:`Services.stop` run in the
+application's lifespan.
 """
 
 from __future__ import annotations
@@ -13,9 +14,14 @@ import logging
 import time
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
+
 from moderation import Moderation
 from moderation.evidence import utc_now
+from moderation.stream import StreamChecker
 from sfu import Router
+from sfu.cluster import SfuCluster
+from sfu.plane import MediaPlane
 from signaling.admin.console import Console
 from signaling.appeals import Appeals, AppealTokens
 from signaling.build import build_info
@@ -34,11 +40,20 @@ from turn import IceServers
 logger = logging.getLogger(__name__)
 
 
+def media_plane(settings: Settings) -> MediaPlane:
+    """The SFU in this process (``sfu.workers = 0``), or a cluster of worker processes."""
+    secret = settings.secret_key.get_secret_value().encode()
+    workers = settings.sfu.worker_count
+    if workers == 0:
+        return Router(settings.sfu, secret=secret)
+    return SfuCluster(settings.sfu, secret, workers, log_level=settings.log_level)
+
+
 @dataclass
 class Services:
     settings: Settings
     db: Database
-    router: Router
+    media: MediaPlane
     writer: BackgroundWriter
     lobby: Lobby
     ice: IceServers
@@ -46,15 +61,17 @@ class Services:
     metrics: Metrics
     appeals: Appeals
     console: Console
+    redis: Redis | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
         db = Database(settings.database_url)
         audit = AuditLog(db)
         secret = settings.secret_key.get_secret_value().encode()
-        router = Router(settings.sfu)
+        media = media_plane(settings)
         writer = BackgroundWriter()
-        lobby = Lobby(settings, router, MatchStore(db), writer, clock=time.monotonic)
+        lobby = Lobby(settings, media, MatchStore(db), writer, clock=time.monotonic)
+        media.on_lost(lobby.media_lost)
         ice = IceServers(settings.turn)
         appeals = Appeals(
             AppealTokens(secret),
@@ -63,24 +80,29 @@ class Services:
             settings.admin.appeal_max_length,
             utc_now,
         )
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        checker = None
+        if settings.moderation.enabled and settings.moderation.remote_workers and redis:
+            checker = StreamChecker(redis, timeout=settings.moderation.check_timeout_s)
         moderation = Moderation(
             settings.moderation,
-            frames=TapFrameSource(router),
+            frames=TapFrameSource(media),
             enforcer=LobbyEnforcer(lobby, appeals),
             store=SqlModerationStore(db, audit),
+            checker=checker,
         )
         lobby.moderation = moderation
         _forward_lobby_events(lobby, moderation)
         metrics = Metrics.build(
-            build_info(), lobby, lobby, clock=lobby.clock, router=router, moderation=moderation
+            build_info(), lobby, lobby, clock=lobby.clock, router=media, moderation=moderation
         )
         console = Console.build(
-            settings.admin, secret, db, audit, appeals, lobby, moderation, router
+            settings.admin, secret, db, audit, appeals, lobby, moderation, media
         )
         return cls(
             settings=settings,
             db=db,
-            router=router,
+            media=media,
             writer=writer,
             lobby=lobby,
             ice=ice,
@@ -92,7 +114,7 @@ class Services:
 
     async def start(self) -> None:
         await self.db.migrate()
-        self.router.start()
+        await self.media.start()
         self.writer.start()
         self.moderation.start()
         logger.info("duet node started (forwarding=%s)", self.settings.sfu.forwarding)
@@ -101,9 +123,11 @@ class Services:
         for visitor in list(self.lobby.visitors.values()):
             await self.lobby.disconnect(visitor)
         await self.moderation.close()
-        await self.router.close()
+        await self.media.close()
         await self.writer.close()
         await self.db.close()
+        if self.redis is not None:
+            await self.redis.aclose()
         self.ice.close()
 
 

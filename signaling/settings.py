@@ -9,6 +9,7 @@ module only assembles them, because signaling is the package that depends on all
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Literal
 
@@ -68,6 +69,15 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///var/duet.sqlite3"
     """SQLAlchemy async URL. Relative SQLite paths are relative to the working directory."""
 
+    redis_url: str = ""
+    """Redis shared by several nodes (``redis://host:6379/0``): matching queues, presence,
+    messages between nodes, rate limits, moderation job streams. Empty: one node, all in
+    memory."""
+
+    node_id: str = ""
+    """This node's name among several (empty: ``host:port``). Keep it across restarts: a
+    restarted node takes back what Redis kept for it."""
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Minimum level of log records."""
 
@@ -90,6 +100,17 @@ class Settings(BaseSettings):
     turn: TurnSettings = Field(default_factory=TurnSettings)
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
+
+    @model_validator(mode="after")
+    def _needs_redis(self) -> Settings:
+        if self.moderation.remote_workers and not self.redis_url:
+            raise ValueError("moderation.remote_workers needs redis_url (the job stream)")
+        return self
+
+    @property
+    def node_name(self) -> str:
+        """``node_id``, or ``host:port`` (stable across restarts of the same node)."""
+        return self.node_id or f"{socket.gethostname()}:{self.port}"
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> Settings:

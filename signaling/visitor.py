@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from sfu import Peer
 from signaling.protocol import Event, Mode
 
 VisitorState = Literal["idle", "waiting", "matched", "closed"]
@@ -46,7 +45,10 @@ class Visitor:
     state: VisitorState = "idle"
     mode: Mode | None = None
     match: Match | None = None
-    peer: Peer | None = None
+    media: bool = False
+    """Whether the visitor has a peer connection on the media plane (video mode)."""
+    media_generation: int = 0
+    """Bumped on every new peer connection and on closing it (stale offers are dropped)."""
     retry: asyncio.TimerHandle | None = field(default=None, repr=False)
     restarted_at: float = float("-inf")
     """Clock time of the last media restart (restarts are rate limited)."""
@@ -62,6 +64,16 @@ class Visitor:
     @property
     def alive(self) -> bool:
         return self.state != "closed" and not self.overflowed
+
+    def open_media(self) -> int:
+        """A new peer connection is being made; returns its generation."""
+        self.media = True
+        self.media_generation += 1
+        return self.media_generation
+
+    def close_media(self) -> None:
+        self.media = False
+        self.media_generation += 1
 
     def send(self, event: Event) -> None:
         """Queue ``event`` for the socket; a full outbox marks the visitor for disconnect."""

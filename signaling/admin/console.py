@@ -16,7 +16,7 @@ from pathlib import Path
 from starlette.requests import HTTPConnection
 
 from moderation import Moderation
-from sfu import Router
+from sfu.plane import MediaPlane
 from signaling.admin.casefile import Casefiles
 from signaling.admin.dashboard import Dashboard
 from signaling.admin.decisions import Decisions
@@ -71,7 +71,7 @@ class Console:
         appeals: Appeals,
         lobby: Lobby,
         moderation: Moderation,
-        router: Router,
+        media: MediaPlane,
         now: Callable[[], datetime] = utc_now,
     ) -> Console:
         reviews, reports, bans = ReviewStore(db), ReportStore(db), BanStore(db)
@@ -109,7 +109,7 @@ class Console:
             queue=queue,
             casefiles=Casefiles(reviews, reports, appeal_store, bans),
             decisions=decisions,
-            dashboard=Dashboard(DashboardStore(db), queue, lobby, moderation, router, now),
+            dashboard=Dashboard(DashboardStore(db), queue, lobby, moderation, media, now),
             reports=reports,
             appeals=appeal_store,
             bans=bans,

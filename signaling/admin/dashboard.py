@@ -2,7 +2,8 @@
 
 Online now by mode (this node's lobby), matches, reports and bans per hour over the last
 day, repeat offenders, the review queue's depth and age, the moderation breaker, and the
-share of video visitors whose media is relayed by TURN (the SFU's candidate types).
+share of video visitors whose media is relayed by TURN (the media plane's candidate
+types, summed over SFU processes).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from moderation import Moderation
-from sfu import Router
+from sfu.plane import MediaPlane
 from signaling.admin import live
 from signaling.admin.queue import ReviewQueue
 from signaling.lobby import Lobby
@@ -26,20 +27,20 @@ class Dashboard:
         queue: ReviewQueue,
         lobby: Lobby,
         moderation: Moderation,
-        router: Router,
+        media: MediaPlane,
         now: Callable[[], datetime],
     ) -> None:
         self.store = store
         self.queue = queue
         self.lobby = lobby
         self.moderation = moderation
-        self.router = router
+        self.media = media
         self.now = now
 
     async def snapshot(self) -> dict[str, Any]:
         now = self.now()
         moderation = self.moderation.snapshot()
-        types = dict(self.router.stats.candidate_types())
+        types = dict(self.media.snapshot().candidate_types)
         known = sum(n for kind, n in types.items() if kind != "unknown")
         return {
             "at": now.isoformat(),

@@ -19,6 +19,10 @@ async def healthz(request: Request) -> JSONResponse:
             "visitors": len(lobby.visitors),
             "waiting": {mode: lobby.matchmaker.waiting(mode) for mode in ("video", "text")},
             "forwarding": services.settings.sfu.forwarding,
+            "sfu_processes": [
+                {"index": p.index, "pid": p.pid, "peers": p.peers}
+                for p in services.media.snapshot().processes
+            ],
             "moderation": _moderation_summary(services.moderation.snapshot()),
         }
     )

@@ -21,7 +21,7 @@ RED, GREEN = (210, 40, 40), (40, 200, 60)
 @pytest.fixture
 async def router(loopback_only: None) -> AsyncIterator[Router]:
     router = Router(SfuSettings(host_addresses=["127.0.0.1"], forwarding="passthrough"))
-    router.start()
+    await router.start()
     yield router
     await router.close()
 
@@ -128,7 +128,7 @@ async def test_loss_at_the_receiver_gates_video_until_a_keyframe(router: Router)
     assert isinstance(source, EncodedFeed)
     keyframes = source.keyframes
     forwarded = router.peers["b"].outbound["video"].frames
-    source._on_loss()  # what the receiver hook reports when its jitter buffer drops packets
+    source.lost()  # what the receiver hook reports when its jitter buffer drops packets
     await _until(lambda: source.keyframes > keyframes)
     await _until(lambda: router.peers["b"].outbound["video"].frames > forwarded + 5)
     assert source.losses == 1
@@ -182,7 +182,7 @@ async def test_tap_falls_back_to_recent_frames_when_no_keyframe_comes(router: Ro
 
 async def test_transcode_mode_still_forwards(loopback_only: None) -> None:
     router = Router(SfuSettings(host_addresses=["127.0.0.1"], forwarding="transcode"))
-    router.start()
+    await router.start()
     try:
         a, b = await _pair(router)
         await b.wait_frames_like(RED, count=10)
@@ -224,7 +224,7 @@ async def test_port_range_and_announced_address_of_sfu_candidates(loopback_only:
             host_addresses=["127.0.0.1"], port_min=low, port_max=high, announced_address="127.0.0.1"
         )
     )
-    router.start()
+    await router.start()
     try:
         a, b = await _pair(router)
         for visitor in ("a", "b"):
@@ -240,7 +240,7 @@ async def test_port_range_and_announced_address_of_sfu_candidates(loopback_only:
             port_max=high,
             announced_address="198.51.100.7",
         )
-        router.start()
+        await router.start()
         peer = router.create_peer("c")
         offer = await peer.offer()
         assert " 198.51.100.7 " in offer and " 127.0.0.1 " not in offer

@@ -15,7 +15,7 @@ RED, GREEN = (210, 40, 40), (40, 200, 60)
 
 async def test_tap_returns_the_visitors_own_picture(loopback_only: None) -> None:
     router = Router(SfuSettings(host_addresses=["127.0.0.1"]))
-    router.start()
+    await router.start()
     try:
         a = await connect_caller(router, "a", RED)
         b = await connect_caller(router, "b", GREEN)
@@ -38,7 +38,7 @@ async def test_tap_returns_the_visitors_own_picture(loopback_only: None) -> None
 
 async def test_tap_times_out_without_video(loopback_only: None) -> None:
     router = Router(SfuSettings(host_addresses=["127.0.0.1"]))
-    router.start()
+    await router.start()
     try:
         peer = router.create_peer("silent")
         await peer.offer()

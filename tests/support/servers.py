@@ -17,7 +17,12 @@ from pathlib import Path
 
 from tests.support.net import free_port, free_port_range, wait_http
 
-LOOPBACK_ENV = {"DUET_SFU__HOST_ADDRESSES": '["127.0.0.1"]'}
+LOOPBACK_ENV = {
+    "DUET_SFU__HOST_ADDRESSES": '["127.0.0.1"]',
+    # Most tests run the SFU in the signaling process (fast start); the cluster tests ask
+    # for worker processes with DUET_SFU__WORKERS.
+    "DUET_SFU__WORKERS": "0",
+}
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 

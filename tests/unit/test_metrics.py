@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 from pyee import EventEmitter
 
-from sfu.stats import Totals
+from sfu.plane import PlaneSnapshot
 from signaling.build import BuildInfo
 from signaling.matching import Matchmaker
 from signaling.metrics import Metrics
@@ -36,26 +35,13 @@ class FakeLobby:
 
 
 @dataclass
-class FakePeer:
-    connection_state: str
-
-
-@dataclass
-class FakeStats:
-    totals_now: Totals = field(default_factory=Totals)
-    candidates: Counter[str] = field(default_factory=Counter)
-
-    def totals(self) -> Totals:
-        return self.totals_now
-
-    def candidate_types(self) -> Counter[str]:
-        return Counter(self.candidates)
-
-
-@dataclass
 class FakeRouter:
-    peers: dict[str, Any] = field(default_factory=dict)
-    stats: Any = field(default_factory=FakeStats)
+    """A media plane that reports a fixed snapshot."""
+
+    state: PlaneSnapshot = field(default_factory=PlaneSnapshot)
+
+    def snapshot(self) -> PlaneSnapshot:
+        return self.state
 
 
 def _visitor(vid: str, mode: str | None = None, state: str = "idle") -> Visitor:
@@ -156,14 +142,13 @@ def test_lobby_events_feed_counters_and_histograms() -> None:
 
 def test_sfu_counters_come_from_the_router_stats() -> None:
     metrics, _lobby, _events, router, _clock = _node()
-    router.peers["v1"] = FakePeer("connected")
-    router.peers["v2"] = FakePeer("connecting")
-    totals = router.stats.totals_now
+    router.state.peers_by_state.update(connected=1, connecting=1)
+    totals = router.state.totals
     totals.packets_sent.update(audio=500, video=900)
     totals.bytes_sent.update(audio=40_000, video=1_000_000)
     totals.bytes_in, totals.bytes_out = 2_000_000, 1_100_000
     totals.keyframe_requests, totals.drops = 7, 3
-    router.stats.candidates.update(host=2)
+    router.state.candidate_types.update(host=2)
 
     assert _value(metrics, "duet_sfu_peers", state="connected") == 1
     assert _value(metrics, "duet_sfu_peers", state="connecting") == 1
