@@ -223,7 +223,7 @@ async def test_console_page_is_served_with_a_strict_policy(console: ConsoleApp) 
     assert "script-src 'self'" in page.headers["content-security-policy"]
     for path, status in [
         ("/review/js/main.js", 200),
-        ("/review/css/console.css", 200),
+        ("/review/css/queue.css", 200),
         ("/review/index.html", 404),
     ]:
         assert (await console.client.get(path)).status_code == status, path

@@ -109,7 +109,7 @@ def test_modules_use_no_html_sinks_and_only_local_imports(module: str) -> None:
 
 
 def test_console_evidence_is_blurred_and_grey_until_revealed() -> None:
-    css = (CLIENT / "review" / "css" / "console.css").read_text()
+    css = (CLIENT / "review" / "css" / "queue.css").read_text()
     default = re.search(r"\.evidence__image \{([^}]*)\}", css)
     assert default and "grayscale(1)" in default.group(1) and "blur(" in default.group(1)
     revealed = re.search(r'\[data-revealed="true"\] \.evidence__image \{([^}]*)\}', css)
