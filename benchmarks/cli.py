@@ -108,6 +108,74 @@ def _run_calls(args: argparse.Namespace) -> int:
     return run_calls(options)
 
 
+def _add_load_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ramp", type=float, default=10.0, help="new callers per second (default 10)"
+    )
+    parser.add_argument(
+        "--video",
+        type=_video,
+        default=(640, 480, 30),
+        metavar="WxH[@FPS]",
+        help="the synthetic camera (default 640x480@30)",
+    )
+    parser.add_argument(
+        "--video-kbps", type=int, default=1000, help="clip bitrate target in kbit/s (default 1000)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="caller processes (default: one per core)"
+    )
+
+
+def add_sfu_parser(commands: SubParsers) -> None:
+    sfu = commands.add_parser(
+        "sfu",
+        help="passthrough vs transcode forwarding, side by side",
+        description=(
+            "Start a node per forwarding mode (passthrough, then transcode) on loopback, drive "
+            "the same synthetic calls against each, and compare server cores per call, "
+            "delivered fps and loss (goal: passthrough >= 10x cheaper at >= 29 fps)."
+        ),
+    )
+    sfu.add_argument("--calls", type=int, required=True, help="N: calls per mode")
+    sfu.add_argument("--duration", type=float, required=True, help="seconds of each window")
+    sfu.add_argument(
+        "--sfu-workers",
+        type=int,
+        default=0,
+        help="SFU worker processes of each node (default 0: the SFU in the node process)",
+    )
+    sfu.add_argument("--json", type=Path, default=None, metavar="FILE", help="write the report")
+    _add_load_options(sfu)
+    sfu.set_defaults(func=_run_sfu)
+
+
+def _run_sfu(args: argparse.Namespace) -> int:
+    from benchmarks.calls import BenchError, CallsOptions
+    from benchmarks.clip import VideoSpec
+    from benchmarks.sfu import SfuOptions, run_sfu
+
+    width, height, fps = args.video
+    try:
+        calls = CallsOptions(
+            url="http://127.0.0.1:1",
+            calls=args.calls,
+            duration=args.duration,
+            ramp=args.ramp,
+            next_every=None,
+            json_path=None,
+            plot_path=None,
+            video=VideoSpec(width=width, height=height, fps=fps, kbps=args.video_kbps),
+            workers=args.workers,
+            loopback=True,
+            setup_timeout=30.0,
+        )
+    except (BenchError, ValueError) as exc:
+        print(f"duet bench sfu: {exc}", file=sys.stderr)
+        return 2
+    return run_sfu(SfuOptions(calls=calls, sfu_workers=args.sfu_workers, json_path=args.json))
+
+
 def add_matching_parser(commands: SubParsers) -> None:
     matching = commands.add_parser(
         "matching",

@@ -1,0 +1,205 @@
+"""``duet bench sfu``: passthrough against aiortc-style transcoding, side by side, in one run.
+
+For each forwarding mode the benchmark starts its own ``duet serve`` on a free loopback
+port (moderation off: this measures forwarding), drives the same ``duet bench calls`` load
+against it, stops it, and then compares server cores per call, delivered fps and loss.
+Both servers see identical callers (same clip, same count, same window), one after the
+other, so the ratio is not skewed by other load changing between runs more than the
+machine allows; the report says how busy the machine was during each window.
+
+Goals checked (issue 4): passthrough uses at least 10x fewer server cores per call than
+transcode at equal delivered fps (>= 29), and at most 0.03 cores per call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.calls import BenchError, CallsOptions, CallsRun
+
+MODES = ("passthrough", "transcode")
+RATIO_GOAL = 10.0
+CORES_GOAL = 0.03
+FPS_GOAL = 29.0
+
+
+@dataclass(frozen=True)
+class SfuOptions:
+    calls: CallsOptions
+    """The load (its ``url`` is replaced by each server's)."""
+    sfu_workers: int = 0
+    """SFU worker processes of each server (0: the SFU in the server process)."""
+    json_path: Path | None = None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve(mode: str, sfu_workers: int, workdir: Path) -> Iterator[str]:
+    """A ``duet serve`` forwarding with ``mode`` on loopback; yields its URL."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DUET_SFU__FORWARDING": mode,
+        "DUET_SFU__WORKERS": str(sfu_workers),
+        "DUET_SFU__HOST_ADDRESSES": '["127.0.0.1"]',
+        "DUET_MODERATION__ENABLED": "false",
+        "DUET_DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/{mode}.sqlite3",
+        "DUET_LOG_LEVEL": "warning",
+    }
+    log = (workdir / f"{mode}.log").open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "signaling.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise BenchError(f"the {mode} server exited; see {workdir / (mode + '.log')}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise BenchError(f"the {mode} server did not start within 60 s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        log.close()
+
+
+def _summary(report: dict[str, Any]) -> dict[str, Any]:
+    server = report["server"]
+    frames = report["frames"]
+    expected = frames["expected"] or 0
+    return {
+        "calls_media_ok": report["calls"]["media_ok"],
+        "calls_matched": report["calls"]["matched"],
+        "cpu_cores": server["cpu_cores"],
+        "cpu_cores_per_call": server["cpu_cores_per_call"],
+        "rss_mb_per_call": server["rss_mb_per_call"],
+        "fps": report["fps"],
+        "frames_lost": frames["lost"],
+        "loss_ratio": round(frames["lost"] / expected, 4) if expected else None,
+        "undecodable": frames["undecodable"],
+        "first_frame_ms": report["first_frame_ms"],
+        "machine_busy_cores": report["machine"]["cpu_busy_cores"],
+        "warnings": report["warnings"],
+    }
+
+
+def compare(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Ratios and goals from the two modes' summaries."""
+    passthrough, transcode = results.get("passthrough"), results.get("transcode")
+    ratio = None
+    if passthrough and transcode:
+        p, t = passthrough["cpu_cores_per_call"], transcode["cpu_cores_per_call"]
+        if p and t:
+            ratio = round(t / p, 1)
+    p_fps = (passthrough or {}).get("fps", {}).get("min")
+    t_fps = (transcode or {}).get("fps", {}).get("min")
+    p_cores = (passthrough or {}).get("cpu_cores_per_call")
+    return {
+        "transcode_over_passthrough_cores": ratio,
+        "goals": {
+            "ratio_at_least_10x": None if ratio is None else ratio >= RATIO_GOAL,
+            "equal_fps_at_least_29": None
+            if p_fps is None or t_fps is None
+            else p_fps >= FPS_GOAL and t_fps >= FPS_GOAL,
+            "passthrough_at_most_0_03_cores_per_call": None
+            if p_cores is None
+            else p_cores <= CORES_GOAL,
+        },
+    }
+
+
+def run_sfu(options: SfuOptions, console: Console | None = None, out: Console | None = None) -> int:
+    from benchmarks.report import build_report
+
+    console = console or Console(stderr=True)
+    out = out or Console()
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="duet-bench-sfu-") as tmp:
+        for mode in MODES:
+            console.print(f"[bold]{mode}[/]: starting a server")
+            try:
+                with serve(mode, options.sfu_workers, Path(tmp)) as url:
+                    calls = replace(options.calls, url=url, json_path=None, plot_path=None)
+                    data = CallsRun(calls, console).run()
+                    results[mode] = _summary(build_report(data))
+            except BenchError as exc:
+                console.print(f"[bold red]duet bench sfu ({mode}):[/] {exc}", highlight=False)
+                return 1
+    comparison = compare(results)
+    document = {
+        "benchmark": "sfu",
+        "args": {**options.calls.as_args(), "sfu_workers": options.sfu_workers},
+        "modes": results,
+        **comparison,
+    }
+    _print(out, document)
+    if options.json_path is not None:
+        options.json_path.write_text(json.dumps(document, indent=2) + "\n")
+        console.print(f"wrote {options.json_path}")
+    ok = all(r["calls_media_ok"] == options.calls.calls for r in results.values())
+    return 0 if ok else 1
+
+
+def _print(out: Console, document: dict[str, Any]) -> None:
+    table = Table(title=f"duet bench sfu: {document['args']['calls']} call(s) per mode")
+    table.add_column("mode")
+    for label in ("calls ok", "cores/call", "fps p50 / min", "loss", "undecodable", "machine busy"):
+        table.add_column(label, justify="right")
+    for mode, r in document["modes"].items():
+        fps = r["fps"]
+        table.add_row(
+            mode,
+            f"{r['calls_media_ok']}/{document['args']['calls']}",
+            f"{r['cpu_cores_per_call']}",
+            f"{fps.get('p50')} / {fps.get('min')}",
+            f"{r['loss_ratio']}",
+            f"{r['undecodable']}",
+            f"{r['machine_busy_cores']}",
+        )
+    out.print(table)
+    ratio = document["transcode_over_passthrough_cores"]
+    out.print(f"transcode / passthrough server cores per call: {ratio}x")
+    for goal, met in document["goals"].items():
+        out.print(f"  {goal}: {'met' if met else 'NOT met' if met is False else 'unknown'}")

@@ -1,0 +1,42 @@
+"""`duet bench sfu` end to end: two nodes of its own, one call each, one JSON report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_bench_sfu_compares_both_modes(tmp_path: Path) -> None:
+    out = tmp_path / "sfu.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "signaling.cli",
+            "bench",
+            "sfu",
+            "--calls",
+            "1",
+            "--duration",
+            "3",
+            "--video",
+            "320x240@30",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert set(report["modes"]) == {"passthrough", "transcode"}
+    for mode in report["modes"].values():
+        assert mode["calls_media_ok"] == 1
+        assert mode["cpu_cores_per_call"] > 0
+        assert mode["fps"]["min"] > 20
+    # Transcoding decodes and re-encodes every frame: it must cost more than passthrough.
+    assert report["transcode_over_passthrough_cores"] > 1.5
+    assert "transcode / passthrough" in result.stdout

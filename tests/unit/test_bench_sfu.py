@@ -1,0 +1,35 @@
+"""The comparison logic of `duet bench sfu`."""
+
+from __future__ import annotations
+
+from benchmarks.sfu import compare
+
+
+def _mode(cores: float | None, fps_min: float | None) -> dict[str, object]:
+    return {"cpu_cores_per_call": cores, "fps": {"p50": fps_min, "min": fps_min}}
+
+
+def test_ratio_and_goals() -> None:
+    result = compare({"passthrough": _mode(0.025, 30), "transcode": _mode(0.4, 29.5)})
+    assert result["transcode_over_passthrough_cores"] == 16.0
+    assert result["goals"] == {
+        "ratio_at_least_10x": True,
+        "equal_fps_at_least_29": True,
+        "passthrough_at_most_0_03_cores_per_call": True,
+    }
+
+
+def test_goals_missed_are_reported_as_missed() -> None:
+    result = compare({"passthrough": _mode(0.07, 30), "transcode": _mode(0.42, 22)})
+    assert result["transcode_over_passthrough_cores"] == 6.0
+    assert result["goals"] == {
+        "ratio_at_least_10x": False,
+        "equal_fps_at_least_29": False,
+        "passthrough_at_most_0_03_cores_per_call": False,
+    }
+
+
+def test_missing_measurements_are_unknown_not_met() -> None:
+    result = compare({"passthrough": _mode(None, None)})
+    assert result["transcode_over_passthrough_cores"] is None
+    assert set(result["goals"].values()) == {None}
