@@ -17,6 +17,7 @@ from starlette.requests import HTTPConnection
 
 from moderation import Moderation
 from sfu.plane import MediaPlane
+from signaling.admin.banning import Banning
 from signaling.admin.casefile import Casefiles
 from signaling.admin.dashboard import Dashboard
 from signaling.admin.decisions import Decisions
@@ -53,6 +54,7 @@ class Console:
     queue: ReviewQueue
     casefiles: Casefiles
     decisions: Decisions
+    banning: Banning
     dashboard: Dashboard
     reports: ReportStore
     appeals: AppealStore
@@ -79,18 +81,9 @@ class Console:
         queue = ReviewQueue(
             reviews, reports, appeal_store, bans, ClaimStore(db), settings.claim_lease_s, now
         )
+        banning = Banning(audit, bans, lobby, appeals, moderation.settings.ban_duration_s, now)
         decisions = Decisions(
-            audit,
-            queue,
-            reviews,
-            reports,
-            appeal_store,
-            bans,
-            moderation.evidence,
-            lobby,
-            appeals,
-            moderation.settings.ban_duration_s,
-            now,
+            audit, queue, reviews, reports, appeal_store, bans, moderation.evidence, banning, now
         )
         throttle = LoginThrottle(
             settings.login_failures_per_name,
@@ -109,6 +102,7 @@ class Console:
             queue=queue,
             casefiles=Casefiles(reviews, reports, appeal_store, bans),
             decisions=decisions,
+            banning=banning,
             dashboard=Dashboard(DashboardStore(db), queue, lobby, moderation, media, now),
             reports=reports,
             appeals=appeal_store,

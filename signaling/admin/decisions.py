@@ -16,18 +16,16 @@ someone else decided meanwhile is refused (``conflict``), never decided twice.
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from moderation.evidence import EvidenceWriter
 from moderation.records import BanRecord, EvidenceRecord
+from signaling.admin.banning import Banning, DecisionError, Target
 from signaling.admin.queue import ItemKind, ReviewQueue
 from signaling.admin.sessions import Reviewer
-from signaling.appeals import Appeals
-from signaling.lobby import Lobby
 from signaling.storage.appeals import AppealStore
 from signaling.storage.audit import AuditLog, AuditTransaction
 from signaling.storage.bans import BanStore
@@ -42,18 +40,17 @@ ALLOWED: dict[str, frozenset[str]] = {
     "report": frozenset({"uphold", "dismiss", "escalate"}),
     "appeal": frozenset({"uphold", "overturn", "escalate"}),
 }
-MIN_BAN_S = 60.0
-MAX_BAN_S = 365 * 86_400.0
-
-
-class DecisionError(Exception):
-    """A decision refused: ``status`` and ``code`` for the API, ``message`` for people."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+REVIEW_STATUS: dict[str, Literal["upheld", "overturned", "escalated"]] = {
+    "uphold": "upheld",
+    "overturn": "overturned",
+    "escalate": "escalated",
+}
+REPORT_STATUS: dict[str, Literal["actioned", "dismissed", "escalated"]] = {
+    "uphold": "actioned",
+    "dismiss": "dismissed",
+    "escalate": "escalated",
+}
+__all__ = ["ALLOWED", "DecisionError", "Decisions", "Outcome"]
 
 
 @dataclass(frozen=True)
@@ -86,9 +83,7 @@ class Decisions:
         appeals: AppealStore,
         bans: BanStore,
         evidence: EvidenceWriter,
-        lobby: Lobby,
-        appeal_events: Appeals,
-        default_ban_s: float,
+        banning: Banning,
         now: Callable[[], datetime],
     ) -> None:
         self.audit = audit
@@ -98,9 +93,7 @@ class Decisions:
         self.appeals = appeals
         self.bans = bans
         self.evidence = evidence
-        self.lobby = lobby
-        self.appeal_events = appeal_events
-        self.default_ban_s = default_ban_s
+        self.banning = banning
         self.now = now
 
     # --- queue items ------------------------------------------------------------------
@@ -118,7 +111,7 @@ class Decisions:
             raise DecisionError(400, "bad_action", f"a {kind} cannot be {action}d")
         if not await self.queue.holds(kind, item_id, reviewer):
             raise DecisionError(409, "not_claimed", "open the item first (or it was taken)")
-        duration = self._duration(duration_s)
+        duration = self.banning.duration(duration_s)
         if kind == "review":
             outcome, evidence = await self._review(reviewer, item_id, action, reason, duration)
         elif kind == "report":
@@ -138,13 +131,7 @@ class Decisions:
         self._may_decide(reviewer, item.status, action)
 
         async def work(tx: AuditTransaction) -> tuple[Outcome, list[EvidenceRecord]]:
-            status: Literal["upheld", "overturned", "escalated"] = (
-                "upheld"
-                if action == "uphold"
-                else "overturned"
-                if action == "overturn"
-                else "escalated"
-            )
+            status = REVIEW_STATUS[action]
             if not await self.reviews.decide(
                 tx, item.id, status, reviewer.name, reason, self.now()
             ):
@@ -156,18 +143,11 @@ class Decisions:
             if status == "upheld":
                 if item.ip is None:
                     raise DecisionError(409, "no_identifiers", "the item has no IP to ban")
-                ban = self._ban(
-                    item.visitor,
-                    item.ip,
-                    item.session,
-                    item.device,
-                    item.reason,
-                    "review",
-                    duration,
-                    reviewer,
-                    item.evidence_id,
+                target = Target(item.visitor, item.ip, item.session, item.device)
+                ban = self.banning.new(
+                    target, item.reason, "review", duration, reviewer, item.evidence_id
                 )
-                await self._add_ban(tx, ban, reviewer, reason)
+                await self.banning.add(tx, ban, reviewer, reason)
                 return Outcome("review", item.id, status, ban=ban), []
             if status == "overturned":
                 taken = await self.reviews.take_evidence(tx, [item.evidence_id])
@@ -186,13 +166,7 @@ class Decisions:
         self._may_decide(reviewer, report.status, action)
 
         async def work(tx: AuditTransaction) -> tuple[Outcome, list[EvidenceRecord]]:
-            status: Literal["actioned", "dismissed", "escalated"] = (
-                "actioned"
-                if action == "uphold"
-                else "dismissed"
-                if action == "dismiss"
-                else "escalated"
-            )
+            status = REPORT_STATUS[action]
             if not await self.reports.decide(
                 tx, report.id, status, reviewer.name, reason, self.now()
             ):
@@ -203,18 +177,15 @@ class Decisions:
             )
             if status != "actioned":
                 return Outcome("report", report.id, status), []
-            ban = self._ban(
+            target = Target(
                 report.reported_visitor,
                 report.reported_ip,
                 report.reported_session,
                 report.reported_device,
-                f"reported for {report.reason}",
-                "report",
-                duration,
-                reviewer,
-                None,
             )
-            await self._add_ban(tx, ban, reviewer, reason)
+            why = f"reported for {report.reason}"
+            ban = self.banning.new(target, why, "report", duration, reviewer)
+            await self.banning.add(tx, ban, reviewer, reason)
             return Outcome("report", report.id, status, ban=ban), []
 
         return await self.audit.run(work)
@@ -229,13 +200,7 @@ class Decisions:
         ban = await self.bans.get(appeal.ban_id)
 
         async def work(tx: AuditTransaction) -> tuple[Outcome, list[EvidenceRecord]]:
-            status: Literal["upheld", "overturned", "escalated"] = (
-                "upheld"
-                if action == "uphold"
-                else "overturned"
-                if action == "overturn"
-                else "escalated"
-            )
+            status = REVIEW_STATUS[action]
             now = self.now()
             if not await self.appeals.decide(tx, appeal.id, status, reviewer.name, reason, now):
                 raise DecisionError(409, "conflict", "the appeal was decided a moment ago")
@@ -245,11 +210,7 @@ class Decisions:
             )
             if status != "overturned" or ban is None:
                 return Outcome("appeal", appeal.id, status), []
-            lifted = await self.bans.lift(tx, ban.id, reviewer.name, reason, now)
-            if lifted:
-                await tx.append(
-                    reviewer.actor, "ban.lifted", f"ban:{ban.id}", reason, {"ip": ban.ip}
-                )
+            await self.banning.lift(tx, ban.id, reviewer, reason)
             taken = await self.reviews.take_evidence(tx, [ban.evidence_id or ""])
             await self._evidence_deleted(tx, reviewer, taken, reason)
             outcome = Outcome(
@@ -259,62 +220,7 @@ class Decisions:
 
         return await self.audit.run(work)
 
-    # --- bans by hand -----------------------------------------------------------------
-
-    async def ban(
-        self,
-        reviewer: Reviewer,
-        reason: str,
-        duration_s: float | None,
-        ip: str | None = None,
-        visitor: str | None = None,
-        session: str | None = None,
-        device: str | None = None,
-    ) -> BanRecord:
-        """Ban by hand: a live visitor (its IP comes from the lobby) or an IP. The visitor,
-        or every visitor on that IP when none is named, is removed at once."""
-        live = self.lobby.visitors.get(visitor) if visitor else None
-        if live is not None:
-            ip = ip or live.ip
-        if not ip:
-            raise DecisionError(400, "no_identifiers", "name a connected visitor or an IP")
-        ban = self._ban(
-            visitor or "",
-            ip,
-            session,
-            device,
-            reason,
-            "manual",
-            self._duration(duration_s),
-            reviewer,
-            None,
-        )
-
-        async def work(tx: AuditTransaction) -> None:
-            await self._add_ban(tx, ban, reviewer, reason)
-
-        await self.audit.run(work)
-        targets = (
-            [visitor] if visitor else [v.id for v in self.lobby.visitors.values() if v.ip == ip]
-        )
-        await self._enforce(ban, targets)
-        return ban
-
-    async def unban(self, reviewer: Reviewer, ban_id: str, reason: str) -> None:
-        async def work(tx: AuditTransaction) -> None:
-            if not await self.bans.lift(tx, ban_id, reviewer.name, reason, self.now()):
-                raise DecisionError(409, "conflict", "no such ban, or it was lifted already")
-            await tx.append(reviewer.actor, "ban.lifted", f"ban:{ban_id}", reason)
-
-        await self.audit.run(work)
-
     # --- helpers ----------------------------------------------------------------------
-
-    def _duration(self, duration_s: float | None) -> float:
-        duration = self.default_ban_s if duration_s is None else duration_s
-        if not MIN_BAN_S <= duration <= MAX_BAN_S:
-            raise DecisionError(400, "bad_duration", "a ban lasts from 1 minute to 365 days")
-        return duration
 
     @staticmethod
     def _may_decide(reviewer: Reviewer, status: str, action: Action) -> None:
@@ -324,49 +230,6 @@ class Decisions:
             raise DecisionError(409, "conflict", "the item is escalated already")
         if status == "escalated" and not reviewer.may("admin"):
             raise DecisionError(403, "forbidden", "escalated items are decided by admins")
-
-    def _ban(
-        self,
-        visitor: str,
-        ip: str,
-        session: str | None,
-        device: str | None,
-        reason: str,
-        source: str,
-        duration: float,
-        reviewer: Reviewer,
-        evidence_id: str | None,
-    ) -> BanRecord:
-        created = self.now()
-        return BanRecord(
-            id="b_" + secrets.token_hex(8),
-            visitor=visitor,
-            ip=ip,
-            session=session,
-            device=device,
-            reason=reason,
-            source=source,
-            created_at=created,
-            until=created + timedelta(seconds=duration),
-            evidence_id=evidence_id,
-            created_by=reviewer.name,
-        )
-
-    async def _add_ban(
-        self, tx: AuditTransaction, ban: BanRecord, reviewer: Reviewer, reason: str
-    ) -> None:
-        await self.bans.add(tx, ban)
-        details = {
-            "visitor": ban.visitor,
-            "ip": ban.ip,
-            "session": ban.session,
-            "device": ban.device,
-            "source": ban.source,
-            "until": ban.until.isoformat(),
-            "evidence": ban.evidence_id,
-            "ban_reason": ban.reason,
-        }
-        await tx.append(reviewer.actor, "ban.created", f"ban:{ban.id}", reason, details)
 
     @staticmethod
     async def _evidence_deleted(
@@ -386,9 +249,4 @@ class Decisions:
             except OSError:
                 logger.exception("could not delete evidence files of %s", outcome.id)
         if outcome.ban is not None and outcome.ban.visitor:
-            await self._enforce(outcome.ban, [outcome.ban.visitor])
-
-    async def _enforce(self, ban: BanRecord, visitors: list[str]) -> None:
-        for visitor in visitors:
-            event = await self.appeal_events.banned_event(ban, new=True)
-            await self.lobby.ban(visitor, event)
+            await self.banning.enforce(outcome.ban, [outcome.ban.visitor])

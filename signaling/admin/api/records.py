@@ -98,7 +98,7 @@ async def create_ban(request: Request, reviewer: Reviewer) -> Response:
     body = await read_json(request, NewBan)
     console = console_of(request)
     try:
-        ban = await console.decisions.ban(
+        ban = await console.banning.by_hand(
             reviewer,
             body.reason,
             body.duration_s,
@@ -116,7 +116,7 @@ async def lift_ban(request: Request, reviewer: Reviewer) -> Response:
     body = await read_json(request, WithReason)
     ban_id = request.path_params["ban"]
     try:
-        await console_of(request).decisions.unban(reviewer, ban_id[:40], body.reason)
+        await console_of(request).banning.unban(reviewer, ban_id[:40], body.reason)
     except DecisionError as exc:
         raise ApiError(exc.status, exc.code, exc.message) from None
     return JSONResponse({"ok": True})
