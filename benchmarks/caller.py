@@ -29,11 +29,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import av
+import httpx
 import websockets
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from benchmarks.clip import AudioClip, VideoClip
+from benchmarks.door import DoorRefused, open_session, ws_url_with
 from benchmarks.mark import luma_of, read_mark
 from benchmarks.replay import ReplayAudioTrack, ReplayVideoTrack
 from sfu.aiortc_hooks import hook_sender
@@ -108,6 +110,9 @@ def keep_loopback_candidates(sdp: str) -> str:
     return "\r\n".join(kept) + "\r\n"
 
 
+PING_EVERY_S = 25.0
+
+
 class BenchCaller:
     """A synthetic visitor in video mode."""
 
@@ -159,16 +164,27 @@ class BenchCaller:
         record = self.record
         record.connect_started = time.monotonic()
         try:
+            token = await open_session(self.ws_url, timeout=self.connect_timeout)
             self._ws = await websockets.connect(
-                self.ws_url, max_size=2**22, open_timeout=self.connect_timeout
+                ws_url_with(self.ws_url, token),
+                max_size=2**22,
+                open_timeout=self.connect_timeout,
             )
-        except (OSError, TimeoutError, websockets.InvalidURI, websockets.InvalidHandshake) as exc:
+        except (
+            OSError,
+            TimeoutError,
+            httpx.HTTPError,
+            DoorRefused,
+            websockets.InvalidURI,
+            websockets.InvalidHandshake,
+        ) as exc:
             record.error = f"could not connect to {self.ws_url}: {_describe(exc)}"
             self.report("failed", self.index, time.monotonic(), record.error)
             return record
         record.connected_at = time.monotonic()
         self.report("connected", self.index, record.connected_at, "")
         reader = self._spawn(self._read())
+        self._spawn(self._keep_alive())
         if self.next_every is not None:
             self._spawn(self._press_next(self.next_every))
         stopped = asyncio.ensure_future(stop.wait())
@@ -251,6 +267,16 @@ class BenchCaller:
         if self.record.matches and self.record.matches[-1].ended_at is None:
             return self.record.matches[-1]
         return None
+
+    async def _keep_alive(self) -> None:
+        """``ping`` every 25 s, as the browser does: the node closes silent sockets after
+        ``door.idle_timeout_s``."""
+        while True:
+            await asyncio.sleep(PING_EVERY_S)
+            try:
+                await self._send({"type": "ping"})
+            except websockets.ConnectionClosed:
+                return  # the reader reports why
 
     async def _press_next(self, every: float) -> None:
         """Press Next ``every`` seconds into each match (if the lower index of the pair)."""

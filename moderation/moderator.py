@@ -123,6 +123,33 @@ class VideoModerator:
         await self._act(subject, match_id, result)
         return result.decision
 
+    async def check_reported(self, subject: Subject, match_id: str) -> Decision | None:
+        """An immediate check of a reported visitor's live video (an image report):
+        bypasses the schedule but not the global budget. Explicit at ban confidence is
+        enforced; anything unsafe below it is borderline and goes to human review (no
+        confirmation loop: a person asked us to look); a possible minor always goes to
+        review. Returns the decision, or ``None`` if no check could run."""
+        self.stats.checks_scheduled += 1
+        self.stats.report_checks += 1
+        skip = self.backstops.admit_urgent()
+        if skip is not None:
+            self.stats.checks_skipped[skip] += 1
+            return None
+        if not self.breaker.allow():
+            reason = "breaker_half_open" if self.breaker.state == "half_open" else "breaker_open"
+            self.stats.checks_skipped[reason] += 1
+            return None
+        result = await self._run(subject)
+        if result is None:
+            return None
+        if result.decision.action == "confirm":
+            decision = Decision(
+                "review", f"reported, borderline: {result.decision.reason}", "normal"
+            )
+            result = CheckResult(result.frame, result.verdict, decision)
+        await self._act(subject, match_id, result)
+        return result.decision
+
     async def _follow(
         self, subject: Subject, match_id: str, schedule: Schedule, started: float
     ) -> None:

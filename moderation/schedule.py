@@ -117,6 +117,15 @@ class Backstops:
         self.in_flight.add(match)
         return None
 
+    def admit_urgent(self) -> str | None:
+        """For a check a person asked for (an image report): bypasses the schedule, the
+        one-in-flight rule and a stopped match, but not the global rate or daily budget."""
+        if not self.rate.take():
+            return "rate_limited"
+        if not self.budget.take():
+            return "daily_budget"
+        return None
+
     def done(self, match: str) -> None:
         self.in_flight.discard(match)
 

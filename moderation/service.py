@@ -9,7 +9,7 @@ starts, no video is checked, and chat is only sanitised.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from moderation.classifiers import ClassifierConfig
 from moderation.clock import Clock, MonotonicClock
@@ -112,6 +112,37 @@ class Moderation:
     async def chat_message(self, subject: Subject, match: str | None, text: str) -> ChatOutcome:
         return await self.chat.review(subject, match, text)
 
+    async def check_reported(
+        self, subject: Subject, match_id: str
+    ) -> Literal["ban", "review", "clean", "unchecked"]:
+        """An image report: check ``subject``'s live video now (bypassing its schedule, not
+        the global budget). Returns ``ban`` (enforced), ``review`` (sent to reviewers),
+        ``clean`` (nothing seen: the report is dropped) or ``unchecked`` (moderation off,
+        over budget, no frame, breaker open)."""
+        if self.video is None:
+            return "unchecked"
+        decision = await self.video.check_reported(subject, match_id)
+        if decision is None:
+            return "unchecked"
+        if decision.action == "ban":
+            return "ban"
+        if decision.action == "review":
+            return "review"
+        return "clean"
+
+    async def ban_for_reports(
+        self,
+        subject: Subject,
+        match_id: str | None,
+        messages: list[str],
+        reason: str,
+        duration_s: float,
+    ) -> None:
+        """Ban after enough distinct people reported ``subject`` (verbal reasons), with
+        their last chat messages as evidence (written first, as for every ban)."""
+        evidence = await self.evidence.text(subject.visitor, match_id, messages, reason)
+        await self.sanctions.ban(subject, reason, "report", duration_s, evidence)
+
     async def active_ban(
         self, ip: str, session: str | None = None, device: str | None = None
     ) -> BanRecord | None:
@@ -127,6 +158,7 @@ class Moderation:
             "enabled": self.settings.enabled,
             "checks_scheduled": s.checks_scheduled,
             "checks_run": s.checks_run,
+            "report_checks": s.report_checks,
             "checks_skipped": dict(s.checks_skipped),
             "checks_failed": dict(s.checks_failed),
             "verdicts": dict(s.verdicts),

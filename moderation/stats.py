@@ -49,6 +49,8 @@ class ModerationStats:
     """Checks that came due (scheduled offsets and confirmations)."""
     checks_run: int = 0
     """Checks that produced a verdict."""
+    report_checks: int = 0
+    """Immediate checks asked for by image reports (also counted in checks_scheduled)."""
     checks_skipped: Counter[str] = field(default_factory=Counter)
     """By reason: match_stopped, match_in_flight, rate_limited, daily_budget,
     breaker_open, breaker_half_open, no_frame, busy, starting."""
@@ -61,7 +63,7 @@ class ModerationStats:
     latency_s: Histogram = field(default_factory=Histogram)
     """Tap request to verdict, in seconds."""
     bans: Counter[str] = field(default_factory=Counter)
-    """By source: video, text."""
+    """By source: video, text, report."""
     review_items: Counter[str] = field(default_factory=Counter)
     """By priority: high, normal."""
     messages_checked: int = 0

@@ -6,11 +6,13 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
 from signaling.admin import routes as admin
-from signaling.api import appeals, client, health, ice, metrics
+from signaling.api import appeals, client, health, ice, metrics, session
 from signaling.api.errors import ApiError, api_error_response
+from signaling.door.headers import SecurityMiddleware
 from signaling.services import Services
 from signaling.settings import Settings
 from signaling.ws import websocket_endpoint
@@ -31,6 +33,8 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         Route("/healthz", health.healthz),
         Route("/api/ice", ice.ice_servers),
+        Route("/api/challenge", session.challenge),
+        Route("/api/session", session.create_session, methods=["POST"]),
         Route("/metrics", metrics.metrics),
         Route("/api/appeals", appeals.file_appeal, methods=["POST"]),
         Route("/api/appeals/status", appeals.appeal_status, methods=["POST"]),
@@ -38,8 +42,16 @@ def create_app(settings: Settings) -> Starlette:
         *admin.routes(),
         *client.routes(),
     ]
+    middleware = [
+        Middleware(
+            SecurityMiddleware,
+            limits=services.limits,
+            hsts_max_age_s=settings.door.hsts_max_age_s,
+        )
+    ]
     app = Starlette(
         routes=routes,
+        middleware=middleware,
         lifespan=lifespan,
         exception_handlers={ApiError: api_error_response},
     )

@@ -15,7 +15,7 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from moderation.records import BanRecord
 from moderation.text import sanitise
@@ -87,6 +87,12 @@ def _status(appeal: AppealRecord | None) -> AppealStatus:
     if appeal is None:
         return "none"
     return "pending" if appeal.pending else "upheld"
+
+
+class BannedEvents(Protocol):
+    """Makes the ``banned`` event of a ban (:class:`Appeals` does, with its appeal token)."""
+
+    async def banned_event(self, ban: BanRecord, new: bool = False) -> BannedEvent: ...
 
 
 class Appeals:

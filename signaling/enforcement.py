@@ -13,7 +13,7 @@ from __future__ import annotations
 from moderation.classifiers import BgrFrame
 from moderation.records import BanRecord
 from sfu.plane import MediaPlane
-from signaling.appeals import Appeals
+from signaling.appeals import BannedEvents
 from signaling.lobby import Lobby
 
 
@@ -26,11 +26,19 @@ class TapFrameSource:
 
 
 class LobbyEnforcer:
-    def __init__(self, lobby: Lobby, appeals: Appeals) -> None:
+    def __init__(self, lobby: Lobby, events: BannedEvents) -> None:
+        """``events`` makes the ``banned`` event (with the ban's appeal token)."""
         self.lobby = lobby
-        self.appeals = appeals
+        self.events = events
 
     async def enforce(self, ban: BanRecord) -> None:
-        # Only this visitor is removed now; the IP part of the ban applies when anyone
-        # connects from it again (others behind the same NAT keep their current chat).
-        await self.lobby.ban(ban.visitor, await self.appeals.banned_event(ban, new=True))
+        # This visitor and its other tabs (same session or device) are removed now; the IP
+        # part of the ban applies when anyone connects from it again (others behind the
+        # same NAT keep their current chat).
+        event = await self.events.banned_event(ban, new=True)
+        await self.lobby.ban(ban.visitor, event)
+        for visitor in list(self.lobby.visitors.values()):
+            same_session = ban.session is not None and visitor.session == ban.session
+            same_device = ban.device is not None and visitor.device == ban.device
+            if same_session or same_device:
+                await self.lobby.ban(visitor.id, event)

@@ -14,42 +14,56 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pyee.asyncio import AsyncIOEventEmitter
 
 from moderation import Moderation, Subject
+from moderation.text import sanitise
 from sfu import BadSdp
 from sfu.plane import MediaPlane
+from signaling.blocks import Blocks, Identity
+from signaling.door.pace import Pace
+from signaling.interests import normalise_interests, normalise_language
 from signaling.matching import Matchmaker
 from signaling.protocol import (
     Answer,
     BannedEvent,
+    Block,
+    BlockedEvent,
     Candidate,
     Chat,
     ChatEvent,
     ClientMessage,
+    Disconnect,
     ErrorEvent,
     Event,
     Join,
     Leave,
     MatchedEvent,
-    Mode,
+    Media,
+    MediaEvent,
     Next,
     OfferEvent,
     PartnerLeftEvent,
+    Ping,
+    PongEvent,
     ProtocolError,
     QueuedEvent,
+    Report,
+    ReportedEvent,
     Restart,
     Typing,
     TypingEvent,
     WarningEvent,
     WelcomeEvent,
 )
+from signaling.reports import Filing, ReportDesk, Sender
 from signaling.settings import Settings
 from signaling.storage import MatchStore
-from signaling.visitor import CLOSE_POLICY, Match, Visitor
+from signaling.visitor import CLOSE_POLICY, Line, Match, Visitor
 from signaling.wiring import Wiring
 from signaling.writer import BackgroundWriter
 
@@ -87,19 +101,44 @@ class Lobby(AsyncIOEventEmitter):
         self.writer = writer
         self.clock = clock
         self.visitors: dict[str, Visitor] = {}
+        self.blocks = Blocks(
+            settings.blocks.ttl_s,
+            settings.blocks.ip_ttl_s,
+            clock,
+            max_per_blocker=settings.blocks.max_per_visitor,
+        )
         self.matchmaker = Matchmaker(
-            clock=clock, rematch_cooldown=settings.matching.rematch_cooldown_s
+            clock=clock,
+            rematch_cooldown=settings.matching.rematch_cooldown_s,
+            preference_wait=settings.matching.preference_wait_s,
+            compatible=self._compatible,
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self.moderation: Moderation | None = None
         """Set by the composition root (moderation's enforcer needs the lobby first)."""
+        self.pace: Pace | None = None
+        """Per-visitor rate limits (set by the composition root; ``None``: unlimited)."""
+        self.reports: ReportDesk | None = None
+        """Where reports go (set by the composition root; ``None``: refused)."""
 
     # --- connection lifecycle ----------------------------------------------------------
 
-    def connect(self, ip: str) -> Visitor:
-        """Register a new visitor and greet it."""
+    def connect(
+        self,
+        ip: str,
+        session: str | None = None,
+        device: str | None = None,
+        name: str | None = None,
+    ) -> Visitor:
+        """Register a new visitor (with the door's session, device id and display name)
+        and greet it."""
         visitor = Visitor(
-            id=_new_id("v_"), ip=ip, outbox=asyncio.Queue(maxsize=self.settings.outbox_size)
+            id=_new_id("v_"),
+            ip=ip,
+            outbox=asyncio.Queue(maxsize=self.settings.outbox_size),
+            session=session,
+            device=device,
+            name=name,
         )
         self.visitors[visitor.id] = visitor
         visitor.send(
@@ -120,6 +159,7 @@ class Lobby(AsyncIOEventEmitter):
             return
         await self._stop(visitor, reason="disconnected")
         visitor.state = "closed"
+        visitor.last_match = None
         self.matchmaker.forget(visitor.id)
         self.visitors.pop(visitor.id, None)
         self.emit("visitor_left", visitor)
@@ -145,8 +185,22 @@ class Lobby(AsyncIOEventEmitter):
 
     @staticmethod
     def subject(visitor: Visitor) -> Subject:
-        """The identifiers a ban of ``visitor`` covers (device id: the door issue)."""
-        return Subject(visitor=visitor.id, ip=visitor.ip)
+        """The identifiers a ban of ``visitor`` covers: visitor, IP, session and device."""
+        return Subject(
+            visitor=visitor.id, ip=visitor.ip, session=visitor.session, device=visitor.device
+        )
+
+    @staticmethod
+    def identity(visitor: Visitor) -> Identity:
+        """The identifiers a block of ``visitor`` covers."""
+        return Identity(session=visitor.session, device=visitor.device, ip=visitor.ip)
+
+    def _compatible(self, a: str, b: str) -> bool:
+        """The matchmaker's hard rule: neither visitor blocked the other."""
+        va, vb = self.visitors.get(a), self.visitors.get(b)
+        if va is None or vb is None:
+            return False
+        return self.blocks.allows(self.identity(va), self.identity(vb))
 
     # --- messages ----------------------------------------------------------------------
 
@@ -154,9 +208,13 @@ class Lobby(AsyncIOEventEmitter):
         """Act on one validated message; protocol misuse becomes an ``error`` event."""
         try:
             match message:
+                case Ping():
+                    visitor.send(PongEvent())
                 case Join():
-                    await self._join(visitor, message.mode)
+                    await self._join(visitor, message)
                 case Next():
+                    if self.pace is not None and visitor.match is not None:
+                        await self.pace.next(visitor)
                     self._next(visitor)
                 case Leave():
                     await self._stop(visitor, reason="left")
@@ -169,19 +227,38 @@ class Lobby(AsyncIOEventEmitter):
                 case Chat():
                     await self._chat(visitor, message.text)
                 case Typing():
-                    partner = self._partner(visitor)
-                    partner.send(TypingEvent(on=message.on))
-        except ProtocolError as exc:
+                    await self._typing(visitor, message.on)
+                case Media():
+                    await self._media(visitor, message)
+                case Report():
+                    await self._report(visitor, message)
+                case Block():
+                    self._block(visitor)
+        except Disconnect as exc:
             self.refuse(visitor, exc.code, exc.message)
+            visitor.close(CLOSE_POLICY)
+            await self.disconnect(visitor)
+        except ProtocolError as exc:
+            self.refuse(visitor, exc.code, exc.message, exc.retry_after)
 
-    def refuse(self, visitor: Visitor, code: str, message: str) -> None:
+    def refuse(
+        self, visitor: Visitor, code: str, message: str, retry_after: float | None = None
+    ) -> None:
         """Tell the visitor a message was refused (an ``error`` event with a stable code)."""
-        visitor.send(ErrorEvent(code=code, message=message))
+        visitor.send(ErrorEvent(code=code, message=message, retry_after=retry_after))
         self.emit("refused", visitor, code)
 
-    async def _join(self, visitor: Visitor, mode: Mode) -> None:
+    async def _join(self, visitor: Visitor, message: Join) -> None:
         if visitor.state in ("waiting", "matched"):
             raise ProtocolError("already_joined", "send 'leave' before joining again")
+        interests = normalise_interests(message.interests)
+        language = normalise_language(message.language)
+        if self.pace is not None:
+            await self.pace.join(visitor)
+            if not visitor.alive or visitor.state in ("waiting", "matched"):
+                return
+        mode = message.mode
+        visitor.interests, visitor.language = interests, language
         visitor.mode = mode
         visitor.state = "waiting"
         visitor.looking_since, visitor.looking_after = self.clock(), "join"
@@ -289,6 +366,10 @@ class Lobby(AsyncIOEventEmitter):
             raise ProtocolError("invalid_message", "chat text is empty")
         match = visitor.match
         self._partner(visitor)
+        if self.pace is not None:
+            await self.pace.chat(visitor)
+            if visitor.match is not match or not visitor.alive:
+                return
         if self.moderation is not None and match is not None:
             outcome = await self.moderation.chat_message(self.subject(visitor), match.id, text)
             if not outcome.text:
@@ -306,7 +387,103 @@ class Lobby(AsyncIOEventEmitter):
                     )
                 )
             text = outcome.text
-        self._partner(visitor).send(ChatEvent(text=text))
+        partner = self._partner(visitor)
+        current = visitor.match
+        if current is not None:
+            current.lines.append(Line(sender=visitor.id, text=text, at=self.clock()))
+        visitor.typing_sent = False  # the partner's page hides "typing" on a message
+        partner.send(ChatEvent(text=text))
+
+    async def _typing(self, visitor: Visitor, on: bool) -> None:
+        partner = self._partner(visitor)
+        if self.pace is not None and not await self.pace.chatter(visitor):
+            return  # a flood of typing events is dropped, never relayed
+        # Repeats tell the partner nothing: only changes are relayed.
+        if visitor.match is None or visitor.match.partner_of(visitor) is not partner:
+            return
+        if visitor.typing_sent == on:
+            return
+        visitor.typing_sent = on
+        partner.send(TypingEvent(on=on))
+
+    async def _media(self, visitor: Visitor, message: Media) -> None:
+        if self.pace is not None and not await self.pace.chatter(visitor):
+            return
+        changed = (visitor.audio, visitor.video) != (message.audio, message.video)
+        visitor.audio, visitor.video = message.audio, message.video
+        if changed and visitor.match is not None:
+            visitor.match.partner_of(visitor).send(
+                MediaEvent(audio=message.audio, video=message.video)
+            )
+
+    def _reportable(self, visitor: Visitor) -> Match:
+        """The current match, or the last one if it ended within ``report_after_s``."""
+        if visitor.match is not None:
+            return visitor.match
+        last = visitor.last_match
+        after = self.settings.reports.report_after_s
+        ended = None if last is None else last.ended_clock
+        if last is not None and ended is not None and self.clock() - ended <= after:
+            return last
+        raise ProtocolError("not_in_match", "there is nobody to report or block right now")
+
+    async def _report(self, visitor: Visitor, message: Report) -> None:
+        if self.reports is None:
+            raise ProtocolError("unavailable", "reports are not taken on this server")
+        match = self._reportable(visitor)
+        limit = self.settings.reports.comment_max_length
+        comment = sanitise(message.comment)
+        if len(comment) > limit:
+            raise ProtocolError("too_long", f"report comments are limited to {limit} characters")
+        now = self.clock()
+        cooldown = self.settings.reports.cooldown_s
+        if now - visitor.reported_at < cooldown:
+            left = cooldown - (now - visitor.reported_at)
+            raise ProtocolError("too_soon", "you reported a moment ago", round(left, 1))
+        if self.pace is not None:
+            await self.pace.report(visitor)
+        visitor.reported_at = now
+        reported = match.partner_of(visitor)
+        keep = self.settings.reports.attached_messages
+        transcript: list[tuple[Sender, str]] = (
+            [
+                ("reporter" if line.sender == visitor.id else "reported", line.text)
+                for line in list(match.lines)[-keep:]
+            ]
+            if keep
+            else []
+        )
+        filing = Filing(
+            reporter_visitor=visitor.id,
+            reporter_ip=visitor.ip,
+            reported_visitor=reported.id,
+            reported_ip=reported.ip,
+            reason=message.reason,
+            match=match.id,
+            comment=comment,
+            transcript=transcript,
+            reporter_session=visitor.session,
+            reported_session=reported.session,
+            reported_device=reported.device,
+        )
+        subject = self.subject(reported)
+        await self.reports.file(filing, self.subject(visitor), subject)
+        if visitor.alive:
+            visitor.send(ReportedEvent(reason=message.reason))
+        logger.info(
+            "report filed",
+            extra={"visitor": visitor.id, "match": match.id, "partner": reported.id},
+        )
+
+    def _block(self, visitor: Visitor) -> None:
+        match = self._reportable(visitor)
+        blocked = match.partner_of(visitor)
+        self.blocks.block(self.identity(visitor), self.identity(blocked))
+        if visitor.match is match:
+            self._end_match(match, reason="next", by=visitor)
+        visitor.send(BlockedEvent())
+        self.emit("blocked", visitor)
+        logger.info("partner blocked", extra={"visitor": visitor.id, "match": match.id})
 
     def _partner(self, visitor: Visitor) -> Visitor:
         if visitor.match is None:
@@ -319,7 +496,9 @@ class Lobby(AsyncIOEventEmitter):
         """Pair the visitor now if anyone suitable waits, else queue it."""
         assert visitor.mode is not None
         while True:
-            partner_id = self.matchmaker.enqueue(visitor.id, visitor.mode)
+            partner_id = self.matchmaker.enqueue(
+                visitor.id, visitor.mode, interests=visitor.interests, language=visitor.language
+            )
             if partner_id is None:
                 visitor.state = "waiting"
                 visitor.send(QueuedEvent(mode=visitor.mode))
@@ -373,16 +552,26 @@ class Lobby(AsyncIOEventEmitter):
             b=b,
             started_at=datetime.now(UTC),
             started_clock=self.clock(),
+            lines=deque(maxlen=max(1, self.settings.reports.attached_messages)),
         )
         for visitor in (a, b):
             self._cancel_retry(visitor)
             visitor.state = "matched"
             visitor.match = match
+            visitor.typing_sent = None
         if match.mode == "video" and a.media and b.media:
             self.wiring.connect(a.id, b.id)
             self.wiring.connect(b.id, a.id)
+        shared = sorted(set(a.interests) & set(b.interests))
         for visitor in (a, b):
-            visitor.send(MatchedEvent(match=match.id, mode=match.mode))
+            partner = match.partner_of(visitor)
+            visitor.send(
+                MatchedEvent(
+                    match=match.id, mode=match.mode, interests=shared, partner_name=partner.name
+                )
+            )
+            if match.mode == "video" and not (partner.audio and partner.video):
+                visitor.send(MediaEvent(audio=partner.audio, video=partner.video))
         self.writer.submit(
             lambda: self.matches.started(match.id, match.mode, a.id, b.id, match.started_at)
         )
@@ -395,8 +584,10 @@ class Lobby(AsyncIOEventEmitter):
         """End ``match``. The partner of ``by`` is told and re-queued; ``by`` is re-queued
         too unless it is leaving."""
         partner = match.partner_of(by)
+        match.ended_clock = self.clock()
         for visitor in (match.a, match.b):
             visitor.match = None
+            visitor.last_match = match
             if visitor.state == "matched":
                 visitor.state = "idle"
         if match.mode == "video":

@@ -60,6 +60,7 @@ MATCH_DURATION_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.
 
 __all__ = [
     "CONTENT_TYPE_LATEST",
+    "DoorCollector",
     "LobbyCollector",
     "Metrics",
     "ModerationCollector",
@@ -255,6 +256,7 @@ class ModerationCollector(Collector):
         for name, help_text in (
             ("checks_scheduled", "Checks that came due (scheduled offsets, confirmations)."),
             ("checks_run", "Checks that produced a verdict."),
+            ("report_checks", "Immediate checks asked for by image reports."),
             ("messages_checked", "Chat messages checked."),
             ("warnings", "warning events sent for flagged chat."),
             ("evidence_written", "Evidence records written."),
@@ -345,6 +347,90 @@ class ModerationCollector(Collector):
             if name in workers:
                 counter.add_metric([], workers[name])
             yield counter
+
+
+class DoorCollector(Collector):
+    """Sessions, admissions, rate limits, reports, blocks and retention, read per scrape
+    from the plain counters of ``signaling.door``, ``signaling.reports``,
+    ``signaling.blocks`` and ``signaling.retention``."""
+
+    def __init__(
+        self,
+        door: Any,
+        limits: Any,
+        pace: Any,
+        reports: Any,
+        retention: Any,
+        blocks: Any,
+    ) -> None:
+        self._door, self._limits, self._pace = door, limits, pace
+        self._reports, self._retention, self._blocks = reports, retention, blocks
+
+    def describe(self) -> Iterable[Metric]:
+        return list(self._families(fill=False))
+
+    def collect(self) -> Iterable[Metric]:
+        return list(self._families(fill=True))
+
+    def _families(self, fill: bool) -> Iterator[Metric]:
+        sessions = CounterMetricFamily(
+            "duet_door_sessions",
+            "POST /api/session by outcome (created, underage, refused, rate_limited, "
+            "challenge_invalid, challenge_expired, challenge_reused, challenge_too_easy, "
+            "bad_request).",
+            labels=["outcome"],
+        )
+        sockets = CounterMetricFamily(
+            "duet_door_websockets",
+            "/ws connections by admission outcome (admitted, origin_not_allowed, "
+            "rate_limited, session_required, session_invalid).",
+            labels=["outcome"],
+        )
+        limited = CounterMetricFamily(
+            "duet_rate_limited",
+            "Events refused by a rate limit, by limit (http_per_ip, ws_connects_per_ip, "
+            "sessions_per_ip, joins, nexts, chat, typing, reports).",
+            labels=["limit"],
+        )
+        flood = CounterMetricFamily(
+            "duet_flood_disconnects", "Visitors disconnected for repeated chat violations."
+        )
+        suspects = GaugeMetricFamily(
+            "duet_door_suspects", "IPs and devices currently given the harder challenge."
+        )
+        marked = CounterMetricFamily(
+            "duet_door_suspect_marks", "Times an IP or device was marked as a likely bot."
+        )
+        reports = CounterMetricFamily(
+            "duet_reports",
+            "Reports by reason and outcome (image reasons: ban, review, clean, unchecked; "
+            "verbal: weighed, ban).",
+            labels=["reason", "outcome"],
+        )
+        blocks = CounterMetricFamily("duet_blocks", "Partners blocked by visitors.")
+        purged = CounterMetricFamily(
+            "duet_retention_purged",
+            "Records deleted by the retention job, by kind (matches, sessions, chat_attachments).",
+            labels=["kind"],
+        )
+        if fill:
+            for key, count in sorted(self._door.outcomes.items()):
+                if key.startswith("ws:"):
+                    sockets.add_metric([key[3:]], count)
+                else:
+                    sessions.add_metric([key], count)
+            for name, count in sorted(self._limits.refused.items()):
+                limited.add_metric([name], count)
+            flood.add_metric([], self._pace.disconnects)
+            suspects.add_metric([], len(self._door.suspects))
+            marked.add_metric([], self._door.suspects.marked)
+            for key, count in sorted(self._reports.outcomes.items()):
+                reason, _, outcome = key.partition(":")
+                reports.add_metric([reason, outcome], count)
+            blocks.add_metric([], self._blocks.count)
+            for kind, count in sorted(self._retention.purged.items()):
+                purged.add_metric([kind], count)
+        yield from (sessions, sockets, limited, flood, suspects, marked, reports, blocks, purged)
 
 
 def process_usage(pid: int) -> tuple[float, int] | None:
@@ -450,6 +536,12 @@ class Metrics:
         events.on("match_ended", metrics.on_match_ended)
         events.on("refused", metrics.on_refused)
         return metrics
+
+    def watch_door(
+        self, door: Any, limits: Any, pace: Any, reports: Any, retention: Any, blocks: Any
+    ) -> None:
+        """Export the door's and the room's counters (:class:`DoorCollector`)."""
+        self.registry.register(DoorCollector(door, limits, pace, reports, retention, blocks))
 
     # --- lobby events ------------------------------------------------------------------
 

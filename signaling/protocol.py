@@ -12,6 +12,7 @@ import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic_core import PydanticSerializationError
 
 PROTOCOL_VERSION = 1
 
@@ -19,12 +20,18 @@ Mode = Literal["video", "text"]
 
 
 class ProtocolError(Exception):
-    """An inbound message the server refuses; ``code`` is stable, ``message`` is for humans."""
+    """An inbound message the server refuses; ``code`` is stable, ``message`` is for humans.
+    ``retry_after``: seconds until a rate-limited kind of message is accepted again."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.retry_after = retry_after
+
+
+class Disconnect(ProtocolError):
+    """The visitor broke the rules too often: refuse the message, then close the socket."""
 
 
 class _Message(BaseModel):
@@ -35,9 +42,22 @@ class _Message(BaseModel):
 # --- client to server -----------------------------------------------------------------
 
 
+ReportReason = Literal["nudity", "minor", "harassment", "hate", "spam", "other"]
+IMAGE_REASONS: frozenset[str] = frozenset({"nudity", "minor"})
+"""Reasons an image classifier can check on the reported visitor's live video."""
+
+MAX_INTERESTS = 5
+
+
 class Join(_Message):
     type: Literal["join"]
     mode: Mode
+    interests: Annotated[
+        list[Annotated[str, Field(max_length=64)]], Field(max_length=MAX_INTERESTS)
+    ] = []
+    """Up to five interest tags (normalised by the server: see ``signaling.interests``)."""
+    language: Annotated[str, Field(max_length=16)] | None = None
+    """A language code such as ``en`` or ``pt-BR`` (only the primary part is matched)."""
 
 
 class Next(_Message):
@@ -86,13 +106,65 @@ class Typing(_Message):
     on: bool
 
 
+class Media(_Message):
+    """The visitor turned its camera or microphone on or off (the partner is told)."""
+
+    type: Literal["media"]
+    audio: bool
+    video: bool
+
+
+class Report(_Message):
+    """Report the current partner (or the last one, shortly after the match ended)."""
+
+    type: Literal["report"]
+    reason: ReportReason
+    comment: Annotated[str, Field(max_length=2_000)] = ""
+
+
+class Block(_Message):
+    """Never be matched with the current (or last) partner again."""
+
+    type: Literal["block"]
+
+
+class Ping(_Message):
+    """Keeps the connection alive (answered with ``pong``)."""
+
+    type: Literal["ping"]
+
+
 ClientMessage = Annotated[
-    Join | Next | Leave | Restart | Answer | Candidate | Chat | Typing,
+    Join
+    | Next
+    | Leave
+    | Restart
+    | Answer
+    | Candidate
+    | Chat
+    | Typing
+    | Media
+    | Report
+    | Block
+    | Ping,
     Field(discriminator="type"),
 ]
 
 CLIENT_TYPES = frozenset(
-    {"join", "next", "leave", "restart", "answer", "candidate", "chat", "typing"}
+    {
+        "join",
+        "next",
+        "leave",
+        "restart",
+        "answer",
+        "candidate",
+        "chat",
+        "typing",
+        "media",
+        "report",
+        "block",
+        "ping",
+    }
 )
 
 # mypy cannot see through Annotated[Union, Field] here; pydantic handles it at run time.
@@ -138,7 +210,12 @@ class Event(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     def dump(self) -> str:
-        return self.model_dump_json()
+        try:
+            return self.model_dump_json()
+        except PydanticSerializationError:
+            # A lone surrogate (a JSON "\\ud800" escape echoed back, e.g. an unknown type
+            # in an error message) cannot be UTF-8: escape it instead of failing.
+            return json.dumps(self.model_dump(), ensure_ascii=True)
 
 
 class WelcomeEvent(Event):
@@ -169,6 +246,10 @@ class MatchedEvent(Event):
     type: Literal["matched"] = "matched"
     match: str
     mode: Mode
+    interests: list[str] = []
+    """Interests both visitors gave (empty when none are shared)."""
+    partner_name: str | None = None
+    """The partner's display name, if it chose one (render it as text, never HTML)."""
 
 
 class PartnerLeftEvent(Event):
@@ -187,10 +268,37 @@ class TypingEvent(Event):
     on: bool
 
 
+class MediaEvent(Event):
+    """The partner's camera (``video``) or microphone (``audio``) is on or off."""
+
+    type: Literal["media"] = "media"
+    audio: bool
+    video: bool
+
+
+class ReportedEvent(Event):
+    """The visitor's report was received (what happens next is never said)."""
+
+    type: Literal["reported"] = "reported"
+    reason: ReportReason
+
+
+class BlockedEvent(Event):
+    """The partner is blocked: the match ended and they will never be matched again."""
+
+    type: Literal["blocked"] = "blocked"
+
+
+class PongEvent(Event):
+    type: Literal["pong"] = "pong"
+
+
 class ErrorEvent(Event):
     type: Literal["error"] = "error"
     code: str
     message: str
+    retry_after: float | None = None
+    """For ``rate_limited``: seconds until the refused kind of message is accepted again."""
 
 
 class WarningEvent(Event):

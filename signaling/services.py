@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
@@ -25,14 +26,20 @@ from sfu.plane import MediaPlane
 from signaling.admin.console import Console
 from signaling.appeals import Appeals, AppealTokens
 from signaling.build import build_info
+from signaling.door.gate import Door
+from signaling.door.limits import ChatBackoff, RateLimits
+from signaling.door.pace import Pace
 from signaling.enforcement import LobbyEnforcer, TapFrameSource
 from signaling.lobby import Lobby
 from signaling.metrics import Metrics
+from signaling.reports import ReportDesk
+from signaling.retention import RetentionJob
 from signaling.settings import Settings
-from signaling.storage import Database, MatchStore, SqlModerationStore
+from signaling.storage import Database, MatchStore, SessionStore, SqlModerationStore
 from signaling.storage.appeals import AppealStore
 from signaling.storage.audit import AuditLog
 from signaling.storage.bans import BanStore
+from signaling.storage.reports import ReportStore
 from signaling.visitor import Match, Visitor
 from signaling.writer import BackgroundWriter
 from turn import IceServers
@@ -61,6 +68,10 @@ class Services:
     metrics: Metrics
     appeals: Appeals
     console: Console
+    limits: RateLimits
+    door: Door
+    reports: ReportDesk
+    retention: RetentionJob
     redis: Redis | None = None
 
     @classmethod
@@ -70,8 +81,24 @@ class Services:
         secret = settings.secret_key.get_secret_value().encode()
         media = media_plane(settings)
         writer = BackgroundWriter()
-        lobby = Lobby(settings, media, MatchStore(db), writer, clock=time.monotonic)
+        match_store = MatchStore(db)
+        lobby = Lobby(settings, media, match_store, writer, clock=time.monotonic)
         media.on_lost(lobby.media_lost)
+        limits = RateLimits(settings.limits)
+        session_store = SessionStore(db)
+        door = Door(
+            settings.door,
+            settings.secret_key.get_secret_value(),
+            limits,
+            submit=writer.submit,
+            records=session_store,
+            clock=lobby.clock,
+        )
+        lm = settings.limits
+        backoff = ChatBackoff(
+            lm.chat_timeout_s, lm.chat_timeout_max_s, lm.chat_violations_to_disconnect, lobby.clock
+        )
+        lobby.pace = Pace(limits, backoff, door.suspect)
         ice = IceServers(settings.turn)
         appeals = Appeals(
             AppealTokens(secret),
@@ -92,12 +119,24 @@ class Services:
             checker=checker,
         )
         lobby.moderation = moderation
+        # Reports go to the reviewer console's store (the database), audited.
+        report_store = ReportStore(db, audit)
+        reports = ReportDesk(settings.reports, report_store, moderation, lobby.clock)
+        lobby.reports = reports
+        retention = RetentionJob(
+            settings.retention,
+            now=lambda: datetime.now(UTC),
+            matches=match_store.purge_ended,
+            sessions=session_store.purge_expired,
+            chat_attachments=report_store.purge_transcripts,
+        )
         _forward_lobby_events(lobby, moderation)
         metrics = Metrics.build(
             build_info(), lobby, lobby, clock=lobby.clock, router=media, moderation=moderation
         )
+        metrics.watch_door(door, limits, lobby.pace, reports, retention, lobby.blocks)
         console = Console.build(
-            settings.admin, secret, db, audit, appeals, lobby, moderation, media
+            settings.admin, secret, db, audit, appeals, report_store, lobby, moderation, media
         )
         return cls(
             settings=settings,
@@ -110,6 +149,11 @@ class Services:
             metrics=metrics,
             appeals=appeals,
             console=console,
+            limits=limits,
+            door=door,
+            reports=reports,
+            retention=retention,
+            redis=redis,
         )
 
     async def start(self) -> None:
@@ -117,11 +161,14 @@ class Services:
         await self.media.start()
         self.writer.start()
         self.moderation.start()
+        self.retention.start()
         logger.info("duet node started (forwarding=%s)", self.settings.sfu.forwarding)
 
     async def stop(self) -> None:
         for visitor in list(self.lobby.visitors.values()):
             await self.lobby.disconnect(visitor)
+        await self.retention.close()
+        await self.reports.close()
         await self.moderation.close()
         await self.media.close()
         await self.writer.close()

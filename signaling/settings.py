@@ -24,6 +24,13 @@ from pydantic_settings import (
 from moderation.settings import ModerationSettings
 from sfu.settings import SfuSettings
 from signaling.admin.settings import AdminSettings
+from signaling.door.settings import (
+    BlockSettings,
+    DoorSettings,
+    LimitSettings,
+    ReportSettings,
+    RetentionSettings,
+)
 from turn.settings import PLACEHOLDER_SECRET as TURN_PLACEHOLDER_SECRET
 from turn.settings import TurnSettings
 
@@ -43,6 +50,10 @@ class MatchingSettings(BaseModel):
     rematch_cooldown_s: float = Field(default=10.0, ge=0)
     """Two visitors who just parted are not paired again within this many seconds
     (they may be sooner if nobody else is waiting after the cooldown)."""
+
+    preference_wait_s: float = Field(default=5.0, ge=0)
+    """Seconds a visitor with interests or a language holds out for a partner sharing an
+    interest and the language before taking anyone."""
 
 
 class Settings(BaseSettings):
@@ -100,6 +111,11 @@ class Settings(BaseSettings):
     turn: TurnSettings = Field(default_factory=TurnSettings)
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
+    door: DoorSettings = Field(default_factory=DoorSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
+    blocks: BlockSettings = Field(default_factory=BlockSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @model_validator(mode="after")
     def _needs_redis(self) -> Settings:

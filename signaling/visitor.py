@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from signaling.protocol import Event, Mode
+from signaling.protocol import Event, Mode, TypingEvent
 
 VisitorState = Literal["idle", "waiting", "matched", "closed"]
 LookingSince = Literal["join", "requeue"]
@@ -16,6 +17,19 @@ CLOSE_POLICY = 1008
 """WebSocket close code "policy violation": the visitor is banned."""
 CLOSE_TOO_SLOW = 1013
 """WebSocket close code "try again later": the browser did not read its events."""
+
+
+@dataclass(frozen=True)
+class Line:
+    """One chat message of a match, kept in memory while the match (or a report window
+    after it) lasts; stored only if attached to a report."""
+
+    sender: str
+    """Visitor id of the sender."""
+    text: str
+    """What the partner received (after sanitising and censoring)."""
+    at: float
+    """Clock time it was relayed."""
 
 
 @dataclass(eq=False)
@@ -29,6 +43,10 @@ class Match:
     started_at: datetime
     started_clock: float
     """Clock time the match started (for durations)."""
+    lines: deque[Line] = field(default_factory=lambda: deque(maxlen=20))
+    """The last chat messages (bounded: ``reports.attached_messages``)."""
+    ended_clock: float | None = None
+    """Clock time the match ended (``None`` while it lasts)."""
 
     def partner_of(self, visitor: Visitor) -> Visitor:
         return self.b if visitor is self.a else self.a
@@ -42,6 +60,25 @@ class Visitor:
     ip: str
     outbox: asyncio.Queue[str | None]
     """Serialised events waiting to be written to the socket (bounded)."""
+    session: str | None = None
+    """Session id from the door's token (survives reconnects)."""
+    device: str | None = None
+    """Device id the browser keeps in its storage."""
+    name: str | None = None
+    """Optional display name (validated at the door; shown to partners as text)."""
+    interests: tuple[str, ...] = ()
+    """Normalised interests of the current join."""
+    language: str | None = None
+    """Primary language subtag of the current join."""
+    audio: bool = True
+    video: bool = True
+    """Whether the visitor's microphone and camera are on (``media`` messages)."""
+    last_match: Match | None = field(default=None, repr=False)
+    """The match that ended last (reportable for ``reports.report_after_s``)."""
+    reported_at: float = float("-inf")
+    """Clock time of the visitor's last report (reports have a cooldown)."""
+    typing_sent: bool | None = None
+    """The last ``typing`` state relayed to the current partner (repeats are dropped)."""
     state: VisitorState = "idle"
     mode: Mode | None = None
     match: Match | None = None
@@ -75,9 +112,20 @@ class Visitor:
         self.media = False
         self.media_generation += 1
 
+    @property
+    def limit_key(self) -> str:
+        """Key of this visitor's per-visitor rate limits: its session (so that reconnecting
+        does not reset them), else its visitor id."""
+        return self.session or self.id
+
     def send(self, event: Event) -> None:
-        """Queue ``event`` for the socket; a full outbox marks the visitor for disconnect."""
+        """Queue ``event`` for the socket; a full outbox marks the visitor for disconnect.
+
+        ``typing`` events are dropped instead once the outbox is half full: a partner's
+        chatter must never get this visitor disconnected."""
         if not self.alive:
+            return
+        if isinstance(event, TypingEvent) and self.outbox.qsize() * 2 >= self.outbox.maxsize:
             return
         try:
             self.outbox.put_nowait(event.dump())

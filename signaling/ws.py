@@ -1,9 +1,13 @@
 """``/ws``: one WebSocket per browser tab, as an explicit state machine.
 
-States: *accepted* -> *open* (reading messages, a writer task draining the outbox) ->
-*closing* (cleanup in ``finally``: the lobby forgets the visitor, the writer stops).
-A message that cannot be parsed or is not allowed now is answered with an ``error`` event
-and the connection stays open; only a visitor too slow to read its events is disconnected.
+States: *accepted* -> *admitted* (origin allowed, connection rate within limits, a valid
+session token, not banned) -> *open* (reading messages, a writer task draining the
+outbox) -> *closing* (cleanup in ``finally``: the lobby forgets the visitor, the writer
+stops). A socket refused at admission gets one ``error`` event (or ``banned``) and a
+close code with a reason (see ``docs/protocol.md``). A message that cannot be parsed or
+is not allowed now is answered with an ``error`` event and the connection stays open; a
+visitor too slow to read its events, silent for ``door.idle_timeout_s``, or breaking the
+chat limits again and again is disconnected.
 """
 
 from __future__ import annotations
@@ -11,53 +15,94 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from signaling.door.gate import Door
+from signaling.door.sessions import Claims
 from signaling.lobby import Lobby
-from signaling.protocol import ProtocolError, parse_client_message
+from signaling.protocol import ErrorEvent, ProtocolError, parse_client_message
 from signaling.visitor import CLOSE_POLICY, Visitor
 
 logger = logging.getLogger(__name__)
+
+CLOSE_IDLE = 4408
+"""Nothing received for ``door.idle_timeout_s``."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a socket is not admitted: close ``code`` and stable ``reason``."""
+
+    code: int
+    reason: str
+    message: str
+
+
+ORIGIN_REFUSED = Refusal(4403, "origin_not_allowed", "this page may not connect to Duet")
+TOO_MANY = Refusal(4429, "rate_limited", "too many connections from your address: wait a minute")
+NO_SESSION = Refusal(4401, "session_required", "get a session first (POST /api/session)")
+BAD_SESSION = Refusal(4401, "session_invalid", "your session is invalid or expired: get a new one")
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> bool:
+    """Browsers always send Origin: it must be listed, or (empty list) be the page's own
+    host. Clients without one (not browsers) cannot be attacked this way and are let in."""
+    if origin is None:
+        return True
+    if allowed:
+        return origin.rstrip("/") in {o.rstrip("/") for o in allowed}
+    return host is not None and urlsplit(origin).netloc.lower() == host.lower()
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
     services = websocket.app.state.services
     lobby: Lobby = services.lobby
-    max_bytes: int = services.settings.max_message_bytes
+    door: Door = services.door
+    settings = services.settings
+    max_bytes: int = settings.max_message_bytes
+    idle_timeout: float = settings.door.idle_timeout_s
     await websocket.accept()
     ip = websocket.client.host if websocket.client else "unknown"
-    # A banned visitor who comes back hears ``banned`` again and is not let in.
-    ban = await services.moderation.active_ban(ip)
-    if ban is not None:
-        event = await services.appeals.banned_event(ban)
-        with contextlib.suppress(Exception):
-            await websocket.send_text(event.dump())
-            await websocket.close(code=CLOSE_POLICY)
+    refusal = await _gate(websocket, door, ip)
+    claims = None if refusal is not None else _claims(websocket, door)
+    if refusal is None:
+        # A banned visitor who comes back hears ``banned`` again and is not let in (with
+        # or without a session: the IP alone may be banned).
+        session = None if claims is None else claims.session
+        device = None if claims is None else claims.device
+        ban = await services.moderation.active_ban(ip, session, device)
+        if ban is not None:
+            door.outcomes["ws:banned"] += 1
+            event = await services.appeals.banned_event(ban)
+            with contextlib.suppress(Exception):
+                await websocket.send_text(event.dump())
+                await websocket.close(code=CLOSE_POLICY)
+            return
+        if claims is None:
+            token = _token(websocket, door)
+            refusal = NO_SESSION if not token else BAD_SESSION
+    if refusal is not None or claims is None:
+        await _refuse(websocket, door, refusal or NO_SESSION)
         return
-    visitor = lobby.connect(ip)
+    door.outcomes["ws:admitted"] += 1
+    visitor = lobby.connect(ip, session=claims.session, device=claims.device, name=claims.name)
     writer = asyncio.ensure_future(_write(websocket, visitor))
     try:
         while visitor.alive:
-            message = await websocket.receive()
+            try:
+                message = await asyncio.wait_for(websocket.receive(), idle_timeout)
+            except TimeoutError:
+                visitor.close(CLOSE_IDLE)
+                break
             if message["type"] == "websocket.disconnect":
                 break
             raw: str | bytes | None = message.get("text")
             if raw is None:
                 raw = message.get("bytes") or b""
-            if len(raw) > max_bytes:
-                lobby.refuse(visitor, "too_large", f"messages are limited to {max_bytes} bytes")
-                continue
-            try:
-                parsed = parse_client_message(raw)
-            except ProtocolError as exc:
-                lobby.refuse(visitor, exc.code, exc.message)
-                continue
-            try:
-                await lobby.handle(visitor, parsed)
-            except Exception:
-                logger.exception("message handling failed", extra={"visitor": visitor.id})
-                lobby.refuse(visitor, "internal", "the server failed to handle that")
+            await process_frame(lobby, visitor, raw, max_bytes)
     except WebSocketDisconnect:
         pass
     finally:
@@ -66,6 +111,51 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         if websocket.application_state != WebSocketState.DISCONNECTED:
             with contextlib.suppress(Exception):
                 await websocket.close(code=visitor.close_code or 1000)
+
+
+async def process_frame(lobby: Lobby, visitor: Visitor, raw: str | bytes, max_bytes: int) -> None:
+    """One inbound frame: size check, parse, handle. Never raises: whatever goes wrong
+    becomes an ``error`` event for this visitor only."""
+    try:
+        if len(raw) > max_bytes:
+            lobby.refuse(visitor, "too_large", f"messages are limited to {max_bytes} bytes")
+            return
+        try:
+            parsed = parse_client_message(raw)
+        except ProtocolError as exc:
+            lobby.refuse(visitor, exc.code, exc.message)
+            return
+        await lobby.handle(visitor, parsed)
+    except Exception:
+        logger.exception("message handling failed", extra={"visitor": visitor.id})
+        lobby.refuse(visitor, "internal", "the server failed to handle that")
+
+
+async def _gate(websocket: WebSocket, door: Door, ip: str) -> Refusal | None:
+    """Origin and connection rate: the checks before the session is looked at."""
+    headers = websocket.headers
+    allowed = door.settings.allowed_origins
+    if not origin_allowed(headers.get("origin"), headers.get("host"), allowed):
+        return ORIGIN_REFUSED
+    if not await door.limits.hit("ws_connects_per_ip", ip):
+        door.suspect(ip, None)
+        return TOO_MANY
+    return None
+
+
+def _token(websocket: WebSocket, door: Door) -> str | None:
+    return websocket.query_params.get("token") or websocket.cookies.get(door.settings.cookie_name)
+
+
+def _claims(websocket: WebSocket, door: Door) -> Claims | None:
+    return door.verify(_token(websocket, door))
+
+
+async def _refuse(websocket: WebSocket, door: Door, refusal: Refusal) -> None:
+    door.outcomes["ws:" + refusal.reason] += 1
+    with contextlib.suppress(Exception):
+        await websocket.send_text(ErrorEvent(code=refusal.reason, message=refusal.message).dump())
+        await websocket.close(code=refusal.code, reason=refusal.reason)
 
 
 async def _write(websocket: WebSocket, visitor: Visitor) -> None:

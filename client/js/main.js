@@ -2,6 +2,9 @@
 // connection (signaling.js), the media (media.js, ice.js) and the page (ui.js, chat.js,
 // emoji.js, remote.js).
 //
+// Before anything: the gate (gate.js, door.js) — age, anti-bot check, session; only then
+// is the server connection opened (the session cookie authorises it).
+//
 // Phases (shown as data-state on the status line):
 //   idle         landing page, nothing joined
 //   starting     camera / ICE configuration / server greeting before `join` is sent
@@ -13,9 +16,11 @@
 import { BannedScreen, arrivalDecision, decisionText } from "./banned.js";
 import { ChatLog, TypingIndicator, TypingNotifier } from "./chat.js";
 import { EmojiPicker } from "./emoji.js";
+import { Gate } from "./gate.js";
 import { IceConfigCache } from "./ice.js";
 import { MediaSession, describeCameraError, openCamera, stopStream } from "./media.js";
 import { RemoteView } from "./remote.js";
+import { RoomControls, parseInterests } from "./room.js";
 import { Signaling, defaultSignalingUrl } from "./signaling.js";
 import {
   dom,
@@ -49,6 +54,8 @@ const TEXT = {
 
 /** Errors the UI can ignore: they only mean we raced the server (e.g. Next as the partner left). */
 const BENIGN_ERRORS = new Set(["not_in_match", "already_joined", "not_joined", "too_soon"]);
+/** Errors about the session itself: back to the gate. */
+const SESSION_ERRORS = new Set(["session_required", "session_invalid", "origin_not_allowed"]);
 /** How long a second Esc confirms Next. */
 const ESC_CONFIRM_MS = 2_500;
 /** Media failures of one session after which we give up instead of joining again. */
@@ -74,6 +81,8 @@ class App {
       input: dom.input,
     });
     this.bannedScreen = new BannedScreen(dom.bannedParts);
+    this.gate = new Gate(() => this.#entered());
+    this.room = new RoomControls((message) => this.signaling.send(message), toast);
     this.phase = "idle";
     /** @type {null | {mode: string, stream: MediaStream|null, media: MediaSession|null,
      *   joined: boolean, joins: number, mediaFailures: number, searchText: string}} */
@@ -86,9 +95,18 @@ class App {
   init() {
     this.#wireSignaling();
     this.#wirePage();
+    this.gate.wire();
+    this.room.wire();
     this.#enterPhase("idle", "Ready");
     setComposerEnabled(false);
     this.emoji.setEnabled(false);
+    setConnection("offline", "Not connected");
+    this.gate.show();
+  }
+
+  /** The door gave us a session (its cookie is set): connect, then pick a mode. */
+  #entered() {
+    showView("landing");
     this.signaling.connect();
     this.#showAppealDecision();
   }
@@ -124,6 +142,7 @@ class App {
         return;
       }
       dom.localVideo.srcObject = session.stream;
+      this.room.useStream(session.stream);
     }
     await this.#join(session);
   }
@@ -151,6 +170,7 @@ class App {
     dom.localVideo.srcObject = null;
     this.remote.clear(TEXT.searching);
     this.typingIndicator.set(false);
+    this.room.reset();
     setComposerEnabled(false);
     this.emoji.setEnabled(false);
     dom.input.value = "";
@@ -189,7 +209,9 @@ class App {
         if (!current()) return;
         media = this.#createMedia(session, configuration);
       }
-      if (!this.signaling.send({ type: "join", mode: session.mode })) {
+      const join = { type: "join", mode: session.mode, interests: parseInterests(dom.interests.value) };
+      if (dom.language.value) join.language = dom.language.value;
+      if (!this.signaling.send(join)) {
         // The socket dropped just now; "down" has put us in reconnecting, and the next
         // "ready" joins again.
         media?.close();
@@ -293,8 +315,25 @@ class App {
       if (!this.session?.joined) return;
       this.#enterPhase("searching", this.session.searchText);
     });
-    on("matched", ({ mode }) => this.#onMatched(mode));
     on("banned", (event) => this.#onBanned(event));
+    on("matched", (event) => {
+      this.#onMatched(event.mode);
+      if (this.phase === "matched") this.room.matched(event);
+    });
+    on("media", (event) => {
+      if (this.phase === "matched") this.room.partnerMedia(event);
+    });
+    on("reported", () => toast("Thanks — your report was sent to our moderators.", "info"));
+    on("blocked", () => {
+      if (!this.session?.joined) return;
+      this.log.system("You blocked the stranger. You won't meet them again.");
+      this.#partnerGone("Finding someone new…");
+    });
+    on("refused", () => {
+      // The session expired or was refused: leave and get a new one at the gate.
+      this.stop();
+      this.gate.show("Your session has ended. Please enter again.");
+    });
     on("partner_left", ({ reason }) => {
       if (!this.session?.joined || this.phase !== "matched") return;
       this.log.system(TEXT.partnerLeftLog[reason] ?? TEXT.partnerLeftLog.left);
@@ -314,6 +353,7 @@ class App {
         this.stop({ error: message || "A moderator ended your chat." });
         return;
       }
+      if (SESSION_ERRORS.has(code)) return; // the socket closes next ("refused")
       if (BENIGN_ERRORS.has(code)) {
         console.debug("duet: server refused a message we raced:", code, message);
         return;
@@ -370,6 +410,7 @@ class App {
     const session = this.session;
     if (!session) return;
     session.searchText = statusText;
+    this.room.parted();
     this.typing.reset();
     this.typingIndicator.set(false);
     setComposerEnabled(false);
@@ -387,6 +428,7 @@ class App {
     session.media?.close();
     session.media = null;
     session.searchText = TEXT.searching;
+    this.room.parted();
     this.typing.reset();
     this.typingIndicator.set(false);
     setComposerEnabled(false);
@@ -418,6 +460,7 @@ class App {
 
   #onKey(event) {
     if (event.key !== "Escape" || event.defaultPrevented || this.emoji.isOpen) return;
+    if (dom.reportDialog.open || dom.blockDialog.open) return; // Esc closes the dialog
     if (this.phase !== "matched") return;
     // Esc twice = Next (one stray Esc should not end a conversation).
     event.preventDefault();

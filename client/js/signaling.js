@@ -6,11 +6,17 @@
 //   "connecting"   {attempt}            a socket is being opened
 //   "down"         {code, delay, attempt} the socket closed; a retry follows in `delay` ms
 //   "ready"        {welcome}            the server greeted us (same moment as "welcome")
+//   "refused"      {code, reason}       the server refused this session (close codes 4401,
+//                                       4403): no retry; the page must get a new session
 // The server forgets a visitor when its socket closes, so after "down" the caller must
-// treat any join as lost and join again after the next "ready".
+// treat any join as lost and join again after the next "ready". The session travels in an
+// HttpOnly cookie set by POST /api/session; a `ping` every 25 s keeps the socket alive.
 
 const MIN_DELAY_MS = 500;
 const MAX_DELAY_MS = 15_000;
+const PING_MS = 25_000;
+/** Close codes after which reconnecting with the same session is pointless. */
+const FINAL_CODES = new Set([4401, 4403]);
 
 export class Signaling extends EventTarget {
   /** @param {string} url ws:// or wss:// URL of /ws */
@@ -21,6 +27,7 @@ export class Signaling extends EventTarget {
     this.welcome = null; // the last welcome message; null while not ready
     this.attempt = 0; // consecutive failed connects, drives the backoff
     this.retryTimer = null;
+    this.pingTimer = null;
     this.stopped = false;
   }
 
@@ -45,6 +52,8 @@ export class Signaling extends EventTarget {
       return;
     }
     this.socket = socket;
+    clearInterval(this.pingTimer);
+    this.pingTimer = setInterval(() => this.send({ type: "ping" }), PING_MS);
     socket.addEventListener("message", (event) => this.#onMessage(socket, event));
     socket.addEventListener("close", (event) => this.#onClose(socket, event));
     // "error" is always followed by "close"; nothing to do here.
@@ -77,6 +86,7 @@ export class Signaling extends EventTarget {
   close() {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    clearInterval(this.pingTimer);
     this.socket?.close(1000);
   }
 
@@ -102,7 +112,13 @@ export class Signaling extends EventTarget {
     if (socket !== this.socket) return;
     this.socket = null;
     this.welcome = null;
+    clearInterval(this.pingTimer);
     if (this.stopped) return;
+    if (FINAL_CODES.has(event.code)) {
+      this.stopped = true;
+      this.#emit("refused", { code: event.code, reason: event.reason });
+      return;
+    }
     this.#scheduleRetry(event.code);
   }
 

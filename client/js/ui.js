@@ -10,6 +10,18 @@ const byId = (id) => {
 
 export const dom = {
   app: byId("app"),
+  gate: byId("gate"),
+  gateForm: byId("gate-form"),
+  gateYear: byId("gate-year"),
+  gateAdult: byId("gate-adult"),
+  gateName: byId("gate-name"),
+  gateEnter: byId("gate-enter"),
+  gateProgress: byId("gate-progress"),
+  gateProgressBar: byId("gate-progress-bar"),
+  gateProgressText: byId("gate-progress-text"),
+  gateError: byId("gate-error"),
+  interests: byId("interests"),
+  language: byId("language"),
   landing: byId("landing"),
   landingError: byId("landing-error"),
   landingNotice: byId("landing-notice"),
@@ -19,7 +31,19 @@ export const dom = {
   remoteVideo: byId("remote-video"),
   remoteText: byId("remote-overlay-text"),
   remotePlay: byId("remote-play"),
+  remoteTag: byId("remote-tag"),
+  remoteMedia: byId("remote-media"),
   localVideo: byId("local-video"),
+  toggleMic: byId("toggle-mic"),
+  toggleCamera: byId("toggle-camera"),
+  shared: byId("shared"),
+  report: byId("report"),
+  block: byId("block"),
+  reportDialog: byId("report-dialog"),
+  reportForm: byId("report-form"),
+  reportComment: byId("report-comment"),
+  reportCancel: byId("report-cancel"),
+  blockDialog: byId("block-dialog"),
   status: byId("status"),
   statusText: byId("status-text"),
   log: byId("chat-log"),
@@ -48,10 +72,12 @@ export const dom = {
   },
 };
 
-/** Show the landing page, the chat view (in "video" or "text" mode) or the banned screen. */
+/** Show the gate, the landing page, the chat view (in "video" or "text" mode) or the banned
+ * screen. */
 export function showView(view, mode = null) {
   dom.app.dataset.view = view;
   if (mode) dom.app.dataset.mode = mode;
+  dom.gate.hidden = view !== "gate";
   dom.landing.hidden = view !== "landing";
   dom.chat.hidden = view !== "chat";
   dom.banned.hidden = view !== "banned";

@@ -2,21 +2,22 @@
 
 Used by :mod:`.decisions` (an upheld review item or report bans) and by the bans page (a
 ban by hand, an unban). Every ban and lift is audited in the transaction that makes it; a
-connected visitor is removed (``banned`` with a fresh appeal token, socket closed) only
-after that transaction committed. Only this node's lobby is reached: a visitor connected
-to another node meets the ban when they next connect.
+connected visitor is removed, with its other tabs (same session or device), only after that
+transaction committed (the lobby enforcer: ``banned`` with the ban's appeal token, socket
+closed). Only this node's lobby is reached: a visitor connected to another node meets the
+ban when they next connect.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from moderation.records import BanRecord
 from signaling.admin.sessions import Reviewer
-from signaling.appeals import Appeals
+from signaling.enforcement import LobbyEnforcer
 from signaling.lobby import Lobby
 from signaling.storage.audit import AuditLog, AuditTransaction
 from signaling.storage.bans import BanStore
@@ -51,14 +52,14 @@ class Banning:
         audit: AuditLog,
         bans: BanStore,
         lobby: Lobby,
-        appeal_events: Appeals,
+        enforcer: LobbyEnforcer,
         default_ban_s: float,
         now: Callable[[], datetime],
     ) -> None:
         self.audit = audit
         self.bans = bans
         self.lobby = lobby
-        self.appeal_events = appeal_events
+        self.enforcer = enforcer
         self.default_ban_s = default_ban_s
         self.now = now
 
@@ -119,11 +120,15 @@ class Banning:
         await tx.append(reviewer.actor, "ban.lifted", f"ban:{ban_id}", reason)
         return True
 
-    async def enforce(self, ban: BanRecord, visitors: list[str]) -> None:
-        """Remove the connected ``visitors`` the ban covers (after it was committed)."""
-        for visitor in visitors:
-            event = await self.appeal_events.banned_event(ban, new=True)
-            await self.lobby.ban(visitor, event)
+    async def enforce(self, ban: BanRecord, others: Sequence[str] = ()) -> None:
+        """Remove the banned visitor (and its other tabs) and ``others`` now, once the ban
+        was committed."""
+        if ban.visitor:
+            await self.enforcer.enforce(ban)
+        for visitor in others:
+            if visitor != ban.visitor:
+                event = await self.enforcer.events.banned_event(ban, new=True)
+                await self.lobby.ban(visitor, event)
 
     async def by_hand(
         self,
@@ -139,7 +144,7 @@ class Banning:
         visitor on that IP when none is named, is removed at once."""
         live = self.lobby.visitors.get(visitor) if visitor else None
         if live is not None:
-            ip = ip or live.ip
+            ip, session, device = ip or live.ip, session or live.session, device or live.device
         if not ip:
             raise DecisionError(400, "no_identifiers", "name a connected visitor or an IP")
         target = Target(visitor or "", ip, session, device)
@@ -150,7 +155,7 @@ class Banning:
 
         await self.audit.run(work)
         on_ip = [v.id for v in self.lobby.visitors.values() if v.ip == ip]
-        await self.enforce(ban, [visitor] if visitor else on_ip)
+        await self.enforce(ban, [] if visitor else on_ip)
         return ban
 
     async def unban(self, reviewer: Reviewer, ban_id: str, reason: str) -> None:

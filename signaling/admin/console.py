@@ -27,6 +27,7 @@ from signaling.admin.sessions import ReviewerSessions
 from signaling.admin.settings import AdminSettings
 from signaling.admin.throttle import LoginThrottle
 from signaling.appeals import Appeals
+from signaling.enforcement import LobbyEnforcer
 from signaling.lobby import Lobby
 from signaling.storage.accounts import AccountStore, SessionStore
 from signaling.storage.appeals import AppealStore
@@ -71,17 +72,20 @@ class Console:
         db: Database,
         audit: AuditLog,
         appeals: Appeals,
+        reports: ReportStore,
         lobby: Lobby,
         moderation: Moderation,
         media: MediaPlane,
         now: Callable[[], datetime] = utc_now,
     ) -> Console:
-        reviews, reports, bans = ReviewStore(db), ReportStore(db), BanStore(db)
+        reviews, bans = ReviewStore(db), BanStore(db)
         appeal_store = appeals.appeals
         queue = ReviewQueue(
             reviews, reports, appeal_store, bans, ClaimStore(db), settings.claim_lease_s, now
         )
-        banning = Banning(audit, bans, lobby, appeals, moderation.settings.ban_duration_s, now)
+        enforcer = LobbyEnforcer(lobby, appeals)
+        default_ban_s = moderation.settings.ban_duration_s
+        banning = Banning(audit, bans, lobby, enforcer, default_ban_s, now)
         decisions = Decisions(
             audit, queue, reviews, reports, appeal_store, bans, moderation.evidence, banning, now
         )

@@ -249,4 +249,4 @@ class Decisions:
             except OSError:
                 logger.exception("could not delete evidence files of %s", outcome.id)
         if outcome.ban is not None and outcome.ban.visitor:
-            await self.banning.enforce(outcome.ban, [outcome.ban.visitor])
+            await self.banning.enforce(outcome.ban)

@@ -1,10 +1,11 @@
-"""The browser client's static files: ``/`` and its ``css/``, ``js/``, ``img/`` folders,
-and the reviewer console at ``/review`` with its own ``review/css/`` and ``review/js/``.
+"""The browser client's static files: ``/``, ``/terms.html`` and the ``css/``, ``js/``,
+``img/`` folders, and the reviewer console at ``/review`` with its own ``review/css/`` and
+``review/js/``.
 
 Only those are served (never the ``client`` package's Python files), with
 ``Cache-Control: no-cache`` so that browsers revalidate the ES modules after a deploy
-(ETags keep that cheap). The console page also gets a strict Content-Security-Policy and
-may not be framed: it is where reviewers act.
+(ETags keep that cheap). Security headers (a strict Content-Security-Policy, never framed)
+come with every response (:mod:`signaling.door.headers`).
 """
 
 from __future__ import annotations
@@ -20,17 +21,6 @@ from starlette.types import Scope
 
 ASSET_FOLDERS = ("css", "js", "img")
 REVIEW_FOLDERS = ("css", "js")
-REVIEW_HEADERS = {
-    "Cache-Control": "no-cache",
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
-        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-        "frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-}
 
 
 def client_directory() -> Path:
@@ -48,14 +38,22 @@ class _RevalidatedFiles(StaticFiles):
 def routes() -> list[BaseRoute]:
     root = client_directory()
     index = root / "index.html"
+    terms = root / "terms.html"
 
     async def page(request: Request) -> Response:
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
 
-    async def review_page(request: Request) -> Response:
-        return FileResponse(root / "review" / "index.html", headers=REVIEW_HEADERS)
+    async def terms_page(request: Request) -> Response:
+        return FileResponse(terms, headers={"Cache-Control": "no-cache"})
 
-    mounts: list[BaseRoute] = [Route("/", page), Route("/review", review_page)]
+    async def review_page(request: Request) -> Response:
+        return FileResponse(root / "review" / "index.html", headers={"Cache-Control": "no-cache"})
+
+    mounts: list[BaseRoute] = [
+        Route("/", page),
+        Route("/terms.html", terms_page),
+        Route("/review", review_page),
+    ]
     for folder in ASSET_FOLDERS:
         mounts.append(Mount(f"/{folder}", _RevalidatedFiles(directory=root / folder), name=folder))
     for folder in REVIEW_FOLDERS:

@@ -4,12 +4,14 @@ Each entry's ``hash`` is the SHA-256 of the previous entry's hash and the entry'
 canonical JSON (``seq``, time, actor, action, target, reason, details), so changing,
 removing or inserting any row breaks the chain from there on; :meth:`AuditLog.verify`
 (``duet audit verify``) walks it and reports the first broken link. The database also
-refuses UPDATE and DELETE on the table (triggers of migration 0003).
+refuses UPDATE and DELETE on the table (triggers of migration 0004).
 
 Entries are appended inside the transaction of the change they describe
 (:meth:`AuditLog.run`), so an action and its audit entry are committed together or not
-at all. Appends are serialised by a lock in this process; ``seq`` is the primary key, so
-two processes appending at once collide on it and the loser retries its whole transaction.
+at all. Appends are serialised by a lock in this process and, on PostgreSQL, across
+processes by a transaction-scoped advisory lock taken before reading the last entry.
+``seq`` is the primary key besides: should two appends still collide, the loser retries
+its whole transaction.
 The newest entries could be cut off without breaking the chain: keep the latest hash
 elsewhere (``duet audit verify`` prints it) to detect that.
 """
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +42,8 @@ SYSTEM_MODERATION = "system:moderation"
 """Actor of automatic moderation actions."""
 MAX_RETRIES = 5
 VERIFY_BATCH = 1000
+ADVISORY_LOCK = 0x6475_6574_6175_6474
+"""PostgreSQL advisory lock key that serialises audit appends ("duetaudt")."""
 
 T = TypeVar("T")
 
@@ -116,6 +120,18 @@ class AuditTransaction:
     def __init__(self, session: AsyncSession, now: Callable[[], datetime]) -> None:
         self.session = session
         self.now = now
+        self._locked = False
+
+    async def _lock(self) -> None:
+        """On PostgreSQL, wait for other processes' appends (held until commit)."""
+        if self._locked:
+            return
+        self._locked = True
+        bind = self.session.get_bind()
+        if bind.dialect.name == "postgresql":
+            await self.session.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK}
+            )
 
     async def append(
         self,
@@ -125,6 +141,7 @@ class AuditTransaction:
         reason: str = "",
         details: dict[str, Any] | None = None,
     ) -> AuditEntry:
+        await self._lock()
         last = (
             await self.session.execute(
                 select(AuditRow.seq, AuditRow.hash).order_by(AuditRow.seq.desc()).limit(1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from signaling.storage.db import Database
 from signaling.storage.tables import MatchRecord
@@ -35,3 +35,13 @@ class MatchStore:
     async def get(self, match: str) -> MatchRecord | None:
         async with self.db.sessions() as session:
             return await session.get(MatchRecord, match)
+
+    async def purge_ended(self, before: datetime) -> int:
+        """Delete matches that ended before ``before``; returns how many."""
+        async with self.db.sessions.begin() as session:
+            result = await session.execute(
+                delete(MatchRecord).where(
+                    MatchRecord.ended_at.is_not(None), MatchRecord.ended_at < before
+                )
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,9 +1,12 @@
 """Reports: a visitor tells us their partner broke the rules.
 
-:meth:`ReportStore.file` is the Python API the room ("door" issue) calls when a visitor
-reports; reviewers list, open and decide reports in the console. A report is a signal,
-never a verdict: filing one changes nothing for the reported visitor until a reviewer (or
-moderation's own check) acts. Chat text is stored only here, when a report attaches the
+:meth:`ReportStore.file` is the Python API for filing a report; the room's
+:class:`signaling.reports.ReportDesk` uses it through the :class:`~signaling.reports.ReportSink`
+methods (:meth:`ReportStore.file_report`, :meth:`ReportStore.resolve`,
+:meth:`ReportStore.purge_transcripts`). Reviewers list, open and decide reports in the
+console. A report is a signal, never a verdict: filing one changes nothing for the reported
+visitor until a reviewer (or moderation's own check, audited as ``system:moderation``)
+acts. Chat text is stored only here, when a report attaches the
 last messages of the match, and bounded (:data:`MAX_TRANSCRIPT_LINES` lines of at most
 :data:`MAX_LINE_CHARS` characters).
 """
@@ -14,22 +17,26 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Text, cast, or_, select, update
 
-from signaling.storage.audit import AuditTransaction
+from signaling.protocol import IMAGE_REASONS, ReportReason
+from signaling.storage.audit import SYSTEM_MODERATION, AuditLog, AuditTransaction
 from signaling.storage.db import Database
 from signaling.storage.tables import ReportRow
 
-ReportReason = Literal["nudity", "minor", "harassment", "hate", "spam", "other"]
+if TYPE_CHECKING:
+    from signaling.reports import Filing
+
 REASONS: tuple[str, ...] = get_args(ReportReason)
-IMAGE_REASONS = frozenset({"nudity", "minor"})
-"""Reasons about what the camera shows: HIGH priority in the queue."""
+"""Image reasons (:data:`IMAGE_REASONS`: what the camera shows) are HIGH priority."""
 OPEN_STATUSES = ("open", "escalated")
 MAX_COMMENT_CHARS = 500
 MAX_TRANSCRIPT_LINES = 50
 MAX_LINE_CHARS = 2000
+PURGE_BATCH = 1000
+"""Reports examined per retention run (the job runs periodically; the rest come next)."""
 
 
 def _utc(value: datetime) -> datetime:
@@ -130,8 +137,10 @@ def _record(row: ReportRow) -> ReportRecord:
 
 
 class ReportStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, audit: AuditLog | None = None) -> None:
+        """``audit``: the node's audit log (automatic resolutions are audited)."""
         self.db = db
+        self.audit = audit or AuditLog(db)
 
     async def file(self, report: NewReport, now: datetime | None = None) -> ReportRecord:
         """Store a report (``ValueError`` for a reason not in :data:`REASONS`). Comment and
@@ -165,6 +174,74 @@ class ReportStore:
         async with self.db.sessions.begin() as session:
             session.add(row)
         return _record(row)
+
+    # --- the room's ReportSink ---------------------------------------------------------
+
+    async def file_report(self, filing: Filing) -> str:
+        """Store the room's report (status ``open``); returns its id."""
+        report = NewReport(
+            reporter_visitor=filing.reporter_visitor,
+            reporter_ip=filing.reporter_ip,
+            reported_visitor=filing.reported_visitor,
+            reported_ip=filing.reported_ip,
+            reason=filing.reason,
+            match=filing.match,
+            comment=filing.comment,
+            transcript=filing.transcript,
+            reporter_session=filing.reporter_session,
+            reported_session=filing.reported_session,
+            reported_device=filing.reported_device,
+        )
+        return (await self.file(report)).id
+
+    async def resolve(
+        self, report_id: str, status: Literal["open", "actioned", "dismissed"], note: str
+    ) -> None:
+        """Moderation's automatic check decided an open report (audited). A report a
+        reviewer decided meanwhile is left alone."""
+        if status == "open":
+            return
+        final: Literal["actioned", "dismissed"] = status
+
+        async def work(tx: AuditTransaction) -> None:
+            now = datetime.now(UTC)
+            if await self.decide(tx, report_id, final, SYSTEM_MODERATION, note, now):
+                await tx.append(SYSTEM_MODERATION, f"report.{final}", f"report:{report_id}", note)
+
+        await self.audit.run(work)
+
+    async def purge_transcripts(self, before: datetime) -> int:
+        """Retention: drop the chat attached to reports filed before ``before`` that are
+        decided (undecided ones keep it for their reviewer). Audited when any."""
+
+        async def work(tx: AuditTransaction) -> int:
+            with_chat = (
+                select(ReportRow.id)
+                .where(
+                    ReportRow.created_at < _utc(before),
+                    ReportRow.status.not_in(OPEN_STATUSES),
+                    cast(ReportRow.transcript, Text) != "[]",
+                )
+                .limit(PURGE_BATCH)
+            )
+            ids = list((await tx.session.execute(with_chat)).scalars())
+            if not ids:
+                return 0
+            await tx.session.execute(
+                update(ReportRow).where(ReportRow.id.in_(ids)).values(transcript=[])
+            )
+            await tx.append(
+                SYSTEM_MODERATION,
+                "report.transcripts_purged",
+                f"reports:{len(ids)}",
+                "retention",
+                {"reports": ids, "before": _utc(before).isoformat()},
+            )
+            return len(ids)
+
+        return await self.audit.run(work)
+
+    # --- reviewers ----------------------------------------------------------------------
 
     async def get(self, report_id: str) -> ReportRecord | None:
         async with self.db.sessions() as session:

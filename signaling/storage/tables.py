@@ -201,7 +201,7 @@ class AdminSessionRow(Base):
 class AuditRow(Base):
     """One entry of the append-only audit log; ``hash`` covers the entry and ``prev_hash``.
 
-    The database refuses UPDATE and DELETE on this table (triggers, migration 0003)."""
+    The database refuses UPDATE and DELETE on this table (triggers, migration 0004)."""
 
     __tablename__ = "audit_log"
 
@@ -217,3 +217,17 @@ class AuditRow(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_audit_log_at", "at"), Index("ix_audit_log_target", "target"))
+
+
+class SessionRow(Base):
+    """A session issued at the door (age gate and challenge passed). The token itself is
+    not stored; bans and blocks refer to the id. Purged by retention."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    device: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_sessions_expires_at", "expires_at"),)

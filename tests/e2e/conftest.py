@@ -92,6 +92,16 @@ def e2e_duet(tmp_path: Path, coturn: Coturn) -> Iterator[DuetServer]:
 # --- Chromium ----------------------------------------------------------------------------
 
 
+async def pass_gate(page: Page, name: str | None = None, year: int = 1990) -> None:
+    """Answer the age gate, wait for the proof of work, land on the mode choice."""
+    await page.get_by_test_id("gate-year").fill(str(year))
+    await page.get_by_test_id("gate-adult").check()
+    if name is not None:
+        await page.get_by_test_id("gate-name").fill(name)
+    await page.get_by_test_id("gate-enter").click()
+    await page.get_by_test_id("start-text").wait_for(state="visible", timeout=30_000)
+
+
 @dataclass
 class PageRecord:
     """A page plus what it reported: dialogs that opened and console errors."""
@@ -121,9 +131,12 @@ async def open_page(browser: Browser, e2e_duet: DuetServer) -> AsyncIterator[Ope
     """Open the app in a fresh browser context (a separate visitor) per call."""
     contexts: list[BrowserContext] = []
 
-    async def open_one(init_script: str | None = None) -> PageRecord:
+    async def open_one(
+        init_script: str | None = None, gate: bool = True, name: str | None = None
+    ) -> PageRecord:
         """A new visitor; ``init_script`` runs in the page before the app (e.g. to fake a
-        browser failure)."""
+        browser failure). With ``gate`` the visitor passes the age gate and the anti-bot
+        check (as ``name``) and lands on the mode choice."""
         context = await browser.new_context(viewport={"width": 1280, "height": 800})
         contexts.append(context)
         context.set_default_timeout(8_000)
@@ -145,6 +158,8 @@ async def open_page(browser: Browser, e2e_duet: DuetServer) -> AsyncIterator[Ope
         page.on("console", on_console)
         page.on("pageerror", lambda exc: record.errors.append(str(exc)))
         await page.goto(e2e_duet.url + "/")
+        if gate:
+            await pass_gate(page, name=name)
         return record
 
     try:

@@ -29,7 +29,7 @@ from playwright.async_api import Browser, Page, expect
 
 from signaling.storage.db import Database
 from signaling.storage.reports import NewReport, ReportStore
-from tests.e2e.conftest import PageRecord
+from tests.e2e.conftest import PageRecord, pass_gate
 from tests.e2e.pages import assert_clean, tid, wait_online
 from tests.support.caller import Caller
 from tests.support.servers import REPO_ROOT, DuetServer, run_duet
@@ -132,6 +132,13 @@ async def _review_item_exists(server: DuetServer, timeout: float = 15.0) -> None
         await asyncio.sleep(0.2)
 
 
+async def _enter(page: Page) -> None:
+    """The age gate and the challenge, for a visitor who may be banned once in."""
+    await tid(page, "gate-year").fill("1990")
+    await tid(page, "gate-adult").check()
+    await tid(page, "gate-enter").click()
+
+
 async def _login(page: Page) -> None:
     await tid(page, "login-name").fill("rita")
     await tid(page, "login-password").fill(PASSWORD)
@@ -213,7 +220,8 @@ async def test_review_uphold_then_appeal_overturn(
     # A visitor from the banned address sees the banned screen and appeals.
     visitor = await open_page("/")
     vp = visitor.page
-    await expect(tid(vp, "banned")).to_be_visible()
+    await _enter(vp)
+    await expect(tid(vp, "banned")).to_be_visible(timeout=30_000)
     await expect(tid(vp, "banned-reason")).to_contain_text("minor")
     await expect(tid(vp, "banned-until")).not_to_be_empty()
     await expect(tid(vp, "start-video")).to_be_hidden()
@@ -240,9 +248,11 @@ async def test_review_uphold_then_appeal_overturn(
 
     # The visitor comes back: told the decision, and chatting again at once.
     await vp.reload()
+    await pass_gate(vp)
     await expect(tid(vp, "appeal-decision")).to_contain_text("Your appeal was accepted")
     await wait_online(vp)
     other = await open_page("/")
+    await pass_gate(other.page)
     await wait_online(other.page)
     await tid(vp, "start-text").click()
     await tid(other.page, "start-text").click()

@@ -17,6 +17,8 @@ import httpx
 import pytest
 import websockets
 
+from tests.support.caller import Caller
+from tests.support.door import open_session
 from tests.support.servers import REPO_ROOT, DuetServer, run_duet
 
 PASSWORD = "an admin's long password"
@@ -56,52 +58,48 @@ async def _login(client: httpx.AsyncClient, name: str) -> dict[str, str]:
     return {"Cookie": f"duet_review={token}", "X-CSRF-Token": response.json()["csrf"]}
 
 
-async def _events(ws: Any, until: str, timeout: float = 5.0) -> list[dict[str, Any]]:
-    events = []
-    while True:
-        event = json.loads(await asyncio.wait_for(ws.recv(), timeout))
-        events.append(event)
-        if event["type"] == until:
-            return events
+async def _banned_on_arrival(server: DuetServer) -> dict[str, Any]:
+    """Connect a fresh visitor (door session included) that is expected to be banned."""
+    session = await open_session(server.url)
+    url = f"{server.ws_url}?token={session['token']}"
+    async with websockets.connect(url) as ws:
+        event: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    return event
 
 
-async def test_admin_sees_live_visitors_and_disconnects_one(server: DuetServer) -> None:
-    async with (
-        httpx.AsyncClient(base_url=server.url) as client,
-        websockets.connect(server.ws_url) as a,
-        websockets.connect(server.ws_url) as b,
-    ):
+async def test_admin_sees_live_visitors_and_disconnects_one(
+    server: DuetServer, callers: list[object]
+) -> None:
+    a = await Caller(server.ws_url).connect()
+    b = await Caller(server.ws_url).connect()
+    callers.extend([a, b])
+    async with httpx.AsyncClient(base_url=server.url) as client:
         admin, moderator = await _login(client, "ada"), await _login(client, "mo")
-        visitor_a = (await _events(a, "welcome"))[0]["visitor"]
-        await _events(b, "welcome")
-        await a.send(json.dumps({"type": "join", "mode": "text"}))
-        await b.send(json.dumps({"type": "join", "mode": "text"}))
-        await _events(a, "matched")
-        await _events(b, "matched")
+        await a.join("text")
+        await b.join("text")
+        await a.wait_for("matched")
+        await b.wait_for("matched")
 
         assert (await client.get("/api/admin/live", headers=moderator)).status_code == 403
         live = (await client.get("/api/admin/live", headers=admin)).json()
         assert live["online"]["text"]["matched"] == 2
         (match,) = live["matches"]
-        assert {match["a"], match["b"]} >= {visitor_a}
+        assert {match["a"], match["b"]} == {a.visitor, b.visitor}
         dashboard = (await client.get("/api/admin/dashboard", headers=moderator)).json()
         assert dashboard["online"]["total"] == 2
 
         response = await client.post(
-            f"/api/admin/live/{visitor_a}/disconnect",
+            f"/api/admin/live/{a.visitor}/disconnect",
             json={"reason": "testing the big red button"},
             headers=admin,
         )
         assert response.status_code == 200
-        (event,) = await _events(a, "error")
-        assert event["code"] == "disconnected"
-        with pytest.raises(websockets.ConnectionClosed) as closed:
-            await asyncio.wait_for(a.recv(), 5)
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
-        left = await _events(b, "partner_left")
-        assert left[-1]["reason"] == "ended"
+        assert (await a.wait_for("error"))["code"] == "disconnected"
+        await asyncio.sleep(0.3)
+        assert a._ws.close_code == 1008
+        assert (await b.wait_for("partner_left"))["reason"] == "ended"
         again = await client.post(
-            f"/api/admin/live/{visitor_a}/disconnect", json={"reason": "again"}, headers=admin
+            f"/api/admin/live/{a.visitor}/disconnect", json={"reason": "again"}, headers=admin
         )
         assert again.status_code == 404
         audit = (await client.get("/api/admin/audit", headers=admin)).json()["entries"]
@@ -110,37 +108,30 @@ async def test_admin_sees_live_visitors_and_disconnects_one(server: DuetServer) 
 
 
 async def test_a_ban_by_hand_removes_the_visitor_and_offers_an_appeal(
-    server: DuetServer,
+    server: DuetServer, callers: list[object]
 ) -> None:
-    async with (
-        httpx.AsyncClient(base_url=server.url) as client,
-        websockets.connect(server.ws_url) as ws,
-    ):
+    visitor = await Caller(server.ws_url).connect()
+    callers.append(visitor)
+    async with httpx.AsyncClient(base_url=server.url) as client:
         moderator = await _login(client, "mo")
-        visitor = (await _events(ws, "welcome"))[0]["visitor"]
         made = await client.post(
             "/api/admin/bans",
-            json={"visitor": visitor, "duration_s": 3600, "reason": "spamming links"},
+            json={"visitor": visitor.visitor, "duration_s": 3600, "reason": "spamming links"},
             headers=moderator,
         )
         assert made.status_code == 201, made.text
-        assert made.json()["ip"] == "127.0.0.1" and made.json()["created_by"] == "mo"
-        (banned,) = await _events(ws, "banned")
-        assert banned["reason"] == "spamming links" and banned["ban"] == made.json()["id"]
+        ban = made.json()
+        assert ban["ip"] == "127.0.0.1" and ban["created_by"] == "mo"
+        assert ban["session"] and ban["device"]  # the live visitor's, from the door
+        banned = await visitor.wait_for("banned")
+        assert banned["reason"] == "spamming links" and banned["ban"] == ban["id"]
         assert banned["appeal"]["status"] == "none"
         token = banned["appeal"]["token"]
 
-    # Back again: still banned, the same token; an appeal is filed and then pending.
-    async with websockets.connect(server.ws_url) as ws:
-        (again,) = await _events(ws, "banned")
-        assert again["appeal"]["token"] == token
-    filed = await client_post(server, "/api/appeals", {"token": token, "text": "sorry!"})
-    assert filed.status_code == 201
-    async with websockets.connect(server.ws_url) as ws:
-        (again,) = await _events(ws, "banned")
+        # Back again: still banned, the same token; an appeal is filed and then pending.
+        again = await _banned_on_arrival(server)
+        assert again["type"] == "banned" and again["appeal"]["token"] == token
+        filed = await client.post("/api/appeals", json={"token": token, "text": "sorry!"})
+        assert filed.status_code == 201
+        again = await _banned_on_arrival(server)
         assert again["appeal"]["status"] == "pending"
-
-
-async def client_post(server: DuetServer, path: str, body: dict[str, Any]) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=server.url) as client:
-        return await client.post(path, json=body)

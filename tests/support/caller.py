@@ -24,6 +24,8 @@ import websockets
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AUDIO_PTIME, MediaStreamError, MediaStreamTrack
 
+from tests.support.door import http_base, open_session
+
 WIDTH, HEIGHT = 160, 120
 FPS = 15
 
@@ -184,16 +186,23 @@ class CallerMedia:
 
 
 class Caller(CallerMedia):
-    """One synthetic visitor speaking ``/ws``."""
+    """One synthetic visitor speaking ``/ws``. It gets a session at the door first (solving
+    the challenge) unless given a ``token`` (``""``: connect with none)."""
 
     def __init__(
         self,
         ws_url: str,
         rgb: tuple[int, int, int] = (200, 40, 40),
         configuration: RTCConfiguration | None = None,
+        token: str | None = None,
+        name: str | None = None,
+        device: str | None = None,
     ) -> None:
         super().__init__(rgb, configuration)
         self.ws_url = ws_url
+        self.token = token
+        self.name = name
+        self.device = device
         self.events: list[dict[str, Any]] = []
         self.visitor: str | None = None
         self._ws: Any = None
@@ -202,7 +211,11 @@ class Caller(CallerMedia):
         self._new_event = asyncio.Event()
 
     async def connect(self) -> Caller:
-        self._ws = await websockets.connect(self.ws_url, max_size=2**22)
+        if self.token is None:
+            session = await open_session(http_base(self.ws_url), self.device, self.name)
+            self.token = str(session["token"])
+        url = f"{self.ws_url}?token={self.token}" if self.token else self.ws_url
+        self._ws = await websockets.connect(url, max_size=2**22)
         self._reader = asyncio.create_task(self._read())
         welcome = await self.wait_for("welcome")
         self.visitor = welcome["visitor"]

@@ -107,5 +107,7 @@ def test_events_serialise_with_their_type() -> None:
         "type": "matched",
         "match": "m_1",
         "mode": "text",
+        "interests": [],
+        "partner_name": None,
     }
     assert json.loads(ErrorEvent(code="bad_json", message="x").dump())["type"] == "error"

@@ -1,7 +1,7 @@
 """console: reviewer accounts and sessions, reports, appeals, claims, the audit log
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-28
 
 The audit log is append-only in the database too: triggers refuse UPDATE and DELETE (the
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,160 @@
+"""The proof-of-work challenge: ALTCHA v1 (``altcha`` package), solved by the browser.
+
+A challenge is ``SHA-256(salt + n)`` for a secret ``n`` in ``0..max_number``, signed with
+an HMAC of the node's secret key; the browser finds ``n`` by brute force (WebCrypto, in a
+Web Worker) and sends it back. The salt carries the expiry and whether the challenge was
+the hard one, so both are covered by the signature. Each solved challenge is accepted
+once: used signatures are remembered until the challenge would have expired anyway.
+
+Assumes one process: the used-signature set lives here. With several nodes a replay on
+another node is possible until the scale-out work moves it to Redis.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from altcha.v1 import (
+    ChallengeOptions,
+    PayloadType,
+    create_challenge,
+    extract_params,
+    verify_solution,
+)
+
+from signaling.door.settings import ChallengeSettings
+
+MAX_PAYLOAD_CHARS = 4_096
+"""A solved challenge is a few hundred characters; anything longer is refused unread."""
+
+
+class ChallengeFailed(Exception):
+    """A solved challenge was refused; ``code`` is stable (``challenge_invalid``,
+    ``challenge_expired``, ``challenge_reused``, ``challenge_too_easy``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def derive_key(secret: str, purpose: str) -> bytes:
+    """A key for one purpose derived from the node's ``secret_key`` (so that a token of one
+    kind can never pass as another)."""
+    return hashlib.sha256(f"duet:{purpose}:{secret}".encode()).digest()
+
+
+@dataclass(frozen=True)
+class Solved:
+    """A verified solution."""
+
+    hard: bool
+    """Whether it was the suspects' (harder) challenge."""
+
+
+class Challenges:
+    """Issues and verifies challenges; remembers used ones (bounded)."""
+
+    def __init__(
+        self,
+        settings: ChallengeSettings,
+        secret: str,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_remembered: int = 200_000,
+    ) -> None:
+        self.settings = settings
+        self._key = derive_key(secret, "altcha").hex()
+        self._now = now
+        self._used: OrderedDict[str, datetime] = OrderedDict()
+        self._max_remembered = max_remembered
+
+    def issue(self, hard: bool) -> dict[str, Any]:
+        """A new challenge (the JSON the browser's solver takes)."""
+        s = self.settings
+        challenge = create_challenge(
+            ChallengeOptions(
+                hmac_key=self._key,
+                max_number=s.suspect_max_number if hard else s.max_number,
+                expires=self._now() + timedelta(seconds=s.expires_s),
+                params={"hard": "1" if hard else "0"},
+            )
+        )
+        return dict(challenge.to_dict())
+
+    def verify(self, payload: object, need_hard: bool) -> Solved:
+        """Check a solution (base64 JSON, as ALTCHA widgets send it, or the object itself)
+        and mark it used. Raises :class:`ChallengeFailed`."""
+        data = cast(PayloadType, _decode(payload))
+        try:
+            ok, error = verify_solution(data, self._key, check_expires=True)
+        except (TypeError, ValueError, AttributeError, UnicodeError):
+            ok, error = False, None
+        if error is not None and "expired" in error:
+            raise ChallengeFailed("challenge_expired", "the challenge expired: solve a new one")
+        if not ok:
+            raise ChallengeFailed("challenge_invalid", "the challenge was not solved")
+        hard = extract_params(data).get("hard", ["0"])[0] == "1"
+        if need_hard and not hard:
+            raise ChallengeFailed(
+                "challenge_too_easy", "this connection needs a harder challenge: solve a new one"
+            )
+        self._remember(str(data["signature"]))
+        return Solved(hard=hard)
+
+    def _remember(self, signature: str) -> None:
+        now = self._now()
+        while self._used and next(iter(self._used.values())) < now:
+            self._used.popitem(last=False)
+        if signature in self._used:
+            raise ChallengeFailed("challenge_reused", "that challenge was already used")
+        self._used[signature] = now + timedelta(seconds=self.settings.expires_s)
+        while len(self._used) > self._max_remembered:
+            self._used.popitem(last=False)
+
+
+def _decode(payload: object) -> dict[str, Any]:
+    if isinstance(payload, str):
+        if len(payload) > MAX_PAYLOAD_CHARS:
+            raise ChallengeFailed("challenge_invalid", "the challenge solution is too long")
+        try:
+            payload = json.loads(base64.b64decode(payload, validate=True).decode())
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            raise ChallengeFailed(
+                "challenge_invalid", "the challenge solution is garbled"
+            ) from None
+    if not isinstance(payload, dict):
+        raise ChallengeFailed("challenge_invalid", "the challenge solution is garbled")
+    fields = {"algorithm": str, "challenge": str, "number": int, "salt": str, "signature": str}
+    for name, kind in fields.items():
+        value = payload.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ChallengeFailed("challenge_invalid", f"the solution's {name} is missing")
+        if isinstance(value, str) and len(value) > 1_000:
+            raise ChallengeFailed("challenge_invalid", f"the solution's {name} is too long")
+    if payload["algorithm"] != "SHA-256":
+        raise ChallengeFailed("challenge_invalid", "only SHA-256 challenges are issued")
+    return payload
+
+
+def solve(challenge: dict[str, Any]) -> str:
+    """Solve a challenge the way a browser does (tests, benchmarks): the base64 payload."""
+    salt, target = str(challenge["salt"]), str(challenge["challenge"])
+    for number in range(int(challenge["maxNumber"]) + 1):
+        if hashlib.sha256(f"{salt}{number}".encode()).hexdigest() == target:
+            payload = {
+                "algorithm": challenge["algorithm"],
+                "challenge": target,
+                "number": number,
+                "salt": salt,
+                "signature": challenge["signature"],
+            }
+            return base64.b64encode(json.dumps(payload).encode()).decode()
+    raise ValueError("challenge has no solution")

@@ -1,0 +1,230 @@
+"""Rate limits (the ``limits`` package), chat backoff and bot suspicion.
+
+* :class:`RateLimits`: named limits from :class:`~signaling.door.settings.LimitSettings`
+  over one storage. :func:`limit_storage` is the one place that picks the storage: memory
+  in one process now; the scale-out work returns Redis storage there when ``redis_url``
+  is set. Counters expire with their window, so memory stays bounded by the active keys.
+* :class:`ChatBackoff`: going over the chat limit starts a timeout (10 s doubling up to
+  5 min); repeated violations disconnect. Keyed by session, so reconnecting does not
+  reset it; entries are forgotten after a quiet period, and their number is capped.
+* :class:`Suspects`: IPs and devices that tripped a connect, join or next limit get the
+  harder challenge for a while (bounded, oldest forgotten first).
+
+Clocks are injected where this module keeps time itself; the ``limits`` windows use the
+wall clock (its own).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+from signaling.door.settings import LimitSettings
+
+LimitName = Literal[
+    "http_per_ip",
+    "ws_connects_per_ip",
+    "sessions_per_ip",
+    "joins",
+    "nexts",
+    "chat",
+    "typing",
+    "reports",
+]
+LIMIT_NAMES: tuple[LimitName, ...] = (
+    "http_per_ip",
+    "ws_connects_per_ip",
+    "sessions_per_ip",
+    "joins",
+    "nexts",
+    "chat",
+    "typing",
+    "reports",
+)
+PER_IP: frozenset[LimitName] = frozenset({"http_per_ip", "ws_connects_per_ip", "sessions_per_ip"})
+
+
+def limit_storage() -> Storage:
+    """The rate-limit storage of this node: in memory (one process). The one place to
+    switch to ``limits``' Redis storage when the node is scaled out."""
+    return MemoryStorage()
+
+
+class RateLimits:
+    """``await hit(name, key)``: count one event against limit ``name`` for ``key``."""
+
+    def __init__(self, settings: LimitSettings, storage: Storage | None = None) -> None:
+        self.settings = settings
+        self.storage = storage if storage is not None else limit_storage()
+        self._limiter = SlidingWindowCounterRateLimiter(self.storage)
+        self._items: dict[LimitName, RateLimitItem] = {
+            name: parse(str(getattr(settings, name))) for name in LIMIT_NAMES
+        }
+        self._exempt = [ipaddress.ip_network(n, strict=False) for n in settings.exempt_networks]
+        self.refused: dict[str, int] = dict.fromkeys(LIMIT_NAMES, 0)
+        """Events refused, by limit (for metrics)."""
+
+    def item(self, name: LimitName) -> RateLimitItem:
+        return self._items[name]
+
+    def exempt(self, ip: str) -> bool:
+        if not self._exempt:
+            return False
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(address in network for network in self._exempt)
+
+    async def hit(self, name: LimitName, key: str) -> bool:
+        """Count one event; ``False`` if it goes over the limit (and is refused)."""
+        if name in PER_IP and self.exempt(key):
+            return True
+        allowed = await self._limiter.hit(self._items[name], name, key)
+        if not allowed:
+            self.refused[name] += 1
+        return allowed
+
+    async def retry_after(self, name: LimitName, key: str) -> int:
+        """Whole seconds until ``key`` may try ``name`` again (at least 1)."""
+        stats = await self._limiter.get_window_stats(self._items[name], name, key)
+        return max(1, int(stats.reset_time - time.time() + 0.999))
+
+
+@dataclass
+class _Offence:
+    level: int = 0
+    """Timeouts started so far (the next lasts ``base * 2**level``)."""
+    violations: int = 0
+    until: float = 0.0
+    """Clock time the current timeout ends."""
+    last: float = 0.0
+    """Clock time of the last violation."""
+
+
+Verdict = Literal["ok", "timeout", "disconnect"]
+
+
+@dataclass(frozen=True)
+class BackoffResult:
+    verdict: Verdict
+    retry_after: float = 0.0
+    """Seconds left in the timeout (``timeout``)."""
+
+
+class ChatBackoff:
+    """Escalating chat timeouts per key (a session). ``check`` before relaying a message:
+    during a timeout it is refused; ``tripped`` when the rate limit refused one."""
+
+    def __init__(
+        self,
+        base_s: float,
+        max_s: float,
+        violations_to_disconnect: int,
+        clock: Callable[[], float],
+        max_keys: int = 100_000,
+    ) -> None:
+        self.base_s = base_s
+        self.max_s = max_s
+        self.violations_to_disconnect = violations_to_disconnect
+        self.clock = clock
+        self.max_keys = max_keys
+        self._offences: OrderedDict[str, _Offence] = OrderedDict()
+
+    def check(self, key: str) -> BackoffResult:
+        """Whether a message of ``key`` may go now. A message during a timeout is refused
+        and counts as a violation."""
+        offence = self._offences.get(key)
+        now = self.clock()
+        if offence is None or now >= offence.until:
+            return BackoffResult("ok")
+        return self._violate(key, offence, now, start_timeout=False)
+
+    def tripped(self, key: str) -> BackoffResult:
+        """The rate limit refused a message of ``key``: start the next, longer timeout."""
+        self._prune()
+        offence = self._offences.pop(key, None) or _Offence()
+        self._offences[key] = offence
+        while len(self._offences) > self.max_keys:
+            self._offences.popitem(last=False)
+        return self._violate(key, offence, self.clock(), start_timeout=True)
+
+    def _violate(
+        self, key: str, offence: _Offence, now: float, start_timeout: bool
+    ) -> BackoffResult:
+        offence.violations += 1
+        offence.last = now
+        self._offences.move_to_end(key)
+        if start_timeout:
+            offence.until = now + min(self.max_s, self.base_s * 2**offence.level)
+            offence.level += 1
+        if offence.violations >= self.violations_to_disconnect:
+            return BackoffResult("disconnect")
+        return BackoffResult("timeout", max(0.0, offence.until - now))
+
+    def level(self, key: str) -> int:
+        offence = self._offences.get(key)
+        return 0 if offence is None else offence.level
+
+    def __len__(self) -> int:
+        return len(self._offences)
+
+    def _prune(self) -> None:
+        """Forget offences quiet for ``max_s`` after their timeout ended (oldest first)."""
+        now = self.clock()
+        while self._offences:
+            key, offence = next(iter(self._offences.items()))
+            if now - max(offence.last, offence.until) < self.max_s:
+                return
+            del self._offences[key]
+
+
+class Suspects:
+    """Keys (``ip:...``, ``device:...``) that behaved like bots, for ``ttl`` seconds."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float], max_size: int = 100_000) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self.max_size = max_size
+        self._until: OrderedDict[str, float] = OrderedDict()
+        self.marked = 0
+        """Times a key was marked (for metrics)."""
+
+    def mark(self, *keys: str | None) -> None:
+        now = self.clock()
+        self._prune(now)
+        for key in keys:
+            if key is None:
+                continue
+            self.marked += 1
+            self._until.pop(key, None)
+            self._until[key] = now + self.ttl
+        while len(self._until) > self.max_size:
+            self._until.popitem(last=False)
+
+    def any(self, *keys: str | None) -> bool:
+        self._prune(self.clock())
+        return any(key is not None and key in self._until for key in keys)
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+    def _prune(self, now: float) -> None:
+        while self._until and next(iter(self._until.values())) <= now:
+            self._until.popitem(last=False)
+
+
+def ip_key(ip: str) -> str:
+    return "ip:" + ip
+
+
+def device_key(device: str | None) -> str | None:
+    return None if device is None else "device:" + device

@@ -1,0 +1,175 @@
+"""Sessions: the age gate's answer, a device id and an optional display name become a
+signed, expiring token that ``/ws`` requires.
+
+Token format: ``base64url(JSON claims) "." base64url(HMAC-SHA256(key, claims))`` with a key
+derived from ``secret_key``. Claims: session id, device id, display name, expiry (Unix
+seconds). Nothing server-side is needed to check a token, so it survives restarts; a
+record of each session is still stored (for bans by session and for retention).
+
+An under-age answer is final for that browser: the device id is remembered here (bounded,
+in memory, ``door.refusal_memory_s``) and a cookie says so too.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from signaling.door.challenge import derive_key
+
+DEVICE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+"""A device id is random, made by the browser (``crypto.randomUUID`` or similar)."""
+
+_NAME_PATTERN = re.compile(r"^[\w .'-]+$")
+MAX_TOKEN_CHARS = 1_024
+
+
+class SessionRefused(Exception):
+    """``code``: ``underage``, ``refused`` (an earlier under-age answer), ``bad_request``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What a valid session token says."""
+
+    session: str
+    device: str
+    name: str | None
+    expires: float
+    """Unix time the token stops being valid."""
+
+
+class TokenCodec:
+    """Signs and verifies session tokens."""
+
+    def __init__(self, secret: str) -> None:
+        self._key = derive_key(secret, "session")
+
+    def sign(self, claims: Claims) -> str:
+        body = json.dumps(
+            {"s": claims.session, "d": claims.device, "n": claims.name, "e": int(claims.expires)},
+            separators=(",", ":"),
+            ensure_ascii=True,
+        ).encode()
+        mac = hmac.new(self._key, body, hashlib.sha256).digest()
+        return f"{_b64(body)}.{_b64(mac)}"
+
+    def verify(self, token: str, now: float) -> Claims | None:
+        """The claims of a genuine, unexpired token, else ``None`` (never raises)."""
+        if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
+            return None
+        body_part, mac_part = token.split(".")
+        try:
+            body, mac = _unb64(body_part), _unb64(mac_part)
+        except (ValueError, binascii.Error):
+            return None
+        expected = hmac.new(self._key, body, hashlib.sha256).digest()
+        if not hmac.compare_digest(mac, expected):
+            return None
+        try:
+            data = json.loads(body)
+            claims = Claims(
+                session=str(data["s"]),
+                device=str(data["d"]),
+                name=None if data["n"] is None else str(data["n"]),
+                expires=float(data["e"]),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+        if claims.expires <= now:
+            return None
+        return claims
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def check_device(device: object) -> str:
+    if not isinstance(device, str) or not DEVICE_PATTERN.match(device):
+        raise SessionRefused("bad_request", "device must be 16-64 letters, digits, '-' or '_'")
+    return device
+
+
+def check_display_name(name: object, max_length: int) -> str | None:
+    """A display name, normalised (NFKC, spaces collapsed), or ``None`` for none. Letters,
+    digits, spaces and ``_ . ' -`` only: no markup, no control or invisible characters."""
+    if name is None:
+        return None
+    if not isinstance(name, str) or len(name) > 4 * max_length:
+        raise SessionRefused("bad_request", "display name must be text")
+    clean = " ".join(unicodedata.normalize("NFKC", name).split())
+    if not clean:
+        return None
+    if len(clean) > max_length:
+        raise SessionRefused("bad_request", f"display name is limited to {max_length} characters")
+    if not _NAME_PATTERN.match(clean):
+        raise SessionRefused(
+            "bad_request", "display name may contain letters, digits, spaces and _ . ' - only"
+        )
+    return clean
+
+
+def check_age(birth_year: object, confirmed: object, current_year: int, min_age: int) -> bool:
+    """Whether the answer says ``min_age`` or older. A birth year only tells the age to
+    within a year, so the visitor also confirms it (the checkbox). Raises on a malformed
+    answer."""
+    if not isinstance(birth_year, int) or isinstance(birth_year, bool):
+        raise SessionRefused("bad_request", "birth_year must be a whole number")
+    if not 1900 <= birth_year <= current_year:
+        raise SessionRefused("bad_request", "birth_year is not a plausible year")
+    if confirmed is not True:
+        raise SessionRefused("bad_request", "confirm that you are old enough (adult: true)")
+    return current_year - birth_year >= min_age
+
+
+class Refusals:
+    """Devices whose under-age answer was refused, for ``ttl`` seconds (bounded, oldest
+    forgotten first)."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float], max_size: int = 100_000) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self.max_size = max_size
+        self._until: OrderedDict[str, float] = OrderedDict()
+
+    def add(self, device: str) -> None:
+        self._prune()
+        self._until.pop(device, None)
+        self._until[device] = self.clock() + self.ttl
+        while len(self._until) > self.max_size:
+            self._until.popitem(last=False)
+
+    def __contains__(self, device: object) -> bool:
+        self._prune()
+        return device in self._until
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+    def _prune(self) -> None:
+        now = self.clock()
+        while self._until and next(iter(self._until.values())) <= now:
+            self._until.popitem(last=False)
+
+
+def new_session_id() -> str:
+    return "s_" + secrets.token_hex(12)
