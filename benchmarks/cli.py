@@ -224,11 +224,47 @@ def add_matching_parser(commands: SubParsers) -> None:
     matching.add_argument(
         "--json", type=Path, default=None, metavar="FILE", help="write the report"
     )
+    matching.add_argument(
+        "--redis",
+        default=None,
+        metavar="URL",
+        help="instead: pairings per second through Redis (the shared queues of several "
+        "nodes), e.g. redis://127.0.0.1:6379/0",
+    )
+    matching.add_argument(
+        "--nodes", type=int, default=2, help="with --redis: node processes (default 2)"
+    )
+    matching.add_argument(
+        "--duration", type=float, default=10.0, help="with --redis: seconds (default 10)"
+    )
+    matching.add_argument(
+        "--concurrency",
+        type=int,
+        default=32,
+        help="with --redis: arrivals in flight per node process (default 32)",
+    )
     matching.set_defaults(func=_run_matching)
 
 
 def _run_matching(args: argparse.Namespace) -> int:
     from benchmarks.matching import MatchingOptions, run_matching
+
+    if args.redis:
+        from benchmarks.redis_matching import RedisMatchingOptions, run_redis_matching
+
+        try:
+            redis_options = RedisMatchingOptions(
+                url=args.redis,
+                nodes=args.nodes,
+                duration=args.duration,
+                concurrency=args.concurrency,
+                cooldown=args.cooldown,
+                json_path=args.json,
+            )
+        except ValueError as exc:
+            print(f"duet bench matching: {exc}", file=sys.stderr)
+            return 2
+        return run_redis_matching(redis_options)
 
     try:
         options = MatchingOptions(

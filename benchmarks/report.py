@@ -104,6 +104,7 @@ def _server(data: RunData, matched: int) -> dict[str, Any]:
     moderation = {
         "enabled": None if enabled is None else bool(enabled),
         "checks_run": _delta(start, end, "duet_moderation_checks_run_total"),
+        "model_calls_per_match_minute": _calls_per_match_minute(data, start, end, matched),
         "checks_failed": _delta_all(start, end, "duet_moderation_checks_failed_total"),
         "checks_skipped": _delta_all(start, end, "duet_moderation_checks_skipped_total"),
         "breaker": breaker,
@@ -128,6 +129,18 @@ def _server(data: RunData, matched: int) -> dict[str, Any]:
         "sfu": sfu,
         "moderation": moderation,
     }
+
+
+def _calls_per_match_minute(
+    data: RunData, start: Sample | None, end: Sample | None, matched: int
+) -> float | None:
+    """Model calls (checks run) per minute of each match during the window: what the
+    moderation schedule costs, measured (issue 5's goal: <= 8 in the first minute)."""
+    checks = _delta(start, end, "duet_moderation_checks_run_total")
+    if checks is None or not matched or start is None or end is None or end.at <= start.at:
+        return None
+    minutes = (end.at - start.at) / 60
+    return round(checks / (matched * minutes), 2)
 
 
 def _delta_all(before: Sample | None, after: Sample | None, name: str) -> float | None:
@@ -308,6 +321,12 @@ def _warnings(report: dict[str, Any], calls: int, next_every: float | None) -> l
         warnings.append(
             "server CPU was not measured: the node did not answer /metrics at both ends of the "
             "window"
+        )
+    if any("429" in failure for failure in report["failures"]):
+        warnings.append(
+            "the node rate-limited the bench (all callers come from one address): list that "
+            "address in the node's limits.exempt_networks, e.g. "
+            "DUET_LIMITS__EXEMPT_NETWORKS='[\"127.0.0.0/8\"]'"
         )
     return warnings
 

@@ -39,4 +39,5 @@ class MatchRef:
     """A video match as moderation sees it."""
 
     id: str
-    subjects: tuple[Subject, Subject]
+    subjects: tuple[Subject, ...]
+    """The visitors of the match whose media this node holds (one or two)."""

@@ -95,10 +95,11 @@ class Moderation:
 
     # --- events -----------------------------------------------------------------------
 
-    def match_started(self, match_id: str, a: Subject, b: Subject) -> None:
-        """A video match started: schedule checks of both visitors."""
-        if self.video is not None:
-            self.video.match_started(MatchRef(match_id, (a, b)))
+    def match_started(self, match_id: str, *subjects: Subject) -> None:
+        """A video match started: schedule checks of its visitors on this node (both, or
+        the one whose media this node holds when the partner is on another node)."""
+        if self.video is not None and subjects:
+            self.video.match_started(MatchRef(match_id, tuple(subjects)))
 
     def match_ended(self, match_id: str) -> None:
         if self.video is not None:

@@ -200,13 +200,19 @@ def hook_receiver(
     on_frame: EncodedFrameHandler,
     on_loss: Callable[[], None],
     cap_remb: Callable[[int], int],
+    estimate_uplink: bool = True,
 ) -> ReceiverControl:
     """Take encoded frames out of ``receiver`` (Hook 2, plus Hook 5 for audio).
 
     ``on_loss`` runs when the receiver itself decides to send a PLI (its jitter buffer
     dropped packets: what follows is undecodable until a keyframe). ``cap_remb`` maps the
-    receiver's own bandwidth estimate to the one actually sent to the visitor (Hook 4)."""
+    receiver's own bandwidth estimate to the one actually sent to the visitor (Hook 4).
+    Without ``estimate_uplink`` the receiver's remote bitrate estimator (``__remote_bitrate_
+    estimator``, fed every video packet in Python) is removed: the visitor then follows its
+    partner's relayed estimate and its own loss-based control."""
     receiver._RTCRtpReceiver__decoder_queue = _EncodedFrameTap(on_frame)  # type: ignore[attr-defined]
+    if not estimate_uplink:
+        receiver._RTCRtpReceiver__remote_bitrate_estimator = None  # type: ignore[attr-defined]
     if receiver._RTCRtpReceiver__kind == "audio":  # type: ignore[attr-defined]
         receiver._RTCRtpReceiver__jitter_buffer = JitterBuffer(capacity=16, prefetch=0)  # type: ignore[attr-defined]
 

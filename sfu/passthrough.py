@@ -83,10 +83,14 @@ class EncodedFeed(Feed):
         self._keyframe_waiters: list[asyncio.Future[EncodedFrame]] = []
         self._rtcp_tasks: set[asyncio.Task[bool]] = set()
 
-    def hook(self, receiver: RTCRtpReceiver) -> None:
+    def hook(self, receiver: RTCRtpReceiver, estimate_uplink: bool = True) -> None:
         """Take this kind's encoded frames out of ``receiver`` (before it starts)."""
         self._control = hook_receiver(
-            receiver, on_frame=self._on_frame, on_loss=self.lost, cap_remb=self._cap_remb
+            receiver,
+            on_frame=self._on_frame,
+            on_loss=self.lost,
+            cap_remb=self._cap_remb,
+            estimate_uplink=estimate_uplink,
         )
 
     def attach_control(self, control: SourceControl) -> None:

@@ -43,7 +43,13 @@ class BadSdp(ValueError):
 class Peer(AsyncIOEventEmitter):
     """The SFU's side of one visitor's RTCPeerConnection."""
 
-    def __init__(self, visitor: str, stun_urls: list[str], forwarding: str = "passthrough") -> None:
+    def __init__(
+        self,
+        visitor: str,
+        stun_urls: list[str],
+        forwarding: str = "passthrough",
+        estimate_uplink: bool = False,
+    ) -> None:
         super().__init__()
         self.visitor = visitor
         self.forwarding = forwarding
@@ -69,7 +75,7 @@ class Peer(AsyncIOEventEmitter):
                 [c for c in capabilities.codecs if c.mimeType in _CODECS[kind]]
             )
             if isinstance(feed, EncodedFeed) and isinstance(track, EncodedTrack):
-                feed.hook(transceiver.receiver)
+                feed.hook(transceiver.receiver, estimate_uplink=estimate_uplink)
                 track.hook(transceiver.sender)
             self.feeds[kind], self.outbound[kind] = feed, track
         self.pc.on("track", self._on_track)

@@ -70,7 +70,12 @@ class Router:
         """A new peer connection for ``visitor``; an older one is closed in the background
         and whoever received its media now receives the new one's."""
         old = self.peers.pop(visitor, None)
-        peer = Peer(visitor, self.settings.stun_urls, self.settings.forwarding)
+        peer = Peer(
+            visitor,
+            self.settings.stun_urls,
+            self.settings.forwarding,
+            estimate_uplink=self.settings.uplink_estimation,
+        )
         self.peers[visitor] = peer
         peer.once("closed", lambda: self._forget(visitor, peer))
         if old is not None:

@@ -35,6 +35,11 @@ class SfuSettings(BaseModel):
     """``passthrough`` forwards encoded frames (no decoding, no encoding); ``transcode``
     decodes and re-encodes every frame as aiortc's MediaRelay does (kept to compare)."""
 
+    uplink_estimation: bool = False
+    """Estimate each visitor's uplink bandwidth at the SFU (REMB from aiortc's estimator).
+    It runs in Python on every video packet (~15 % of passthrough's CPU); off, a visitor's
+    sender follows its partner's relayed estimate (REMB) and its own loss-based control."""
+
     stats_interval_s: float = Field(default=2.0, gt=0)
     """How often per-visitor media statistics (bitrates, fps, candidate type) are sampled."""
 

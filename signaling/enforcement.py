@@ -10,6 +10,8 @@ Moderation defines the ports; signaling, which depends on both sides, fills them
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from moderation.classifiers import BgrFrame
 from moderation.records import BanRecord
 from sfu.plane import MediaPlane
@@ -30,11 +32,15 @@ class LobbyEnforcer:
         """``events`` makes the ``banned`` event (with the ban's appeal token)."""
         self.lobby = lobby
         self.events = events
+        self.on_ban: Callable[[BanRecord], Awaitable[None]] | None = None
+        """Also told of every enforced ban (several nodes: the shared ban cache)."""
 
     async def enforce(self, ban: BanRecord) -> None:
         # This visitor and its other tabs (same session or device) are removed now; the IP
         # part of the ban applies when anyone connects from it again (others behind the
         # same NAT keep their current chat).
+        if self.on_ban is not None:
+            await self.on_ban(ban)
         event = await self.events.banned_event(ban, new=True)
         await self.lobby.ban(ban.visitor, event)
         for visitor in list(self.lobby.visitors.values()):

@@ -17,6 +17,7 @@ import secrets
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from pyee.asyncio import AsyncIOEventEmitter
 
@@ -26,6 +27,7 @@ from sfu import BadSdp
 from sfu.plane import MediaPlane
 from signaling.blocks import Blocks, Identity
 from signaling.door.pace import Pace
+from signaling.door.resume import resume_token
 from signaling.interests import normalise_interests, normalise_language
 from signaling.matching import Matchmaker
 from signaling.protocol import (
@@ -45,6 +47,7 @@ from signaling.protocol import (
     MatchedEvent,
     Media,
     MediaEvent,
+    Mode,
     Next,
     OfferEvent,
     PartnerLeftEvent,
@@ -61,9 +64,13 @@ from signaling.protocol import (
     WelcomeEvent,
 )
 from signaling.reports import Filing, ReportDesk, Sender
+
+if TYPE_CHECKING:
+    from signaling.multinode.room import SharedRoom
+from signaling.multinode.remote import RemoteVisitor
 from signaling.settings import Settings
 from signaling.storage import MatchStore
-from signaling.visitor import CLOSE_POLICY, Line, Match, Visitor
+from signaling.visitor import CLOSE_POLICY, Line, Match, Participant, Visitor
 from signaling.wiring import Wiring
 from signaling.writer import BackgroundWriter
 
@@ -81,8 +88,8 @@ class Lobby(AsyncIOEventEmitter):
     """Visitors, queues and matches of this process.
 
     Events: ``"match_started"`` (match), ``"match_ended"`` (match, reason),
-    ``"visitor_left"`` (visitor), ``"refused"`` (visitor, error code) -- for moderation
-    schedules and metrics.
+    ``"visitor_arrived"`` and ``"visitor_left"`` (visitor), ``"refused"`` (visitor, error
+    code) -- for moderation schedules, presence and metrics.
     """
 
     def __init__(
@@ -101,6 +108,7 @@ class Lobby(AsyncIOEventEmitter):
         self.writer = writer
         self.clock = clock
         self.visitors: dict[str, Visitor] = {}
+        self._secret = settings.secret_key.get_secret_value().encode()
         self.blocks = Blocks(
             settings.blocks.ttl_s,
             settings.blocks.ip_ttl_s,
@@ -120,6 +128,9 @@ class Lobby(AsyncIOEventEmitter):
         """Per-visitor rate limits (set by the composition root; ``None``: unlimited)."""
         self.reports: ReportDesk | None = None
         """Where reports go (set by the composition root; ``None``: refused)."""
+        self.shared: SharedRoom | None = None
+        """Several nodes: matching, blocks and partners on other nodes go through Redis
+        (set by the composition root when ``redis_url`` is set; ``None``: one node)."""
 
     # --- connection lifecycle ----------------------------------------------------------
 
@@ -129,11 +140,14 @@ class Lobby(AsyncIOEventEmitter):
         session: str | None = None,
         device: str | None = None,
         name: str | None = None,
+        visitor_id: str | None = None,
     ) -> Visitor:
         """Register a new visitor (with the door's session, device id and display name)
-        and greet it."""
+        and greet it. ``visitor_id``: a resumed visit's id (ignored if it is connected)."""
+        if visitor_id is None or visitor_id in self.visitors:
+            visitor_id = _new_id("v_")
         visitor = Visitor(
-            id=_new_id("v_"),
+            id=visitor_id,
             ip=ip,
             outbox=asyncio.Queue(maxsize=self.settings.outbox_size),
             session=session,
@@ -148,8 +162,10 @@ class Lobby(AsyncIOEventEmitter):
                     "chat_max_length": self.settings.chat.max_length,
                     "max_message_bytes": self.settings.max_message_bytes,
                 },
+                resume=resume_token(self._secret, visitor.id, session),
             )
         )
+        self.emit("visitor_arrived", visitor)
         logger.info("visitor connected", extra={"visitor": visitor.id})
         return visitor
 
@@ -184,14 +200,14 @@ class Lobby(AsyncIOEventEmitter):
         return True
 
     @staticmethod
-    def subject(visitor: Visitor) -> Subject:
+    def subject(visitor: Participant) -> Subject:
         """The identifiers a ban of ``visitor`` covers: visitor, IP, session and device."""
         return Subject(
             visitor=visitor.id, ip=visitor.ip, session=visitor.session, device=visitor.device
         )
 
     @staticmethod
-    def identity(visitor: Visitor) -> Identity:
+    def identity(visitor: Participant) -> Identity:
         """The identifiers a block of ``visitor`` covers."""
         return Identity(session=visitor.session, device=visitor.device, ip=visitor.ip)
 
@@ -312,7 +328,11 @@ class Lobby(AsyncIOEventEmitter):
         match = visitor.match
         if match is not None and match.mode == "video":
             partner = match.partner_of(visitor)
-            if partner.media:
+            if isinstance(partner, RemoteVisitor):
+                # The visitor's media moved: the partner's node pulls it from the new place.
+                self.wiring.connect(visitor.id, partner.id, partner.endpoint)
+                partner.tell({"kind": "rewire", "endpoint": self.media.endpoint(visitor.id)})
+            elif partner.media:
                 self.wiring.connect(visitor.id, partner.id)
                 self.wiring.connect(partner.id, visitor.id)
         logger.warning("media reopened after an SFU worker died", extra={"visitor": visitor.id})
@@ -330,6 +350,8 @@ class Lobby(AsyncIOEventEmitter):
             self._end_match(visitor.match, reason=reason, by=visitor, requeue_initiator=False)
         self._cancel_retry(visitor)
         self.matchmaker.remove(visitor.id)
+        if self.shared is not None:
+            self.shared.leave_queue(visitor)
         if visitor.state != "closed":
             visitor.state = "idle"
         visitor.mode = None
@@ -466,8 +488,11 @@ class Lobby(AsyncIOEventEmitter):
             reported_session=reported.session,
             reported_device=reported.device,
         )
-        subject = self.subject(reported)
-        await self.reports.file(filing, self.subject(visitor), subject)
+        if isinstance(reported, RemoteVisitor) and self.shared is not None:
+            # The reported visitor's node checks its video and files the report.
+            self.shared.forward_report(reported, filing, self.subject(visitor))
+        else:
+            await self.reports.file(filing, self.subject(visitor), self.subject(reported))
         if visitor.alive:
             visitor.send(ReportedEvent(reason=message.reason))
         logger.info(
@@ -479,13 +504,15 @@ class Lobby(AsyncIOEventEmitter):
         match = self._reportable(visitor)
         blocked = match.partner_of(visitor)
         self.blocks.block(self.identity(visitor), self.identity(blocked))
+        if self.shared is not None:
+            self.shared.block(self.identity(visitor), self.identity(blocked))
         if visitor.match is match:
             self._end_match(match, reason="next", by=visitor)
         visitor.send(BlockedEvent())
         self.emit("blocked", visitor)
         logger.info("partner blocked", extra={"visitor": visitor.id, "match": match.id})
 
-    def _partner(self, visitor: Visitor) -> Visitor:
+    def _partner(self, visitor: Visitor) -> Participant:
         if visitor.match is None:
             raise ProtocolError("not_in_match", "you have no partner right now")
         return visitor.match.partner_of(visitor)
@@ -495,6 +522,10 @@ class Lobby(AsyncIOEventEmitter):
     def _enqueue(self, visitor: Visitor) -> None:
         """Pair the visitor now if anyone suitable waits, else queue it."""
         assert visitor.mode is not None
+        if self.shared is not None:
+            visitor.state = "waiting"
+            self.shared.pair_soon(visitor)
+            return
         while True:
             partner_id = self.matchmaker.enqueue(
                 visitor.id, visitor.mode, interests=visitor.interests, language=visitor.language
@@ -543,10 +574,20 @@ class Lobby(AsyncIOEventEmitter):
             visitor.retry.cancel()
             visitor.retry = None
 
-    def _start_match(self, a: Visitor, b: Visitor) -> None:
+    def waiting(self, mode: Mode) -> int:
+        """Visitors waiting in ``mode``'s queue (all nodes' when several share Redis)."""
+        if self.shared is not None:
+            return int(self.shared.waiting.get(mode, 0))
+        return self.matchmaker.waiting(mode)
+
+    def _start_match(
+        self, a: Visitor, b: Participant, match_id: str | None = None, record: bool = True
+    ) -> Match:
+        """Announce a match to its local visitor(s) and wire their media. ``b`` may be on
+        another node (whose own lobby announces it there); ``record``: this node stores it."""
         assert a.mode is not None
         match = Match(
-            id=_new_id("m_"),
+            id=match_id or _new_id("m_"),
             mode=a.mode,
             a=a,
             b=b,
@@ -554,16 +595,22 @@ class Lobby(AsyncIOEventEmitter):
             started_clock=self.clock(),
             lines=deque(maxlen=max(1, self.settings.reports.attached_messages)),
         )
-        for visitor in (a, b):
+        if isinstance(b, RemoteVisitor):
+            b.match_id = match.id
+        local = match.local()
+        for visitor in local:
             self._cancel_retry(visitor)
             visitor.state = "matched"
             visitor.match = match
             visitor.typing_sent = None
-        if match.mode == "video" and a.media and b.media:
-            self.wiring.connect(a.id, b.id)
-            self.wiring.connect(b.id, a.id)
+        if match.mode == "video":
+            for visitor in local:
+                partner = match.partner_of(visitor)
+                if visitor.media and partner.media:
+                    endpoint = partner.endpoint if isinstance(partner, RemoteVisitor) else None
+                    self.wiring.connect(visitor.id, partner.id, endpoint)
         shared = sorted(set(a.interests) & set(b.interests))
-        for visitor in (a, b):
+        for visitor in local:
             partner = match.partner_of(visitor)
             visitor.send(
                 MatchedEvent(
@@ -572,40 +619,108 @@ class Lobby(AsyncIOEventEmitter):
             )
             if match.mode == "video" and not (partner.audio and partner.video):
                 visitor.send(MediaEvent(audio=partner.audio, video=partner.video))
-        self.writer.submit(
-            lambda: self.matches.started(match.id, match.mode, a.id, b.id, match.started_at)
-        )
+        if record:
+            self.writer.submit(
+                lambda: self.matches.started(match.id, match.mode, a.id, b.id, match.started_at)
+            )
         self.emit("match_started", match)
         logger.info("match started", extra={"match": match.id, "visitor": a.id, "partner": b.id})
+        return match
 
     def _end_match(
-        self, match: Match, reason: EndReason, by: Visitor, requeue_initiator: bool = True
+        self,
+        match: Match,
+        reason: EndReason,
+        by: Participant,
+        requeue_initiator: bool = True,
+        tell_remote: bool = True,
     ) -> None:
         """End ``match``. The partner of ``by`` is told and re-queued; ``by`` is re-queued
-        too unless it is leaving."""
+        too unless it is leaving. A partner on another node is told through its node
+        (unless ``tell_remote`` is false: that node ended it, or died)."""
         partner = match.partner_of(by)
         match.ended_clock = self.clock()
-        for visitor in (match.a, match.b):
+        local = match.local()
+        for visitor in local:
             visitor.match = None
             visitor.last_match = match
             if visitor.state == "matched":
                 visitor.state = "idle"
         if match.mode == "video":
-            for visitor in (match.a, match.b):
+            for visitor in local:
                 if visitor.media:
                     self.wiring.disconnect(visitor.id)
-        self.matchmaker.parted(match.a.id, match.b.id)
+        if self.shared is not None:
+            self.shared.parted(match.a.id, match.b.id)
+        else:
+            self.matchmaker.parted(match.a.id, match.b.id)
         ended = datetime.now(UTC)
         self.writer.submit(lambda: self.matches.ended(match.id, reason, ended))
         self.emit("match_ended", match, reason)
         logger.info("match ended", extra={"match": match.id, "visitor": by.id, "reason": reason})
-        if partner.alive:
+        if isinstance(partner, RemoteVisitor):
+            if tell_remote:
+                partner.tell({"kind": "ended", "reason": reason})
+            partner.gone = True
+        elif partner.alive:
             partner.send(PartnerLeftEvent(reason=reason))
         # Whoever pressed Next asked for someone new: they get first pick of the queue.
         now = self.clock()
-        if requeue_initiator and by.alive:
+        if requeue_initiator and isinstance(by, Visitor) and by.alive:
             by.looking_since, by.looking_after = now, "requeue"
             self._enqueue(by)
-        if partner.alive:
+        if isinstance(partner, Visitor) and partner.alive:
             partner.looking_since, partner.looking_after = now, "requeue"
             self._enqueue(partner)
+
+    # --- partners on other nodes ----------------------------------------------------------
+
+    def remote_ended(self, visitor_id: str, match_id: str, reason: EndReason) -> None:
+        """The partner's node ended a match (Next, leave, disconnect, ban)."""
+        visitor = self.visitors.get(visitor_id)
+        if visitor is None or visitor.match is None or visitor.match.id != match_id:
+            return
+        match = visitor.match
+        self._end_match(match, reason, by=match.partner_of(visitor), tell_remote=False)
+
+    def remote_event(self, visitor_id: str, match_id: str, event: dict[str, object]) -> None:
+        """An event from the partner on another node (chat, typing, media) for a visitor."""
+        visitor = self.visitors.get(visitor_id)
+        if visitor is None or visitor.match is None or visitor.match.id != match_id:
+            return
+        partner = visitor.match.partner_of(visitor)
+        if event.get("type") == "chat" and isinstance(event.get("text"), str):
+            visitor.match.lines.append(Line(partner.id, str(event["text"]), self.clock()))
+        if event.get("type") == "media" and isinstance(partner, RemoteVisitor):
+            partner.audio, partner.video = bool(event.get("audio")), bool(event.get("video"))
+        visitor.send_json(event)
+
+    def remote_rewire(self, visitor_id: str, match_id: str, endpoint: str | None) -> None:
+        """The partner's media moved (its SFU process was replaced): pull it from there."""
+        visitor = self.visitors.get(visitor_id)
+        if visitor is None or visitor.match is None or visitor.match.id != match_id:
+            return
+        partner = visitor.match.partner_of(visitor)
+        if isinstance(partner, RemoteVisitor) and visitor.media:
+            partner.endpoint = endpoint
+            self.wiring.connect(visitor.id, partner.id, endpoint)
+
+    def node_died(self, node: str) -> None:
+        """Another node stopped beating: end this node's matches with its visitors."""
+        for visitor in list(self.visitors.values()):
+            match = visitor.match
+            if match is None:
+                continue
+            partner = match.partner_of(visitor)
+            if isinstance(partner, RemoteVisitor) and partner.node == node:
+                self._end_match(match, "disconnected", by=partner, tell_remote=False)
+
+    def remote_nodes(self) -> set[str]:
+        """The other nodes this node's matches depend on."""
+        nodes = set()
+        for visitor in self.visitors.values():
+            if visitor.match is not None:
+                partner = visitor.match.partner_of(visitor)
+                if isinstance(partner, RemoteVisitor):
+                    nodes.add(partner.node)
+        return nodes

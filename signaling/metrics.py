@@ -68,18 +68,15 @@ __all__ = [
 ]
 
 
-class _Matchmaking(Protocol):
-    def waiting(self, mode: Mode) -> int: ...
-
-
 class LobbyState(Protocol):
     """What the collectors read from a :class:`~signaling.lobby.Lobby` (tests pass a fake)."""
 
     @property
     def visitors(self) -> Mapping[str, Visitor]: ...
 
-    @property
-    def matchmaker(self) -> _Matchmaking: ...
+    def waiting(self, mode: Mode) -> int:
+        """Visitors waiting in a queue (every node's, when several share Redis)."""
+        ...
 
 
 class LobbyEvents(Protocol):
@@ -132,7 +129,7 @@ class LobbyCollector(Collector):
             for mode in (*MODES, NO_MODE):
                 connected.add_metric([mode], by_mode.get(mode, 0))
             for mode in MODES:
-                waiting.add_metric([mode], self._lobby.matchmaker.waiting(mode))
+                waiting.add_metric([mode], self._lobby.waiting(mode))
                 active.add_metric([mode], by_match_mode.get(mode, 0))
         yield connected
         yield waiting
@@ -158,6 +155,11 @@ class SfuCollector(Collector):
             "duet_sfu_peers",
             "SFU peer connections (one per video visitor), by connection state.",
             labels=["state"],
+        )
+        relay_share = GaugeMetricFamily(
+            "duet_sfu_relay_share",
+            "Share of connected SFU peers whose selected ICE pair goes through TURN (0-1): "
+            "the number that sets the TURN bill and connect speed.",
         )
         candidates = GaugeMetricFamily(
             "duet_sfu_candidates",
@@ -216,6 +218,8 @@ class SfuCollector(Collector):
                 kinds.setdefault(kind, 0)
             for kind, count in sorted(kinds.items()):
                 candidates.add_metric([kind], count)
+            known = sum(n for kind, n in kinds.items() if kind != "unknown")
+            relay_share.add_metric([], kinds.get("relay", 0) / known if known else 0.0)
             totals = snapshot.totals
             for kind in sorted(totals.packets_sent):
                 packets.add_metric([kind], totals.packets_sent[kind])
@@ -229,7 +233,7 @@ class SfuCollector(Collector):
                 worker_peers.add_metric(label, process.peers)
                 worker_cpu.add_metric(label, process.cpu_seconds)
                 worker_rss.add_metric(label, process.rss_bytes)
-        yield from (peers, candidates, packets, payload, transport, keyframes, drops)
+        yield from (peers, candidates, relay_share, packets, payload, transport, keyframes, drops)
         yield from (worker_peers, worker_cpu, worker_rss)
 
 
@@ -547,7 +551,7 @@ class Metrics:
 
     def on_match_started(self, match: Match) -> None:
         self.matches_started.labels(match.mode).inc()
-        for visitor in (match.a, match.b):
+        for visitor in match.local():
             if visitor.looking_since is None:
                 continue
             waited = max(0.0, match.started_clock - visitor.looking_since)

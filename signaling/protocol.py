@@ -223,6 +223,8 @@ class WelcomeEvent(Event):
     visitor: str
     protocol: int = PROTOCOL_VERSION
     limits: dict[str, int]
+    resume: str | None = None
+    """Give it back as ``/ws?resume=...`` after a dropped socket to keep this visitor id."""
 
 
 class QueuedEvent(Event):

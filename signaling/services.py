@@ -14,6 +14,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -27,11 +28,14 @@ from signaling.admin.console import Console
 from signaling.appeals import Appeals, AppealTokens
 from signaling.build import build_info
 from signaling.door.gate import Door
-from signaling.door.limits import ChatBackoff, RateLimits
+from signaling.door.limits import ChatBackoff, RateLimits, limit_storage
 from signaling.door.pace import Pace
 from signaling.enforcement import LobbyEnforcer, TapFrameSource
 from signaling.lobby import Lobby
 from signaling.metrics import Metrics
+from signaling.multinode.bus import NodeBus
+from signaling.multinode.matchmaker import RedisMatchmaker
+from signaling.multinode.room import SharedRoom
 from signaling.reports import ReportDesk
 from signaling.retention import RetentionJob
 from signaling.settings import Settings
@@ -73,6 +77,7 @@ class Services:
     reports: ReportDesk
     retention: RetentionJob
     redis: Redis | None = None
+    shared: SharedRoom | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -84,7 +89,7 @@ class Services:
         match_store = MatchStore(db)
         lobby = Lobby(settings, media, match_store, writer, clock=time.monotonic)
         media.on_lost(lobby.media_lost)
-        limits = RateLimits(settings.limits)
+        limits = RateLimits(settings.limits, limit_storage(settings.redis_url))
         session_store = SessionStore(db)
         door = Door(
             settings.door,
@@ -108,13 +113,31 @@ class Services:
             utc_now,
         )
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        shared = None
+        if redis is not None:
+            shared = SharedRoom(
+                lobby,
+                RedisMatchmaker(
+                    redis,
+                    settings.node_name,
+                    rematch_cooldown=settings.matching.rematch_cooldown_s,
+                    preference_wait=settings.matching.preference_wait_s,
+                ),
+                NodeBus(Redis.from_url(settings.redis_url), settings.node_name),
+                block_ttl_s=settings.blocks.ttl_s,
+                block_ip_ttl_s=settings.blocks.ip_ttl_s,
+            )
+            lobby.shared = shared
         checker = None
         if settings.moderation.enabled and settings.moderation.remote_workers and redis:
             checker = StreamChecker(redis, timeout=settings.moderation.check_timeout_s)
+        enforcer = LobbyEnforcer(lobby, appeals)
+        if shared is not None:
+            enforcer.on_ban = shared.presence.cache_ban
         moderation = Moderation(
             settings.moderation,
             frames=TapFrameSource(media),
-            enforcer=LobbyEnforcer(lobby, appeals),
+            enforcer=enforcer,
             store=SqlModerationStore(db, audit),
             checker=checker,
         )
@@ -136,7 +159,16 @@ class Services:
         )
         metrics.watch_door(door, limits, lobby.pace, reports, retention, lobby.blocks)
         console = Console.build(
-            settings.admin, secret, db, audit, appeals, report_store, lobby, moderation, media
+            settings.admin,
+            secret,
+            db,
+            audit,
+            appeals,
+            report_store,
+            enforcer,
+            moderation,
+            media,
+            forget_ban=None if shared is None else shared.presence.forget_ban,
         )
         return cls(
             settings=settings,
@@ -154,6 +186,7 @@ class Services:
             reports=reports,
             retention=retention,
             redis=redis,
+            shared=shared,
         )
 
     async def start(self) -> None:
@@ -162,11 +195,20 @@ class Services:
         self.writer.start()
         self.moderation.start()
         self.retention.start()
-        logger.info("duet node started (forwarding=%s)", self.settings.sfu.forwarding)
+        if self.shared is not None:
+            await self.shared.start()
+        logger.info(
+            "duet node %s started (forwarding=%s, %s)",
+            self.settings.node_name,
+            self.settings.sfu.forwarding,
+            "several nodes over Redis" if self.shared is not None else "one node",
+        )
 
     async def stop(self) -> None:
         for visitor in list(self.lobby.visitors.values()):
             await self.lobby.disconnect(visitor)
+        if self.shared is not None:
+            await self.shared.close()
         await self.retention.close()
         await self.reports.close()
         await self.moderation.close()
@@ -178,12 +220,27 @@ class Services:
         self.ice.close()
 
 
+async def active_ban(services: Services, ip: str, session: str | None, device: str | None) -> Any:
+    """The ban that covers a visitor now: the shared cache first (several nodes), then the
+    database (the source of truth), whose answer is cached."""
+    shared = services.shared
+    if shared is not None:
+        cached = await shared.presence.cached_ban(ip, session, device)
+        if cached is not None:
+            return cached
+    ban = await services.moderation.active_ban(ip, session, device)
+    if ban is not None and shared is not None:
+        await shared.presence.cache_ban(ban)
+    return ban
+
+
 def _forward_lobby_events(lobby: Lobby, moderation: Moderation) -> None:
     """Video matches get moderation schedules; ends and departures cancel them."""
 
     def started(match: Match) -> None:
         if match.mode == "video":
-            moderation.match_started(match.id, lobby.subject(match.a), lobby.subject(match.b))
+            # Each node moderates the visitors whose media it holds.
+            moderation.match_started(match.id, *(lobby.subject(v) for v in match.local()))
 
     def ended(match: Match, reason: str) -> None:
         moderation.match_ended(match.id)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from signaling.multinode.remote import RemoteVisitor
 from signaling.protocol import Event, Mode, TypingEvent
 
 VisitorState = Literal["idle", "waiting", "matched", "closed"]
@@ -34,12 +36,12 @@ class Line:
 
 @dataclass(eq=False)
 class Match:
-    """Two visitors talking to each other."""
+    """Two visitors talking to each other (``b`` may be on another node)."""
 
     id: str
     mode: Mode
     a: Visitor
-    b: Visitor
+    b: Participant
     started_at: datetime
     started_clock: float
     """Clock time the match started (for durations)."""
@@ -48,8 +50,12 @@ class Match:
     ended_clock: float | None = None
     """Clock time the match ended (``None`` while it lasts)."""
 
-    def partner_of(self, visitor: Visitor) -> Visitor:
+    def partner_of(self, visitor: Participant) -> Participant:
         return self.b if visitor is self.a else self.a
+
+    def local(self) -> list[Visitor]:
+        """The visitors of this match whose sockets are on this node."""
+        return [v for v in (self.a, self.b) if isinstance(v, Visitor)]
 
 
 @dataclass(eq=False)
@@ -137,6 +143,21 @@ class Visitor:
                 self.outbox.get_nowait()
             self.outbox.put_nowait(None)
 
+    def send_json(self, event: dict[str, object]) -> None:
+        """Queue an event that arrived already serialised (from another node)."""
+        if not self.alive:
+            return
+        if event.get("type") == "typing" and self.outbox.qsize() * 2 >= self.outbox.maxsize:
+            return
+        try:
+            self.outbox.put_nowait(json.dumps(event, separators=(",", ":")))
+        except asyncio.QueueFull:
+            self.overflowed = True
+            self.close_code = CLOSE_TOO_SLOW
+            while not self.outbox.empty():
+                self.outbox.get_nowait()
+            self.outbox.put_nowait(None)
+
     def close(self, code: int) -> None:
         """Close the socket with ``code`` once the events queued so far are written."""
         if self.close_code is not None:
@@ -148,3 +169,7 @@ class Visitor:
             while not self.outbox.empty():
                 self.outbox.get_nowait()
             self.outbox.put_nowait(None)
+
+
+Participant = Visitor | RemoteVisitor
+"""Either side of a match: a visitor of this node, or one on another node."""

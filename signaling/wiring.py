@@ -23,9 +23,10 @@ class Wiring:
         self.media = media
         self._tails: dict[str, asyncio.Task[None]] = {}
 
-    def connect(self, visitor: str, source: str) -> None:
-        """From now on ``visitor`` receives ``source``'s media."""
-        endpoint = self.media.endpoint(source)
+    def connect(self, visitor: str, source: str, endpoint: str | None = None) -> None:
+        """From now on ``visitor`` receives ``source``'s media (pulled from ``endpoint``
+        when ``source`` is on another node)."""
+        endpoint = endpoint or self.media.endpoint(source)
         self._then(visitor, lambda: self.media.connect(visitor, source, endpoint))
 
     def disconnect(self, visitor: str) -> None:

@@ -21,9 +21,11 @@ from urllib.parse import urlsplit
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from signaling.door.gate import Door
+from signaling.door.resume import resumed_visitor
 from signaling.door.sessions import Claims
 from signaling.lobby import Lobby
 from signaling.protocol import ErrorEvent, ProtocolError, parse_client_message
+from signaling.services import active_ban
 from signaling.visitor import CLOSE_POLICY, Visitor
 
 logger = logging.getLogger(__name__)
@@ -73,7 +75,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         # or without a session: the IP alone may be banned).
         session = None if claims is None else claims.session
         device = None if claims is None else claims.device
-        ban = await services.moderation.active_ban(ip, session, device)
+        ban = await active_ban(services, ip, session, device)
         if ban is not None:
             door.outcomes["ws:banned"] += 1
             event = await services.appeals.banned_event(ban)
@@ -88,7 +90,14 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         await _refuse(websocket, door, refusal or NO_SESSION)
         return
     door.outcomes["ws:admitted"] += 1
-    visitor = lobby.connect(ip, session=claims.session, device=claims.device, name=claims.name)
+    resumed = resumed_visitor(
+        settings.secret_key.get_secret_value().encode(),
+        websocket.query_params.get("resume"),
+        claims.session,
+    )
+    visitor = lobby.connect(
+        ip, session=claims.session, device=claims.device, name=claims.name, visitor_id=resumed
+    )
     writer = asyncio.ensure_future(_write(websocket, visitor))
     try:
         while visitor.alive:

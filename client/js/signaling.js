@@ -25,6 +25,8 @@ export class Signaling extends EventTarget {
     this.url = url;
     this.socket = null;
     this.welcome = null; // the last welcome message; null while not ready
+    // Given back on reconnect so the server keeps our visitor id (and our place in line).
+    this.resume = null;
     this.attempt = 0; // consecutive failed connects, drives the backoff
     this.retryTimer = null;
     this.pingTimer = null;
@@ -44,7 +46,7 @@ export class Signaling extends EventTarget {
     this.#emit("connecting", { attempt: this.attempt });
     let socket;
     try {
-      socket = new WebSocket(this.url);
+      socket = new WebSocket(this.#socketUrl());
     } catch (err) {
       // Only a malformed URL throws here; treat it like a failed connect.
       console.error("duet: cannot open WebSocket", err);
@@ -103,9 +105,16 @@ export class Signaling extends EventTarget {
     if (message.type === "welcome") {
       this.welcome = message;
       this.attempt = 0;
+      if (typeof message.resume === "string") this.resume = message.resume;
     }
     this.#emit(message.type, message);
     if (message.type === "welcome") this.#emit("ready", { welcome: message });
+  }
+
+  #socketUrl() {
+    if (!this.resume) return this.url;
+    const separator = this.url.includes("?") ? "&" : "?";
+    return `${this.url}${separator}resume=${encodeURIComponent(this.resume)}`;
   }
 
   #onClose(socket, event) {

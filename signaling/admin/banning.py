@@ -11,14 +11,13 @@ ban when they next connect.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from moderation.records import BanRecord
 from signaling.admin.sessions import Reviewer
 from signaling.enforcement import LobbyEnforcer
-from signaling.lobby import Lobby
 from signaling.storage.audit import AuditLog, AuditTransaction
 from signaling.storage.bans import BanStore
 
@@ -51,17 +50,20 @@ class Banning:
         self,
         audit: AuditLog,
         bans: BanStore,
-        lobby: Lobby,
         enforcer: LobbyEnforcer,
         default_ban_s: float,
         now: Callable[[], datetime],
+        on_lift: Callable[[BanRecord], Awaitable[None]] | None = None,
     ) -> None:
+        """``on_lift``: told of every lifted ban, once committed (several nodes: it drops
+        the ban from the shared ban cache)."""
         self.audit = audit
         self.bans = bans
-        self.lobby = lobby
         self.enforcer = enforcer
+        self.lobby = enforcer.lobby
         self.default_ban_s = default_ban_s
         self.now = now
+        self.on_lift = on_lift
 
     def duration(self, duration_s: float | None) -> float:
         """The ban length asked for (default ``moderation.ban_duration_s``), checked."""
@@ -120,6 +122,11 @@ class Banning:
         await tx.append(reviewer.actor, "ban.lifted", f"ban:{ban_id}", reason)
         return True
 
+    async def forget(self, ban: BanRecord) -> None:
+        """A lifted ban stops applying everywhere at once (after it was committed)."""
+        if self.on_lift is not None:
+            await self.on_lift(ban)
+
     async def enforce(self, ban: BanRecord, others: Sequence[str] = ()) -> None:
         """Remove the banned visitor (and its other tabs) and ``others`` now, once the ban
         was committed."""
@@ -159,8 +166,12 @@ class Banning:
         return ban
 
     async def unban(self, reviewer: Reviewer, ban_id: str, reason: str) -> None:
+        ban = await self.bans.get(ban_id)
+
         async def work(tx: AuditTransaction) -> None:
-            if not await self.lift(tx, ban_id, reviewer, reason):
+            if ban is None or not await self.lift(tx, ban_id, reviewer, reason):
                 raise DecisionError(409, "conflict", "no such ban, or it was lifted already")
 
         await self.audit.run(work)
+        if ban is not None:
+            await self.forget(ban)

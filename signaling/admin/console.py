@@ -8,7 +8,7 @@ throttle, queue, casefiles, decisions and dashboard. Endpoints reach it through
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +16,7 @@ from pathlib import Path
 from starlette.requests import HTTPConnection
 
 from moderation import Moderation
+from moderation.records import BanRecord
 from sfu.plane import MediaPlane
 from signaling.admin.banning import Banning
 from signaling.admin.casefile import Casefiles
@@ -73,19 +74,22 @@ class Console:
         audit: AuditLog,
         appeals: Appeals,
         reports: ReportStore,
-        lobby: Lobby,
+        enforcer: LobbyEnforcer,
         moderation: Moderation,
         media: MediaPlane,
+        forget_ban: Callable[[BanRecord], Awaitable[None]] | None = None,
         now: Callable[[], datetime] = utc_now,
     ) -> Console:
+        """``enforcer`` removes banned visitors (the one moderation uses); ``forget_ban``
+        drops a lifted ban from the shared ban cache (several nodes)."""
+        lobby = enforcer.lobby
         reviews, bans = ReviewStore(db), BanStore(db)
         appeal_store = appeals.appeals
         queue = ReviewQueue(
             reviews, reports, appeal_store, bans, ClaimStore(db), settings.claim_lease_s, now
         )
-        enforcer = LobbyEnforcer(lobby, appeals)
         default_ban_s = moderation.settings.ban_duration_s
-        banning = Banning(audit, bans, lobby, enforcer, default_ban_s, now)
+        banning = Banning(audit, bans, enforcer, default_ban_s, now, forget_ban)
         decisions = Decisions(
             audit, queue, reviews, reports, appeal_store, bans, moderation.evidence, banning, now
         )

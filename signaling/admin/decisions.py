@@ -61,6 +61,8 @@ class Outcome:
     ban: BanRecord | None = None
     lifted: str | None = None
     evidence_deleted: int = 0
+    lifted_ban: BanRecord | None = None
+    """The ban an overturned appeal lifted (to forget it in the shared ban cache)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -214,7 +216,12 @@ class Decisions:
             taken = await self.reviews.take_evidence(tx, [ban.evidence_id or ""])
             await self._evidence_deleted(tx, reviewer, taken, reason)
             outcome = Outcome(
-                "appeal", appeal.id, status, lifted=ban.id, evidence_deleted=len(taken)
+                "appeal",
+                appeal.id,
+                status,
+                lifted=ban.id,
+                evidence_deleted=len(taken),
+                lifted_ban=ban,
             )
             return outcome, taken
 
@@ -250,3 +257,5 @@ class Decisions:
                 logger.exception("could not delete evidence files of %s", outcome.id)
         if outcome.ban is not None and outcome.ban.visitor:
             await self.banning.enforce(outcome.ban)
+        if outcome.lifted_ban is not None:
+            await self.banning.forget(outcome.lifted_ban)

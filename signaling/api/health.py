@@ -17,7 +17,11 @@ async def healthz(request: Request) -> JSONResponse:
             "status": "ok",
             "version": version("duet"),
             "visitors": len(lobby.visitors),
-            "waiting": {mode: lobby.matchmaker.waiting(mode) for mode in ("video", "text")},
+            "node": services.settings.node_name,
+            "online_all_nodes": (
+                services.shared.online if services.shared is not None else len(lobby.visitors)
+            ),
+            "waiting": {mode: lobby.waiting(mode) for mode in ("video", "text")},
             "forwarding": services.settings.sfu.forwarding,
             "sfu_processes": [
                 {"index": p.index, "pid": p.pid, "peers": p.peers}

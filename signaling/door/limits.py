@@ -2,8 +2,8 @@
 
 * :class:`RateLimits`: named limits from :class:`~signaling.door.settings.LimitSettings`
   over one storage. :func:`limit_storage` is the one place that picks the storage: memory
-  in one process now; the scale-out work returns Redis storage there when ``redis_url``
-  is set. Counters expire with their window, so memory stays bounded by the active keys.
+  for one node, Redis when ``redis_url`` is set. Counters expire with their window, so
+  memory stays bounded by the active keys.
 * :class:`ChatBackoff`: going over the chat limit starts a timeout (10 s doubling up to
   5 min); repeated violations disconnect. Keyed by session, so reconnecting does not
   reset it; entries are forgotten after a quiet period, and their number is capped.
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from signaling.door.settings import LimitSettings
@@ -52,10 +52,13 @@ LIMIT_NAMES: tuple[LimitName, ...] = (
 PER_IP: frozenset[LimitName] = frozenset({"http_per_ip", "ws_connects_per_ip", "sessions_per_ip"})
 
 
-def limit_storage() -> Storage:
-    """The rate-limit storage of this node: in memory (one process). The one place to
-    switch to ``limits``' Redis storage when the node is scaled out."""
-    return MemoryStorage()
+def limit_storage(redis_url: str = "") -> Storage:
+    """The rate-limit storage: in memory for one node; in Redis (shared by every node, so a
+    visitor cannot dodge a limit by reconnecting to another node) when ``redis_url`` is set."""
+    if not redis_url:
+        return MemoryStorage()
+    uri = "async+" + redis_url if redis_url.startswith(("redis://", "rediss://")) else redis_url
+    return RedisStorage(uri, implementation="redispy", key_prefix="duet:limits")
 
 
 class RateLimits:

@@ -11,7 +11,8 @@ Keys (all under ``prefix``; a single Redis, not Redis Cluster: the script derive
 - ``q:{mode}``: sorted set of waiting visitors, scored by the Redis time they queued (ms);
 - ``t:{visitor}``: hash ``mode since interests language ids node``;
 - ``parted:{a}|{b}``: exists while two visitors who just parted may not meet again (TTL);
-- ``blk:{identity}``: set of identities (``s:session``, ``d:device``, ``i:ip``) it blocked;
+- ``blk:{identity}``: what a blocker's session (``s:``) or device (``d:``) key blocked:
+  a sorted set of identities (``s:``, ``d:``, ``i:ip``) scored by when each block ends;
 - ``node:{id}``: a node's heartbeat (see :mod:`signaling.multinode.presence`). Tickets of
   nodes without one are stale and removed when met.
 
@@ -63,14 +64,21 @@ local function pairkey(a, b)
   if a < b then return prefix .. 'parted:' .. a .. '|' .. b end
   return prefix .. 'parted:' .. b .. '|' .. a
 end
-local function blocked(a, b)
-  for _, ia in ipairs(a.ids) do
-    for _, ib in ipairs(b.ids) do
-      if redis.call('SISMEMBER', prefix .. 'blk:' .. ia, ib) == 1 then return true end
-      if redis.call('SISMEMBER', prefix .. 'blk:' .. ib, ia) == 1 then return true end
+local function blocks(a, b)
+  -- a's session and device keys (never its IP) each hold what a blocked, until when.
+  for _, ka in ipairs(a.ids) do
+    local kind = string.sub(ka, 1, 2)
+    if kind == 's:' or kind == 'd:' then
+      for _, kb in ipairs(b.ids) do
+        local ends = redis.call('ZSCORE', prefix .. 'blk:' .. ka, kb)
+        if ends and tonumber(ends) > now then return true end
+      end
     end
   end
   return false
+end
+local function blocked(a, b)
+  return blocks(a, b) or blocks(b, a)
 end
 local function shared(a, b)
   local out = {}
@@ -90,9 +98,14 @@ end
 
 local me
 if op == 'enqueue' then
-  local old = redis.call('HGET', prefix .. 't:' .. visitor, 'mode')
-  if old then drop(visitor, old) end
-  me = {id = visitor, mode = ARGV[4], since = now, interests = set(split(ARGV[6])),
+  -- A visitor back in the same queue (a resumed visit) keeps its place in line.
+  local since = now
+  local old = redis.call('HMGET', prefix .. 't:' .. visitor, 'mode', 'since')
+  if old[1] then
+    if old[1] == ARGV[4] then since = tonumber(old[2]) end
+    drop(visitor, old[1])
+  end
+  me = {id = visitor, mode = ARGV[4], since = since, interests = set(split(ARGV[6])),
         raw_interests = ARGV[6], language = ARGV[7], ids = split(ARGV[8]), node = ARGV[11]}
 else
   me = load(visitor)
@@ -115,8 +128,8 @@ for _, c in ipairs(candidates) do
   end
 end
 if op == 'enqueue' then
-  redis.call('ZADD', queue, now, visitor)
-  redis.call('HSET', prefix .. 't:' .. visitor, 'mode', me.mode, 'since', now,
+  redis.call('ZADD', queue, me.since, visitor)
+  redis.call('HSET', prefix .. 't:' .. visitor, 'mode', me.mode, 'since', me.since,
              'interests', ARGV[6], 'language', ARGV[7], 'ids', ARGV[8], 'node', ARGV[11])
 end
 local retry = -1
@@ -146,6 +159,8 @@ class Pairing:
     retry_in: float | None = None
     """When nothing matched: seconds until a retry might succeed (None: nothing will
     change by itself)."""
+    gone: bool = False
+    """``try_pair`` only: the visitor is no longer queued (someone claimed it)."""
 
 
 class RedisMatchmaker:
@@ -201,14 +216,22 @@ class RedisMatchmaker:
     async def waiting(self, mode: Mode) -> int:
         return int(await self.redis.zcard(self.prefix + "q:" + mode))
 
-    async def block(self, who: Iterable[str], whom: Iterable[str]) -> None:
-        """Identities ``who`` (session, device, IP keys) never meet identities ``whom``."""
-        targets = list(whom)
-        if not targets:
+    async def block(self, blockers: Iterable[str], blocked: Iterable[tuple[str, float]]) -> None:
+        """``blockers`` (session and device keys) never meet ``blocked`` identities, each
+        until its ``ttl`` in seconds has passed (a blocked IP is forgotten sooner)."""
+        targets = list(blocked)
+        keys = list(blockers)
+        if not targets or not keys:
             return
+        now_s, now_us = await self.redis.time()
+        now_ms = int(now_s) * 1000 + int(now_us) // 1000
+        longest = max(ttl for _, ttl in targets)
         async with self.redis.pipeline(transaction=True) as pipe:
-            for identity in who:
-                pipe.sadd(self.prefix + "blk:" + identity, *targets)
+            for key in keys:
+                name = self.prefix + "blk:" + key
+                pipe.zadd(name, {target: now_ms + int(ttl * 1000) for target, ttl in targets})
+                pipe.zremrangebyscore(name, "-inf", now_ms)
+                pipe.pexpire(name, int(longest * 1000))
             await pipe.execute()
 
     def _args(
@@ -254,7 +277,7 @@ class RedisMatchmaker:
         if kind == "queued":
             retry = float(_text(reply[1]))
             return Pairing(None, retry_in=None if retry < 0 else retry / 1000)
-        return Pairing(None)
+        return Pairing(None, gone=True)
 
 
 def _text(value: object) -> str:

@@ -103,6 +103,12 @@ async def test_appeal_overturned_lifts_the_ban_and_deletes_the_evidence(
     console: ConsoleApp, tmp_path: Path
 ) -> None:
     ban = await _ban(console)
+    forgotten: list[str] = []
+
+    async def on_lift(lifted: BanRecord) -> None:
+        forgotten.append(lifted.id)
+
+    console.services.console.banning.on_lift = on_lift
     evidence_files = _files(console, ban.evidence_id or "")
     assert len(evidence_files) == 3  # frame, blurred frame, JSON sidecar
     appeals = console.services.appeals
@@ -156,8 +162,10 @@ async def test_appeal_overturned_lifts_the_ban_and_deletes_the_evidence(
     assert decided.status_code == 200, decided.text
     assert decided.json()["lifted"] == ban.id and decided.json()["evidence_deleted"] == 1
 
-    # Lifted at once, the evidence is gone (files and record), the visitor can come back.
+    # Lifted at once (and from the shared ban cache of several nodes), the evidence is gone
+    # (files and record), the visitor can come back.
     assert await console.services.moderation.active_ban(SUBJECT.ip) is None
+    assert forgotten == [ban.id]
     assert all(not path.exists() for path in evidence_files)
     assert await console.services.moderation.store.evidence(ban.evidence_id or "") is None
     gone = await console.client.get(casefile["evidence"]["images"]["blurred"], headers=mo.headers())
@@ -310,6 +318,12 @@ async def test_reports_filed_by_the_room_are_listed_and_acted_on(console: Consol
 
 
 async def test_manual_ban_and_unban(console: ConsoleApp) -> None:
+    lifted_ids: list[str] = []
+
+    async def on_lift(ban: BanRecord) -> None:  # (several nodes: the shared ban cache)
+        lifted_ids.append(ban.id)
+
+    console.services.console.banning.on_lift = on_lift
     mo = await console.login("mo")
     made = await console.client.post(
         "/api/admin/bans",
@@ -326,6 +340,7 @@ async def test_manual_ban_and_unban(console: ConsoleApp) -> None:
     )
     assert lifted.status_code == 200
     assert await console.services.moderation.active_ban("192.0.2.44") is None
+    assert lifted_ids == [ban_id]
     twice = await console.client.post(
         f"/api/admin/bans/{ban_id}/lift", json={"reason": "wrong IP"}, headers=mo.headers()
     )

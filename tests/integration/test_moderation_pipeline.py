@@ -91,11 +91,10 @@ async def test_flagged_caller_is_banned_with_evidence_and_cannot_return(
         await _pair(blue, yellow)
         await blue.wait_frames_like(YELLOW, count=5)
         match = await _pair(red, green)
-        matched = time.monotonic()
 
         banned = await red.wait_for("banned", timeout=10)
-        # Goal: banned <= 2 s after the first scheduled check (at 0.3 s into the match).
-        assert time.monotonic() - matched < 0.3 + 2.0
+        # How fast is a benchmark's business (`duet bench moderation`, and the fake-clock
+        # unit test in test_moderator.py); here only that it happens.
         assert banned["ban"].startswith("b_") and banned["reason"]
         assert banned["until"] > time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
         left = await green.wait_for("partner_left", timeout=5)

@@ -45,7 +45,7 @@ async def test_sigkilled_worker_fails_its_check_fast_and_is_replaced(
         killed = time.monotonic()
         with pytest.raises(WorkerDied):
             await check
-        assert time.monotonic() - killed < 1.0  # not the 10 s timeout, not the 3 s check
+        assert time.monotonic() - killed < 2.5  # not the 10 s timeout, not the 3 s check
         with pytest.raises(NoWorker) as no_worker:
             await pool.classify(RED_BGR)
         assert no_worker.value.reason == "unavailable"
@@ -70,7 +70,7 @@ async def test_stuck_check_times_out_and_its_worker_is_replaced(
         started = time.monotonic()
         with pytest.raises(CheckTimedOut):
             await pool.classify(RED_BGR)
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 4  # the 0.5 s timeout, not the 5 s check
         assert await pool.wait_ready(30)
         assert pool.stats.pids != [pid] and pool.stats.timeouts == 1
     finally:

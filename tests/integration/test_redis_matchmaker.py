@@ -4,9 +4,13 @@ and atomic under concurrency (no visitor is ever paired twice)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import secrets
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -94,7 +98,7 @@ async def test_language_is_a_soft_filter(redis: Redis, prefix: str) -> None:
 
 async def test_blocks_are_never_matched(redis: Redis, prefix: str) -> None:
     mm = await _node(redis, prefix)
-    await mm.block(["s:alice"], ["s:bob", "i:10.0.0.2"])
+    await mm.block(["s:alice"], [("s:bob", 60), ("i:10.0.0.2", 60)])
     await mm.enqueue("a", "video", identities=["s:alice", "i:10.0.0.1"])
     assert (await mm.enqueue("b", "video", identities=["s:bob"])).partner is None
     assert (await mm.enqueue("c", "video", identities=["s:carol", "i:10.0.0.2"])).partner == "b"
@@ -134,3 +138,44 @@ async def test_concurrent_nodes_never_pair_anyone_twice(
     finally:
         for client in clients:
             await client.aclose()
+
+
+async def test_blocks_end_with_their_ttl(redis: Redis, prefix: str) -> None:
+    mm = await _node(redis, prefix)
+    await mm.block(["d:dev-a"], [("i:10.9.9.9", 0.3)])
+    await mm.enqueue("a", "video", identities=["d:dev-a", "i:10.1.1.1"])
+    assert (await mm.enqueue("b", "video", identities=["i:10.9.9.9"])).partner is None
+    await asyncio.sleep(0.35)
+    assert (await mm.enqueue("c", "video", identities=["i:10.9.9.9"])).partner == "a"
+
+
+def test_bench_matching_over_redis_reports_pairings(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    out = tmp_path / "redis-matching.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "signaling.cli",
+            "bench",
+            "matching",
+            "--redis",
+            redis_server.url,
+            "--nodes",
+            "2",
+            "--duration",
+            "1.5",
+            "--concurrency",
+            "8",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["pairings"] > 50 and report["pairings_per_s"] > 0
+    assert report["enqueue_ms"]["p50"] is not None

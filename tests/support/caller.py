@@ -205,6 +205,7 @@ class Caller(CallerMedia):
         self.device = device
         self.events: list[dict[str, Any]] = []
         self.visitor: str | None = None
+        self.resume: str | None = None
         self._ws: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._cursor = 0
@@ -215,11 +216,24 @@ class Caller(CallerMedia):
             session = await open_session(http_base(self.ws_url), self.device, self.name)
             self.token = str(session["token"])
         url = f"{self.ws_url}?token={self.token}" if self.token else self.ws_url
+        if self.resume:
+            url += ("&" if "?" in url else "?") + f"resume={self.resume}"
         self._ws = await websockets.connect(url, max_size=2**22)
         self._reader = asyncio.create_task(self._read())
         welcome = await self.wait_for("welcome")
         self.visitor = welcome["visitor"]
+        self.resume = welcome.get("resume")
         return self
+
+    async def reconnect(self, ws_url: str | None = None) -> Caller:
+        """A new socket (to ``ws_url``, e.g. another node) with the same session, giving
+        back the resume token: the server keeps the visitor id."""
+        if self._reader is not None:
+            self._reader.cancel()
+        with contextlib.suppress(Exception):
+            await self._ws.close()
+        self.ws_url = ws_url or self.ws_url
+        return await self.connect()
 
     async def send(self, message: dict[str, Any] | str | bytes) -> None:
         data = message if isinstance(message, (str, bytes)) else json.dumps(message)

@@ -43,14 +43,16 @@ class DuetServer:
 
 
 @contextlib.contextmanager
-def run_duet(tmp: Path, env: Mapping[str, str] | None = None) -> Iterator[DuetServer]:
+def run_duet(
+    tmp: Path, env: Mapping[str, str] | None = None, port: int = 0
+) -> Iterator[DuetServer]:
     """Start ``duet serve`` on a free loopback port with a fresh SQLite database.
 
     Moderation is off unless ``env`` turns it on (``DUET_MODERATION__ENABLED=true``): tests
     that do not test it should not pay for loading models. The server runs from the
     repository root, so ``tests.support.classifiers`` can be plugged in as a classifier."""
-    port = free_port()
-    database_url = f"sqlite+aiosqlite:///{tmp}/duet.sqlite3"
+    port = port or free_port()
+    database_url = (env or {}).get("DUET_DATABASE_URL", f"sqlite+aiosqlite:///{tmp}/duet.sqlite3")
     full_env = {
         **os.environ,
         **LOOPBACK_ENV,

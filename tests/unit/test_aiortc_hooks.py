@@ -58,6 +58,10 @@ async def test_hook2_and_5_receiver_internals() -> None:
             assert inspect.iscoroutinefunction(receiver._send_rtcp_pli)
             assert inspect.iscoroutinefunction(receiver._send_rtcp)
         assert audio._RTCRtpReceiver__jitter_buffer._prefetch == 4
+        assert video._RTCRtpReceiver__remote_bitrate_estimator is not None
+        assert "self.__remote_bitrate_estimator is not None" in source
+        hook_receiver(video, lambda c, f: None, lambda: None, lambda b: b, estimate_uplink=False)
+        assert video._RTCRtpReceiver__remote_bitrate_estimator is None
         control = hook_receiver(audio, lambda c, f: None, lambda: None, lambda b: b)
         assert audio._RTCRtpReceiver__jitter_buffer._prefetch == 0
         assert not isinstance(audio._RTCRtpReceiver__decoder_queue, queue.Queue)

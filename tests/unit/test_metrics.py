@@ -33,6 +33,9 @@ class FakeLobby:
     visitors: dict[str, Visitor]
     matchmaker: Matchmaker
 
+    def waiting(self, mode: str) -> int:
+        return self.matchmaker.waiting(mode)  # type: ignore[arg-type]
+
 
 @dataclass
 class FakeRouter:
@@ -223,3 +226,11 @@ def test_moderation_counters_breaker_and_worker_cost() -> None:
     assert _value(metrics, "duet_moderation_breaker_state", state="open") == 0
     moderation.snap["workers"]["pids"] = [2**22 + 12345]  # gone: no sample, no error
     assert _value(metrics, "duet_moderation_workers_cpu_seconds_total") is None
+
+
+def test_relay_share_counts_connected_peers_only() -> None:
+    metrics, _lobby, _events, router, _clock = _node()
+    router.state.candidate_types.update(host=3, relay=1, unknown=4)
+    assert _value(metrics, "duet_sfu_relay_share") == 0.25
+    router.state.candidate_types.clear()
+    assert _value(metrics, "duet_sfu_relay_share") == 0.0
