@@ -58,6 +58,13 @@ class BanRecord:
     created_at: datetime
     until: datetime
     evidence_id: str | None
+    created_by: str | None = None
+    """The reviewer who banned by hand; ``None`` when moderation did."""
+    lifted_at: datetime | None = None
+    """When a reviewer lifted the ban (unban, overturned appeal); it no longer applies."""
+
+    def active(self, now: datetime) -> bool:
+        return self.lifted_at is None and self.until > now
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,11 @@ class ReviewItem:
     created_at: datetime
     evidence_id: str
     status: str = "open"
+    """``open``, ``escalated``, then ``upheld`` or ``overturned`` (by a reviewer)."""
+    ip: str | None = None
+    """The visitor's identifiers, so that a reviewer who upholds the item can ban them."""
+    session: str | None = None
+    device: str | None = None
 
 
 class ModerationStore(Protocol):
@@ -85,7 +97,8 @@ class ModerationStore(Protocol):
     async def active_ban(
         self, now: datetime, ip: str, session: str | None = None, device: str | None = None
     ) -> BanRecord | None:
-        """The longest-lasting ban covering any of the identifiers, if any."""
+        """The longest-lasting ban covering any of the identifiers, if any (lifted bans
+        do not count)."""
         ...
 
     async def evidence(self, evidence_id: str) -> EvidenceRecord | None: ...
@@ -133,7 +146,7 @@ class MemoryStore:
         found = [
             b
             for b in self.ban_records
-            if b.until > now
+            if b.active(now)
             and (
                 b.ip == ip
                 or (session is not None and b.session == session)

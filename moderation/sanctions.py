@@ -90,6 +90,9 @@ class Sanctions:
             reason=reason,
             created_at=self.now(),
             evidence_id=evidence.id,
+            ip=subject.ip,
+            session=subject.session,
+            device=subject.device,
         )
         await self.store.save(evidence, review=item)
         self.stats.review_items[priority] += 1

@@ -9,7 +9,9 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
-from signaling.api import client, health, ice, metrics, session
+from signaling.admin import routes as admin
+from signaling.api import appeals, client, health, ice, metrics, session
+from signaling.api.errors import ApiError, api_error_response
 from signaling.door.headers import SecurityMiddleware
 from signaling.services import Services
 from signaling.settings import Settings
@@ -34,7 +36,10 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/challenge", session.challenge),
         Route("/api/session", session.create_session, methods=["POST"]),
         Route("/metrics", metrics.metrics),
+        Route("/api/appeals", appeals.file_appeal, methods=["POST"]),
+        Route("/api/appeals/status", appeals.appeal_status, methods=["POST"]),
         WebSocketRoute("/ws", websocket_endpoint),
+        *admin.routes(),
         *client.routes(),
     ]
     middleware = [
@@ -44,6 +49,11 @@ def create_app(settings: Settings) -> Starlette:
             hsts_max_age_s=settings.door.hsts_max_age_s,
         )
     ]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={ApiError: api_error_response},
+    )
     app.state.services = services
     return app

@@ -1,8 +1,10 @@
 """The ``duet`` command line.
 
 ``duet serve`` runs a node (web, signaling, SFU) with uvicorn; ``duet db upgrade`` applies
-migrations; ``duet bench ...`` runs a benchmark (:mod:`benchmarks`). Errors in settings are
-printed as a readable list, and the process exits with status 2, instead of a traceback.
+migrations; ``duet bench ...`` runs a benchmark (:mod:`benchmarks`); ``duet admin
+create-user`` and ``duet audit verify`` are in :mod:`signaling.admin.commands`. Errors in
+settings are printed as a readable list, and the process exits with status 2, instead of a
+traceback.
 """
 
 from __future__ import annotations
@@ -238,6 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench_cli.add_matching_parser(bench_commands)
     bench_cli.add_sfu_parser(bench_commands)
     add_bench_moderation(commands)
+    # `duet admin create-user`, `duet audit verify`.
+    from signaling.admin import commands as admin_commands
+
+    admin_commands.add_commands(commands, config_option, _settings)
     return parser
 
 

@@ -3,7 +3,7 @@
 * :class:`TapFrameSource`: moderation's frame source is the SFU's tap of a visitor's own
   inbound video.
 * :class:`LobbyEnforcer`: a recorded ban removes the visitor through the lobby (media
-  stopped, ``banned`` sent, socket closed, partner re-queued).
+  stopped, ``banned`` with its appeal token sent, socket closed, partner re-queued).
 
 Moderation defines the ports; signaling, which depends on both sides, fills them in.
 """
@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 from moderation.classifiers import BgrFrame
 from moderation.records import BanRecord
 from sfu.plane import MediaPlane
+from signaling.appeals import BannedEvents
 from signaling.lobby import Lobby
-from signaling.protocol import BannedEvent
 
 
 class TapFrameSource:
@@ -28,8 +28,10 @@ class TapFrameSource:
 
 
 class LobbyEnforcer:
-    def __init__(self, lobby: Lobby) -> None:
+    def __init__(self, lobby: Lobby, events: BannedEvents) -> None:
+        """``events`` makes the ``banned`` event (with the ban's appeal token)."""
         self.lobby = lobby
+        self.events = events
         self.on_ban: Callable[[BanRecord], Awaitable[None]] | None = None
         """Also told of every enforced ban (several nodes: the shared ban cache)."""
 
@@ -39,7 +41,7 @@ class LobbyEnforcer:
         # same NAT keep their current chat).
         if self.on_ban is not None:
             await self.on_ban(ban)
-        event = BannedEvent(reason=ban.reason, until=ban.until.isoformat(), ban=ban.id)
+        event = await self.events.banned_event(ban, new=True)
         await self.lobby.ban(ban.visitor, event)
         for visitor in list(self.lobby.visitors.values()):
             same_session = ban.session is not None and visitor.session == ban.session

@@ -41,6 +41,7 @@ from signaling.protocol import (
     ClientMessage,
     Disconnect,
     ErrorEvent,
+    Event,
     Join,
     Leave,
     MatchedEvent,
@@ -184,6 +185,11 @@ class Lobby(AsyncIOEventEmitter):
         """Remove a banned visitor now: its media stops (the SFU unlinks it at once), its
         partner gets ``partner_left`` (reason ``ended``, never the ban) and is re-queued, it
         gets ``event`` and its socket is closed. ``False`` if it is already gone."""
+        return await self.remove(visitor_id, event)
+
+    async def remove(self, visitor_id: str, event: Event) -> bool:
+        """Remove a visitor now (banned, or disconnected by a moderator), as :meth:`ban`
+        describes, telling it ``event`` last. ``False`` if it is already gone."""
         visitor = self.visitors.get(visitor_id)
         if visitor is None or visitor.state == "closed":
             return False

@@ -168,7 +168,7 @@ CLIENT_TYPES = frozenset(
 )
 
 # mypy cannot see through Annotated[Union, Field] here; pydantic handles it at run time.
-_client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)  # type: ignore[arg-type]
+_client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)  # type: ignore[arg-type, unused-ignore]
 
 
 def parse_client_message(raw: str | bytes) -> ClientMessage:
@@ -314,6 +314,23 @@ class WarningEvent(Event):
     strikes_to_ban: int
 
 
+AppealStatus = Literal["none", "pending", "upheld"]
+
+
+class AppealInfo(BaseModel):
+    """How a banned visitor can appeal (``POST /api/appeals``), and where that stands."""
+
+    model_config = ConfigDict(frozen=True)
+
+    token: str
+    """Unguessable token of this ban: proves the appeal comes from the banned visitor."""
+    status: AppealStatus
+    """``none``: not appealed yet; ``pending``: a reviewer will look at it; ``upheld``: a
+    reviewer confirmed the ban (one appeal per ban)."""
+    max_length: int
+    """Longest appeal text accepted, in characters."""
+
+
 class BannedEvent(Event):
     """The visitor is banned; the server closes the socket right after this event."""
 
@@ -322,4 +339,5 @@ class BannedEvent(Event):
     until: str
     """End of the ban, ISO 8601 in UTC."""
     ban: str
-    """Ban id (quote it in an appeal)."""
+    """Ban id."""
+    appeal: AppealInfo

@@ -3,8 +3,9 @@
 ``duet serve`` -> :func:`signaling.app.create_app` -> :meth:`Services.build`. This is the
 only module that knows how the packages fit together: it hands the media plane (an
 in-process SFU router, or a cluster of SFU worker processes) and the storage to the
-lobby. Nothing is created at import time; :meth:`Services.start` and
-:meth:`Services.stop` run in the application's lifespan.
+lobby, and the lobby, moderation and the audit log to the reviewer console. Nothing is
+created at import time; :meth:`Services.start` and :meth:`Services.stop` run in the
+application's lifespan.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from typing import Any
 from redis.asyncio import Redis
 
 from moderation import Moderation
+from moderation.evidence import utc_now
 from moderation.stream import StreamChecker
 from sfu import Router
 from sfu.cluster import SfuCluster
 from sfu.plane import MediaPlane
+from signaling.admin.console import Console
+from signaling.appeals import Appeals, AppealTokens
 from signaling.build import build_info
 from signaling.door.gate import Door
 from signaling.door.limits import ChatBackoff, RateLimits, limit_storage
@@ -32,10 +36,14 @@ from signaling.metrics import Metrics
 from signaling.multinode.bus import NodeBus
 from signaling.multinode.matchmaker import RedisMatchmaker
 from signaling.multinode.room import SharedRoom
-from signaling.reports import MemoryReportSink, ReportDesk
+from signaling.reports import ReportDesk
 from signaling.retention import RetentionJob
 from signaling.settings import Settings
 from signaling.storage import Database, MatchStore, SessionStore, SqlModerationStore
+from signaling.storage.appeals import AppealStore
+from signaling.storage.audit import AuditLog
+from signaling.storage.bans import BanStore
+from signaling.storage.reports import ReportStore
 from signaling.visitor import Match, Visitor
 from signaling.writer import BackgroundWriter
 from turn import IceServers
@@ -62,6 +70,8 @@ class Services:
     ice: IceServers
     moderation: Moderation
     metrics: Metrics
+    appeals: Appeals
+    console: Console
     limits: RateLimits
     door: Door
     reports: ReportDesk
@@ -72,6 +82,8 @@ class Services:
     @classmethod
     def build(cls, settings: Settings) -> Services:
         db = Database(settings.database_url)
+        audit = AuditLog(db)
+        secret = settings.secret_key.get_secret_value().encode()
         media = media_plane(settings)
         writer = BackgroundWriter()
         match_store = MatchStore(db)
@@ -93,6 +105,13 @@ class Services:
         )
         lobby.pace = Pace(limits, backoff, door.suspect)
         ice = IceServers(settings.turn)
+        appeals = Appeals(
+            AppealTokens(secret),
+            BanStore(db),
+            AppealStore(db),
+            settings.admin.appeal_max_length,
+            utc_now,
+        )
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         shared = None
         if redis is not None:
@@ -112,33 +131,45 @@ class Services:
         checker = None
         if settings.moderation.enabled and settings.moderation.remote_workers and redis:
             checker = StreamChecker(redis, timeout=settings.moderation.check_timeout_s)
-        enforcer = LobbyEnforcer(lobby)
+        enforcer = LobbyEnforcer(lobby, appeals)
         if shared is not None:
             enforcer.on_ban = shared.presence.cache_ban
         moderation = Moderation(
             settings.moderation,
             frames=TapFrameSource(media),
             enforcer=enforcer,
-            store=SqlModerationStore(db),
+            store=SqlModerationStore(db, audit),
             checker=checker,
         )
         lobby.moderation = moderation
-        # The reviewer console's report store replaces this sink once it is wired in.
-        report_sink = MemoryReportSink()
-        reports = ReportDesk(settings.reports, report_sink, moderation, lobby.clock)
+        # Reports go to the reviewer console's store (the database), audited.
+        report_store = ReportStore(db, audit)
+        reports = ReportDesk(settings.reports, report_store, moderation, lobby.clock)
         lobby.reports = reports
         retention = RetentionJob(
             settings.retention,
             now=lambda: datetime.now(UTC),
             matches=match_store.purge_ended,
             sessions=session_store.purge_expired,
-            chat_attachments=report_sink.purge_transcripts,
+            chat_attachments=report_store.purge_transcripts,
         )
         _forward_lobby_events(lobby, moderation)
         metrics = Metrics.build(
             build_info(), lobby, lobby, clock=lobby.clock, router=media, moderation=moderation
         )
         metrics.watch_door(door, limits, lobby.pace, reports, retention, lobby.blocks)
+        console = Console.build(
+            settings.admin,
+            secret,
+            db,
+            audit,
+            appeals,
+            report_store,
+            enforcer,
+            moderation,
+            media,
+            forget_ban=None if shared is None else shared.presence.forget_ban,
+        )
         return cls(
             settings=settings,
             db=db,
@@ -148,6 +179,8 @@ class Services:
             ice=ice,
             moderation=moderation,
             metrics=metrics,
+            appeals=appeals,
+            console=console,
             limits=limits,
             door=door,
             reports=reports,

@@ -23,6 +23,7 @@ from pydantic_settings import (
 
 from moderation.settings import ModerationSettings
 from sfu.settings import SfuSettings
+from signaling.admin.settings import AdminSettings
 from signaling.door.settings import (
     BlockSettings,
     DoorSettings,
@@ -109,6 +110,7 @@ class Settings(BaseSettings):
     sfu: SfuSettings = Field(default_factory=SfuSettings)
     turn: TurnSettings = Field(default_factory=TurnSettings)
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
     door: DoorSettings = Field(default_factory=DoorSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     reports: ReportSettings = Field(default_factory=ReportSettings)

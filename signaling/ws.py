@@ -24,7 +24,7 @@ from signaling.door.gate import Door
 from signaling.door.resume import resumed_visitor
 from signaling.door.sessions import Claims
 from signaling.lobby import Lobby
-from signaling.protocol import BannedEvent, ErrorEvent, ProtocolError, parse_client_message
+from signaling.protocol import ErrorEvent, ProtocolError, parse_client_message
 from signaling.services import active_ban
 from signaling.visitor import CLOSE_POLICY, Visitor
 
@@ -78,7 +78,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         ban = await active_ban(services, ip, session, device)
         if ban is not None:
             door.outcomes["ws:banned"] += 1
-            event = BannedEvent(reason=ban.reason, until=ban.until.isoformat(), ban=ban.id)
+            event = await services.appeals.banned_event(ban)
             with contextlib.suppress(Exception):
                 await websocket.send_text(event.dump())
                 await websocket.close(code=CLOSE_POLICY)

@@ -13,6 +13,7 @@
 //   reconnecting the server connection dropped; we join again once it is back
 // One "session" spans Start..Stop; inside it each `join` gets its own peer connection.
 
+import { BannedScreen, arrivalDecision, decisionText } from "./banned.js";
 import { ChatLog, TypingIndicator, TypingNotifier } from "./chat.js";
 import { EmojiPicker } from "./emoji.js";
 import { Gate } from "./gate.js";
@@ -26,6 +27,7 @@ import {
   setComposerEnabled,
   setConnection,
   setLandingError,
+  setLandingNotice,
   setStatus,
   showView,
   toast,
@@ -78,6 +80,7 @@ class App {
       picker: dom.emojiPicker,
       input: dom.input,
     });
+    this.bannedScreen = new BannedScreen(dom.bannedParts);
     this.gate = new Gate(() => this.#entered());
     this.room = new RoomControls((message) => this.signaling.send(message), toast);
     this.phase = "idle";
@@ -105,6 +108,7 @@ class App {
   #entered() {
     showView("landing");
     this.signaling.connect();
+    this.#showAppealDecision();
   }
 
   // --- user actions --------------------------------------------------------------------
@@ -311,6 +315,7 @@ class App {
       if (!this.session?.joined) return;
       this.#enterPhase("searching", this.session.searchText);
     });
+    on("banned", (event) => this.#onBanned(event));
     on("matched", (event) => {
       this.#onMatched(event.mode);
       if (this.phase === "matched") this.room.matched(event);
@@ -343,6 +348,11 @@ class App {
       if (this.phase === "matched") this.typingIndicator.set(Boolean(typing));
     });
     on("error", ({ code, message }) => {
+      if (code === "disconnected") {
+        // A moderator ended this connection: back to the start, with their message.
+        this.stop({ error: message || "A moderator ended your chat." });
+        return;
+      }
       if (SESSION_ERRORS.has(code)) return; // the socket closes next ("refused")
       if (BENIGN_ERRORS.has(code)) {
         console.debug("duet: server refused a message we raced:", code, message);
@@ -351,6 +361,31 @@ class App {
       console.warn("duet: server error", code, message);
       toast(message || "Something went wrong.");
     });
+  }
+
+  /** Banned: no reconnecting, the camera off, the banned screen with the appeal form. */
+  #onBanned(event) {
+    this.signaling.close();
+    clearInterval(this.countdown);
+    if (this.session) this.stop();
+    setConnection("offline", "Banned");
+    setLandingNotice(null);
+    this.bannedScreen.show(event);
+    showView("banned");
+  }
+
+  /** The ban was lifted while the banned screen was open: back to the start, online. */
+  #onLifted(state) {
+    setLandingNotice(decisionText(state.decision === "overturned" ? "overturned" : ""));
+    showView("landing");
+    this.signaling.connect();
+  }
+
+  /** An appeal this browser sent earlier was decided: say so on the landing page. */
+  async #showAppealDecision() {
+    const state = await arrivalDecision();
+    if (!state || dom.app.dataset.view === "banned") return;
+    setLandingNotice(decisionText(state.decision), state.decision === "overturned" ? "good" : "bad");
   }
 
   #onMatched(mode) {
@@ -405,6 +440,7 @@ class App {
   // --- page ----------------------------------------------------------------------------
 
   #wirePage() {
+    this.bannedScreen.addEventListener("lifted", (event) => this.#onLifted(event.detail));
     for (const button of dom.startButtons) {
       button.addEventListener("click", () => this.start(button.dataset.mode));
     }

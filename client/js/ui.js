@@ -24,6 +24,7 @@ export const dom = {
   language: byId("language"),
   landing: byId("landing"),
   landingError: byId("landing-error"),
+  landingNotice: byId("landing-notice"),
   startButtons: [...document.querySelectorAll("[data-testid^='start-']")],
   chat: byId("chat"),
   remote: byId("remote"),
@@ -58,15 +59,28 @@ export const dom = {
   conn: byId("conn"),
   connText: byId("conn-text"),
   toasts: byId("toasts"),
+  banned: byId("banned"),
+  bannedParts: {
+    reason: byId("banned-reason"),
+    until: byId("banned-until"),
+    form: byId("appeal-form"),
+    text: byId("appeal-text"),
+    count: byId("appeal-count"),
+    send: byId("appeal-send"),
+    status: byId("appeal-status"),
+    check: byId("appeal-check"),
+  },
 };
 
-/** Show the gate, the landing page or the chat view (in "video" or "text" mode). */
+/** Show the gate, the landing page, the chat view (in "video" or "text" mode) or the banned
+ * screen. */
 export function showView(view, mode = null) {
   dom.app.dataset.view = view;
   if (mode) dom.app.dataset.mode = mode;
   dom.gate.hidden = view !== "gate";
   dom.landing.hidden = view !== "landing";
   dom.chat.hidden = view !== "chat";
+  dom.banned.hidden = view !== "banned";
 }
 
 /**
@@ -83,6 +97,13 @@ export function setStatus(state, text) {
 export function setConnection(state, text) {
   dom.conn.dataset.conn = state;
   dom.connText.textContent = text;
+}
+
+/** A good-news line on the landing page (e.g. an accepted appeal); `kind` "bad" for not. */
+export function setLandingNotice(text, kind = "good") {
+  dom.landingNotice.textContent = text ?? "";
+  dom.landingNotice.dataset.kind = kind;
+  dom.landingNotice.hidden = !text;
 }
 
 export function setLandingError(text) {

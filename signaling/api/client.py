@@ -1,9 +1,11 @@
-"""The browser client's static files: ``/``, ``/terms.html`` and the ``css/``, ``js/``, ``img/``
-folders.
+"""The browser client's static files: ``/``, ``/terms.html`` and the ``css/``, ``js/``,
+``img/`` folders, and the reviewer console at ``/review`` with its own ``review/css/`` and
+``review/js/``.
 
 Only those are served (never the ``client`` package's Python files), with
 ``Cache-Control: no-cache`` so that browsers revalidate the ES modules after a deploy
-(ETags keep that cheap).
+(ETags keep that cheap). Security headers (a strict Content-Security-Policy, never framed)
+come with every response (:mod:`signaling.door.headers`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 ASSET_FOLDERS = ("css", "js", "img")
+REVIEW_FOLDERS = ("css", "js")
 
 
 def client_directory() -> Path:
@@ -43,7 +46,22 @@ def routes() -> list[BaseRoute]:
     async def terms_page(request: Request) -> Response:
         return FileResponse(terms, headers={"Cache-Control": "no-cache"})
 
-    mounts: list[BaseRoute] = [Route("/", page), Route("/terms.html", terms_page)]
+    async def review_page(request: Request) -> Response:
+        return FileResponse(root / "review" / "index.html", headers={"Cache-Control": "no-cache"})
+
+    mounts: list[BaseRoute] = [
+        Route("/", page),
+        Route("/terms.html", terms_page),
+        Route("/review", review_page),
+    ]
     for folder in ASSET_FOLDERS:
         mounts.append(Mount(f"/{folder}", _RevalidatedFiles(directory=root / folder), name=folder))
+    for folder in REVIEW_FOLDERS:
+        mounts.append(
+            Mount(
+                f"/review/{folder}",
+                _RevalidatedFiles(directory=root / "review" / folder),
+                name=f"review-{folder}",
+            )
+        )
     return mounts

@@ -1,16 +1,20 @@
 """Moderation records in the database: the SQLAlchemy side of
 :class:`moderation.records.ModerationStore`.
 
-SQLite drops time zones: every datetime is stored in UTC and read back as UTC.
+Every ban and review item moderation records is written to the audit log (actor
+``system:moderation``) in the same transaction as the record itself. SQLite drops time
+zones: every datetime is stored in UTC and read back as UTC.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import delete, or_, select, update
 
 from moderation.records import BanRecord, EvidenceRecord, ReviewItem
+from signaling.storage.audit import SYSTEM_MODERATION, AuditLog, AuditTransaction
 from signaling.storage.db import Database
 from signaling.storage.tables import BanRow, EvidenceRow, ReviewRow
 
@@ -20,8 +24,10 @@ def _utc(value: datetime) -> datetime:
 
 
 class SqlModerationStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, audit: AuditLog | None = None) -> None:
+        """``audit``: the node's audit log (shared, so that appends are serialised)."""
         self.db = db
+        self.audit = audit or AuditLog(db)
 
     async def save(
         self,
@@ -29,7 +35,8 @@ class SqlModerationStore:
         ban: BanRecord | None = None,
         review: ReviewItem | None = None,
     ) -> None:
-        async with self.db.sessions.begin() as session:
+        async def work(tx: AuditTransaction) -> None:
+            session = tx.session
             session.add(
                 EvidenceRow(
                     id=evidence.id,
@@ -45,33 +52,31 @@ class SqlModerationStore:
                 )
             )
             if ban is not None:
-                session.add(
-                    BanRow(
-                        id=ban.id,
-                        visitor=ban.visitor,
-                        ip=ban.ip,
-                        session=ban.session,
-                        device=ban.device,
-                        reason=ban.reason,
-                        source=ban.source,
-                        created_at=_utc(ban.created_at),
-                        until=_utc(ban.until),
-                        evidence_id=ban.evidence_id,
-                    )
+                session.add(ban_row(ban))
+                await tx.append(
+                    SYSTEM_MODERATION,
+                    "ban.created",
+                    f"ban:{ban.id}",
+                    ban.reason,
+                    _ban_details(ban),
                 )
             if review is not None:
-                session.add(
-                    ReviewRow(
-                        id=review.id,
-                        visitor=review.visitor,
-                        match=review.match,
-                        priority=review.priority,
-                        reason=review.reason,
-                        created_at=_utc(review.created_at),
-                        evidence_id=review.evidence_id,
-                        status=review.status,
-                    )
+                session.add(review_row(review))
+                await tx.append(
+                    SYSTEM_MODERATION,
+                    "review.created",
+                    f"review:{review.id}",
+                    review.reason,
+                    {
+                        "visitor": review.visitor,
+                        "ip": review.ip,
+                        "match": review.match,
+                        "priority": review.priority,
+                        "evidence": review.evidence_id,
+                    },
                 )
+
+        await self.audit.run(work)
 
     async def active_ban(
         self, now: datetime, ip: str, session: str | None = None, device: str | None = None
@@ -83,23 +88,23 @@ class SqlModerationStore:
             covered.append(BanRow.device == device)
         query = (
             select(BanRow)
-            .where(BanRow.until > _utc(now), or_(*covered))
+            .where(BanRow.until > _utc(now), BanRow.lifted_at.is_(None), or_(*covered))
             .order_by(BanRow.until.desc())
             .limit(1)
         )
         async with self.db.sessions() as db_session:
             row = (await db_session.execute(query)).scalar_one_or_none()
-        return None if row is None else _ban(row)
+        return None if row is None else ban_record(row)
 
     async def evidence(self, evidence_id: str) -> EvidenceRecord | None:
         async with self.db.sessions() as session:
             row = await session.get(EvidenceRow, evidence_id)
-        return None if row is None else _evidence(row)
+        return None if row is None else evidence_record(row)
 
     async def bans(self, limit: int = 100) -> list[BanRecord]:
         query = select(BanRow).order_by(BanRow.created_at.desc()).limit(limit)
         async with self.db.sessions() as session:
-            return [_ban(row) for row in (await session.execute(query)).scalars()]
+            return [ban_record(row) for row in (await session.execute(query)).scalars()]
 
     async def reviews(self, status: str = "open", limit: int = 100) -> list[ReviewItem]:
         high_first = (ReviewRow.priority != "high").asc()
@@ -110,7 +115,7 @@ class SqlModerationStore:
             .limit(limit)
         )
         async with self.db.sessions() as session:
-            return [_review(row) for row in (await session.execute(query)).scalars()]
+            return [review_item(row) for row in (await session.execute(query)).scalars()]
 
     async def evidence_before(self, before: datetime, limit: int = 500) -> list[EvidenceRecord]:
         query = (
@@ -120,19 +125,29 @@ class SqlModerationStore:
             .limit(limit)
         )
         async with self.db.sessions() as session:
-            return [_evidence(row) for row in (await session.execute(query)).scalars()]
+            return [evidence_record(row) for row in (await session.execute(query)).scalars()]
 
     async def delete_evidence(self, ids: list[str]) -> None:
         if not ids:
             return
-        async with self.db.sessions.begin() as session:
-            await session.execute(delete(EvidenceRow).where(EvidenceRow.id.in_(ids)))
-            await session.execute(
+
+        async def work(tx: AuditTransaction) -> None:
+            await tx.session.execute(delete(EvidenceRow).where(EvidenceRow.id.in_(ids)))
+            await tx.session.execute(
                 update(BanRow).where(BanRow.evidence_id.in_(ids)).values(evidence_id=None)
             )
+            await tx.append(
+                SYSTEM_MODERATION,
+                "evidence.purged",
+                f"evidence:{len(ids)}",
+                "retention",
+                {"evidence": list(ids)},
+            )
+
+        await self.audit.run(work)
 
 
-def _evidence(row: EvidenceRow) -> EvidenceRecord:
+def evidence_record(row: EvidenceRow) -> EvidenceRecord:
     return EvidenceRecord(
         id=row.id,
         kind="text" if row.kind == "text" else "frame",
@@ -147,7 +162,52 @@ def _evidence(row: EvidenceRow) -> EvidenceRecord:
     )
 
 
-def _ban(row: BanRow) -> BanRecord:
+def ban_row(ban: BanRecord) -> BanRow:
+    return BanRow(
+        id=ban.id,
+        visitor=ban.visitor,
+        ip=ban.ip,
+        session=ban.session,
+        device=ban.device,
+        reason=ban.reason,
+        source=ban.source,
+        created_at=_utc(ban.created_at),
+        until=_utc(ban.until),
+        evidence_id=ban.evidence_id,
+        created_by=ban.created_by,
+        lifted_at=None if ban.lifted_at is None else _utc(ban.lifted_at),
+    )
+
+
+def review_row(review: ReviewItem) -> ReviewRow:
+    return ReviewRow(
+        id=review.id,
+        visitor=review.visitor,
+        match=review.match,
+        priority=review.priority,
+        reason=review.reason,
+        created_at=_utc(review.created_at),
+        evidence_id=review.evidence_id,
+        status=review.status,
+        ip=review.ip,
+        session=review.session,
+        device=review.device,
+    )
+
+
+def _ban_details(ban: BanRecord) -> dict[str, Any]:
+    return {
+        "visitor": ban.visitor,
+        "ip": ban.ip,
+        "session": ban.session,
+        "device": ban.device,
+        "source": ban.source,
+        "until": _utc(ban.until).isoformat(),
+        "evidence": ban.evidence_id,
+    }
+
+
+def ban_record(row: BanRow) -> BanRecord:
     return BanRecord(
         id=row.id,
         visitor=row.visitor,
@@ -159,10 +219,12 @@ def _ban(row: BanRow) -> BanRecord:
         created_at=_utc(row.created_at),
         until=_utc(row.until),
         evidence_id=row.evidence_id,
+        created_by=row.created_by,
+        lifted_at=None if row.lifted_at is None else _utc(row.lifted_at),
     )
 
 
-def _review(row: ReviewRow) -> ReviewItem:
+def review_item(row: ReviewRow) -> ReviewItem:
     return ReviewItem(
         id=row.id,
         visitor=row.visitor,
@@ -172,4 +234,7 @@ def _review(row: ReviewRow) -> ReviewItem:
         created_at=_utc(row.created_at),
         evidence_id=row.evidence_id,
         status=row.status,
+        ip=row.ip,
+        session=row.session,
+        device=row.device,
     )

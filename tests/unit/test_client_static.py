@@ -1,5 +1,6 @@
-"""Static checks of the browser client: same-origin assets only, nothing a strict CSP
-(``script-src 'self'``, no inline styles) would block, and no HTML sinks for chat text."""
+"""Static checks of the browser client and the reviewer console: same-origin assets only,
+nothing a strict CSP (``script-src 'self'``, no inline styles) would block, and no HTML
+sinks for chat text, appeals, comments or any other text people wrote."""
 
 from __future__ import annotations
 
@@ -21,7 +22,18 @@ TEST_IDS = [
     "chat-send",
     "chat-log",
     "status",
+    "banned",
+    "banned-reason",
+    "banned-until",
+    "appeal-text",
+    "appeal-send",
+    "appeal-status",
+    "appeal-decision",
 ]
+PAGES = ["index.html", "review/index.html"]
+MODULES = sorted(
+    str(p.relative_to(CLIENT)) for p in [*CLIENT.glob("js/*.js"), *CLIENT.glob("review/js/*.js")]
+)
 
 
 class _Collector(HTMLParser):
@@ -44,14 +56,15 @@ class _Collector(HTMLParser):
             self.script_text.append(data)
 
 
-def _index() -> _Collector:
+def _index(page: str = "index.html") -> _Collector:
     collector = _Collector()
-    collector.feed((CLIENT / "index.html").read_text())
+    collector.feed((CLIENT / page).read_text())
     return collector
 
 
-def test_index_has_no_inline_script_style_or_handlers() -> None:
-    page = _index()
+@pytest.mark.parametrize("name", PAGES)
+def test_pages_have_no_inline_script_style_or_handlers(name: str) -> None:
+    page = _index(name)
     assert page.script_text == []
     for tag, attrs in page.tags:
         assert tag != "style", "inline <style> element"
@@ -62,16 +75,17 @@ def test_index_has_no_inline_script_style_or_handlers() -> None:
             assert attrs.get("type") == "module" and attrs.get("src"), attrs
 
 
-def test_every_asset_is_same_origin_and_exists() -> None:
-    for tag, attrs in _index().tags:
+@pytest.mark.parametrize("name", PAGES)
+def test_every_asset_is_same_origin_and_exists(name: str) -> None:
+    for tag, attrs in _index(name).tags:
         for name in ("src", "href"):
             url = attrs.get(name)
-            if url is None:
+            if url is None or url.startswith("#"):
                 continue
             assert url.startswith("/") and not url.startswith("//"), f"<{tag} {name}={url}>"
             if url != "/":
                 assert (CLIENT / url.lstrip("/")).is_file(), f"missing {url}"
-    for css in CLIENT.glob("css/*.css"):
+    for css in [*CLIENT.glob("css/*.css"), *CLIENT.glob("review/css/*.css")]:
         text = css.read_text()
         assert not re.search(r"@import|url\(\s*['\"]?(https?:)?//", text), css.name
 
@@ -82,11 +96,23 @@ def test_test_ids_are_present_once() -> None:
         assert ids.count(test_id) == 1, test_id
 
 
-@pytest.mark.parametrize("module", sorted(p.name for p in CLIENT.glob("js/*.js")))
+@pytest.mark.parametrize("module", MODULES)
 def test_modules_use_no_html_sinks_and_only_local_imports(module: str) -> None:
-    text = (CLIENT / "js" / module).read_text()
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+    path = CLIENT / module
+    text = path.read_text()
+    sinks = ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", ".style")
+    for sink in sinks:
         assert sink not in text, f"{module} uses {sink}"
-    for target in re.findall(r"^import .* from \"([^\"]+)\";$", text, flags=re.M):
+    for target in re.findall(r"^import [^;]*? from \"([^\"]+)\";$", text, flags=re.M):
         assert target.startswith("./"), f"{module} imports {target}"
-        assert (CLIENT / "js" / target).is_file(), f"{module} imports missing {target}"
+        assert (path.parent / target).is_file(), f"{module} imports missing {target}"
+
+
+def test_console_evidence_is_blurred_and_grey_until_revealed() -> None:
+    css = (CLIENT / "review" / "css" / "queue.css").read_text()
+    default = re.search(r"\.evidence__image \{([^}]*)\}", css)
+    assert default and "grayscale(1)" in default.group(1) and "blur(" in default.group(1)
+    revealed = re.search(r'\[data-revealed="true"\] \.evidence__image \{([^}]*)\}', css)
+    assert revealed and "filter: none" in revealed.group(1)
+    viewer = (CLIENT / "review" / "js" / "evidence.js").read_text()
+    assert "src: evidence.images.blurred" in viewer  # the blurred file is what loads first

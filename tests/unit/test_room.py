@@ -260,7 +260,17 @@ async def test_a_ban_removes_every_tab_of_the_session_or_device() -> None:
     from datetime import UTC, datetime, timedelta
 
     from moderation.records import BanRecord
+    from signaling.appeals import AppealTokens
     from signaling.enforcement import LobbyEnforcer
+    from signaling.protocol import AppealInfo, BannedEvent
+
+    class Events:
+        async def banned_event(self, ban: BanRecord, new: bool = False) -> BannedEvent:
+            token = AppealTokens(b"test").issue(ban.id)
+            appeal = AppealInfo(token=token, status="none", max_length=1000)
+            return BannedEvent(
+                reason=ban.reason, until=ban.until.isoformat(), ban=ban.id, appeal=appeal
+            )
 
     room = make_room()
     tab1 = room.lobby.connect("10.0.0.1", session="s_x", device="d_x")
@@ -271,6 +281,6 @@ async def test_a_ban_removes_every_tab_of_the_session_or_device() -> None:
     ban = BanRecord(
         "b_1", tab1.id, "10.0.0.1", "s_x", "d_x", "test", "video", now, now + timedelta(1), None
     )
-    await LobbyEnforcer(room.lobby).enforce(ban)
+    await LobbyEnforcer(room.lobby, Events()).enforce(ban)
     assert not tab1.alive and not tab2.alive and not other_device_tab.alive
     assert neighbour.alive  # same NAT, another person: not removed now

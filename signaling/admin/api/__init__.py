@@ -1,0 +1,1 @@
+"""Endpoints of the reviewer API: each validates its input (pydantic) and delegates."""

@@ -1,0 +1,126 @@
+"""The reviewer console's long-lived objects, built once by the composition root.
+
+:meth:`Console.build` wires the stores (one shared :class:`AuditLog`), sessions, login
+throttle, queue, casefiles, decisions and dashboard. Endpoints reach it through
+:func:`console_of`. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from starlette.requests import HTTPConnection
+
+from moderation import Moderation
+from moderation.records import BanRecord
+from sfu.plane import MediaPlane
+from signaling.admin.banning import Banning
+from signaling.admin.casefile import Casefiles
+from signaling.admin.dashboard import Dashboard
+from signaling.admin.decisions import Decisions
+from signaling.admin.passwords import Passwords
+from signaling.admin.queue import ReviewQueue
+from signaling.admin.sessions import ReviewerSessions
+from signaling.admin.settings import AdminSettings
+from signaling.admin.throttle import LoginThrottle
+from signaling.appeals import Appeals
+from signaling.enforcement import LobbyEnforcer
+from signaling.lobby import Lobby
+from signaling.storage.accounts import AccountStore, SessionStore
+from signaling.storage.appeals import AppealStore
+from signaling.storage.audit import AuditLog
+from signaling.storage.bans import BanStore
+from signaling.storage.claims import ClaimStore
+from signaling.storage.dashboard import DashboardStore
+from signaling.storage.db import Database
+from signaling.storage.reports import ReportStore
+from signaling.storage.reviews import ReviewStore
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Console:
+    settings: AdminSettings
+    audit: AuditLog
+    accounts: AccountStore
+    sessions: ReviewerSessions
+    passwords: Passwords
+    throttle: LoginThrottle
+    queue: ReviewQueue
+    casefiles: Casefiles
+    decisions: Decisions
+    banning: Banning
+    dashboard: Dashboard
+    reports: ReportStore
+    appeals: AppealStore
+    bans: BanStore
+    lobby: Lobby
+    evidence_dir: Path
+    now: Callable[[], datetime]
+
+    @classmethod
+    def build(
+        cls,
+        settings: AdminSettings,
+        secret: bytes,
+        db: Database,
+        audit: AuditLog,
+        appeals: Appeals,
+        reports: ReportStore,
+        enforcer: LobbyEnforcer,
+        moderation: Moderation,
+        media: MediaPlane,
+        forget_ban: Callable[[BanRecord], Awaitable[None]] | None = None,
+        now: Callable[[], datetime] = utc_now,
+    ) -> Console:
+        """``enforcer`` removes banned visitors (the one moderation uses); ``forget_ban``
+        drops a lifted ban from the shared ban cache (several nodes)."""
+        lobby = enforcer.lobby
+        reviews, bans = ReviewStore(db), BanStore(db)
+        appeal_store = appeals.appeals
+        queue = ReviewQueue(
+            reviews, reports, appeal_store, bans, ClaimStore(db), settings.claim_lease_s, now
+        )
+        default_ban_s = moderation.settings.ban_duration_s
+        banning = Banning(audit, bans, enforcer, default_ban_s, now, forget_ban)
+        decisions = Decisions(
+            audit, queue, reviews, reports, appeal_store, bans, moderation.evidence, banning, now
+        )
+        throttle = LoginThrottle(
+            settings.login_failures_per_name,
+            settings.login_failures_per_ip,
+            settings.login_window_s,
+            settings.lockout_s,
+            time.monotonic,
+        )
+        return cls(
+            settings=settings,
+            audit=audit,
+            accounts=AccountStore(db),
+            sessions=ReviewerSessions(settings, SessionStore(db), secret, now),
+            passwords=Passwords(),
+            throttle=throttle,
+            queue=queue,
+            casefiles=Casefiles(reviews, reports, appeal_store, bans),
+            decisions=decisions,
+            banning=banning,
+            dashboard=Dashboard(DashboardStore(db), queue, lobby, moderation, media, now),
+            reports=reports,
+            appeals=appeal_store,
+            bans=bans,
+            lobby=lobby,
+            evidence_dir=moderation.settings.evidence_dir,
+            now=now,
+        )
+
+
+def console_of(connection: HTTPConnection) -> Console:
+    console: Console = connection.app.state.services.console
+    return console

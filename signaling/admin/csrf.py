@@ -1,0 +1,42 @@
+"""CSRF protection of the reviewer API.
+
+Every state-changing request (POST, PUT, PATCH, DELETE) must carry the session's CSRF
+token in the ``X-CSRF-Token`` header. The token is an HMAC of the session token under the
+node's ``secret_key``: nothing extra is stored, it changes with every login, and a page on
+another origin can neither read it nor set the header without a CORS preflight (which Duet
+never allows). A present ``Origin`` header must also name this host. The session cookie is
+``SameSite=Strict`` besides; these checks do not rely on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+
+HEADER = "x-csrf-token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def csrf_token(secret: bytes, session_token: str) -> str:
+    return hmac.new(secret, b"csrf\x00" + session_token.encode(), hashlib.sha256).hexdigest()
+
+
+def same_origin(request: Request) -> bool:
+    """No ``Origin`` header (same-origin GETs, non-browser clients), or one naming this host."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    host = request.headers.get("host", "")
+    return bool(host) and urlsplit(origin).netloc.lower() == host.lower()
+
+
+def valid(request: Request, expected: str) -> bool:
+    """Whether a state-changing ``request`` carries the ``expected`` token (safe methods
+    need none)."""
+    if request.method not in UNSAFE_METHODS:
+        return True
+    sent = request.headers.get(HEADER, "")
+    return same_origin(request) and hmac.compare_digest(sent.encode(), expected.encode())

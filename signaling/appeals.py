@@ -1,0 +1,151 @@
+"""Appeals from the banned visitor's side: the ``banned`` event, filing, the decision.
+
+A ban's appeal token is ``<ban id>.<HMAC of the ban id under secret_key>``: only the
+banned visitor ever receives it (in the ``banned`` event), it cannot be guessed or
+forged for another ban, and nothing needs storing. Whoever holds it may file the one
+appeal of that ban and read its decision. Rotating ``secret_key`` invalidates tokens of
+existing bans (their visitors get a fresh one the next time they arrive).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from moderation.records import BanRecord
+from moderation.text import sanitise
+from signaling.protocol import AppealInfo, AppealStatus, BannedEvent
+from signaling.storage.appeals import AlreadyAppealed, AppealRecord, AppealStore
+from signaling.storage.bans import BanStore
+
+TOKEN_MAC_CHARS = 32
+MAX_TOKEN_CHARS = 120
+
+
+class AppealRefused(Exception):
+    """The appeal cannot be filed; ``code`` is stable (``bad_token``, ``not_banned``,
+    ``already_appealed``, ``empty``, ``too_long``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class AppealTokens:
+    def __init__(self, secret: bytes) -> None:
+        self.secret = secret
+
+    def _mac(self, ban_id: str) -> str:
+        digest = hmac.new(self.secret, b"appeal\x00" + ban_id.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode()[:TOKEN_MAC_CHARS]
+
+    def issue(self, ban_id: str) -> str:
+        return f"{ban_id}.{self._mac(ban_id)}"
+
+    def ban_of(self, token: str) -> str | None:
+        """The ban id a genuine token is for, or ``None``."""
+        if len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
+            return None
+        ban_id, mac = token.split(".")
+        if not ban_id or not hmac.compare_digest(mac.encode(), self._mac(ban_id).encode()):
+            return None
+        return ban_id
+
+
+@dataclass(frozen=True)
+class AppealState:
+    """What the visitor holding a token may know: their ban and their appeal."""
+
+    ban: BanRecord
+    appeal: AppealRecord | None
+    now: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        decided = self.appeal is not None and not self.appeal.pending
+        return {
+            "ban": self.ban.id,
+            "reason": self.ban.reason,
+            "until": self.ban.until.isoformat(),
+            "active": self.ban.active(self.now),
+            "appeal": _status(self.appeal) if self.appeal else "none",
+            "decision": self.appeal.status if decided and self.appeal else None,
+            "decided_at": (
+                self.appeal.decided_at.isoformat()
+                if decided and self.appeal and self.appeal.decided_at
+                else None
+            ),
+        }
+
+
+def _status(appeal: AppealRecord | None) -> AppealStatus:
+    if appeal is None:
+        return "none"
+    return "pending" if appeal.pending else "upheld"
+
+
+class BannedEvents(Protocol):
+    """Makes the ``banned`` event of a ban (:class:`Appeals` does, with its appeal token)."""
+
+    async def banned_event(self, ban: BanRecord, new: bool = False) -> BannedEvent: ...
+
+
+class Appeals:
+    def __init__(
+        self,
+        tokens: AppealTokens,
+        bans: BanStore,
+        appeals: AppealStore,
+        max_length: int,
+        now: Callable[[], datetime],
+    ) -> None:
+        self.tokens = tokens
+        self.bans = bans
+        self.appeals = appeals
+        self.max_length = max_length
+        self.now = now
+
+    async def banned_event(self, ban: BanRecord, new: bool = False) -> BannedEvent:
+        """The ``banned`` event for ``ban`` (``new``: it was just made, so not appealed)."""
+        appeal = None if new else await self.appeals.for_ban(ban.id)
+        return BannedEvent(
+            reason=ban.reason,
+            until=ban.until.isoformat(),
+            ban=ban.id,
+            appeal=AppealInfo(
+                token=self.tokens.issue(ban.id),
+                status=_status(appeal),
+                max_length=self.max_length,
+            ),
+        )
+
+    async def state(self, token: str) -> AppealState:
+        ban = await self._ban(token)
+        return AppealState(ban, await self.appeals.for_ban(ban.id), self.now())
+
+    async def file(self, token: str, text: str, ip: str) -> AppealRecord:
+        """File the one appeal of the token's ban (sanitised text, length-limited)."""
+        ban = await self._ban(token)
+        if not ban.active(self.now()):
+            raise AppealRefused("not_banned", "this ban is over: there is nothing to appeal")
+        clean = sanitise(text).strip()
+        if not clean:
+            raise AppealRefused("empty", "write a few words about why the ban is wrong")
+        if len(clean) > self.max_length:
+            raise AppealRefused("too_long", f"appeals are limited to {self.max_length} characters")
+        try:
+            return await self.appeals.file(ban.id, ip, clean, self.now())
+        except AlreadyAppealed:
+            raise AppealRefused("already_appealed", "this ban has been appealed already") from None
+
+    async def _ban(self, token: str) -> BanRecord:
+        ban_id = self.tokens.ban_of(token)
+        ban = None if ban_id is None else await self.bans.get(ban_id)
+        if ban is None:
+            raise AppealRefused("bad_token", "this appeal link is not valid")
+        return ban

@@ -1,0 +1,102 @@
+"""The console's storage on SQLite and PostgreSQL: the audit chain (append-only, verified,
+tampering found), claims that only one reviewer wins, hourly dashboard buckets."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from signaling.storage import Database
+from signaling.storage.audit import AuditLog
+from signaling.storage.claims import ClaimStore
+from signaling.storage.dashboard import DashboardStore
+from signaling.storage.matches import MatchStore
+from tests.integration.test_storage import db, postgres  # noqa: F401  (fixtures)
+
+NOW = datetime(2026, 11, 21, 12, 30, tzinfo=UTC)
+
+
+async def test_audit_chain_holds_and_rejects_changes(db: Database) -> None:  # noqa: F811
+    audit = AuditLog(db, now=lambda: NOW)
+    for n in range(5):
+        await audit.record("reviewer:mo", "ban.created", f"ban:b_{n}", "ünïcode ✓", {"n": n})
+    result = await audit.verify()
+    assert result.entries == 5 and result.broken is None
+    entries = await audit.recent(10)
+    assert [e.seq for e in entries] == [5, 4, 3, 2, 1]
+    assert entries[0].prev_hash == entries[1].hash
+    # The database refuses changes to the log.
+    async with db.engine.begin() as connection:
+        with pytest.raises(Exception, match="append-only"):
+            await connection.execute(text("UPDATE audit_log SET reason = 'x' WHERE seq = 2"))
+    async with db.engine.begin() as connection:
+        with pytest.raises(Exception, match="append-only"):
+            await connection.execute(text("DELETE FROM audit_log WHERE seq = 5"))
+    # Around the triggers, a change is still found: the first broken link is reported.
+    async with db.engine.begin() as connection:
+        if db.engine.dialect.name == "postgresql":
+            await connection.execute(text("ALTER TABLE audit_log DISABLE TRIGGER USER"))
+        else:
+            await connection.execute(text("DROP TRIGGER audit_log_no_update"))
+            await connection.execute(text("DROP TRIGGER audit_log_no_delete"))
+        await connection.execute(
+            text("""UPDATE audit_log SET details = '{"n": 7}' WHERE seq = 3""")
+        )
+    broken = (await audit.verify()).broken
+    assert broken is not None and broken.seq == 3 and "changed" in broken.problem
+    async with db.engine.begin() as connection:
+        await connection.execute(
+            text("""UPDATE audit_log SET details = '{"n": 2}' WHERE seq = 3""")
+        )
+        await connection.execute(text("DELETE FROM audit_log WHERE seq = 2"))
+    broken = (await audit.verify()).broken
+    assert broken is not None and broken.seq == 3 and "missing" in broken.problem
+
+
+async def test_concurrent_appends_keep_one_chain(db: Database) -> None:  # noqa: F811
+    # Two AuditLog objects (as two processes would have) appending at once.
+    first, second = AuditLog(db), AuditLog(db)
+    await asyncio.gather(
+        *[
+            log.record("system:moderation", "review.created", f"review:r_{n}")
+            for n in range(10)
+            for log in (first, second)
+        ]
+    )
+    result = await first.verify()
+    assert result.entries == 20 and result.broken is None
+
+
+async def test_only_one_reviewer_wins_a_claim(db: Database) -> None:  # noqa: F811
+    claims = ClaimStore(db)
+    results = await asyncio.gather(
+        *[claims.take("review:r_1", f"a_{n}", f"rev{n}", NOW, 300) for n in range(6)]
+    )
+    winners = {claim.reviewer for claim in results}
+    assert len(winners) == 1
+    winner = winners.pop()
+    # The winner renews; others see the winner; after the lease anyone may take it.
+    assert (await claims.take("review:r_1", winner, "w", NOW, 300)).reviewer == winner
+    loser = "a_9"
+    assert (await claims.take("review:r_1", loser, "l", NOW, 300)).reviewer == winner
+    later = NOW + timedelta(seconds=301)
+    assert (await claims.take("review:r_1", loser, "l", later, 300)).reviewer == loser
+    assert await claims.holder("review:r_1", later) is not None
+    await claims.release("review:r_1", winner)  # not the holder: nothing happens
+    assert await claims.holder("review:r_1", later) is not None
+    await claims.release("review:r_1", loser)
+    assert await claims.holder("review:r_1", later) is None
+
+
+async def test_dashboard_buckets_by_utc_hour(db: Database) -> None:  # noqa: F811
+    matches = MatchStore(db)
+    for n, minutes in enumerate([5, 50, 65, 23 * 60, 25 * 60]):
+        await matches.started(f"m_{n}", "video", "v_a", "v_b", NOW - timedelta(minutes=minutes))
+    hourly = await DashboardStore(db).per_hour(NOW)
+    assert hourly["hours"][-1] == "2026-11-21T12" and hourly["hours"][0] == "2026-11-20T13"
+    # 12:25 -> 12h; 11:40 -> 11h; 11:25 -> 11h; 13:30 yesterday -> first bucket; older: out.
+    assert hourly["matches"][-1] == 1 and hourly["matches"][-2] == 2
+    assert hourly["matches"][0] == 1 and sum(hourly["matches"]) == 4
