@@ -130,7 +130,7 @@ async def _review_item_exists(server: DuetServer, timeout: float = 30.0) -> None
         with contextlib.closing(sqlite3.connect(path)) as db:
             if db.execute("SELECT count(*) FROM moderation_reviews").fetchone()[0]:
                 return
-        assert time.monotonic() < deadline, server.log()
+        assert time.monotonic() < deadline, server.counters() + "\n" + server.log()[-4000:]
         await asyncio.sleep(0.2)
 
 

@@ -59,17 +59,23 @@ async def test_visitors_are_spread_over_workers_and_calls_cross_them(
     assert len({p["pid"] for p in processes}) == 2 and os.getpid() not in {
         p["pid"] for p in processes
     }
-    # The two visitors of the first call land on different workers (least loaded first),
-    # so their media crosses the pipe between the workers.
+    # The second visitor is placed next to the first (its likely partner, waiting first in
+    # line): their call needs no pipe between the workers.
     a, b = await _call(cluster, callers, RED, GREEN)
     await a.wait_frames_like(GREEN, count=20)
     await b.wait_frames_like(RED, count=20)
     placed = await asyncio.to_thread(_processes, cluster)
-    assert sorted(p["peers"] for p in placed) == [1, 1]
+    assert sorted(p["peers"] for p in placed) == [0, 2]
+    # The next pair goes to the other, emptier worker.
+    c, _d = await _call(cluster, callers, BLUE, YELLOW)
+    await c.wait_frames_like(YELLOW, count=10)
+    placed = await asyncio.to_thread(_processes, cluster)
+    assert sorted(p["peers"] for p in placed) == [2, 2]
     assert decode_errors.count == 0
     metrics = (await asyncio.to_thread(httpx.get, cluster.url + "/metrics")).text
-    assert 'duet_sfu_worker_peers{worker="0"} 1.0' in metrics
+    assert 'duet_sfu_worker_peers{worker="0"} 2.0' in metrics
     assert 'duet_sfu_worker_cpu_seconds_total{worker="1"}' in metrics
+    assert "duet_sfu_pipe_frames_total 0.0" in metrics
 
 
 async def test_next_across_workers_rewires_without_a_new_offer(
@@ -91,6 +97,13 @@ async def test_next_across_workers_rewires_without_a_new_offer(
     assert first_blue is not None and a.frames_like(GREEN, since=first_blue) == 0
     assert a.count("offer") == 1 and c.count("offer") == 1
     assert decode_errors.count == 0
+    # a and b shared a worker; c came when nobody waited, onto the other one: a's new
+    # call crosses the pipe between the two workers.
+    placed = await asyncio.to_thread(_processes, cluster)
+    assert sorted(p["peers"] for p in placed) == [1, 2]
+    metrics = (await asyncio.to_thread(httpx.get, cluster.url + "/metrics")).text
+    pipe = next(line for line in metrics.splitlines() if line.startswith("duet_sfu_pipe_frames"))
+    assert float(pipe.split()[-1]) > 0
 
 
 async def test_a_killed_worker_is_replaced_and_its_calls_recover(

@@ -92,7 +92,10 @@ async def test_flagged_caller_is_banned_with_evidence_and_cannot_return(
         await blue.wait_frames_like(YELLOW, count=5)
         match = await _pair(red, green)
 
-        banned = await red.wait_for("banned", timeout=10)
+        try:
+            banned = await red.wait_for("banned", timeout=10)
+        except TimeoutError:
+            raise AssertionError(server.counters() + "\n" + server.log()[-4000:]) from None
         # How fast is a benchmark's business (`duet bench moderation`, and the fake-clock
         # unit test in test_moderator.py); here only that it happens.
         assert banned["ban"].startswith("b_") and banned["reason"]
@@ -150,7 +153,7 @@ async def test_possible_minor_goes_to_high_review_and_is_not_banned(
         while not reviews and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
             reviews = _rows(server, "SELECT * FROM moderation_reviews")
-        assert len(reviews) == 1, server.log()
+        assert len(reviews) == 1, server.counters() + "\n" + server.log()[-4000:]
         (review,) = reviews
         assert review["priority"] == "high" and review["visitor"] == purple.visitor
         assert review["match"] == match and "minor" in review["reason"]

@@ -15,6 +15,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from tests.support.net import free_port, free_port_range, wait_http
 
 LOOPBACK_ENV = {
@@ -40,6 +42,14 @@ class DuetServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def counters(self, prefix: str = "duet_moderation_") -> str:
+        """The node's ``/metrics`` lines starting with ``prefix`` (for failure messages)."""
+        try:
+            text = httpx.get(self.url + "/metrics", timeout=5).text
+        except httpx.HTTPError as exc:
+            return f"(no /metrics: {exc})"
+        return "\n".join(line for line in text.splitlines() if line.startswith(prefix))
 
 
 @contextlib.contextmanager
