@@ -33,3 +33,12 @@ def test_missing_measurements_are_unknown_not_met() -> None:
     result = compare({"passthrough": _mode(None, None)})
     assert result["transcode_over_passthrough_cores"] is None
     assert set(result["goals"].values()) == {None}
+
+
+def test_ratio_compares_cost_above_idle_when_measured() -> None:
+    passthrough = {**_mode(0.06, 30), "cpu_cores_per_call_net": 0.03}
+    transcode = {**_mode(0.42, 30), "cpu_cores_per_call_net": 0.39}
+    result = compare({"passthrough": passthrough, "transcode": transcode})
+    assert result["transcode_over_passthrough_cores"] == 13.0
+    assert result["transcode_over_passthrough_cores_raw"] == 7.0
+    assert result["goals"]["ratio_at_least_10x"] is True
