@@ -2,8 +2,8 @@
 
 A visitor's receiver hands each reassembled encoded frame (VP8 or Opus) to an
 :class:`EncodedFeed` (see ``sfu.aiortc_hooks.hook_receiver``); the partner's
-:class:`EncodedTrack` gives it to the sender as an ``av.Packet``, which aiortc only
-re-packetises. Nothing is decoded or encoded on this path.
+:class:`EncodedTrack` gives it to the sender as an :class:`OutgoingPacket`, which aiortc
+only re-packetises. Nothing is decoded or encoded on this path.
 
 Because the sender numbers packets itself, the partner cannot notice a frame the SFU did
 not forward. So video is gated: after a switch of source, a queue overflow, or a loss the
@@ -21,7 +21,6 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import av
 from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
@@ -58,6 +57,23 @@ class EncodedFrame:
     timestamp: int
     """In the kind's clock (90 kHz video, 48 kHz audio), starting at 0 per source."""
     keyframe: bool
+
+
+class OutgoingPacket:
+    """What the sender packetises: an encoded frame with its rebased timestamp.
+
+    aiortc's sender passes anything that is not an ``av.Frame`` to ``encoder.pack()``, and
+    ``Vp8Encoder.pack`` / ``OpusEncoder.pack`` only read ``bytes(packet)``, ``pts`` and
+    ``time_base`` (checked by ``tests/unit/test_aiortc_hooks.py``): a plain object does, and
+    saves copying every frame into an ``av.Packet``."""
+
+    __slots__ = ("data", "pts", "time_base")
+
+    def __init__(self, data: bytes, pts: int, time_base: fractions.Fraction) -> None:
+        self.data, self.pts, self.time_base = data, pts, time_base
+
+    def __bytes__(self) -> bytes:
+        return self.data
 
 
 class EncodedFeed(Feed):
@@ -201,7 +217,7 @@ class EncodedFeed(Feed):
 
 
 class EncodedTrack(OutboundTrack[EncodedFrame]):
-    """Transmits a feed's encoded frames as ``av.Packet``; the sender only packetises."""
+    """Transmits a feed's encoded frames as packets; the sender only packetises them."""
 
     def __init__(self, kind: str, queue_size: int = 16) -> None:
         super().__init__(kind, queue_size)
@@ -256,7 +272,4 @@ class EncodedTrack(OutboundTrack[EncodedFrame]):
         self._queue.put_nowait(item)
 
     def _emit(self, item: EncodedFrame) -> Any:
-        packet = av.Packet(item.data)
-        packet.pts = self.rebased(item.timestamp)
-        packet.time_base = self._time_base
-        return packet
+        return OutgoingPacket(item.data, self.rebased(item.timestamp), self._time_base)

@@ -77,6 +77,16 @@ async def test_hook3_and_4_sender_internals() -> None:
     encoded = inspect.getsource(RTCRtpSender._next_encoded_frame)
     assert "self.__encoder.pack(data)" in encoded
     assert callable(Vp8Encoder.pack) and callable(OpusEncoder.pack)
+    # sfu.passthrough.OutgoingPacket stands in for av.Packet: pack() may only read these.
+    for pack in (Vp8Encoder.pack, OpusEncoder.pack):
+        code = inspect.getsource(pack)
+        assert "bytes(packet)" in code and "packet.pts" in code and "packet.time_base" in code
+    from fractions import Fraction
+
+    from sfu.passthrough import OutgoingPacket
+
+    payloads, timestamp = Vp8Encoder().pack(OutgoingPacket(b"\x10" * 50, 3000, Fraction(1, 90000)))
+    assert timestamp == 3000 and payloads
     pc = RTCPeerConnection()
     try:
         sender = pc.addTransceiver("video").sender
