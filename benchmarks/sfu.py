@@ -195,7 +195,8 @@ def run_sfu(options: SfuOptions, console: Console | None = None, out: Console | 
     from benchmarks.report import build_report
 
     console = console or Console(stderr=True)
-    out = out or Console()
+    # Piped to a file, rich would fold the wide comparison table into 80 columns.
+    out = out or Console(width=None if sys.stdout.isatty() else 132)
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="duet-bench-sfu-") as tmp:
         for mode in MODES:
@@ -255,4 +256,8 @@ def _print(out: Console, document: dict[str, Any]) -> None:
     raw = document["transcode_over_passthrough_cores_raw"]
     out.print(f"transcode / passthrough server cores per call: {ratio}x above idle ({raw}x raw)")
     for goal, met in document["goals"].items():
-        out.print(f"  {goal}: {'met' if met else 'NOT met' if met is False else 'unknown'}")
+        verdict = "met" if met else "NOT met" if met is False else "unknown"
+        if goal.startswith("passthrough_at_most"):
+            # Issue 4 sets this goal at the largest N the machine drives, not at this N.
+            verdict += f" at {document['args']['calls']} call(s) (judge it at your largest N)"
+        out.print(f"  {goal}: {verdict}")
