@@ -117,8 +117,7 @@ class AccountStore:
 
     async def all(self, limit: int = 500) -> list[Account]:
         query = select(AccountRow).order_by(AccountRow.name).limit(limit)
-        async with self.db.sessions() as session:
-            return [_account(row) for row in (await session.execute(query)).scalars()]
+        return [_account(row) for row in await self.db.rows(query)]
 
     async def logged_in(self, account_id: str, now: datetime, new_hash: str | None) -> None:
         """Record a successful login (and an upgraded hash when the parameters changed)."""

@@ -112,16 +112,14 @@ class AppealStore:
             .where(AppealRow.ban_id.in_(list(ban_ids)))
             .order_by(AppealRow.created_at.desc())
         )
-        async with self.db.sessions() as session:
-            return [_record(row) for row in (await session.execute(query)).scalars()]
+        return [_record(row) for row in await self.db.rows(query)]
 
     async def listing(self, status: str | None = None, limit: int = 100) -> list[AppealRecord]:
         """Newest first, optionally with one status."""
         query = select(AppealRow).order_by(AppealRow.created_at.desc()).limit(min(limit, 500))
         if status is not None:
             query = query.where(AppealRow.status == status)
-        async with self.db.sessions() as session:
-            return [_record(row) for row in (await session.execute(query)).scalars()]
+        return [_record(row) for row in await self.db.rows(query)]
 
     async def queued(self, limit: int = 200) -> list[AppealRecord]:
         """Undecided appeals, escalated first, then oldest first."""
@@ -132,8 +130,7 @@ class AppealStore:
             .order_by(escalated_first, AppealRow.created_at)
             .limit(limit)
         )
-        async with self.db.sessions() as session:
-            return [_record(row) for row in (await session.execute(query)).scalars()]
+        return [_record(row) for row in await self.db.rows(query)]
 
     async def decide(
         self,

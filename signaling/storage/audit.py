@@ -224,8 +224,7 @@ class AuditLog:
             query = query.where(AuditRow.target == target)
         if before_seq is not None:
             query = query.where(AuditRow.seq < before_seq)
-        async with self.db.sessions() as session:
-            return [_entry(row) for row in (await session.execute(query)).scalars()]
+        return [_entry(row) for row in await self.db.rows(query)]
 
     async def verify(self) -> Verification:
         """Walk the whole chain in ``seq`` order (in batches) and check every link."""

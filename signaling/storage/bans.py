@@ -65,8 +65,7 @@ class BanStore:
         ):
             if value is not None:
                 query = query.where(column == value)
-        async with self.db.sessions() as session:
-            return [ban_record(row) for row in (await session.execute(query)).scalars()]
+        return [ban_record(row) for row in await self.db.rows(query)]
 
     async def of(self, ip: str, visitor: str | None, limit: int = 20) -> list[BanRecord]:
         """Bans of this IP (or visitor), newest first: a visitor's history."""
@@ -74,8 +73,7 @@ class BanStore:
         if visitor is not None:
             covered.append(BanRow.visitor == visitor)
         query = select(BanRow).where(or_(*covered)).order_by(BanRow.created_at.desc()).limit(limit)
-        async with self.db.sessions() as session:
-            return [ban_record(row) for row in (await session.execute(query)).scalars()]
+        return [ban_record(row) for row in await self.db.rows(query)]
 
     @staticmethod
     async def add(tx: AuditTransaction, ban: BanRecord) -> None:

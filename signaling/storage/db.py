@@ -8,10 +8,13 @@ as well as from ``duet db upgrade``.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import Select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -21,6 +24,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+Row = TypeVar("Row")
 
 
 def alembic_config(url: str) -> Config:
@@ -58,6 +63,14 @@ class Database:
     async def migrate(self) -> None:
         """Apply every pending migration."""
         await asyncio.to_thread(upgrade, self.url)
+
+    async def rows(self, query: Select[Row]) -> Sequence[Row]:
+        """The entities a one-entity ``select`` returns, read in a session of their own.
+
+        Assumes the caller only reads their loaded columns afterwards (sessions do not
+        expire on commit, and nothing is lazy-loaded from a closed session)."""
+        async with self.sessions() as session:
+            return (await session.execute(query)).scalars().all()
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -103,8 +103,7 @@ class SqlModerationStore:
 
     async def bans(self, limit: int = 100) -> list[BanRecord]:
         query = select(BanRow).order_by(BanRow.created_at.desc()).limit(limit)
-        async with self.db.sessions() as session:
-            return [ban_record(row) for row in (await session.execute(query)).scalars()]
+        return [ban_record(row) for row in await self.db.rows(query)]
 
     async def reviews(self, status: str = "open", limit: int = 100) -> list[ReviewItem]:
         high_first = (ReviewRow.priority != "high").asc()
@@ -114,8 +113,7 @@ class SqlModerationStore:
             .order_by(high_first, ReviewRow.created_at)
             .limit(limit)
         )
-        async with self.db.sessions() as session:
-            return [review_item(row) for row in (await session.execute(query)).scalars()]
+        return [review_item(row) for row in await self.db.rows(query)]
 
     async def evidence_before(self, before: datetime, limit: int = 500) -> list[EvidenceRecord]:
         query = (
@@ -124,8 +122,7 @@ class SqlModerationStore:
             .order_by(EvidenceRow.created_at)
             .limit(limit)
         )
-        async with self.db.sessions() as session:
-            return [evidence_record(row) for row in (await session.execute(query)).scalars()]
+        return [evidence_record(row) for row in await self.db.rows(query)]
 
     async def delete_evidence(self, ids: list[str]) -> None:
         if not ids:

@@ -253,8 +253,7 @@ class ReportStore:
         query = select(ReportRow).order_by(ReportRow.created_at.desc()).limit(min(limit, 500))
         if status is not None:
             query = query.where(ReportRow.status == status)
-        async with self.db.sessions() as session:
-            return [_record(row) for row in (await session.execute(query)).scalars()]
+        return [_record(row) for row in await self.db.rows(query)]
 
     async def queued(self, limit: int = 200) -> list[ReportRecord]:
         """Undecided reports, HIGH priority first, then oldest first."""
@@ -265,8 +264,7 @@ class ReportStore:
             .order_by(high_first, ReportRow.created_at)
             .limit(limit)
         )
-        async with self.db.sessions() as session:
-            return [_record(row) for row in (await session.execute(query)).scalars()]
+        return [_record(row) for row in await self.db.rows(query)]
 
     async def against(self, ip: str, visitor: str | None, limit: int = 20) -> list[ReportRecord]:
         """Reports about this IP (or visitor), newest first: a visitor's history."""
@@ -279,8 +277,7 @@ class ReportStore:
             .order_by(ReportRow.created_at.desc())
             .limit(limit)
         )
-        async with self.db.sessions() as session:
-            return [_record(row) for row in (await session.execute(query)).scalars()]
+        return [_record(row) for row in await self.db.rows(query)]
 
     async def decide(
         self,

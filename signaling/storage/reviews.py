@@ -51,8 +51,7 @@ class ReviewStore:
             .order_by(*urgent_first, ReviewRow.created_at)
             .limit(limit)
         )
-        async with self.db.sessions() as session:
-            return [review_item(row) for row in (await session.execute(query)).scalars()]
+        return [review_item(row) for row in await self.db.rows(query)]
 
     async def of(self, ip: str | None, visitor: str, limit: int = 20) -> list[ReviewItem]:
         """Review items about this visitor (or IP), newest first."""
@@ -65,8 +64,7 @@ class ReviewStore:
             .order_by(ReviewRow.created_at.desc())
             .limit(limit)
         )
-        async with self.db.sessions() as session:
-            return [review_item(row) for row in (await session.execute(query)).scalars()]
+        return [review_item(row) for row in await self.db.rows(query)]
 
     @staticmethod
     async def decide(
