@@ -9,22 +9,18 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from signaling.storage.audit import AuditTransaction
-from signaling.storage.db import Database
+from signaling.storage.db import Database, utc
 from signaling.storage.tables import AccountRow, AdminSessionRow
 
 Role = Literal["moderator", "admin"]
 ROLES: tuple[Role, ...] = ("moderator", "admin")
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def token_digest(token: str) -> str:
@@ -70,9 +66,9 @@ def _account(row: AccountRow) -> Account:
         id=row.id,
         name=row.name,
         role=role,
-        created_at=_utc(row.created_at),
+        created_at=utc(row.created_at),
         disabled=row.disabled,
-        last_login_at=None if row.last_login_at is None else _utc(row.last_login_at),
+        last_login_at=None if row.last_login_at is None else utc(row.last_login_at),
     )
 
 
@@ -92,7 +88,7 @@ class AccountStore:
             name=name,
             role=role,
             password_hash=password_hash,
-            created_at=_utc(now),
+            created_at=utc(now),
             disabled=False,
         )
         tx.session.add(row)
@@ -121,7 +117,7 @@ class AccountStore:
 
     async def logged_in(self, account_id: str, now: datetime, new_hash: str | None) -> None:
         """Record a successful login (and an upgraded hash when the parameters changed)."""
-        values: dict[str, object] = {"last_login_at": _utc(now)}
+        values: dict[str, object] = {"last_login_at": utc(now)}
         if new_hash is not None:
             values["password_hash"] = new_hash
         async with self.db.sessions.begin() as session:
@@ -155,9 +151,9 @@ class SessionStore:
                 AdminSessionRow(
                     id=token_digest(token),
                     account_id=account.id,
-                    created_at=_utc(now),
-                    expires_at=_utc(expires_at),
-                    last_seen_at=_utc(now),
+                    created_at=utc(now),
+                    expires_at=utc(expires_at),
+                    last_seen_at=utc(now),
                     ip=ip[:64],
                 )
             )
@@ -179,9 +175,9 @@ class SessionStore:
         return Session(
             digest=digest,
             account=_account(account),
-            created_at=_utc(row.created_at),
-            expires_at=_utc(row.expires_at),
-            last_seen_at=_utc(row.last_seen_at),
+            created_at=utc(row.created_at),
+            expires_at=utc(row.expires_at),
+            last_seen_at=utc(row.last_seen_at),
         )
 
     async def touch(self, digest: str, now: datetime) -> None:
@@ -189,7 +185,7 @@ class SessionStore:
             await session.execute(
                 update(AdminSessionRow)
                 .where(AdminSessionRow.id == digest)
-                .values(last_seen_at=_utc(now))
+                .values(last_seen_at=utc(now))
             )
 
     async def end(self, digest: str) -> None:
@@ -200,5 +196,5 @@ class SessionStore:
         """Forget sessions that expired before ``before``."""
         async with self.db.sessions.begin() as session:
             await session.execute(
-                delete(AdminSessionRow).where(AdminSessionRow.expires_at < _utc(before))
+                delete(AdminSessionRow).where(AdminSessionRow.expires_at < utc(before))
             )

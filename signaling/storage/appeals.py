@@ -5,21 +5,16 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from signaling.storage.audit import AuditTransaction
-from signaling.storage.db import Database
+from signaling.storage.cases import OPEN_STATUSES, decide_case
+from signaling.storage.db import Database, utc
 from signaling.storage.tables import AppealRow
-
-OPEN_STATUSES = ("open", "escalated")
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class AlreadyAppealed(Exception):
@@ -61,12 +56,12 @@ def _record(row: AppealRow) -> AppealRecord:
     return AppealRecord(
         id=row.id,
         ban_id=row.ban_id,
-        created_at=_utc(row.created_at),
+        created_at=utc(row.created_at),
         ip=row.ip,
         text=row.text,
         status=row.status,
         decided_by=row.decided_by,
-        decided_at=None if row.decided_at is None else _utc(row.decided_at),
+        decided_at=None if row.decided_at is None else utc(row.decided_at),
         decision_note=row.decision_note,
     )
 
@@ -80,7 +75,7 @@ class AppealStore:
         row = AppealRow(
             id="ap_" + secrets.token_hex(8),
             ban_id=ban_id,
-            created_at=_utc(now),
+            created_at=utc(now),
             ip=ip[:64],
             text=text,
             status="open",
@@ -143,15 +138,4 @@ class AppealStore:
     ) -> bool:
         """Move an undecided appeal to ``status`` inside ``tx``; ``False`` if it was
         decided already."""
-        final = status != "escalated"
-        result = await tx.session.execute(
-            update(AppealRow)
-            .where(AppealRow.id == appeal_id, AppealRow.status.in_(OPEN_STATUSES))
-            .values(
-                status=status,
-                decided_by=by if final else None,
-                decided_at=_utc(now) if final else None,
-                decision_note=note,
-            )
-        )
-        return bool(getattr(result, "rowcount", 0))
+        return await decide_case(tx, AppealRow, appeal_id, status, by, note, now)

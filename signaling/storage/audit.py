@@ -31,7 +31,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from signaling.storage.db import Database
+from signaling.storage.db import Database, utc
 from signaling.storage.tables import AuditRow
 
 logger = logging.getLogger(__name__)
@@ -46,10 +46,6 @@ ADVISORY_LOCK = 0x6475_6574_6175_6474
 """PostgreSQL advisory lock key that serialises audit appends ("duetaudt")."""
 
 T = TypeVar("T")
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -91,7 +87,7 @@ def entry_hash(
 ) -> str:
     """The chain hash of one entry (times in UTC with microseconds, JSON keys sorted)."""
     body = json.dumps(
-        [seq, _utc(at).isoformat(timespec="microseconds"), actor, action, target, reason, details],
+        [seq, utc(at).isoformat(timespec="microseconds"), actor, action, target, reason, details],
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
@@ -148,7 +144,7 @@ class AuditTransaction:
             )
         ).first()
         seq, prev = (1, GENESIS) if last is None else (last[0] + 1, last[1])
-        at = _utc(self.now())
+        at = utc(self.now())
         data = dict(details or {})
         digest = entry_hash(prev, seq, at, actor, action, target, reason, data)
         self.session.add(
@@ -270,7 +266,7 @@ def _check(row: AuditRow, expected_seq: int, prev: str) -> str | None:
 def _entry(row: AuditRow) -> AuditEntry:
     return AuditEntry(
         seq=row.seq,
-        at=_utc(row.at),
+        at=utc(row.at),
         actor=row.actor,
         action=row.action,
         target=row.target,

@@ -8,22 +8,18 @@ transaction (:class:`signaling.storage.audit.AuditTransaction`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import or_, select, update
 
 from moderation.records import BanRecord
 from signaling.storage.audit import AuditTransaction
-from signaling.storage.db import Database
+from signaling.storage.db import Database, utc
 from signaling.storage.moderation import ban_record, ban_row
 from signaling.storage.tables import BanRow
 
 BanState = Literal["active", "expired", "lifted"]
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -50,7 +46,7 @@ class BanStore:
         """Newest first, filtered by state and identifiers."""
         where = where or BanFilter()
         query = select(BanRow).order_by(BanRow.created_at.desc()).limit(min(limit, 500))
-        now = _utc(now)
+        now = utc(now)
         if where.state == "active":
             query = query.where(BanRow.lifted_at.is_(None), BanRow.until > now)
         elif where.state == "expired":
@@ -87,7 +83,7 @@ class BanStore:
         result = await tx.session.execute(
             update(BanRow)
             .where(BanRow.id == ban_id, BanRow.lifted_at.is_(None))
-            .values(lifted_at=_utc(now), lifted_by=by, lift_reason=reason)
+            .values(lifted_at=utc(now), lifted_by=by, lift_reason=reason)
         )
         return bool(getattr(result, "rowcount", 0))
 

@@ -9,17 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from signaling.storage.db import Database
+from signaling.storage.db import Database, utc
 from signaling.storage.tables import ClaimRow
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -40,7 +36,7 @@ class ClaimStore:
     ) -> Claim:
         """Claim ``item`` for ``reviewer`` (or renew their claim). Returns the claim that
         holds now: the reviewer's own, or another reviewer's unexpired one."""
-        expires = _utc(now) + timedelta(seconds=lease_s)
+        expires = utc(now) + timedelta(seconds=lease_s)
         mine = Claim(item, reviewer, reviewer_name, expires)
         for _ in range(3):
             async with self.db.sessions.begin() as session:
@@ -48,7 +44,7 @@ class ClaimStore:
                     update(ClaimRow)
                     .where(
                         ClaimRow.item == item,
-                        or_(ClaimRow.expires_at <= _utc(now), ClaimRow.reviewer == reviewer),
+                        or_(ClaimRow.expires_at <= utc(now), ClaimRow.reviewer == reviewer),
                     )
                     .values(reviewer=reviewer, reviewer_name=reviewer_name, expires_at=expires)
                 )
@@ -76,20 +72,20 @@ class ClaimStore:
         """The unexpired claim on ``item``, if any."""
         async with self.db.sessions() as session:
             row = await session.get(ClaimRow, item)
-        if row is None or _utc(row.expires_at) <= _utc(now):
+        if row is None or utc(row.expires_at) <= utc(now):
             return None
-        return Claim(row.item, row.reviewer, row.reviewer_name, _utc(row.expires_at))
+        return Claim(row.item, row.reviewer, row.reviewer_name, utc(row.expires_at))
 
     async def holders(self, items: Sequence[str], now: datetime) -> dict[str, Claim]:
         if not items:
             return {}
         query = select(ClaimRow).where(
-            ClaimRow.item.in_(list(items)), ClaimRow.expires_at > _utc(now)
+            ClaimRow.item.in_(list(items)), ClaimRow.expires_at > utc(now)
         )
         async with self.db.sessions() as session:
             rows = (await session.execute(query)).scalars()
             return {
-                row.item: Claim(row.item, row.reviewer, row.reviewer_name, _utc(row.expires_at))
+                row.item: Claim(row.item, row.reviewer, row.reviewer_name, utc(row.expires_at))
                 for row in rows
             }
 
@@ -103,4 +99,4 @@ class ClaimStore:
 
     async def purge(self, now: datetime) -> None:
         async with self.db.sessions.begin() as session:
-            await session.execute(delete(ClaimRow).where(ClaimRow.expires_at <= _utc(now)))
+            await session.execute(delete(ClaimRow).where(ClaimRow.expires_at <= utc(now)))

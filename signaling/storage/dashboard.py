@@ -12,19 +12,15 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
-from signaling.storage.db import Database
+from signaling.storage.db import Database, utc
 from signaling.storage.tables import BanRow, MatchRecord, ReportRow
 
 HOUR_FORMAT = "%Y-%m-%dT%H"
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def hours(now: datetime, count: int) -> list[str]:
     """The labels of the last ``count`` hours, oldest first (``YYYY-MM-DDTHH``, UTC)."""
-    top = _utc(now).replace(minute=0, second=0, microsecond=0)
+    top = utc(now).replace(minute=0, second=0, microsecond=0)
     return [(top - timedelta(hours=n)).strftime(HOUR_FORMAT) for n in range(count - 1, -1, -1)]
 
 
@@ -34,8 +30,8 @@ class DashboardStore:
 
     def _bucket(self, column: InstrumentedAttribute[datetime]) -> ColumnElement[str]:
         if self.db.engine.dialect.name == "postgresql":
-            utc = func.timezone("UTC", column)
-            return func.to_char(func.date_trunc("hour", utc), 'YYYY-MM-DD"T"HH24')
+            in_utc = func.timezone("UTC", column)
+            return func.to_char(func.date_trunc("hour", in_utc), 'YYYY-MM-DD"T"HH24')
         return func.strftime(HOUR_FORMAT, column)
 
     async def _hourly(
@@ -62,7 +58,7 @@ class DashboardStore:
         self, now: datetime, days: float = 30.0, limit: int = 10
     ) -> list[dict[str, Any]]:
         """IPs banned more than once in the last ``days``, most bans first."""
-        since = _utc(now) - timedelta(days=days)
+        since = utc(now) - timedelta(days=days)
         bans = func.count().label("bans")
         query = (
             select(BanRow.ip, bans, func.max(BanRow.created_at))
@@ -75,6 +71,6 @@ class DashboardStore:
         async with self.db.sessions() as session:
             rows = (await session.execute(query)).all()
         return [
-            {"ip": ip, "bans": int(n), "last": _utc(last).isoformat() if last else None}
+            {"ip": ip, "bans": int(n), "last": utc(last).isoformat() if last else None}
             for ip, n, last in rows
         ]

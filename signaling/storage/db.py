@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -26,6 +27,12 @@ from sqlalchemy.ext.asyncio import (
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 Row = TypeVar("Row")
+
+
+def utc(value: datetime) -> datetime:
+    """``value`` as an aware UTC datetime. SQLite hands back naive datetimes (they were
+    stored as UTC), Postgres aware ones; every store compares and formats them in UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def alembic_config(url: str) -> Config:

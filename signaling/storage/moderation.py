@@ -8,19 +8,15 @@ zones: every datetime is stored in UTC and read back as UTC.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, or_, select, update
 
 from moderation.records import BanRecord, EvidenceRecord, ReviewItem
 from signaling.storage.audit import SYSTEM_MODERATION, AuditLog, AuditTransaction
-from signaling.storage.db import Database
+from signaling.storage.db import Database, utc
 from signaling.storage.tables import BanRow, EvidenceRow, ReviewRow
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class SqlModerationStore:
@@ -43,7 +39,7 @@ class SqlModerationStore:
                     kind=evidence.kind,
                     visitor=evidence.visitor,
                     match=evidence.match,
-                    created_at=_utc(evidence.created_at),
+                    created_at=utc(evidence.created_at),
                     path=evidence.path,
                     sha256=evidence.sha256,
                     blurred_path=evidence.blurred_path,
@@ -88,7 +84,7 @@ class SqlModerationStore:
             covered.append(BanRow.device == device)
         query = (
             select(BanRow)
-            .where(BanRow.until > _utc(now), BanRow.lifted_at.is_(None), or_(*covered))
+            .where(BanRow.until > utc(now), BanRow.lifted_at.is_(None), or_(*covered))
             .order_by(BanRow.until.desc())
             .limit(1)
         )
@@ -118,7 +114,7 @@ class SqlModerationStore:
     async def evidence_before(self, before: datetime, limit: int = 500) -> list[EvidenceRecord]:
         query = (
             select(EvidenceRow)
-            .where(EvidenceRow.created_at < _utc(before))
+            .where(EvidenceRow.created_at < utc(before))
             .order_by(EvidenceRow.created_at)
             .limit(limit)
         )
@@ -150,7 +146,7 @@ def evidence_record(row: EvidenceRow) -> EvidenceRecord:
         kind="text" if row.kind == "text" else "frame",
         visitor=row.visitor,
         match=row.match,
-        created_at=_utc(row.created_at),
+        created_at=utc(row.created_at),
         path=row.path,
         sha256=row.sha256,
         blurred_path=row.blurred_path,
@@ -168,11 +164,11 @@ def ban_row(ban: BanRecord) -> BanRow:
         device=ban.device,
         reason=ban.reason,
         source=ban.source,
-        created_at=_utc(ban.created_at),
-        until=_utc(ban.until),
+        created_at=utc(ban.created_at),
+        until=utc(ban.until),
         evidence_id=ban.evidence_id,
         created_by=ban.created_by,
-        lifted_at=None if ban.lifted_at is None else _utc(ban.lifted_at),
+        lifted_at=None if ban.lifted_at is None else utc(ban.lifted_at),
     )
 
 
@@ -183,7 +179,7 @@ def review_row(review: ReviewItem) -> ReviewRow:
         match=review.match,
         priority=review.priority,
         reason=review.reason,
-        created_at=_utc(review.created_at),
+        created_at=utc(review.created_at),
         evidence_id=review.evidence_id,
         status=review.status,
         ip=review.ip,
@@ -199,7 +195,7 @@ def _ban_details(ban: BanRecord) -> dict[str, Any]:
         "session": ban.session,
         "device": ban.device,
         "source": ban.source,
-        "until": _utc(ban.until).isoformat(),
+        "until": utc(ban.until).isoformat(),
         "evidence": ban.evidence_id,
     }
 
@@ -213,11 +209,11 @@ def ban_record(row: BanRow) -> BanRecord:
         device=row.device,
         reason=row.reason,
         source=row.source,
-        created_at=_utc(row.created_at),
-        until=_utc(row.until),
+        created_at=utc(row.created_at),
+        until=utc(row.until),
         evidence_id=row.evidence_id,
         created_by=row.created_by,
-        lifted_at=None if row.lifted_at is None else _utc(row.lifted_at),
+        lifted_at=None if row.lifted_at is None else utc(row.lifted_at),
     )
 
 
@@ -228,7 +224,7 @@ def review_item(row: ReviewRow) -> ReviewItem:
         match=row.match,
         priority="high" if row.priority == "high" else "normal",
         reason=row.reason,
-        created_at=_utc(row.created_at),
+        created_at=utc(row.created_at),
         evidence_id=row.evidence_id,
         status=row.status,
         ip=row.ip,

@@ -23,7 +23,8 @@ from sqlalchemy import Text, cast, or_, select, update
 
 from signaling.protocol import IMAGE_REASONS, ReportReason
 from signaling.storage.audit import SYSTEM_MODERATION, AuditLog, AuditTransaction
-from signaling.storage.db import Database
+from signaling.storage.cases import OPEN_STATUSES, decide_case
+from signaling.storage.db import Database, utc
 from signaling.storage.tables import ReportRow
 
 if TYPE_CHECKING:
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 
 REASONS: tuple[str, ...] = get_args(ReportReason)
 """Image reasons (:data:`IMAGE_REASONS`: what the camera shows) are HIGH priority."""
-OPEN_STATUSES = ("open", "escalated")
 MAX_COMMENT_CHARS = 500
 MAX_TRANSCRIPT_LINES = 50
 MAX_LINE_CHARS = 2000
@@ -39,12 +39,8 @@ PURGE_BATCH = 1000
 """Reports examined per retention run (the job runs periodically; the rest come next)."""
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _iso(value: datetime | None) -> str | None:
-    return None if value is None else _utc(value).isoformat()
+    return None if value is None else utc(value).isoformat()
 
 
 @dataclass(frozen=True)
@@ -116,7 +112,7 @@ class ReportRecord:
 def _record(row: ReportRow) -> ReportRecord:
     return ReportRecord(
         id=row.id,
-        created_at=_utc(row.created_at),
+        created_at=utc(row.created_at),
         reporter_visitor=row.reporter_visitor,
         reporter_ip=row.reporter_ip,
         reported_visitor=row.reported_visitor,
@@ -131,7 +127,7 @@ def _record(row: ReportRow) -> ReportRecord:
         reported_session=row.reported_session,
         reported_device=row.reported_device,
         decided_by=row.decided_by,
-        decided_at=None if row.decided_at is None else _utc(row.decided_at),
+        decided_at=None if row.decided_at is None else utc(row.decided_at),
         decision_note=row.decision_note,
     )
 
@@ -156,7 +152,7 @@ class ReportStore:
         ]
         row = ReportRow(
             id="rp_" + secrets.token_hex(8),
-            created_at=_utc(now or datetime.now(UTC)),
+            created_at=utc(now or datetime.now(UTC)),
             reporter_visitor=report.reporter_visitor,
             reporter_ip=report.reporter_ip[:64],
             reporter_session=report.reporter_session,
@@ -218,7 +214,7 @@ class ReportStore:
             with_chat = (
                 select(ReportRow.id)
                 .where(
-                    ReportRow.created_at < _utc(before),
+                    ReportRow.created_at < utc(before),
                     ReportRow.status.not_in(OPEN_STATUSES),
                     cast(ReportRow.transcript, Text) != "[]",
                 )
@@ -235,7 +231,7 @@ class ReportStore:
                 "report.transcripts_purged",
                 f"reports:{len(ids)}",
                 "retention",
-                {"reports": ids, "before": _utc(before).isoformat()},
+                {"reports": ids, "before": utc(before).isoformat()},
             )
             return len(ids)
 
@@ -290,16 +286,13 @@ class ReportStore:
     ) -> bool:
         """Move an undecided report to ``status`` inside ``tx``; ``False`` if it was
         decided already (by someone else, a moment ago)."""
-        final = status != "escalated"
-        result = await tx.session.execute(
-            update(ReportRow)
-            .where(ReportRow.id == report_id, ReportRow.status.in_(OPEN_STATUSES))
-            .values(
-                status=status,
-                priority="high" if not final else ReportRow.priority,
-                decided_by=by if final else None,
-                decided_at=_utc(now) if final else None,
-                decision_note=note,
-            )
+        return await decide_case(
+            tx,
+            ReportRow,
+            report_id,
+            status,
+            by,
+            note,
+            now,
+            priority="high" if status == "escalated" else ReportRow.priority,
         )
-        return bool(getattr(result, "rowcount", 0))

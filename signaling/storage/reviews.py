@@ -7,22 +7,17 @@ decide them here, inside audited transactions.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import delete, or_, select, update
 
 from moderation.records import EvidenceRecord, ReviewItem
 from signaling.storage.audit import AuditTransaction
+from signaling.storage.cases import OPEN_STATUSES, decide_case
 from signaling.storage.db import Database
 from signaling.storage.moderation import evidence_record, review_item
 from signaling.storage.tables import BanRow, EvidenceRow, ReviewRow
-
-OPEN_STATUSES = ("open", "escalated")
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class ReviewStore:
@@ -77,18 +72,7 @@ class ReviewStore:
     ) -> bool:
         """Move an undecided item to ``status`` inside ``tx``; ``False`` if it was decided
         already."""
-        final = status != "escalated"
-        result = await tx.session.execute(
-            update(ReviewRow)
-            .where(ReviewRow.id == review_id, ReviewRow.status.in_(OPEN_STATUSES))
-            .values(
-                status=status,
-                decided_by=by if final else None,
-                decided_at=_utc(now) if final else None,
-                decision_note=note,
-            )
-        )
-        return bool(getattr(result, "rowcount", 0))
+        return await decide_case(tx, ReviewRow, review_id, status, by, note, now)
 
     @staticmethod
     async def take_evidence(tx: AuditTransaction, ids: Sequence[str]) -> list[EvidenceRecord]:
