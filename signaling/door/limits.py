@@ -21,7 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -39,16 +39,7 @@ LimitName = Literal[
     "typing",
     "reports",
 ]
-LIMIT_NAMES: tuple[LimitName, ...] = (
-    "http_per_ip",
-    "ws_connects_per_ip",
-    "sessions_per_ip",
-    "joins",
-    "nexts",
-    "chat",
-    "typing",
-    "reports",
-)
+LIMIT_NAMES: tuple[LimitName, ...] = get_args(LimitName)
 PER_IP: frozenset[LimitName] = frozenset({"http_per_ip", "ws_connects_per_ip", "sessions_per_ip"})
 
 
