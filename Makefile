@@ -9,8 +9,13 @@ PORT   ?= 8080
 CONFIG ?= configs/duet.toml
 
 # Debian packages the tests start for real (on loopback): a browser, a TURN server,
-# Redis and PostgreSQL. `make test` installs the ones that are missing.
-TEST_DEBS := chromium coturn redis-server postgresql
+# Redis and PostgreSQL; faketime moves the system date for the second unit run.
+# `make test` installs the ones that are missing.
+TEST_DEBS := chromium coturn redis-server postgresql faketime
+
+# The unit tests run a second time with the date moved this far ahead (libfaketime), so a
+# test that only passes around today's date cannot land.
+FAKE_DATE ?= +1000d
 
 .PHONY: run test lint typecheck pytest deps clean
 
@@ -22,6 +27,7 @@ test: $(VENV)/.installed-dev $(VENV)/.debs
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+	FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f '$(FAKE_DATE)' $(BIN)/pytest -q -p no:cacheprovider tests/unit
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -37,12 +43,13 @@ $(VENV)/.installed-dev: $(VENV)/.created pyproject.toml
 	touch $@ $(VENV)/.installed-run
 
 # Install the Debian packages that are missing (needs root or sudo).
-$(VENV)/.debs: $(VENV)/.created
+$(VENV)/.debs: $(VENV)/.created Makefile
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v turnserver >/dev/null || missing="$$missing coturn"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v faketime >/dev/null || missing="$$missing faketime"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing Debian packages:$$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

@@ -64,10 +64,14 @@ def test_an_expired_or_forged_challenge_is_refused() -> None:
     wrong = base64.b64encode(json.dumps(data).encode()).decode()
     with pytest.raises(ChallengeFailed):
         challenges.verify(wrong, need_hard=False)
-    # Expiry is checked against the real clock by altcha: issue one that expired already.
-    old = Challenges(EASY, "secret", now=lambda: datetime.now(UTC) - timedelta(seconds=120))
+    # Expiry is checked against the injected clock: valid just before, refused just after.
+    fresh = solve(challenges.issue(hard=False))
+    stale = solve(challenges.issue(hard=False))
+    wall.at += timedelta(seconds=EASY.expires_s - 1)
+    assert challenges.verify(fresh, need_hard=False).hard is False
+    wall.at += timedelta(seconds=2)
     with pytest.raises(ChallengeFailed) as expired:
-        old.verify(solve(old.issue(hard=False)), need_hard=False)
+        challenges.verify(stale, need_hard=False)
     assert expired.value.code == "challenge_expired"
 
 
