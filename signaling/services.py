@@ -24,7 +24,7 @@ from moderation.stream import StreamChecker
 from sfu import Router
 from sfu.cluster import SfuCluster
 from sfu.plane import MediaPlane
-from signaling.admin.console import Console
+from signaling.admin.console import Console, sampler_of
 from signaling.appeals import Appeals, AppealTokens
 from signaling.build import build_info
 from signaling.door.gate import Door
@@ -43,6 +43,7 @@ from signaling.storage import Database, MatchStore, SessionStore, SqlModerationS
 from signaling.storage.appeals import AppealStore
 from signaling.storage.audit import AuditLog
 from signaling.storage.bans import BanStore
+from signaling.storage.qa import QaStore
 from signaling.storage.reports import ReportStore
 from signaling.visitor import Match, Visitor
 from signaling.writer import BackgroundWriter
@@ -134,11 +135,13 @@ class Services:
         enforcer = LobbyEnforcer(lobby, appeals)
         if shared is not None:
             enforcer.on_ban = shared.presence.cache_ban
+        ms = settings.moderation
+        qa = QaStore(db, audit, sampler_of(ms.qa_sample_rate, ms))
         moderation = Moderation(
             settings.moderation,
             frames=TapFrameSource(media),
             enforcer=enforcer,
-            store=SqlModerationStore(db, audit),
+            store=SqlModerationStore(db, audit, qa),
             checker=checker,
         )
         lobby.moderation = moderation
@@ -169,7 +172,9 @@ class Services:
             moderation,
             media,
             forget_ban=None if shared is None else shared.presence.forget_ban,
+            qa=qa,
         )
+        metrics.watch_qa(console.precision)
         return cls(
             settings=settings,
             db=db,
