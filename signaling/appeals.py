@@ -68,18 +68,20 @@ class AppealState:
 
     def as_dict(self) -> dict[str, Any]:
         decided = self.appeal is not None and not self.appeal.pending
+        decision = self.appeal.status if decided and self.appeal else None
+        decided_at = self.appeal.decided_at if decided and self.appeal else None
+        if self.ban.lifted_at is not None:
+            # Lifted by a reviewer (an overturned appeal, a QA check that found the
+            # automatic ban wrong, an unban): the visitor is told as for an overturned appeal.
+            decision, decided_at = "overturned", decided_at or self.ban.lifted_at
         return {
             "ban": self.ban.id,
             "reason": self.ban.reason,
             "until": self.ban.until.isoformat(),
             "active": self.ban.active(self.now),
             "appeal": _status(self.appeal) if self.appeal else "none",
-            "decision": self.appeal.status if decided and self.appeal else None,
-            "decided_at": (
-                self.appeal.decided_at.isoformat()
-                if decided and self.appeal and self.appeal.decided_at
-                else None
-            ),
+            "decision": decision,
+            "decided_at": None if decided_at is None else decided_at.isoformat(),
         }
 
 
