@@ -57,9 +57,7 @@ async def _ban(console: ConsoleApp, score: float = 0.91) -> BanRecord:
         faces=1,
     )
     moderation = console.services.moderation
-    evidence = await moderation.evidence.frame(
-        SUBJECT.visitor, "m_1", frame, verdict, "explicit"
-    )
+    evidence = await moderation.evidence.frame(SUBJECT.visitor, "m_1", frame, verdict, "explicit")
     return await moderation.sanctions.ban(SUBJECT, "explicit video", "video", 3600, evidence)
 
 
@@ -194,38 +192,28 @@ async def test_an_overturned_appeal_of_an_unsampled_ban_counts_as_wrong(
         assert total["wrong_scores"]["max"] == pytest.approx(0.88)
 
         # `duet admin qa-report` prints the same numbers.
-        env = {**os.environ, "DUET_DATABASE_URL": console.settings.database_url}
-        report = subprocess.run(
-            [sys.executable, "-m", "signaling.cli", "admin", "qa-report", "--days", "7", "--json"],
-            env=env,
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        url = console.settings.database_url
+        report = _qa_report(url, "--days", "7", "--json")
         assert report.returncode == 0, report.stderr
         printed = json.loads(report.stdout)
         assert printed["days"] == 7 and printed["total"]["wrong_via_appeal"] == 1
         assert printed["strata"][0]["classifier"] == "test"
-        table = subprocess.run(
-            [sys.executable, "-m", "signaling.cli", "admin", "qa-report"],
-            env=env,
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        table = _qa_report(url)
         assert table.returncode == 0 and "female_breast_exposed" in table.stdout
         assert "0.0%" in table.stdout
-        bad = subprocess.run(
-            [sys.executable, "-m", "signaling.cli", "admin", "qa-report", "--days", "zero"],
-            env=env,
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        bad = _qa_report(url, "--days", "zero")
         assert bad.returncode == 2 and "not a number of days" in bad.stderr
+
+
+def _qa_report(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "signaling.cli", "admin", "qa-report", *args],
+        env={**os.environ, "DUET_DATABASE_URL": database_url},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 # --- stratified sampling --------------------------------------------------------------

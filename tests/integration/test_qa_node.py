@@ -184,9 +184,7 @@ async def test_wrong_lifts_an_automatic_ban_and_moves_precision(
         assert dashboard["total"]["decided"] == 1 and dashboard["total"]["precision"] == 0
         assert not [i for i in (await http.get("/api/admin/queue")).json()["items"]]
 
-    actions = [
-        (row["actor"], row["action"]) for row in _rows(node, "SELECT * FROM audit_log")
-    ]
+    actions = [(row["actor"], row["action"]) for row in _rows(node, "SELECT * FROM audit_log")]
     assert ("system:moderation", "qa.sampled") in actions
     assert ("reviewer:quinn", "qa.wrong") in actions
     assert ("reviewer:quinn", "ban.lifted") in actions
