@@ -3,12 +3,14 @@ sampler's rule, Wilson intervals and the per-stratum report."""
 
 from __future__ import annotations
 
+import argparse
 import random
 from datetime import UTC, datetime
 
 import pytest
 
 from moderation.records import BanRecord, EvidenceRecord
+from signaling.admin.commands import days_type
 from signaling.admin.precision import build_report, wilson
 from signaling.storage.qa import AutomaticAction, QaItem, Sampler, StratumCount, action_of_ban, word
 
@@ -105,3 +107,10 @@ def test_report_per_stratum_with_appeals_and_wrong_scores() -> None:
     data = report.as_dict()
     assert data["strata"][1]["wrong_scores"]["median"] == pytest.approx(0.74)
     assert data["total"]["interval"] == list(wilson(9, 11) or ())
+
+
+def test_qa_report_days_must_be_a_sensible_window() -> None:
+    assert days_type("7") == 7.0 and days_type("0.5") == 0.5
+    for bad in ("0", "-1", "3651", "seven", "nan"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            days_type(bad)
