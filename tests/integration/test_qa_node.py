@@ -4,7 +4,8 @@ classifier in real worker processes), real aiortc callers, a reviewer over HTTP.
 With ``moderation.qa_sample_rate = 1.0`` the pipeline's automatic ban becomes a QA item;
 the reviewer marks it wrong: the ban is lifted at once (a new visitor from the banned
 address is let in), its evidence files are gone, the visitor's token reads "overturned",
-and the measured precision in ``/metrics`` and on the dashboard moves."""
+and the measured precision in ``/metrics`` and on the dashboard moves. A chat-strike ban
+and a verbal-report ban become QA items in their own strata; *correct* keeps the ban."""
 
 from __future__ import annotations
 
@@ -68,6 +69,11 @@ def node(tmp_path: Path, loopback_only: None) -> Iterator[DuetServer]:
         "DUETTEST_UNSAFE_RGB": "210,40,40",
         "DUETTEST_MINOR_RGB": "150,40,190",
         "DUET_SECRET_KEY": "qa-node-secret",
+        # Chat and verbal-report bans on the first offence, for the strata test.
+        "DUET_MODERATION__TEXT__BLOCKED_WORDS": '["frobnicate"]',
+        "DUET_MODERATION__TEXT__STRIKES_TO_BAN": "1",
+        "DUET_REPORTS__VERBAL_THRESHOLD": "1",
+        "DUET_REPORTS__COOLDOWN_S": "0",
     }
     with run_duet(tmp_path, env) as server:
         deadline = time.monotonic() + 30
@@ -191,3 +197,68 @@ async def test_wrong_lifts_an_automatic_ban_and_moves_precision(
     assert ("reviewer:quinn", "evidence.deleted") in actions
     (lifted,) = _rows(node, "SELECT * FROM moderation_bans")
     assert lifted["lifted_by"] == "quinn" and "QA" in lifted["lift_reason"]
+
+
+async def _login(http: httpx.AsyncClient) -> dict[str, str]:
+    login = await http.post("/api/auth/login", json={"name": "quinn", "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    return {"X-CSRF-Token": login.json()["csrf"]}
+
+
+async def test_chat_and_verbal_report_bans_are_sampled_and_correct_keeps_them(
+    node: DuetServer, callers: list[object]
+) -> None:
+    # Everyone connects first: they share 127.0.0.1, which the first ban covers.
+    people = [await Caller(node.ws_url, GREEN).connect() for _ in range(4)]
+    callers.extend(people)
+    reporter, reported, rude, polite = people
+    await reporter.join("text")
+    await reported.join("text")
+    await reporter.wait_for("matched")
+    await rude.join("text")
+    await polite.join("text")
+    await rude.wait_for("matched")
+
+    await reporter.send({"type": "report", "reason": "harassment"})
+    await reported.wait_for("banned", timeout=10)
+    await rude.send({"type": "chat", "text": "go frobnicate yourself"})
+    await rude.wait_for("banned", timeout=10)
+
+    rows = _rows(node, "SELECT * FROM qa_items ORDER BY created_at")
+    bans = {b["id"]: b for b in _rows(node, "SELECT * FROM moderation_bans")}
+    assert [(r["kind"], r["source"], r["classifier"], r["reason"]) for r in rows] == [
+        ("ban", "report", "verbal_reports", "reported"),
+        ("ban", "text", "chat_strikes", "strikes"),
+    ]
+    assert all(r["sampled"] == 1 and r["status"] == "open" for r in rows)
+    assert [bans[r["ref"]]["visitor"] for r in rows] == [reported.visitor, rude.visitor]
+
+    async with httpx.AsyncClient(base_url=node.url) as http:
+        headers = await _login(http)
+        queue = (await http.get("/api/admin/queue")).json()["items"]
+        assert [i["kind"] for i in queue] == ["qa", "qa"]
+        chat = rows[1]["id"]
+        casefile = (
+            await http.post(f"/api/admin/items/qa/{chat}/open", headers=headers, json={})
+        ).json()
+        assert casefile["evidence"]["messages"] == ["go frobnicate yourself"]
+        decided = await http.post(
+            f"/api/admin/items/qa/{chat}/decision",
+            headers=headers,
+            json={"action": "correct", "reason": "abusive, as flagged"},
+        )
+        assert decided.status_code == 200 and decided.json()["status"] == "correct"
+        # Nothing else changed: the address is still banned, the evidence is still there.
+        assert (await _banned_on_arrival(node))["type"] == "banned"
+        evidence = casefile["evidence"]["id"]
+        assert _rows(node, f"SELECT id FROM moderation_evidence WHERE id='{evidence}'")
+        assert all(b["lifted_at"] is None for b in _rows(node, "SELECT * FROM moderation_bans"))
+        after = await _metrics(http)
+        chat_stratum = {
+            "kind": "ban",
+            "source": "text",
+            "classifier": "chat_strikes",
+            "reason": "strikes",
+        }
+        assert after[_key("duet_qa_precision", chat_stratum)] == 1
+        assert after[_key("duet_qa_sampled", ALL)] == 2
