@@ -8,7 +8,7 @@ throttle, queue, casefiles, decisions and dashboard. Endpoints reach it through
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,7 +69,7 @@ class Console:
     def build(
         cls,
         settings: AdminSettings,
-        secret: bytes,
+        secret: bytes | Sequence[bytes],
         db: Database,
         audit: AuditLog,
         appeals: Appeals,
