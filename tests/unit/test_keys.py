@@ -79,6 +79,7 @@ def test_an_empty_key_file_is_an_error_not_replaced(tmp_path: Path) -> None:
         {},
         {"secret_key": "change-me"},
         {"secret_key": "short"},
+        {"secret_key": "abcdefghij0123456789"},
         {"secret_key": "a" * 40},
         {"secret_keys": [STRONG, "weak"]},
     ],

@@ -1,0 +1,31 @@
+"""``duet serve`` as a process: its own secret key on first start, kept across restarts."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import websockets
+
+from signaling.keys import KEY_FILE
+from tests.support.door import open_session
+from tests.support.servers import run_duet
+
+
+async def _welcomed(ws_url: str, token: str) -> bool:
+    async with websockets.connect(f"{ws_url}?token={token}") as ws:
+        return bool(json.loads(await ws.recv())["type"] == "welcome")
+
+
+async def test_serve_makes_a_private_key_once_and_keeps_it(tmp_path: Path) -> None:
+    key_file = tmp_path / "data" / KEY_FILE
+    with run_duet(tmp_path) as node:
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        key = key_file.read_text()
+        token = (await open_session(node.url))["token"]
+        assert await _welcomed(node.ws_url, token)
+    # A restarted node reuses the key: the session it signed is still good.
+    with run_duet(tmp_path) as node:
+        assert key_file.read_text() == key
+        assert await _welcomed(node.ws_url, token)
