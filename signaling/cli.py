@@ -59,6 +59,8 @@ def _serve(args: argparse.Namespace) -> int:
         # Our own limit (an error event) applies first; this hard cap closes the socket.
         ws_max_size=settings.max_message_bytes * 16,
         lifespan="on",
+        # Forwarded headers are believed from settings.trusted_proxies only (signaling.proxy).
+        proxy_headers=False,
     )
     return 0
 

@@ -13,7 +13,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -32,6 +32,7 @@ from signaling.door.settings import (
     RetentionSettings,
 )
 from signaling.keys import MIN_KEY_CHARS
+from signaling.proxy import parse_networks
 from turn.settings import PLACEHOLDER_SECRET as TURN_PLACEHOLDER_SECRET
 from turn.settings import TurnSettings
 
@@ -92,6 +93,13 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=0, le=65535)
     """Port ``duet serve`` listens on."""
 
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1/32"])
+    """CIDRs of the reverse proxies / load balancers in front of this node. Only requests
+    (HTTP and ``/ws``) whose TCP peer is in one of them have their ``X-Forwarded-For`` (the
+    right-most untrusted address is the visitor), ``X-Forwarded-Proto`` or ``Forwarded``
+    believed (:mod:`signaling.proxy`). Env: ``DUET_TRUSTED_PROXIES='["10.0.0.0/8"]'``.
+    Empty: no proxy; every peer is the visitor."""
+
     database_url: str = "sqlite+aiosqlite:///var/duet.sqlite3"
     """SQLAlchemy async URL. Relative SQLite paths are relative to the working directory."""
 
@@ -137,6 +145,14 @@ class Settings(BaseSettings):
         if self.moderation.remote_workers and not self.redis_url:
             raise ValueError("moderation.remote_workers needs redis_url (the job stream)")
         return self
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        try:
+            return [str(net) for net in parse_networks(value)]
+        except ValueError as exc:
+            raise ValueError(f"trusted_proxies: {exc} (give CIDRs like 10.0.0.0/8)") from None
 
     @model_validator(mode="after")
     def _one_way_to_set_keys(self) -> Settings:
