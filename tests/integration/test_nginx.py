@@ -8,7 +8,6 @@ nginx from 127.0.0.2 and 127.0.0.3 (all of 127.0.0.0/8 is loopback on Linux)."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,8 +23,6 @@ from signaling.storage import Database, SqlModerationStore
 from tests.support.door import session_body
 from tests.support.nginx import Nginx, run_nginx
 from tests.support.servers import DuetServer, run_duet
-
-pytestmark = pytest.mark.skipif(shutil.which("nginx") is None, reason="needs nginx (make test)")
 
 PROXY, ALICE, BOB = "127.0.0.5", "127.0.0.2", "127.0.0.3"
 
@@ -70,6 +67,8 @@ async def _first_event(
         site.nginx.ws_url,
         ssl=site.nginx.ssl_context(),
         local_addr=(source, 0),
+        # As a browser does: the page's origin (checked against Host) and the cookie.
+        origin=websockets.Origin(site.nginx.url),
         additional_headers={"Cookie": f"duet_session={token}", **(headers or {})},
     ) as ws:
         event: dict[str, Any] = json.loads(await ws.recv())

@@ -24,6 +24,7 @@ from signaling.nginx import NginxSite, render
 from tests.support.net import free_port, wait_tcp
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+"""Debian's nginx (``make test`` installs it); /usr/sbin is not on every user's PATH."""
 
 
 @dataclass
@@ -101,6 +102,8 @@ def main_config(prefix: Path, site: Path) -> str:
 @contextlib.contextmanager
 def run_nginx(tmp: Path, nodes: Sequence[str], proxy_bind: str) -> Iterator[Nginx]:
     """nginx on 127.0.0.1 (TLS), forwarding to ``nodes`` from ``proxy_bind``."""
+    if not Path(NGINX).is_file():
+        raise RuntimeError("nginx is not installed: run `make test` (it installs nginx)")
     prefix = tmp / "nginx"
     prefix.mkdir()
     cert, key = self_signed(prefix)
