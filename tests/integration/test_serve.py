@@ -1,4 +1,5 @@
-"""``duet serve`` as a process: its own secret key on first start, kept across restarts."""
+"""``duet serve`` as a process: its own secret key on first start, kept across restarts;
+tokens kept out of its log."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import stat
 from pathlib import Path
 
+import httpx
 import websockets
 
 from signaling.keys import KEY_FILE
@@ -29,3 +31,17 @@ async def test_serve_makes_a_private_key_once_and_keeps_it(tmp_path: Path) -> No
     with run_duet(tmp_path) as node:
         assert key_file.read_text() == key
         assert await _welcomed(node.ws_url, token)
+
+
+async def test_tokens_in_urls_never_reach_the_log(tmp_path: Path) -> None:
+    with run_duet(tmp_path) as node:
+        token = (await open_session(node.url))["token"]
+        async with httpx.AsyncClient() as client:
+            refused = await client.get(node.url + "/api/ice")
+            ice = await client.get(node.url + "/api/ice", params={"token": token})
+        assert refused.status_code == 401 and refused.json()["error"] == "session_required"
+        assert ice.status_code == 200
+        assert await _welcomed(node.ws_url, token)
+        log = node.log()
+    assert token not in log and token.split(".")[1] not in log
+    assert "/api/ice?token=[redacted]" in log and "/ws?token=[redacted]" in log
