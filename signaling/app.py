@@ -33,6 +33,7 @@ def create_app(settings: Settings) -> Starlette:
 
     routes = [
         Route("/healthz", health.healthz),
+        Route("/source", health.source),
         Route("/api/ice", ice.ice_servers),
         Route("/api/challenge", session.challenge),
         Route("/api/session", session.create_session, methods=["POST"]),

@@ -36,6 +36,9 @@ from signaling.proxy import parse_networks
 from turn.settings import PLACEHOLDER_SECRET as TURN_PLACEHOLDER_SECRET
 from turn.settings import TurnSettings
 
+PLACEHOLDER_SOURCE_URL = "https://example.invalid/duet"
+"""Stands in for the project's repository until one is published (``source_url``)."""
+
 PLACEHOLDER_SECRET_KEY = "change-me"
 """A key once shipped as an example: refused in production like any other weak key."""
 
@@ -92,6 +95,12 @@ class Settings(BaseSettings):
 
     port: int = Field(default=8080, ge=0, le=65535)
     """Port ``duet serve`` listens on."""
+
+    source_url: str = Field(default=PLACEHOLDER_SOURCE_URL, pattern=r"^https?://[^\s\"'<>]+$")
+    """Where this installation's source code is published. Duet is AGPL-3.0: a network
+    service must offer its users the source of the version it runs (with your changes).
+    The page footer and the reviewer console link to ``/source``, which redirects here.
+    The default is a placeholder (no public repository is known); production refuses it."""
 
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1/32"])
     """CIDRs of the reverse proxies / load balancers in front of this node. Only requests
@@ -184,6 +193,8 @@ class Settings(BaseSettings):
         keys = self.configured_keys()
         if not keys or any(_weak(key) for key in keys):
             problems.append("secret_key")
+        if self.source_url == PLACEHOLDER_SOURCE_URL:
+            problems.append("source_url")
         turn = self.turn
         placeholder = turn.secret.get_secret_value() == TURN_PLACEHOLDER_SECRET
         if turn.regions and turn.secret_file is None and placeholder:

@@ -127,6 +127,9 @@ def test_the_wheel_carries_every_file_the_commands_need(wheel: Path) -> None:
     }
     assert needed <= names, needed - names
     assert not any(name.startswith("tests/") for name in names)
+    assert "duet-0.1.0.dist-info/licenses/LICENSE" in names
+    metadata = zipfile.ZipFile(wheel).read("duet-0.1.0.dist-info/METADATA").decode()
+    assert "License-Expression: AGPL-3.0-or-later" in metadata
 
 
 def test_the_installed_package_is_not_the_checkout(venv: Path, empty: Path) -> None:

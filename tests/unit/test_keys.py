@@ -90,8 +90,10 @@ def test_production_refuses_unset_or_weak_keys(keys: dict[str, object]) -> None:
 
 
 def test_production_takes_strong_keys() -> None:
-    assert Settings(mode="production", secret_key=STRONG).configured_keys() == (STRONG,)
-    both = Settings(mode="production", secret_keys=[STRONG, STRONG[::-1]])
+    source = "https://git.example.org/duet"
+    one = Settings(mode="production", secret_key=STRONG, source_url=source)
+    assert one.configured_keys() == (STRONG,)
+    both = Settings(mode="production", secret_keys=[STRONG, STRONG[::-1]], source_url=source)
     assert both.configured_keys() == (STRONG, STRONG[::-1])
 
 
