@@ -10,6 +10,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,8 +49,20 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args, **overrides)
     configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
-    print(f"Duet is serving on http://{settings.host}:{settings.port}", flush=True)
-    uvicorn.run(
+
+    class Server(uvicorn.Server):
+        """Prints the URL once the socket listens and the app has started (not before:
+        whoever waits for the line may connect at once)."""
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.should_exit or not self.servers:
+                return
+            bound = self.servers[0].sockets[0].getsockname()
+            host = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+            print(f"Duet is serving on http://{host}:{bound[1]}", flush=True)
+
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -62,7 +75,9 @@ def _serve(args: argparse.Namespace) -> int:
         # Forwarded headers are believed from settings.trusted_proxies only (signaling.proxy).
         proxy_headers=False,
     )
-    return 0
+    server = Server(config)
+    server.run()
+    return 0 if server.started else 3  # uvicorn's own exit status for a failed start
 
 
 def _worker(args: argparse.Namespace) -> int:

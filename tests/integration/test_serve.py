@@ -1,10 +1,14 @@
 """``duet serve`` as a process: its own secret key on first start, kept across restarts;
-tokens kept out of its log."""
+tokens kept out of its log; its URL printed once it listens."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -12,7 +16,7 @@ import websockets
 
 from signaling.keys import KEY_FILE
 from tests.support.door import open_session
-from tests.support.servers import run_duet
+from tests.support.servers import LOOPBACK_ENV, REPO_ROOT, run_duet
 
 
 async def _welcomed(ws_url: str, token: str) -> bool:
@@ -45,3 +49,33 @@ async def test_tokens_in_urls_never_reach_the_log(tmp_path: Path) -> None:
         log = node.log()
     assert token not in log and token.split(".")[1] not in log
     assert "/api/ice?token=[redacted]" in log and "/ws?token=[redacted]" in log
+
+
+def test_the_url_is_printed_only_once_the_node_listens(tmp_path: Path) -> None:
+    """Port 0: the line names the port actually bound, and it answers at once."""
+    env = {
+        **os.environ,
+        **LOOPBACK_ENV,
+        "DUET_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/duet.sqlite3",
+        "DUET_MODERATION__ENABLED": "false",
+        "DUET_DATA_DIR": str(tmp_path / "data"),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "signaling.cli", "serve", "--port", "0"],
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.fullmatch(r"Duet is serving on (http://127\.0\.0\.1:(\d+))\n", line)
+        assert match is not None and match.group(2) != "0", line
+        # No retry: whoever read the line may connect at once.
+        response = httpx.get(match.group(1) + "/healthz", timeout=10)
+        assert response.status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
