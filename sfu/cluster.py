@@ -21,6 +21,7 @@ import logging
 import multiprocessing
 import socket
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -60,12 +61,16 @@ class SfuCluster:
     """N SFU worker processes; implements :class:`~sfu.plane.MediaPlane`."""
 
     def __init__(
-        self, settings: SfuSettings, secret: bytes, workers: int, log_level: str = "info"
+        self,
+        settings: SfuSettings,
+        secret: bytes | Sequence[bytes],
+        workers: int,
+        log_level: str = "info",
     ) -> None:
         if workers < 1:
             raise ValueError("an SFU cluster needs at least one worker")
         self.settings = settings
-        self.secret = secret
+        self.secret = secret if isinstance(secret, bytes) else tuple(secret)
         self.size = workers
         self.log_level = log_level
         self.workers: dict[int, _Worker] = {}

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from sfu.aiortc_hooks import set_host_addresses, set_host_candidates
@@ -38,7 +39,7 @@ def parse_endpoint(endpoint: str) -> tuple[str, int]:
 class Router:
     """Peers of this process, their sources, and the pipe to other SFU processes."""
 
-    def __init__(self, settings: SfuSettings, secret: bytes = b"") -> None:
+    def __init__(self, settings: SfuSettings, secret: bytes | Sequence[bytes] = b"") -> None:
         self.settings = settings
         self.peers: dict[str, Peer] = {}
         self.pipe = Pipe(self._local_feeds, secret or b"duet", settings.pipe_chunk_bytes)

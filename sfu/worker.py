@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from sfu.plane import PlaneSnapshot
@@ -36,7 +37,11 @@ def resident_bytes() -> int:
 
 
 def worker_main(
-    sock: socket.socket, settings_json: str, secret: bytes, index: int, log_level: str
+    sock: socket.socket,
+    settings_json: str,
+    secret: bytes | Sequence[bytes],
+    index: int,
+    log_level: str,
 ) -> None:
     """Entry point of the worker process (started with the ``spawn`` method)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the signaling process decides when we stop
@@ -56,7 +61,9 @@ def worker_main(
     runner(_serve(sock, settings, secret, index))
 
 
-async def _serve(sock: socket.socket, settings: SfuSettings, secret: bytes, index: int) -> None:
+async def _serve(
+    sock: socket.socket, settings: SfuSettings, secret: bytes | Sequence[bytes], index: int
+) -> None:
     router = Router(settings, secret=secret)
     await router.start()
     reader, writer = await asyncio.open_unix_connection(sock=sock)

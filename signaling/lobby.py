@@ -29,6 +29,7 @@ from signaling.blocks import Blocks, Identity
 from signaling.door.pace import Pace
 from signaling.door.resume import resume_token
 from signaling.interests import normalise_interests, normalise_language
+from signaling.keys import KeyRing
 from signaling.matching import Matchmaker
 from signaling.protocol import (
     Answer,
@@ -99,7 +100,10 @@ class Lobby(AsyncIOEventEmitter):
         matches: MatchStore,
         writer: BackgroundWriter,
         clock: Callable[[], float],
+        keys: KeyRing | None = None,
     ) -> None:
+        """``keys``: the node's key ring (resume tokens); ``None``: a random key for this
+        lobby only (tests)."""
         super().__init__()
         self.settings = settings
         self.media = media
@@ -108,7 +112,8 @@ class Lobby(AsyncIOEventEmitter):
         self.writer = writer
         self.clock = clock
         self.visitors: dict[str, Visitor] = {}
-        self._secret = settings.secret_key.get_secret_value().encode()
+        self.keys = keys or KeyRing.ephemeral()
+        self._secret = self.keys.raw[0]
         self.blocks = Blocks(
             settings.blocks.ttl_s,
             settings.blocks.ip_ttl_s,

@@ -3,11 +3,16 @@
 Handlers log with ``extra={"visitor": ..., "match": ...}`` (and sometimes ``partner``,
 ``reason``); both formats show those ids when a record has them. Assumes it is called once,
 before the server starts, by the process that owns the logging configuration (``duet serve``).
+
+Tokens never reach the log: ``?token=`` (session tokens of non-browser clients) and
+``?resume=`` in any message (uvicorn's access and WebSocket lines print the query string)
+are replaced by ``[redacted]`` before formatting.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Literal
 
@@ -23,6 +28,31 @@ _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 _NOT_JSON_FIELDS = ("color_message",)
 """Record attributes left out of JSON lines (uvicorn's ANSI-coloured copy of the message)."""
+
+
+_SECRET_PARAMS = re.compile(r"([?&;](?:token|resume)=)[^&;\s\"']*", re.IGNORECASE)
+REDACTED = "[redacted]"
+
+
+def redact(text: str) -> str:
+    """``text`` with the values of ``token=`` and ``resume=`` query parameters hidden."""
+    return _SECRET_PARAMS.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+class RedactTokens(logging.Filter):
+    """Rewrites a record whose message carries a token-bearing URL (never drops one)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+            if hasattr(record, "color_message"):
+                record.color_message = clean
+        return True
 
 
 class TextFormatter(logging.Formatter):
@@ -60,6 +90,7 @@ def configure_logging(level: str, log_format: LogFormat) -> None:
     """Send every record at ``level`` or above (uvicorn's too) to stderr in ``log_format``."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(json_formatter() if log_format == "json" else TextFormatter())
+    handler.addFilter(RedactTokens())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +31,7 @@ from signaling.door.gate import Door
 from signaling.door.limits import ChatBackoff, RateLimits, limit_storage
 from signaling.door.pace import Pace
 from signaling.enforcement import LobbyEnforcer, TapFrameSource
+from signaling.keys import KeyRing, key_ring
 from signaling.lobby import Lobby
 from signaling.metrics import Metrics
 from signaling.multinode.bus import NodeBus
@@ -52,9 +53,10 @@ from turn import IceServers
 logger = logging.getLogger(__name__)
 
 
-def media_plane(settings: Settings) -> MediaPlane:
-    """The SFU in this process (``sfu.workers = 0``), or a cluster of worker processes."""
-    secret = settings.secret_key.get_secret_value().encode()
+def media_plane(settings: Settings, keys: KeyRing | None = None) -> MediaPlane:
+    """The SFU in this process (``sfu.workers = 0``), or a cluster of worker processes.
+    ``keys`` (default: the node's) sign and verify media-pipe subscriptions."""
+    secret = (keys or key_ring(settings)).raw
     workers = settings.sfu.worker_count
     if workers == 0:
         return Router(settings.sfu, secret=secret)
@@ -79,22 +81,25 @@ class Services:
     retention: RetentionJob
     redis: Redis | None = None
     shared: SharedRoom | None = None
+    keys: KeyRing = field(default_factory=KeyRing.ephemeral)
+    """The node's secret keys (:mod:`signaling.keys`)."""
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
         db = Database(settings.database_url)
         audit = AuditLog(db)
-        secret = settings.secret_key.get_secret_value().encode()
-        media = media_plane(settings)
+        keys = key_ring(settings)
+        secret = keys.raw
+        media = media_plane(settings, keys)
         writer = BackgroundWriter()
         match_store = MatchStore(db)
-        lobby = Lobby(settings, media, match_store, writer, clock=time.monotonic)
+        lobby = Lobby(settings, media, match_store, writer, clock=time.monotonic, keys=keys)
         media.on_lost(lobby.media_lost)
         limits = RateLimits(settings.limits, limit_storage(settings.redis_url))
         session_store = SessionStore(db)
         door = Door(
             settings.door,
-            settings.secret_key.get_secret_value(),
+            keys.keys,
             limits,
             submit=writer.submit,
             records=session_store,
@@ -192,6 +197,7 @@ class Services:
             retention=retention,
             redis=redis,
             shared=shared,
+            keys=keys,
         )
 
     async def start(self) -> None:

@@ -91,7 +91,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         return
     door.outcomes["ws:admitted"] += 1
     resumed = resumed_visitor(
-        settings.secret_key.get_secret_value().encode(),
+        services.keys.raw,
         websocket.query_params.get("resume"),
         claims.session,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,7 +75,7 @@ class Console:
     def build(
         cls,
         settings: AdminSettings,
-        secret: bytes,
+        secret: bytes | Sequence[bytes],
         db: Database,
         audit: AuditLog,
         appeals: Appeals,
