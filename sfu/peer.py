@@ -26,6 +26,7 @@ from aiortc.sdp import candidate_from_sdp
 from pyee.asyncio import AsyncIOEventEmitter
 
 from sfu.forwarding import Feed, OutboundTrack
+from sfu.ice_grammar import check_candidate
 from sfu.passthrough import EncodedFeed, EncodedTrack
 from sfu.stats import Counters, collect
 from sfu.transcode import DecodedFeed, DecodedTrack
@@ -109,11 +110,8 @@ class Peer(AsyncIOEventEmitter):
             if self._answered:
                 await self.pc.addIceCandidate(None)
             return
-        text = str(candidate["candidate"])
-        if text.startswith("candidate:"):
-            text = text[len("candidate:") :]
         try:
-            ice = candidate_from_sdp(text)
+            ice = candidate_from_sdp(check_candidate(str(candidate["candidate"])))
         except (ValueError, IndexError) as exc:
             raise BadSdp(f"unreadable ICE candidate: {exc}"[:200]) from None
         ice.sdpMid = candidate.get("sdpMid")

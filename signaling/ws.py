@@ -23,12 +23,16 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from signaling.door.gate import Door
 from signaling.door.resume import resumed_visitor
 from signaling.door.sessions import Claims
+from signaling.failures import FailureLog
 from signaling.lobby import Lobby
 from signaling.protocol import ErrorEvent, ProtocolError, parse_client_message
 from signaling.services import active_ban
 from signaling.visitor import CLOSE_POLICY, Visitor
 
 logger = logging.getLogger(__name__)
+
+FAILURES = FailureLog(logger)
+"""Unexpected failures while handling frames: logged once per kind per minute."""
 
 CLOSE_IDLE = 4408
 """Nothing received for ``door.idle_timeout_s``."""
@@ -123,8 +127,10 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
 
 
 async def process_frame(lobby: Lobby, visitor: Visitor, raw: str | bytes, max_bytes: int) -> None:
-    """One inbound frame: size check, parse, handle. Never raises: whatever goes wrong
-    becomes an ``error`` event for this visitor only."""
+    """One inbound frame: size check, parse, handle. Never raises: a refused frame gets an
+    ``error`` with its code; anything unexpected is ``internal`` and logged (rate-limited:
+    see :data:`FAILURES`)."""
+    parsed = None
     try:
         if len(raw) > max_bytes:
             lobby.refuse(visitor, "too_large", f"messages are limited to {max_bytes} bytes")
@@ -135,8 +141,9 @@ async def process_frame(lobby: Lobby, visitor: Visitor, raw: str | bytes, max_by
             lobby.refuse(visitor, exc.code, exc.message)
             return
         await lobby.handle(visitor, parsed)
-    except Exception:
-        logger.exception("message handling failed", extra={"visitor": visitor.id})
+    except Exception as exc:
+        kind = "a frame" if parsed is None else f"a {parsed.type!r} message"
+        FAILURES.failed(exc, f"handling {kind} failed", visitor=visitor.id)
         lobby.refuse(visitor, "internal", "the server failed to handle that")
 
 

@@ -48,3 +48,27 @@ def test_text_lines_append_the_ids() -> None:
     line = TextFormatter().format(_record(visitor="v_1", match="m_2", reason="next"))
     assert line.endswith("signaling.lobby: match started [visitor=v_1 match=m_2 reason=next]")
     assert "[" not in TextFormatter().format(_record())
+
+
+def test_uvicorns_invalid_utf8_traceback_becomes_one_quiet_line() -> None:
+    from signaling.logs import ClientErrorFilter
+
+    try:
+        b"\xff".decode()
+    except UnicodeDecodeError:
+        record = logging.LogRecord(
+            "uvicorn.error", logging.ERROR, __file__, 1,
+            "Invalid UTF-8 sequence received from client.", (), sys.exc_info(),
+        )  # fmt: skip
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.INFO)
+    try:
+        assert ClientErrorFilter().filter(record)
+    finally:
+        root.setLevel(level)
+    text = TextFormatter().format(record)
+    assert "Traceback" not in text and "\n" not in text
+    assert record.levelno == logging.INFO and "1007" in text
+    other = logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1, "other", (), None)
+    assert ClientErrorFilter().filter(other) and other.levelno == logging.ERROR
