@@ -26,6 +26,7 @@ from aiortc.sdp import candidate_from_sdp
 from pyee.asyncio import AsyncIOEventEmitter
 
 from sfu.forwarding import Feed, OutboundTrack
+from sfu.aiortc_hooks import hook_sequence_gap
 from sfu.ice_grammar import check_candidate
 from sfu.passthrough import EncodedFeed, EncodedTrack
 from sfu.stats import Counters, collect
@@ -75,6 +76,7 @@ class Peer(AsyncIOEventEmitter):
             transceiver.setCodecPreferences(
                 [c for c in capabilities.codecs if c.mimeType in _CODECS[kind]]
             )
+            track.new_source_hook = hook_sequence_gap(transceiver.sender).request
             if isinstance(feed, EncodedFeed) and isinstance(track, EncodedTrack):
                 feed.hook(transceiver.receiver, estimate_uplink=estimate_uplink)
                 track.hook(transceiver.sender)
