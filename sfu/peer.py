@@ -25,8 +25,8 @@ from aiortc import (
 from aiortc.sdp import candidate_from_sdp
 from pyee.asyncio import AsyncIOEventEmitter
 
-from sfu.forwarding import Feed, OutboundTrack
 from sfu.aiortc_hooks import hook_sequence_gap
+from sfu.forwarding import Feed, OutboundTrack
 from sfu.ice_grammar import check_candidate
 from sfu.passthrough import EncodedFeed, EncodedTrack
 from sfu.stats import Counters, collect
