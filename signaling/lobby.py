@@ -624,6 +624,7 @@ class Lobby(AsyncIOEventEmitter):
                 if visitor.media and partner.media:
                     endpoint = partner.endpoint if isinstance(partner, RemoteVisitor) else None
                     self.wiring.connect(visitor.id, partner.id, endpoint)
+                    visitor.media_barrier = self.wiring.pending(visitor.id)
         shared = sorted(set(a.interests) & set(b.interests))
         for visitor in local:
             partner = match.partner_of(visitor)
@@ -665,6 +666,7 @@ class Lobby(AsyncIOEventEmitter):
             for visitor in local:
                 if visitor.media:
                     self.wiring.disconnect(visitor.id)
+                    visitor.media_barrier = self.wiring.pending(visitor.id)
         if self.shared is not None:
             self.shared.parted(match.a.id, match.b.id)
         else:
