@@ -22,6 +22,8 @@ import websockets
 
 State = Literal["idle", "video"]
 
+HOST_CANDIDATE = "candidate:1 1 udp 1 127.0.0.1 9 typ host"
+
 NUMBERS = {
     "huge_int": "9" * 5_000,
     "long_int": "1" * 21,
@@ -82,40 +84,61 @@ def _catalogue() -> list[Case]:
     # Numbers.
     for name, number in NUMBERS.items():
         add(f"typing_{name}", '{"type":"typing","on":' + number + "}", "bad_number")
-    add("join_interest_huge_int", '{"type":"join","mode":"text","interests":[' + NUMBERS["huge_int"] + "]}", "bad_number")  # fmt: skip
-    add("candidate_index_inf", '{"type":"candidate","candidate":{"candidate":"x","sdpMLineIndex":1e400}}', "bad_number")  # fmt: skip
-    add("candidate_index_20_digits", '{"type":"candidate","candidate":{"candidate":"x","sdpMLineIndex":99999999999999999999}}', "invalid_message")  # fmt: skip
+    join_text = '{"type":"join","mode":"text","interests":['
+    add("join_interest_huge_int", join_text + NUMBERS["huge_int"] + "]}", "bad_number")
+    index = '{"type":"candidate","candidate":{"candidate":"x","sdpMLineIndex":'
+    add("candidate_index_inf", index + "1e400}}", "bad_number")
+    add("candidate_index_20_digits", index + "9" * 20 + "}}", "invalid_message")
     # Every message type with wrong types or unknown fields.
     wrong: dict[str, list[dict[str, Any]]] = {
-        "join": [{"mode": "audio"}, {"mode": 1}, {"mode": "text", "interests": "music"},
-                 {"mode": "text", "interests": [1]}, {"mode": "text", "interests": ["a"] * 6},
-                 {"mode": "text", "language": ["en"]}, {"mode": "text", "extra": 1}, {}],
+        "join": [
+            {"mode": "audio"},
+            {"mode": 1},
+            {"mode": "text", "interests": "music"},
+            {"mode": "text", "interests": [1]},
+            {"mode": "text", "interests": ["a"] * 6},
+            {"mode": "text", "language": ["en"]},
+            {"mode": "text", "extra": 1},
+            {},
+        ],
         "next": [{"now": True}],
         "leave": [{"reason": "bye"}],
         "restart": [{"restart": 1}],
         "answer": [{}, {"sdp": ""}, {"sdp": 1}, {"sdp": "x" * 60_001}],
-        "candidate": [{}, {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host"},
-                      {"candidate": {"candidate": 5}}, {"candidate": {"sdpMLineIndex": -1, "candidate": ""}}],
+        "candidate": [
+            {},
+            {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host"},
+            {"candidate": {"candidate": 5}},
+            {"candidate": {"sdpMLineIndex": -1, "candidate": ""}},
+        ],
         "chat": [{}, {"text": ""}, {"text": 7}, {"text": None}, {"text": ["hi"]}],
         "typing": [{}, {"on": "yes"}, {"on": 1}, {"on": None}],
         "media": [{"audio": True}, {"audio": "on", "video": True}, {"audio": 1, "video": 0}],
-        "report": [{}, {"reason": "boring"}, {"reason": "spam", "comment": 5},
-                   {"reason": "spam", "comment": "z" * 2_001}],
+        "report": [
+            {},
+            {"reason": "boring"},
+            {"reason": "spam", "comment": 5},
+            {"reason": "spam", "comment": "z" * 2_001},
+        ],
         "block": [{"who": "v_1"}],
         "ping": [{"payload": 1}],
-    }  # fmt: skip
+    }
     for kind, variants in wrong.items():
         for n, fields in enumerate(variants):
             add(f"{kind}_wrong_{n}", _j({"type": kind, **fields}), "invalid_message")
     # Text that is not what it seems.
     add("chat_lone_surrogate", '{"type":"chat","text":"\\ud800"}', "invalid_message")
-    add("report_lone_surrogate", '{"type":"report","reason":"spam","comment":"\\udfff"}', "invalid_message")  # fmt: skip
-    add("chat_only_invisible", _j({"type": "chat", "text": "\u202e\u200b\u2066\ufeff"}), "invalid_message")  # fmt: skip
-    add("chat_bidi_not_matched", _j({"type": "chat", "text": "\u202eevil\u200b"}), "not_in_match")  # fmt: skip
+    report = '{"type":"report","reason":"spam","comment":"\\udfff"}'
+    add("report_lone_surrogate", report, "invalid_message")
+    invisible = _j({"type": "chat", "text": "\u202e\u200b\u2066\ufeff"})
+    add("chat_only_invisible", invisible, "invalid_message")
+    bidi = _j({"type": "chat", "text": "\u202eevil\u200b"})
+    add("chat_bidi_not_matched", bidi, "not_in_match")
     add("chat_expanding", _j({"type": "chat", "text": "\ufdfa" * 1_000}), "too_long")
     add("chat_too_long", _j({"type": "chat", "text": "y" * 1_001}), "too_long")
-    add("join_interest_bidi", _j({"type": "join", "mode": "text", "interests": ["\u202emusic"]}), "invalid_message")  # fmt: skip
-    add("join_interest_surrogate", '{"type":"join","mode":"text","interests":["\\ud800"]}', "invalid_message")  # fmt: skip
+    bidi = _j({"type": "join", "mode": "text", "interests": ["\u202emusic"]})
+    add("join_interest_bidi", bidi, "invalid_message")
+    add("join_interest_surrogate", join_text + '"\\ud800"]}', "invalid_message")
     # Out of order (the visitor has not joined).
     add("next_before_join", _j({"type": "next"}), "not_joined")
     add("chat_before_join", _j({"type": "chat", "text": "hi"}), "not_in_match")
@@ -140,28 +163,30 @@ def _catalogue() -> list[Case]:
             "candidate_3_fields",
             {"candidate": {"candidate": "candidate:1 2 3", "sdpMid": "0"}},
             "bad_candidate",
-        ),  # fmt: skip
+        ),
         (
             "candidate_bad_port",
             {"candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 99999 typ host"}},
             "bad_candidate",
-        ),  # fmt: skip
+        ),
         (
             "candidate_bad_type",
             {"candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ evil"}},
             "bad_candidate",
-        ),  # fmt: skip
+        ),
         ("candidate_word", {"candidate": {"candidate": "x"}}, "bad_candidate"),
         (
             "candidate_before_answer",
-            {"candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0"}},
+            {"candidate": {"candidate": HOST_CANDIDATE, "sdpMid": "0"}},
             "bad_candidate",
-        ),  # fmt: skip
+        ),
     ]
     for name, fields, code in video:
         add(name, _j({"type": "candidate", **fields}), code, state="video")
-    add("answer_garbage", _j({"type": "answer", "sdp": "v=0\r\nthis is not sdp\r\n"}), "bad_sdp", state="video")  # fmt: skip
-    add("answer_binary_junk", _j({"type": "answer", "sdp": "\u0000\uffff" * 100}), "bad_sdp", state="video")  # fmt: skip
+    garbage = _j({"type": "answer", "sdp": "v=0\r\nthis is not sdp\r\n"})
+    add("answer_garbage", garbage, "bad_sdp", state="video")
+    junk = _j({"type": "answer", "sdp": "\u0000\uffff" * 100})
+    add("answer_binary_junk", junk, "bad_sdp", state="video")
     add("join_twice", _j({"type": "join", "mode": "video"}), "already_joined", state="video")
     return cases
 
