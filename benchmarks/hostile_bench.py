@@ -32,6 +32,7 @@ import websockets
 from benchmarks.door import http_base, open_session, ws_url_with
 from benchmarks.hostile import CATALOGUE, NUMBERS, run_catalogue
 from benchmarks.stats import Summary
+from signaling.protocol import Ping, ProtocolError, parse_client_message
 
 HOSTILE_VALUES: list[Any] = [
     None, True, 0, -1, 2**63, 1.5, "", " ", "video", "text", "spam", "<script>", "\u202e",
@@ -75,6 +76,10 @@ class Tally:
     closes: Counter[str] = field(default_factory=Counter)
     """Sockets the node closed, by close code (``none``: no close frame)."""
     reconnects: int = 0
+    last_event_at: float = field(default_factory=time.monotonic)
+    """When the node last sent anything (on any socket)."""
+    unanswered_sockets: int = 0
+    """Sockets that gave up waiting for the answers to their frames (a failure)."""
 
 
 def random_frame(rng: random.Random, max_bytes: int = 65_536) -> str | bytes:
@@ -99,13 +104,33 @@ def random_frame(rng: random.Random, max_bytes: int = 65_536) -> str | bytes:
     return text
 
 
+ANSWER_TIMEOUT_S = 30.0
+"""A socket still waiting for answers gives up once the node sent nothing for this long."""
+
 _SAFE_CASES = [c for c in CATALOGUE if c.close is None and c.state == "idle"]
+
+
+def is_ping(frame: str | bytes) -> bool:
+    """Whether the node answers ``frame`` with a ``pong`` (its own parser decides)."""
+    try:
+        return isinstance(parse_client_message(frame), Ping)
+    except ProtocolError:
+        return False
+
+
+@dataclass
+class _Socket:
+    pongs: int = 0
+    pong_seen: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 async def _visitor(
     ws_url: str, token: str, frames: list[str | bytes], tally: Tally, deadline: float
 ) -> None:
-    """Send ``frames`` on one socket (reconnecting if the node closes it), reading all."""
+    """Send ``frames`` on one socket (reconnecting if the node closes it), reading all.
+
+    After the last frame, a ``ping``: the node answers in order, so once as many ``pong``
+    came as pings were sent, every frame was answered (however far behind the node was)."""
     pending = list(reversed(frames))
     while pending and time.monotonic() < deadline:
         try:
@@ -114,15 +139,26 @@ async def _visitor(
             tally.closes[f"connect_failed:{type(exc).__name__}"] += 1
             await asyncio.sleep(1.0)
             continue
-        reader = asyncio.ensure_future(_read(ws, tally))
+        state = _Socket()
+        reader = asyncio.ensure_future(_read(ws, tally, state))
+        pings = 0
         try:
             while pending and time.monotonic() < deadline:
                 frame = pending.pop()
                 await ws.send(frame)
                 tally.sent += 1
+                pings += is_ping(frame)
             await ws.send(json.dumps({"type": "ping"}))
-            await asyncio.wait_for(asyncio.shield(reader), 5.0)  # until the last pong
-        except (websockets.ConnectionClosed, TimeoutError):
+            pings += 1
+            while state.pongs < pings and not reader.done():
+                state.pong_seen.clear()
+                quiet = time.monotonic() - tally.last_event_at
+                if quiet > ANSWER_TIMEOUT_S:
+                    tally.unanswered_sockets += 1
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(state.pong_seen.wait(), 1.0)
+        except websockets.ConnectionClosed:
             pass
         finally:
             with contextlib.suppress(Exception):
@@ -133,16 +169,20 @@ async def _visitor(
             tally.reconnects += 1
 
 
-async def _read(ws: Any, tally: Tally) -> None:
-    """Count what the node answers, until it closes the socket or ends the last ping."""
+async def _read(ws: Any, tally: Tally, state: _Socket) -> None:
+    """Count what the node answers, until the socket closes."""
     try:
         async for raw in ws:
+            tally.last_event_at = time.monotonic()
             event = json.loads(raw)
             kind = str(event.get("type"))
             if kind == "error":
                 tally.answers[str(event.get("code"))] += 1
             else:
                 tally.events[kind] += 1
+            if kind == "pong":
+                state.pongs += 1
+                state.pong_seen.set()
     except websockets.ConnectionClosed:
         pass
     protocol = ws.protocol
@@ -220,13 +260,15 @@ async def run_async(options: HostileOptions) -> dict[str, Any]:
             for i in range(options.sockets)
         )
     )
-    mix_s = time.monotonic() - mix_started
+    mix_s = max(tally.last_event_at - mix_started, 1e-9)  # to the last answer
     stop.set()
     health = await poller
     internal = tally.answers.get("internal", 0) + sum(
         o.codes.count("internal") for _, o in catalogue
     )
     failures = verdict(mismatches, internal, health)
+    if tally.unanswered_sockets:
+        failures.append(f"{tally.unanswered_sockets} socket(s) never got all their answers")
     return {
         "benchmark": "hostile",
         "url": base,
@@ -245,11 +287,13 @@ async def run_async(options: HostileOptions) -> dict[str, Any]:
             "frames_planned": options.messages,
             "frames_sent": tally.sent,
             "seconds": round(mix_s, 2),
-            "frames_per_s": round(tally.sent / mix_s, 1) if mix_s > 0 else None,
+            "frames_per_s": round(tally.sent / mix_s, 1),
+            "answered": sum(tally.answers.values()) + sum(tally.events.values()),
             "answers_by_code": dict(tally.answers.most_common()),
             "events_by_type": dict(tally.events.most_common()),
             "closes_by_code": dict(tally.closes.most_common()),
             "reconnects": tally.reconnects,
+            "unanswered_sockets": tally.unanswered_sockets,
         },
         "internal": internal,
         "healthz_ms": Summary.of(health.latencies_ms).pick("p50", "p95", "max")
@@ -269,9 +313,9 @@ def render(report: dict[str, Any]) -> str:
         f"catalogue: {report['catalogue']['cases']} cases, "
         f"{len(report['catalogue']['mismatches'])} mismatch(es), "
         f"{report['catalogue']['seconds']} s",
-        f"mix: {mix['frames_sent']} of {mix['frames_planned']} frames in {mix['seconds']} s "
-        f"({mix['frames_per_s']} frames/s) on {report['args']['sockets']} sockets, "
-        f"{mix['reconnects']} reconnect(s)",
+        f"mix: {mix['frames_sent']} of {mix['frames_planned']} frames sent and answered "
+        f"({mix['answered']} events) in {mix['seconds']} s ({mix['frames_per_s']} frames/s) "
+        f"on {report['args']['sockets']} sockets, {mix['reconnects']} reconnect(s)",
         "answers by code: " + _counts(mix["answers_by_code"]),
         "other events: " + _counts(mix["events_by_type"]),
         "closes by code: " + (_counts(mix["closes_by_code"]) or "none"),

@@ -15,7 +15,10 @@ async def test_bench_hostile_small_run_passes_against_a_real_node(duet: DuetServ
     assert report["catalogue"]["mismatches"] == []
     mix = report["mix"]
     assert mix["frames_sent"] == 300
-    assert sum(mix["answers_by_code"].values()) > 200  # most frames are refused
+    # Nearly every frame is refused with an error (a few, like a valid leave, are silent),
+    # and every socket read all its answers.
+    assert sum(mix["answers_by_code"].values()) >= 270
+    assert mix["unanswered_sockets"] == 0
     assert "internal" not in mix["answers_by_code"]
     assert mix["closes_by_code"] == {}  # the mix never makes the node close a socket
     assert report["healthz_checks"] > 0
