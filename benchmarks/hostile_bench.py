@@ -104,6 +104,9 @@ def random_frame(rng: random.Random, max_bytes: int = 65_536) -> str | bytes:
     return text
 
 
+PING = json.dumps({"type": "ping"})
+WINDOW = 100
+"""Frames between two of the bench's own pings on a socket (its flow control)."""
 ANSWER_TIMEOUT_S = 30.0
 """A socket still waiting for answers gives up once the node sent nothing for this long."""
 
@@ -141,14 +144,24 @@ async def _visitor(
             continue
         state = _Socket()
         reader = asyncio.ensure_future(_read(ws, tally, state))
-        pings = 0
+        pings = sent = 0
         try:
             while pending and time.monotonic() < deadline:
                 frame = pending.pop()
                 await ws.send(frame)
                 tally.sent += 1
+                sent += 1
                 pings += is_ping(frame)
-            await ws.send(json.dumps({"type": "ping"}))
+                if sent % WINDOW == 0:
+                    # Keep at most ~2 windows unanswered: as fast as the node answers,
+                    # without a backlog that would hold its keepalive pongs up (1011).
+                    await ws.send(PING)
+                    pings += 1
+                    while state.pongs < pings - 2 and not reader.done():
+                        state.pong_seen.clear()
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(state.pong_seen.wait(), 1.0)
+            await ws.send(PING)
             pings += 1
             while state.pongs < pings and not reader.done():
                 state.pong_seen.clear()
