@@ -200,14 +200,13 @@ class VideoModerator:
     async def _run(self, subject: Subject) -> CheckResult | None:
         """Tap, classify, judge. The breaker has allowed this check."""
         started = self.clock.now()
+        frame = await self._grab(subject)
+        if frame is None:
+            # No frame is no verdict on the classifier: a skip, never a breaker failure.
+            self.breaker.release()
+            self.stats.checks_skipped["no_frame"] += 1
+            return None
         try:
-            frame = await self.frames.grab(
-                subject.visitor, self.settings.tap_timeout_s, self.settings.frame_max_side
-            )
-            if frame is None:
-                self.breaker.release()
-                self.stats.checks_skipped["no_frame"] += 1
-                return None
             verdict = await self.checker.classify(frame)
         except NoWorker as exc:
             if exc.reason == "unavailable":
@@ -244,6 +243,24 @@ class VideoModerator:
                 decision.action,
             )
         return CheckResult(frame, verdict, decision)
+
+    async def _grab(self, subject: Subject) -> BgrFrame | None:
+        """A frame of ``subject``'s video, or ``None``: the frame source (the SFU, maybe in
+        another process) timing out or failing means there is nothing to check."""
+        try:
+            return await self.frames.grab(
+                subject.visitor, self.settings.tap_timeout_s, self.settings.frame_max_side
+            )
+        except asyncio.CancelledError:
+            self.breaker.release()
+            raise
+        except TimeoutError:
+            return None
+        except Exception:
+            logger.warning(
+                "no frame of %s: the frame source failed", subject.visitor, exc_info=True
+            )
+            return None
 
     # --- consequences -----------------------------------------------------------------
 

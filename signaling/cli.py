@@ -324,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_cli.add_calls_parser(bench_commands)
     bench_cli.add_matching_parser(bench_commands)
     bench_cli.add_sfu_parser(bench_commands)
+    bench_cli.add_hostile_parser(bench_commands)
     add_bench_moderation(commands)
     # `duet admin create-user`, `duet audit verify`.
     from signaling.admin import commands as admin_commands

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
@@ -86,11 +86,36 @@ def json_formatter() -> logging.Formatter:
     )
 
 
+class ClientErrorFilter(logging.Filter):
+    """Turns what a client can provoke at will in uvicorn into one quiet line.
+
+    uvicorn's WebSocket protocol (``websockets_sansio_impl``) logs an ERROR with a
+    traceback for every text frame that is not UTF-8, then closes the socket with 1007
+    (documented in ``docs/protocol.md``): anyone could fill the log that way. The record is
+    kept, at INFO, as one line without the traceback."""
+
+    QUIET: ClassVar[dict[str, str]] = {
+        "Invalid UTF-8 sequence received from client.": (
+            "closed a WebSocket with 1007: a text frame was not UTF-8"
+        ),
+    }
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        quiet = self.QUIET.get(str(record.msg))
+        if quiet is not None and record.name.startswith("uvicorn"):
+            record.msg, record.args = quiet, ()
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            return logging.getLogger().isEnabledFor(logging.INFO)
+        return True
+
+
 def configure_logging(level: str, log_format: LogFormat) -> None:
     """Send every record at ``level`` or above (uvicorn's too) to stderr in ``log_format``."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(json_formatter() if log_format == "json" else TextFormatter())
     handler.addFilter(RedactTokens())
+    handler.addFilter(ClientErrorFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

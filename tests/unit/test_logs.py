@@ -93,3 +93,27 @@ def test_tokens_in_urls_are_redacted_in_both_formats(
 def test_redact_leaves_other_text_alone() -> None:
     assert redact("GET /api/challenge?device=abc 200") == "GET /api/challenge?device=abc 200"
     assert redact("/ws?x=1&TOKEN=abc def") == "/ws?x=1&TOKEN=[redacted] def"
+
+
+def test_uvicorns_invalid_utf8_traceback_becomes_one_quiet_line() -> None:
+    from signaling.logs import ClientErrorFilter
+
+    try:
+        b"\xff".decode()
+    except UnicodeDecodeError:
+        record = logging.LogRecord(
+            "uvicorn.error", logging.ERROR, __file__, 1,
+            "Invalid UTF-8 sequence received from client.", (), sys.exc_info(),
+        )  # fmt: skip
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.INFO)
+    try:
+        assert ClientErrorFilter().filter(record)
+    finally:
+        root.setLevel(level)
+    text = TextFormatter().format(record)
+    assert "Traceback" not in text and "\n" not in text
+    assert record.levelno == logging.INFO and "1007" in text
+    other = logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1, "other", (), None)
+    assert ClientErrorFilter().filter(other) and other.levelno == logging.ERROR
