@@ -82,6 +82,17 @@ class ReviewItem:
     """The visitor's identifiers, so that a reviewer who upholds the item can ban them."""
     session: str | None = None
     device: str | None = None
+    hold_until: datetime | None = None
+    """Set on a *hold* (a possible minor in explicit video): until then, or until a
+    reviewer decides the item, the visitor cannot be matched. ``None``: a plain item."""
+
+    def holding(self, now: datetime) -> bool:
+        """Whether this item holds its visitor now (a hold, undecided, not expired)."""
+        return (
+            self.hold_until is not None
+            and self.status in ("open", "escalated")
+            and self.hold_until > now
+        )
 
 
 class ModerationStore(Protocol):
@@ -99,6 +110,13 @@ class ModerationStore(Protocol):
     ) -> BanRecord | None:
         """The longest-lasting ban covering any of the identifiers, if any (lifted bans
         do not count)."""
+        ...
+
+    async def active_hold(
+        self, now: datetime, visitor: str, session: str | None = None, device: str | None = None
+    ) -> ReviewItem | None:
+        """The hold covering the visitor id, session or device now, if any (never by IP:
+        a hold is not a ban, others behind the same address are not affected)."""
         ...
 
     async def evidence(self, evidence_id: str) -> EvidenceRecord | None: ...
@@ -154,6 +172,18 @@ class MemoryStore:
             )
         ]
         return max(found, key=lambda b: b.until, default=None)
+
+    async def active_hold(
+        self, now: datetime, visitor: str, session: str | None = None, device: str | None = None
+    ) -> ReviewItem | None:
+        for item in self.review_items:
+            if item.holding(now) and (
+                item.visitor == visitor
+                or (session is not None and item.session == session)
+                or (device is not None and item.device == device)
+            ):
+                return item
+        return None
 
     async def evidence(self, evidence_id: str) -> EvidenceRecord | None:
         return self.evidence_records.get(evidence_id)

@@ -3,7 +3,8 @@
 A :class:`Schedule` is keyed by (visitor, match): a new match starts a fresh one, so nobody
 can outwait the checks by behaving during their first minute once. On top of it,
 :class:`Backstops` enforce a global rate, a daily budget, one check in flight per match,
-and no more checks of a match once it produced an unsafe verdict. Everything reads an
+and no more checks of a visitor who was banned or held (never of their partner: a
+review-worthy verdict about one visitor leaves the other's schedule alone). Everything reads an
 injected clock and is pure bookkeeping (no tasks, no I/O).
 """
 
@@ -105,9 +106,9 @@ class Backstops:
         self.in_flight: set[str] = set()
         self.stopped: set[str] = set()
 
-    def admit(self, match: str) -> str | None:
-        if match in self.stopped:
-            return "match_stopped"
+    def admit(self, match: str, visitor: str | None = None) -> str | None:
+        if visitor is not None and visitor in self.stopped:
+            return "visitor_stopped"
         if match in self.in_flight:
             return "match_in_flight"
         if not self.rate.take():
@@ -119,7 +120,7 @@ class Backstops:
 
     def admit_urgent(self) -> str | None:
         """For a check a person asked for (an image report): bypasses the schedule, the
-        one-in-flight rule and a stopped match, but not the global rate or daily budget."""
+        one-in-flight rule and a stopped visitor, but not the global rate or daily budget."""
         if not self.rate.take():
             return "rate_limited"
         if not self.budget.take():
@@ -129,11 +130,14 @@ class Backstops:
     def done(self, match: str) -> None:
         self.in_flight.discard(match)
 
-    def stop(self, match: str) -> None:
-        """No more checks of ``match`` (it produced an unsafe verdict)."""
-        self.stopped.add(match)
+    def stop(self, visitor: str) -> None:
+        """No more checks of ``visitor`` (banned or held)."""
+        self.stopped.add(visitor)
+
+    def resume(self, visitor: str) -> None:
+        """``visitor`` may be checked again (released from a hold, or gone)."""
+        self.stopped.discard(visitor)
 
     def forget(self, match: str) -> None:
         """The match ended."""
-        self.stopped.discard(match)
         self.in_flight.discard(match)

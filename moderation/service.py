@@ -16,7 +16,7 @@ from moderation.clock import Clock, MonotonicClock
 from moderation.evidence import EvidenceWriter, utc_now
 from moderation.moderator import VideoModerator
 from moderation.ports import Enforcer, FrameChecker, FrameSource, MatchRef
-from moderation.records import BanRecord, ModerationStore, Subject
+from moderation.records import BanRecord, ModerationStore, ReviewItem, Subject
 from moderation.sanctions import Sanctions
 from moderation.settings import ModerationSettings
 from moderation.stats import ModerationStats
@@ -127,7 +127,7 @@ class Moderation:
             return "unchecked"
         if decision.action == "ban":
             return "ban"
-        if decision.action == "review":
+        if decision.action in ("review", "hold"):
             return "review"
         return "clean"
 
@@ -148,6 +148,20 @@ class Moderation:
         self, ip: str, session: str | None = None, device: str | None = None
     ) -> BanRecord | None:
         return await self.store.active_ban(utc_now(), ip, session, device)
+
+    async def active_hold(self, subject: Subject) -> ReviewItem | None:
+        """The hold that keeps ``subject`` (visitor id, session or device) out of
+        matching now, if any. Holds are only made with moderation on."""
+        if not self.settings.enabled:
+            return None
+        return await self.store.active_hold(
+            utc_now(), subject.visitor, subject.session, subject.device
+        )
+
+    def released(self, visitor: str) -> None:
+        """A reviewer cleared ``visitor``'s hold: they are checked again like anyone."""
+        if self.video is not None:
+            self.video.released(visitor)
 
     # --- metrics ----------------------------------------------------------------------
 
@@ -174,6 +188,7 @@ class Moderation:
             },
             "bans": dict(s.bans),
             "review_items": dict(s.review_items),
+            "holds": s.holds,
             "messages_checked": s.messages_checked,
             "messages_flagged": dict(s.messages_flagged),
             "warnings": s.warnings,

@@ -126,6 +126,10 @@ class ModerationSettings(BaseModel):
     ban_duration_s: float = Field(default=86_400.0, gt=0)
     """How long an automatic ban for explicit video lasts, in seconds."""
 
+    hold_max_s: float = Field(default=86_400.0, gt=0)
+    """Longest a hold lasts (a possible minor in explicit video: not matched again until a
+    reviewer decides). After it the visitor may be matched again; the review item stays."""
+
     breaker_failures: int = Field(default=3, ge=1)
     """Consecutive failed checks (worker died, timeout, error) that open the breaker."""
 

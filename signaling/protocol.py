@@ -314,6 +314,18 @@ class WarningEvent(Event):
     strikes_to_ban: int
 
 
+class HeldEvent(Event):
+    """The visitor's video was stopped for a moderator to look at (a possible minor in
+    explicit video). Not a ban: the socket stays open, but ``join`` is refused (``held``)
+    until ``until`` or until a moderator decides. ``released``: a moderator cleared it,
+    the visitor may join again now."""
+
+    type: Literal["held"] = "held"
+    until: str
+    """End of the hold at the latest, ISO 8601 in UTC."""
+    released: bool = False
+
+
 AppealStatus = Literal["none", "pending", "upheld"]
 
 

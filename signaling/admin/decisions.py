@@ -1,7 +1,9 @@
 """What reviewers decide, and its consequences.
 
 * review item: *uphold* bans the visitor (for a duration); *overturn*: it was no
-  violation, and its evidence is deleted; *escalate*.
+  violation, and its evidence is deleted; *escalate*. A *hold* (a review item with
+  ``hold_until``): uphold bans with the held evidence; overturn releases the visitor at
+  once (told with ``held {released: true}``).
 * report: *uphold* bans the reported visitor; *dismiss*; *escalate*.
 * appeal: *uphold*: the ban stands; *overturn*: the ban is lifted at once and its evidence
   deleted; *escalate*.
@@ -22,7 +24,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from moderation.evidence import EvidenceWriter
-from moderation.records import BanRecord, EvidenceRecord
+from moderation.records import BanRecord, EvidenceRecord, ReviewItem
 from signaling.admin.banning import Banning, DecisionError, Target
 from signaling.admin.queue import ItemKind, ReviewQueue
 from signaling.admin.sessions import Reviewer
@@ -63,6 +65,8 @@ class Outcome:
     evidence_deleted: int = 0
     lifted_ban: BanRecord | None = None
     """The ban an overturned appeal lifted (to forget it in the shared ban cache)."""
+    released: ReviewItem | None = None
+    """The hold an overturned review item ended (its visitor is told at once)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -154,7 +158,11 @@ class Decisions:
             if status == "overturned":
                 taken = await self.reviews.take_evidence(tx, [item.evidence_id])
                 await self._evidence_deleted(tx, reviewer, taken, reason)
-                return Outcome("review", item.id, status, evidence_deleted=len(taken)), taken
+                released = item if item.hold_until is not None else None
+                outcome = Outcome(
+                    "review", item.id, status, evidence_deleted=len(taken), released=released
+                )
+                return outcome, taken
             return Outcome("review", item.id, status), []
 
         return await self.audit.run(work)
@@ -259,3 +267,5 @@ class Decisions:
             await self.banning.enforce(outcome.ban)
         if outcome.lifted_ban is not None:
             await self.banning.forget(outcome.lifted_ban)
+        if outcome.released is not None:
+            await self.banning.enforcer.release(outcome.released)

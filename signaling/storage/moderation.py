@@ -58,18 +58,23 @@ class SqlModerationStore:
                 )
             if review is not None:
                 session.add(review_row(review))
+                details: dict[str, Any] = {
+                    "visitor": review.visitor,
+                    "ip": review.ip,
+                    "match": review.match,
+                    "priority": review.priority,
+                    "evidence": review.evidence_id,
+                }
+                if review.hold_until is not None:
+                    details["hold_until"] = utc(review.hold_until).isoformat()
+                    details["session"] = review.session
+                    details["device"] = review.device
                 await tx.append(
                     SYSTEM_MODERATION,
-                    "review.created",
+                    "hold.created" if review.hold_until is not None else "review.created",
                     f"review:{review.id}",
                     review.reason,
-                    {
-                        "visitor": review.visitor,
-                        "ip": review.ip,
-                        "match": review.match,
-                        "priority": review.priority,
-                        "evidence": review.evidence_id,
-                    },
+                    details,
                 )
 
         await self.audit.run(work)
@@ -91,6 +96,27 @@ class SqlModerationStore:
         async with self.db.sessions() as db_session:
             row = (await db_session.execute(query)).scalar_one_or_none()
         return None if row is None else ban_record(row)
+
+    async def active_hold(
+        self, now: datetime, visitor: str, session: str | None = None, device: str | None = None
+    ) -> ReviewItem | None:
+        covered = [ReviewRow.visitor == visitor]
+        if session is not None:
+            covered.append(ReviewRow.session == session)
+        if device is not None:
+            covered.append(ReviewRow.device == device)
+        query = (
+            select(ReviewRow)
+            .where(
+                ReviewRow.hold_until > utc(now),
+                ReviewRow.status.in_(("open", "escalated")),
+                or_(*covered),
+            )
+            .order_by(ReviewRow.hold_until.desc())
+            .limit(1)
+        )
+        rows = await self.db.rows(query)
+        return review_item(rows[0]) if rows else None
 
     async def evidence(self, evidence_id: str) -> EvidenceRecord | None:
         async with self.db.sessions() as session:
@@ -185,6 +211,7 @@ def review_row(review: ReviewItem) -> ReviewRow:
         ip=review.ip,
         session=review.session,
         device=review.device,
+        hold_until=None if review.hold_until is None else utc(review.hold_until),
     )
 
 
@@ -230,4 +257,5 @@ def review_item(row: ReviewRow) -> ReviewItem:
         ip=row.ip,
         session=row.session,
         device=row.device,
+        hold_until=None if row.hold_until is None else utc(row.hold_until),
     )

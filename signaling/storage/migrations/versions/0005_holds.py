@@ -1,0 +1,31 @@
+"""holds: a review item may hold its visitor (a possible minor in explicit video)
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-30
+
+``moderation_reviews.hold_until``: set on a hold; until then (or until a reviewer decides
+the item) the visitor's session and device cannot be matched.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("moderation_reviews") as reviews:
+        reviews.add_column(sa.Column("hold_until", sa.DateTime(timezone=True), nullable=True))
+        reviews.create_index("ix_moderation_reviews_hold", ["hold_until"])
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("moderation_reviews") as reviews:
+        reviews.drop_index("ix_moderation_reviews_hold")
+        reviews.drop_column("hold_until")
