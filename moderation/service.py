@@ -151,9 +151,8 @@ class Moderation:
 
     async def active_hold(self, subject: Subject) -> ReviewItem | None:
         """The hold that keeps ``subject`` (visitor id, session or device) out of
-        matching now, if any. Holds are only made with moderation on."""
-        if not self.settings.enabled:
-            return None
+        matching now, if any (asked at every ``join``; the store is the truth, shared by
+        all nodes; a hold made earlier still applies with moderation turned off)."""
         return await self.store.active_hold(
             utc_now(), subject.visitor, subject.session, subject.device
         )
