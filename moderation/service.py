@@ -34,6 +34,10 @@ def classifier_config(settings: ModerationSettings) -> ClassifierConfig:
     )
 
 
+class ModerationDown(RuntimeError):
+    """Moderation is on but its classifier cannot be loaded (start-up, production)."""
+
+
 class Moderation:
     def __init__(
         self,
@@ -85,6 +89,33 @@ class Moderation:
             self.settings.classifier,
             self.settings.workers,
         )
+
+    async def require_classifier(self) -> None:
+        """Wait until a worker has loaded the classifier; :class:`ModerationDown` (naming
+        the setting) if it cannot be imported or built. For ``mode = "production"``: a
+        node must never serve video unmoderated because of a broken setting."""
+        if self.pool is None:
+            return  # moderation off, remote workers, or a checker handed in
+        error = await self.pool.first_outcome(self.settings.startup_timeout_s)
+        if error is not None:
+            raise ModerationDown(
+                f"moderation.classifier = {self.settings.classifier!r} cannot be loaded: "
+                f"{error}. Fix moderation.classifier (env DUET_MODERATION__CLASSIFIER) or "
+                "install its dependencies; moderation.enabled = false turns video "
+                "moderation off explicitly."
+            )
+
+    @property
+    def status(self) -> Literal["off", "starting", "up", "down"]:
+        """``down``: moderation is on but no classifier ever loaded (a broken setting):
+        video goes unchecked."""
+        if not self.settings.enabled:
+            return "off"
+        if self.pool is None:
+            return "up"
+        if self.pool.ever_ready:
+            return "up"
+        return "down" if self.pool.load_error is not None else "starting"
 
     async def close(self) -> None:
         if self.video is not None:
@@ -170,6 +201,7 @@ class Moderation:
         latency = s.latency_s
         data: dict[str, Any] = {
             "enabled": self.settings.enabled,
+            "status": self.status,
             "checks_scheduled": s.checks_scheduled,
             "checks_run": s.checks_run,
             "report_checks": s.report_checks,

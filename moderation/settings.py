@@ -71,6 +71,10 @@ class ModerationSettings(BaseModel):
     """Send checks to ``duet worker`` processes (on any host) through Redis instead of
     running classifier processes in this node. Needs ``redis_url``."""
 
+    startup_timeout_s: float = Field(default=120.0, gt=0)
+    """With ``mode = "production"``: how long ``duet serve`` waits at start for a worker
+    to load the classifier; a classifier that fails to load (or none in time) stops it."""
+
     check_timeout_s: float = Field(default=2.0, gt=0)
     """A check whose verdict takes longer fails; its worker is killed and replaced."""
 

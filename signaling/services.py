@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from moderation import Moderation
 from moderation.evidence import utc_now
+from moderation.service import ModerationDown
 from moderation.stream import StreamChecker
 from sfu import Router
 from sfu.cluster import SfuCluster
@@ -194,6 +195,13 @@ class Services:
         await self.media.start()
         self.writer.start()
         self.moderation.start()
+        if self.settings.mode == "production" and self.settings.moderation.enabled:
+            try:
+                await self.moderation.require_classifier()
+            except ModerationDown as exc:
+                logger.critical("refusing to serve unmoderated video: %s", exc)
+                await self.moderation.close()
+                raise
         self.retention.start()
         if self.shared is not None:
             await self.shared.start()

@@ -37,6 +37,7 @@ def _moderation_summary(snapshot: dict[str, Any]) -> dict[str, Any]:
     workers = snapshot.get("workers", {})
     return {
         "enabled": snapshot["enabled"],
+        "status": snapshot.get("status"),
         "breaker": snapshot.get("breaker", {}).get("state"),
         "workers_ready": workers.get("ready", 0),
         "worker_restarts": workers.get("restarts", 0),
