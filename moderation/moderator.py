@@ -25,7 +25,7 @@ from moderation.policy import Decision, Policy
 from moderation.ports import FrameChecker, FrameSource, MatchRef
 from moderation.records import ModerationStore, Subject
 from moderation.sanctions import Sanctions
-from moderation.schedule import Backstops, Schedule
+from moderation.schedule import Backstops, ReportBudget, Schedule
 from moderation.settings import ModerationSettings
 from moderation.stats import ModerationStats
 from moderation.verdict import Verdict
@@ -62,7 +62,19 @@ class VideoModerator:
         self.store = store
         self.clock = clock
         self.stats: ModerationStats = sanctions.stats
-        self.backstops = Backstops(settings.max_checks_per_s, settings.daily_budget, clock.now)
+        self.backstops = Backstops(
+            settings.max_checks_per_s,
+            settings.daily_budget,
+            clock.now,
+            visitor_per_min=settings.visitor_checks_per_min,
+            reports=ReportBudget(
+                settings.report_checks_per_s,
+                settings.report_daily_budget,
+                settings.report_checks_per_reporter,
+                settings.report_checks_per_target,
+                settings.report_check_window_s,
+            ),
+        )
         self.breaker = Breaker(settings.breaker_failures, settings.breaker_cooloff_s, clock.now)
         self.policy = Policy(settings, clock.now)
         self._schedules: dict[str, set[asyncio.Task[None]]] = {}
@@ -110,7 +122,7 @@ class VideoModerator:
 
     def visitor_left(self, visitor: str) -> None:
         self.policy.forget(visitor)
-        self.backstops.resume(visitor)
+        self.backstops.visitor_gone(visitor)
 
     def released(self, visitor: str) -> None:
         """A reviewer cleared a held visitor: their next matches are checked again."""
@@ -162,15 +174,21 @@ class VideoModerator:
             if result.decision.action in ("ban", "hold"):
                 return
 
-    async def check_reported(self, subject: Subject, match_id: str) -> Decision | None:
+    async def check_reported(
+        self, subject: Subject, match_id: str, reporter: str
+    ) -> Decision | None:
         """An immediate check of a reported visitor's live video (an image report):
-        bypasses the schedule but not the global budget. Explicit at ban confidence is
-        enforced; anything unsafe below it is borderline and goes to human review (no
-        confirmation loop: a person asked us to look); a possible minor always goes to
-        review. Returns the decision, or ``None`` if no check could run."""
+        bypasses the schedule; draws on the report budget (see
+        :meth:`Backstops.admit_urgent`; ``reporter`` keys the per-reporter cap). Explicit
+        at ban confidence is enforced; anything unsafe below it is borderline and goes to
+        human review (no confirmation loop: a person asked us to look); a possible minor
+        always goes to review (held if also explicit). Returns the decision, or ``None``
+        if no check could run."""
         self.stats.checks_scheduled += 1
         self.stats.report_checks += 1
-        skip = self.backstops.admit_urgent()
+        skip = self.backstops.admit_urgent(
+            subject.visitor, reporter, subject.session or subject.device or subject.visitor
+        )
         if skip is not None:
             self.stats.checks_skipped[skip] += 1
             return None

@@ -145,15 +145,16 @@ class Moderation:
         return await self.chat.review(subject, match, text)
 
     async def check_reported(
-        self, subject: Subject, match_id: str
+        self, subject: Subject, match_id: str, reporter: str = ""
     ) -> Literal["ban", "review", "clean", "unchecked"]:
-        """An image report: check ``subject``'s live video now (bypassing its schedule, not
-        the global budget). Returns ``ban`` (enforced), ``review`` (sent to reviewers),
-        ``clean`` (nothing seen: the report is dropped) or ``unchecked`` (moderation off,
-        over budget, no frame, breaker open)."""
+        """An image report: check ``subject``'s live video now (bypassing its schedule,
+        from the report budget; ``reporter`` keys the per-reporter cap). Returns ``ban``
+        (enforced), ``review`` (sent to reviewers, or held), ``clean`` (nothing seen: the
+        report is dropped) or ``unchecked`` (moderation off, over budget, no frame,
+        breaker open)."""
         if self.video is None:
             return "unchecked"
-        decision = await self.video.check_reported(subject, match_id)
+        decision = await self.video.check_reported(subject, match_id, reporter)
         if decision is None:
             return "unchecked"
         if decision.action == "ban":

@@ -214,6 +214,15 @@ class Lobby(AsyncIOEventEmitter):
         await self.disconnect(visitor)
         return True
 
+    def sends_video(self, visitor_id: str) -> bool:
+        """Whether a visitor of this node sends live video now (in a video match, with a
+        media connection and the camera on)."""
+        visitor = self.visitors.get(visitor_id)
+        if visitor is None or not visitor.media or not visitor.video:
+            return False
+        match = visitor.match
+        return match is not None and match.mode == "video"
+
     @staticmethod
     def subject(visitor: Participant) -> Subject:
         """The identifiers a ban of ``visitor`` covers: visitor, IP, session and device."""

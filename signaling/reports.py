@@ -70,7 +70,9 @@ class ReportSink(Protocol):
 class ReportModeration(Protocol):
     """What the desk asks of moderation (``moderation.Moderation`` provides it)."""
 
-    async def check_reported(self, subject: Subject, match_id: str) -> CheckOutcome: ...
+    async def check_reported(
+        self, subject: Subject, match_id: str, reporter: str = ""
+    ) -> CheckOutcome: ...
 
     async def ban_for_reports(
         self,
@@ -184,22 +186,31 @@ class ReportDesk:
         self.weights = VerbalWeights(settings.verbal_window_s, clock)
         self.outcomes: dict[str, int] = {}
         """Reports by ``reason:outcome`` (for metrics)."""
+        self.live_video: Callable[[str], bool] | None = None
+        """Whether a visitor of this node sends live video now (set by the composition
+        root); image reports about anyone else are never checked (no model call, no
+        budget spent): reviewers see them. ``None``: assume so."""
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def file(self, filing: Filing, reporter: Subject, reported: Subject) -> str:
         """Store the report, then act on it in the background; returns its id."""
         report_id = await self.sink.file_report(filing)
         if filing.reason in IMAGE_REASONS:
-            self._spawn(self._check(report_id, filing, reported))
+            self._spawn(self._check(report_id, filing, reporter, reported))
         else:
             await self._weigh(report_id, filing, reporter, reported)
         return report_id
 
-    async def _check(self, report_id: str, filing: Filing, reported: Subject) -> None:
+    async def _check(
+        self, report_id: str, filing: Filing, reporter: Subject, reported: Subject
+    ) -> None:
         outcome: CheckOutcome = "unchecked"
-        if self.moderation is not None and filing.match is not None:
+        live = self.live_video is None or self.live_video(reported.visitor)
+        if self.moderation is not None and filing.match is not None and live:
             try:
-                outcome = await self.moderation.check_reported(reported, filing.match)
+                outcome = await self.moderation.check_reported(
+                    reported, filing.match, reporter.session or reporter.visitor
+                )
             except Exception:
                 logger.exception("the check for report %s failed", report_id)
         self._count(filing.reason, outcome)

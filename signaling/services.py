@@ -146,6 +146,7 @@ class Services:
         # Reports go to the reviewer console's store (the database), audited.
         report_store = ReportStore(db, audit)
         reports = ReportDesk(settings.reports, report_store, moderation, lobby.clock)
+        reports.live_video = lobby.sends_video
         lobby.reports = reports
         retention = RetentionJob(
             settings.retention,

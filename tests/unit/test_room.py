@@ -284,3 +284,20 @@ async def test_a_ban_removes_every_tab_of_the_session_or_device() -> None:
     await LobbyEnforcer(room.lobby, Events()).enforce(ban)
     assert not tab1.alive and not tab2.alive and not other_device_tab.alive
     assert neighbour.alive  # same NAT, another person: not removed now
+
+
+async def test_image_reports_check_only_visitors_with_live_video() -> None:
+    """No live video, no model call and no budget spent: the report waits for reviewers."""
+    room = make_room(reports={"cooldown_s": 0})
+    room.desk.live_video = room.lobby.sends_video
+    a, b = await pair(room)  # a text match: nobody sends video
+    assert not room.lobby.sends_video(b.id)
+    await room.send(a, {"type": "report", "reason": "nudity"})
+    await settle()
+    assert room.moderation.checks == []
+    (stored,) = room.sink.reports.values()
+    assert stored.status == "open" and room.desk.outcomes == {"nudity:unchecked": 1}
+    room.desk.live_video = lambda visitor: visitor == b.id
+    await room.send(a, {"type": "report", "reason": "minor"})
+    await settle()
+    assert [s.visitor for s, _ in room.moderation.checks] == [b.id]
