@@ -130,7 +130,9 @@ class ModerationStore(Protocol):
         ...
 
     async def evidence_before(self, before: datetime, limit: int = 500) -> list[EvidenceRecord]:
-        """Evidence created before ``before`` (for retention)."""
+        """Evidence created before ``before`` that retention may delete: never the
+        evidence of an undecided review item (holds included) or of a ban whose appeal
+        is undecided."""
         ...
 
     async def delete_evidence(self, ids: list[str]) -> None:
@@ -197,7 +199,10 @@ class MemoryStore:
         return items[:limit]
 
     async def evidence_before(self, before: datetime, limit: int = 500) -> list[EvidenceRecord]:
-        old = [e for e in self.evidence_records.values() if e.created_at < before]
+        kept = {r.evidence_id for r in self.review_items if r.status in ("open", "escalated")}
+        old = [
+            e for e in self.evidence_records.values() if e.created_at < before and e.id not in kept
+        ]
         return sorted(old, key=lambda e: e.created_at)[:limit]
 
     async def delete_evidence(self, ids: list[str]) -> None:

@@ -15,8 +15,9 @@ from sqlalchemy import delete, or_, select, update
 
 from moderation.records import BanRecord, EvidenceRecord, ReviewItem
 from signaling.storage.audit import SYSTEM_MODERATION, AuditLog, AuditTransaction
+from signaling.storage.cases import OPEN_STATUSES
 from signaling.storage.db import Database, utc
-from signaling.storage.tables import BanRow, EvidenceRow, ReviewRow
+from signaling.storage.tables import AppealRow, BanRow, EvidenceRow, ReviewRow
 
 
 class SqlModerationStore:
@@ -138,9 +139,20 @@ class SqlModerationStore:
         return [review_item(row) for row in await self.db.rows(query)]
 
     async def evidence_before(self, before: datetime, limit: int = 500) -> list[EvidenceRecord]:
+        """Old evidence retention may delete: never that of an undecided review item
+        (holds included) or of a ban with an undecided appeal."""
+        open_reviews = select(ReviewRow.evidence_id).where(ReviewRow.status.in_(OPEN_STATUSES))
+        appealed = select(BanRow.evidence_id).where(
+            BanRow.evidence_id.is_not(None),
+            BanRow.id.in_(select(AppealRow.ban_id).where(AppealRow.status.in_(OPEN_STATUSES))),
+        )
         query = (
             select(EvidenceRow)
-            .where(EvidenceRow.created_at < utc(before))
+            .where(
+                EvidenceRow.created_at < utc(before),
+                EvidenceRow.id.not_in(open_reviews),
+                EvidenceRow.id.not_in(appealed),
+            )
             .order_by(EvidenceRow.created_at)
             .limit(limit)
         )
