@@ -334,8 +334,10 @@ class AppealInfo(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    token: str
-    """Unguessable token of this ban: proves the appeal comes from the banned visitor."""
+    token: str | None
+    """Unguessable token of this ban: proves the appeal comes from the banned visitor.
+    ``None`` for anyone else the ban covers only by sharing the IP address (they cannot
+    appeal someone else's ban)."""
     status: AppealStatus
     """``none``: not appealed yet; ``pending``: a reviewer will look at it; ``upheld``: a
     reviewer confirmed the ban (one appeal per ban)."""
