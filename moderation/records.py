@@ -82,6 +82,9 @@ class ReviewItem:
     """The visitor's identifiers, so that a reviewer who upholds the item can ban them."""
     session: str | None = None
     device: str | None = None
+    ban_id: str | None = None
+    """Set when the item asks a reviewer to confirm a ban already made (verbal reports):
+    upholding keeps that ban, overturning lifts it."""
     hold_until: datetime | None = None
     """Set on a *hold* (a possible minor in explicit video): until then, or until a
     reviewer decides the item, the visitor cannot be matched. ``None``: a plain item."""

@@ -47,7 +47,10 @@ class Sanctions:
         source: str,
         duration_s: float,
         evidence: EvidenceRecord,
+        confirm: bool = False,
     ) -> BanRecord:
+        """``confirm``: also open a review item (same transaction) for a reviewer to
+        confirm the ban (uphold) or lift it (overturn)."""
         created = self.now()
         ban = BanRecord(
             id="b_" + secrets.token_hex(8),
@@ -61,8 +64,25 @@ class Sanctions:
             until=created + timedelta(seconds=duration_s),
             evidence_id=evidence.id,
         )
-        await self.store.save(evidence, ban=ban)
+        item = None
+        if confirm:
+            item = ReviewItem(
+                id="r_" + secrets.token_hex(8),
+                visitor=subject.visitor,
+                match=evidence.match,
+                priority="normal",
+                reason=f"confirm the ban: {reason}",
+                created_at=created,
+                evidence_id=evidence.id,
+                ip=subject.ip,
+                session=subject.session,
+                device=subject.device,
+                ban_id=ban.id,
+            )
+        await self.store.save(evidence, ban=ban, review=item)
         self.stats.bans[source] += 1
+        if item is not None:
+            self.stats.review_items["normal"] += 1
         logger.warning(
             "moderation ban %s: visitor %s (%s) until %s: %s",
             ban.id,

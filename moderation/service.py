@@ -172,9 +172,10 @@ class Moderation:
         duration_s: float,
     ) -> None:
         """Ban after enough distinct people reported ``subject`` (verbal reasons), with
-        their last chat messages as evidence (written first, as for every ban)."""
+        the chat transcript as evidence (written first, as for every ban) and a review
+        item for a reviewer to confirm or lift the ban."""
         evidence = await self.evidence.text(subject.visitor, match_id, messages, reason)
-        await self.sanctions.ban(subject, reason, "report", duration_s, evidence)
+        await self.sanctions.ban(subject, reason, "report", duration_s, evidence, confirm=True)
 
     async def active_ban(
         self, ip: str, session: str | None = None, device: str | None = None

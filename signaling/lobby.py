@@ -522,6 +522,8 @@ class Lobby(AsyncIOEventEmitter):
             reporter_session=visitor.session,
             reported_session=reported.session,
             reported_device=reported.device,
+            reporter_device=visitor.device,
+            matched_s=(match.ended_clock or now) - match.started_clock,
         )
         if isinstance(reported, RemoteVisitor) and self.shared is not None:
             # The reported visitor's node checks its video and files the report.

@@ -17,6 +17,7 @@ ever stored) through a :class:`ReportSink`. The room calls :meth:`ReportDesk.fil
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import secrets
 from collections import OrderedDict
@@ -53,6 +54,10 @@ class Filing:
     reporter_session: str | None = None
     reported_session: str | None = None
     reported_device: str | None = None
+    reporter_device: str | None = None
+    matched_s: float | None = None
+    """How long the reporter and the reported person were matched (``None``: unknown,
+    counts as long enough)."""
 
 
 class ReportSink(Protocol):
@@ -154,8 +159,23 @@ class VerbalWeights:
         self._reports.pop(target, None)
 
 
+def network_key(ip: str) -> str:
+    """The network an address stands for: an IPv4 address itself (/32), an IPv6 address
+    its /64 (one household or phone gets a whole /64 and can hop inside it)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
 def reporter_keys(session: str | None, device: str | None, ip: str) -> Reporter:
-    keys = ["i:" + ip]
+    """Two reporters are distinct only if session, device and network all differ."""
+    keys = ["n:" + network_key(ip)]
     if session:
         keys.append("s:" + session)
     if device:
@@ -225,6 +245,9 @@ class ReportDesk:
         self, report_id: str, filing: Filing, reporter: Subject, reported: Subject
     ) -> None:
         target = target_key(reported)
+        if filing.matched_s is not None and filing.matched_s < self.settings.verbal_min_match_s:
+            self._count(filing.reason, "too_brief")  # stored for reviewers, no weight
+            return
         count = self.weights.add(
             target, reporter_keys(reporter.session, reporter.device, reporter.ip)
         )
@@ -235,7 +258,8 @@ class ReportDesk:
         self.weights.forget(target)
         self._count(filing.reason, "ban")
         reason = f"reported by {count} people within {self.settings.verbal_window_s:g} s"
-        messages = [text for sender, text in filing.transcript if sender == "reported"]
+        # The whole transcript (both sides, labelled) is the evidence a reviewer reads.
+        messages = [f"{sender}: {text}" for sender, text in filing.transcript]
         await self.moderation.ban_for_reports(
             reported, filing.match, messages, reason, self.settings.ban_duration_s
         )

@@ -135,6 +135,7 @@ class Decisions:
         if item is None:
             raise DecisionError(404, "not_found", "no such review item")
         self._may_decide(reviewer, item.status, action)
+        linked = None if item.ban_id is None else await self.bans.get(item.ban_id)
 
         async def work(tx: AuditTransaction) -> tuple[Outcome, list[EvidenceRecord]]:
             status = REVIEW_STATUS[action]
@@ -146,6 +147,21 @@ class Decisions:
             await tx.append(
                 reviewer.actor, f"review.{status}", f"review:{item.id}", reason, details
             )
+            if item.ban_id is not None and status == "upheld":
+                return Outcome("review", item.id, status), []  # the ban stands
+            if item.ban_id is not None and status == "overturned":
+                lifted = await self.banning.lift(tx, item.ban_id, reviewer, reason)
+                taken = await self.reviews.take_evidence(tx, [item.evidence_id])
+                await self._evidence_deleted(tx, reviewer, taken, reason)
+                outcome = Outcome(
+                    "review",
+                    item.id,
+                    status,
+                    lifted=item.ban_id if lifted else None,
+                    evidence_deleted=len(taken),
+                    lifted_ban=linked if lifted else None,
+                )
+                return outcome, taken
             if status == "upheld":
                 if item.ip is None:
                     raise DecisionError(409, "no_identifiers", "the item has no IP to ban")

@@ -224,6 +224,7 @@ def review_row(review: ReviewItem) -> ReviewRow:
         session=review.session,
         device=review.device,
         hold_until=None if review.hold_until is None else utc(review.hold_until),
+        ban_id=review.ban_id,
     )
 
 
@@ -270,4 +271,5 @@ def review_item(row: ReviewRow) -> ReviewItem:
         session=row.session,
         device=row.device,
         hold_until=None if row.hold_until is None else utc(row.hold_until),
+        ban_id=row.ban_id,
     )

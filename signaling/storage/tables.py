@@ -98,6 +98,8 @@ class ReviewRow(Base):
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     decision_note: Mapped[str | None] = mapped_column(Text, default=None)
     hold_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    ban_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    """The ban this item asks a reviewer to confirm or lift (verbal-report bans)."""
     """Set on a hold (possible minor in explicit video): not matched until then or until
     decided."""
 

@@ -179,3 +179,36 @@ async def test_blurred_evidence_has_far_less_high_frequency_energy(console: Cons
     assert original.status_code == blurred.status_code == 200
     sharp, soft = _sharpness(original.content), _sharpness(blurred.content)
     assert soft < sharp / 50, (sharp, soft)
+
+
+async def test_a_ban_for_verbal_reports_is_confirmed_or_lifted_by_a_reviewer(
+    console: ConsoleApp,
+) -> None:
+    moderation = console.services.moderation
+    transcript = ["reported: you are awful", "reporter: please stop"]
+    for n, action in enumerate(("uphold", "overturn")):
+        subject = Subject(f"v_rude{n}", f"198.51.100.{n + 10}", f"s_rude{n}", f"d_rude{n}")
+        await moderation.ban_for_reports(subject, "m_1", transcript, "reported by 3", 3600)
+        ban = await moderation.active_ban(subject.ip)
+        assert ban is not None and ban.source == "report"
+        (item,) = [r for r in await moderation.store.reviews() if r.ban_id == ban.id]
+        evidence = await moderation.store.evidence(item.evidence_id)
+        assert evidence is not None and evidence.kind == "text"
+        path = Path(console.settings.moderation.evidence_dir) / evidence.path
+        assert path.read_text() == "\n".join(transcript)
+        mo = await console.login("mo")
+        await console.client.post(
+            f"/api/admin/items/review/{item.id}/open", headers=mo.headers(), json={}
+        )
+        decided = await console.client.post(
+            f"/api/admin/items/review/{item.id}/decision",
+            headers=mo.headers(),
+            json={"action": action, "reason": "looked at the chat"},
+        )
+        assert decided.status_code == 200, decided.text
+        after = await moderation.active_ban(subject.ip)
+        if action == "uphold":
+            assert after is not None and after.id == ban.id  # the same ban stands
+            assert decided.json()["ban"] is None
+        else:
+            assert after is None and decided.json()["lifted"] == ban.id

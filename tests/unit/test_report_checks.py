@@ -126,4 +126,7 @@ async def test_a_ban_for_verbal_reports_keeps_the_chat_as_evidence(tmp_path: Pat
     evidence = await moderation.store.evidence(ban.evidence_id or "")
     assert evidence is not None and evidence.kind == "text"
     assert "you are awful" in (tmp_path / evidence.path).read_text()
+    # ...and a reviewer is asked to confirm or lift it.
+    (item,) = await moderation.store.reviews()
+    assert item.ban_id == ban.id and item.evidence_id == evidence.id
     await moderation.close()

@@ -1,11 +1,12 @@
-"""holds: a review item may hold its visitor (a possible minor in explicit video)
+"""holds: a review item may hold its visitor, or ask to confirm a ban
 
 Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-30
 
 ``moderation_reviews.hold_until``: set on a hold; until then (or until a reviewer decides
-the item) the visitor's session and device cannot be matched.
+the item) the visitor's session and device cannot be matched. ``ban_id``: the ban the item
+asks a reviewer to confirm or lift (bans for verbal reports).
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("moderation_reviews") as reviews:
         reviews.add_column(sa.Column("hold_until", sa.DateTime(timezone=True), nullable=True))
+        reviews.add_column(sa.Column("ban_id", sa.String(40), nullable=True))
         reviews.create_index("ix_moderation_reviews_hold", ["hold_until"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("moderation_reviews") as reviews:
         reviews.drop_index("ix_moderation_reviews_hold")
+        reviews.drop_column("ban_id")
         reviews.drop_column("hold_until")
