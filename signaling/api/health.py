@@ -42,4 +42,5 @@ def _moderation_summary(snapshot: dict[str, Any]) -> dict[str, Any]:
         "workers_ready": workers.get("ready", 0),
         "worker_restarts": workers.get("restarts", 0),
         "checks_run": snapshot["checks_run"],
+        "holds": snapshot.get("holds", 0),
     }
