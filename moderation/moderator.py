@@ -27,6 +27,7 @@ from moderation.records import ModerationStore, Subject
 from moderation.sanctions import Sanctions
 from moderation.schedule import Backstops, ReportBudget, Schedule
 from moderation.settings import ModerationSettings
+from moderation.shared import SharedBudget
 from moderation.stats import ModerationStats
 from moderation.verdict import Verdict
 from moderation.workers import CheckFailed, NoWorker
@@ -77,6 +78,8 @@ class VideoModerator:
         )
         self.breaker = Breaker(settings.breaker_failures, settings.breaker_cooloff_s, clock.now)
         self.policy = Policy(settings, clock.now)
+        self.shared: SharedBudget | None = None
+        """With ``redis_url``: the global rate and daily budget of all nodes together."""
         self._schedules: dict[str, set[asyncio.Task[None]]] = {}
         self._reviewed: dict[str, set[tuple[str, str]]] = {}
         self._background: set[asyncio.Task[Any]] = set()
@@ -244,6 +247,9 @@ class VideoModerator:
             self.stats.checks_skipped[skip] += 1
             return None
         try:
+            if self.shared is not None and (skip := await self.shared.take()) is not None:
+                self.stats.checks_skipped[skip] += 1
+                return None
             if not self.breaker.allow():
                 reason = (
                     "breaker_half_open" if self.breaker.state == "half_open" else "breaker_open"

@@ -19,6 +19,7 @@ from moderation.ports import Enforcer, FrameChecker, FrameSource, MatchRef
 from moderation.records import BanRecord, ModerationStore, ReviewItem, Subject
 from moderation.sanctions import Sanctions
 from moderation.settings import ModerationSettings
+from moderation.shared import SharedBudget
 from moderation.stats import ModerationStats
 from moderation.text import ChatModerator, ChatOutcome
 from moderation.workers import WorkerPool
@@ -47,8 +48,10 @@ class Moderation:
         store: ModerationStore,
         clock: Clock | None = None,
         checker: FrameChecker | None = None,
+        shared: SharedBudget | None = None,
     ) -> None:
-        """``checker`` replaces the worker pool (unit tests pass an in-process fake)."""
+        """``checker`` replaces the worker pool (unit tests pass an in-process fake);
+        ``shared``: the budgets all nodes share through Redis (``redis_url``)."""
         self.settings = settings
         self.store = store
         self.clock = clock or MonotonicClock()
@@ -70,6 +73,7 @@ class Moderation:
             self.video = VideoModerator(
                 settings, checker, frames, self.sanctions, self.evidence, store, self.clock
             )
+            self.video.shared = shared
         text = (
             settings.text
             if settings.enabled

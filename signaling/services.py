@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from moderation import Moderation
 from moderation.evidence import utc_now
 from moderation.service import ModerationDown
+from moderation.shared import SharedBudget
 from moderation.stream import StreamChecker
 from sfu import Router
 from sfu.cluster import SfuCluster
@@ -141,6 +142,11 @@ class Services:
             enforcer=enforcer,
             store=SqlModerationStore(db, audit),
             checker=checker,
+            shared=None
+            if redis is None
+            else SharedBudget(
+                redis, settings.moderation.max_checks_per_s, settings.moderation.daily_budget
+            ),
         )
         lobby.moderation = moderation
         # Reports go to the reviewer console's store (the database), audited.
