@@ -92,6 +92,9 @@ class CallerRecord:
     keyframe_requests: int = 0
     """Keyframe requests (PLI/FIR) the SFU sent this caller."""
     connection_state: str | None = None
+    sanction: str | None = None
+    """``banned`` or ``held`` when moderation stopped this caller (offenders)."""
+    sanction_at: float | None = None
 
 
 def keep_loopback_candidates(sdp: str) -> str:
@@ -245,12 +248,16 @@ class BenchCaller:
                         current.ended_at, current.end = now, "partner_left"
                 elif kind == "error":
                     record.error_codes.append(str(event.get("code")))
+                elif kind in ("banned", "held") and record.sanction is None:
+                    record.sanction, record.sanction_at = str(kind), now
         except websockets.ConnectionClosed as exc:
+            if record.sanction == "banned":
+                return  # moderation closed the socket: expected of an offender
             if not self._stopping:
                 record.error = f"the server closed the WebSocket ({_describe(exc)})"
                 self.report("failed", self.index, time.monotonic(), record.error)
             return
-        if not self._stopping:
+        if not self._stopping and record.sanction != "banned":
             record.error = "the server closed the WebSocket"
             self.report("failed", self.index, time.monotonic(), record.error)
 

@@ -24,7 +24,7 @@ import multiprocessing.queues
 import queue
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks.caller import AnnouncedWindow, BenchCaller, CallerRecord
@@ -46,6 +46,8 @@ class WorkerPlan:
     connect_timeout: float
     max_seconds: float
     """Hard bound on the worker's life after ``go``."""
+    tints: dict[int, tuple[int, int]] = field(default_factory=dict)
+    """Offenders among this worker's callers: caller index -> (U, V) tint of its clip."""
 
 
 class DecodeErrors(logging.Handler):
@@ -84,7 +86,10 @@ async def _run(
     started = time.monotonic()
     cpu_started = time.process_time()
     audio = encode_audio_clip()
-    clips = {index: encode_video_clip(plan.video, index) for index, _ in plan.callers}
+    clips = {
+        index: encode_video_clip(plan.video, index, plan.tints.get(index))
+        for index, _ in plan.callers
+    }
     clip_kbps = sum(c.kbps for c in clips.values()) / max(1, len(clips))
     out.put(("ready", plan.worker, time.process_time() - cpu_started, clip_kbps, audio.kbps))
 
