@@ -131,8 +131,12 @@ class BenchCaller:
         loopback: bool = True,
         next_every: float | None = None,
         connect_timeout: float = 10.0,
+        local_address: str | None = None,
     ) -> None:
+        """``local_address``: the loopback address this caller connects from (offender
+        runs give each caller its own, so that one offender's IP ban covers nobody else)."""
         self.index = index
+        self.local_address = local_address
         self.total = total
         self.ws_url = ws_url
         self.window = window
@@ -167,11 +171,17 @@ class BenchCaller:
         record = self.record
         record.connect_started = time.monotonic()
         try:
-            token = await open_session(self.ws_url, timeout=self.connect_timeout)
+            token = await open_session(
+                self.ws_url, timeout=self.connect_timeout, local_address=self.local_address
+            )
+            extra: dict[str, Any] = {}
+            if self.local_address is not None:
+                extra["local_addr"] = (self.local_address, 0)
             self._ws = await websockets.connect(
                 ws_url_with(self.ws_url, token),
                 max_size=2**22,
                 open_timeout=self.connect_timeout,
+                **extra,
             )
         except (
             OSError,

@@ -169,6 +169,9 @@ def plan_workers(options: CallsOptions) -> list[WorkerPlan]:
             connect_timeout=options.connect_timeout,
             max_seconds=bound,
             tints={index: tint for index, _ in callers if index in offenders},
+            # An offender's ban covers its IP address: with one address for all callers
+            # it would keep every later caller out.
+            own_addresses=bool(offenders) and options.use_loopback,
         )
         for worker, callers in enumerate(assigned)
     ]

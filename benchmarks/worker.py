@@ -46,8 +46,15 @@ class WorkerPlan:
     connect_timeout: float
     max_seconds: float
     """Hard bound on the worker's life after ``go``."""
+    own_addresses: bool = False
+    """Each caller connects from its own loopback address (:func:`caller_address`)."""
     tints: dict[int, tuple[int, int]] = field(default_factory=dict)
     """Offenders among this worker's callers: caller index -> (U, V) tint of its clip."""
+
+
+def caller_address(index: int) -> str:
+    """Caller ``index``'s own loopback address: 127.1.x.y (Linux answers all of 127/8)."""
+    return f"127.1.{index // 250}.{index % 250 + 1}"
 
 
 class DecodeErrors(logging.Handler):
@@ -112,6 +119,7 @@ async def _run(
             loopback=plan.loopback,
             next_every=plan.next_every,
             connect_timeout=plan.connect_timeout,
+            local_address=caller_address(index) if plan.own_addresses else None,
         )
         for index, _ in plan.callers
     ]
