@@ -1,5 +1,5 @@
-"""Budgets shared by every node through Redis (``redis_url``): the global check rate and
-the daily budget of scheduled checks.
+"""State shared by every node through Redis (``redis_url``): the global check rate and
+the daily budget of scheduled checks, chat strikes and verbal-report weights.
 
 Each node keeps its own :class:`~moderation.schedule.Backstops` (per match, per visitor,
 the report budget); with Redis, a scheduled check must *also* pass :class:`SharedBudget`,
@@ -75,3 +75,78 @@ class SharedBudget:
         second = int((await self.redis.time())[0])
         value = await self.redis.get(f"{self.keys[1]}:{second // 86400}")
         return int(value or 0)
+
+
+_STRIKE = """
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local window = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ms - window)
+local seq = redis.call('INCR', KEYS[2])
+redis.call('ZADD', KEYS[1], ms, string.format('%016d', seq) .. ':' .. ARGV[2])
+redis.call('PEXPIRE', KEYS[1], window)
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+"""
+
+
+class SharedStrikes:
+    """Flagged chat messages per person within ``window_s``, shared by all nodes (a sorted
+    set per person, scored by Redis's clock): strikes follow a session to another node."""
+
+    def __init__(self, redis: Redis, window_s: float, prefix: str = "duet:") -> None:
+        self.redis = redis
+        self.window_ms = int(window_s * 1000)
+        self.prefix = prefix + "moderation:strikes:"
+        self._script: Any = redis.register_script(_STRIKE)
+
+    async def add(self, person: str, text: str) -> list[str]:
+        """Record a flagged message of ``person``; returns their messages in the window,
+        oldest first."""
+        keys = [self.prefix + person, self.prefix + "seq"]
+        found = await self._script(keys=keys, args=[self.window_ms, text])
+        return [_text(m).split(":", 1)[1] for m in found]
+
+    async def clear(self, person: str) -> None:
+        await self.redis.delete(self.prefix + person)
+
+
+_WEIGH = """
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local window = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ms - window)
+local mine = {}
+for key in string.gmatch(ARGV[2], '[^|]+') do mine[key] = true end
+local distinct = true
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  for key in string.gmatch(member, '[^|]+') do
+    if mine[key] then distinct = false end
+  end
+end
+if distinct then redis.call('ZADD', KEYS[1], ms, ARGV[2]) end
+redis.call('PEXPIRE', KEYS[1], window)
+return redis.call('ZCARD', KEYS[1])
+"""
+
+
+class SharedWeights:
+    """Distinct verbal reporters per reported person within ``window_s``, shared by all
+    nodes (one atomic script: two reporters sharing any key count once)."""
+
+    def __init__(self, redis: Redis, window_s: float, prefix: str = "duet:") -> None:
+        self.redis = redis
+        self.window_ms = int(window_s * 1000)
+        self.prefix = prefix + "reports:weights:"
+        self._script: Any = redis.register_script(_WEIGH)
+
+    async def add(self, target: str, reporter: tuple[str, ...]) -> int:
+        """Record a report; returns the distinct reporters about ``target`` in the window."""
+        keys = "|".join(k.replace("|", "") for k in reporter)
+        return int(await self._script(keys=[self.prefix + target], args=[self.window_ms, keys]))
+
+    async def forget(self, target: str) -> None:
+        await self.redis.delete(self.prefix + target)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from moderation import Subject
+from moderation.shared import SharedWeights
 from signaling.door.settings import ReportSettings
 from signaling.protocol import IMAGE_REASONS, ReportReason
 
@@ -206,6 +207,8 @@ class ReportDesk:
         self.weights = VerbalWeights(settings.verbal_window_s, clock)
         self.outcomes: dict[str, int] = {}
         """Reports by ``reason:outcome`` (for metrics)."""
+        self.shared_weights: SharedWeights | None = None
+        """With ``redis_url``: the weights of all nodes (set by the composition root)."""
         self.live_video: Callable[[str], bool] | None = None
         """Whether a visitor of this node sends live video now (set by the composition
         root); image reports about anyone else are never checked (no model call, no
@@ -248,14 +251,16 @@ class ReportDesk:
         if filing.matched_s is not None and filing.matched_s < self.settings.verbal_min_match_s:
             self._count(filing.reason, "too_brief")  # stored for reviewers, no weight
             return
-        count = self.weights.add(
-            target, reporter_keys(reporter.session, reporter.device, reporter.ip)
-        )
+        keys = reporter_keys(reporter.session, reporter.device, reporter.ip)
+        shared = self.shared_weights
+        count = self.weights.add(target, keys) if shared is None else await shared.add(target, keys)
         threshold = self.settings.verbal_threshold
         if count < threshold or self.moderation is None:
             self._count(filing.reason, "weighed")
             return
         self.weights.forget(target)
+        if shared is not None:
+            await shared.forget(target)
         self._count(filing.reason, "ban")
         reason = f"reported by {count} people within {self.settings.verbal_window_s:g} s"
         # The whole transcript (both sides, labelled) is the evidence a reviewer reads.

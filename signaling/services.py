@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from moderation import Moderation
 from moderation.evidence import utc_now
 from moderation.service import ModerationDown
-from moderation.shared import SharedBudget
+from moderation.shared import SharedBudget, SharedStrikes, SharedWeights
 from moderation.stream import StreamChecker
 from sfu import Router
 from sfu.cluster import SfuCluster
@@ -153,6 +153,10 @@ class Services:
         report_store = ReportStore(db, audit)
         reports = ReportDesk(settings.reports, report_store, moderation, lobby.clock)
         reports.live_video = lobby.sends_video
+        if redis is not None:
+            # Strikes and report weights follow a person to any node.
+            moderation.chat.shared = SharedStrikes(redis, settings.moderation.text.strike_window_s)
+            reports.shared_weights = SharedWeights(redis, settings.reports.verbal_window_s)
         lobby.reports = reports
         retention = RetentionJob(
             settings.retention,

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from moderation import MemoryStore, Moderation, ModerationSettings, Subject
 from moderation.clock import FakeClock
-from moderation.shared import SharedBudget
+from moderation.shared import SharedBudget, SharedStrikes, SharedWeights
 from tests.support.datastores import run_redis
 from tests.unit.test_moderator import Checker, Enforcer, Frames
 
@@ -77,4 +77,50 @@ async def test_nodes_share_one_global_rate(tmp_path: Path) -> None:
         finally:
             for node in nodes:
                 await node.close()
+            await redis.aclose()
+
+
+async def test_chat_strikes_follow_a_session_to_another_node(tmp_path: Path) -> None:
+    with run_redis(tmp_path) as server:
+        redis = Redis.from_url(server.url)
+        clock = FakeClock()
+        text = {"blocked_words": ["frobnicate"], "strikes_to_ban": 2}
+        one, _ = _node(tmp_path, clock, redis, text=text)
+        two, _ = _node(tmp_path, clock, redis, text=text)
+        for node in (one, two):
+            node.chat.shared = SharedStrikes(redis, node.settings.text.strike_window_s)
+        try:
+            # The same session, reconnected to another node (a new visitor id there).
+            first = await one.chat_message(Subject("v_1", "10.0.0.1", "s_rude"), "m1", "frobnicate")
+            assert first.flagged and first.strikes == 1 and not first.banned
+            again = await two.chat_message(
+                Subject("v_2", "10.0.0.1", "s_rude"), "m2", "frobnicate you"
+            )
+            assert again.strikes == 2 and again.banned
+            enforcer = two.sanctions.enforcer
+            assert isinstance(enforcer, Enforcer)
+            (ban,) = enforcer.bans
+            evidence = await two.store.evidence(ban.evidence_id or "")
+            assert evidence is not None
+            assert (tmp_path / evidence.path).read_text() == "frobnicate\nfrobnicate you"
+        finally:
+            await one.close()
+            await two.close()
+            await redis.aclose()
+
+
+async def test_verbal_report_weights_are_shared_by_all_nodes(tmp_path: Path) -> None:
+    with run_redis(tmp_path) as server:
+        redis = Redis.from_url(server.url)
+        one, two = SharedWeights(redis, 3600), SharedWeights(redis, 3600)
+        try:
+            assert await one.add("s:target", ("n:10.0.0.1", "s:a", "d:a")) == 1
+            # Another node, the same device: the same reporter.
+            assert await two.add("s:target", ("n:10.0.0.9", "s:b", "d:a")) == 1
+            assert await two.add("s:target", ("n:10.0.0.2", "s:c", "d:c")) == 2
+            assert await one.add("s:target", ("n:2001:db8::/64", "s:d", "d:d")) == 3
+            assert await one.add("s:other", ("n:10.0.0.1", "s:a", "d:a")) == 1
+            await two.forget("s:target")
+            assert await one.add("s:target", ("n:10.0.0.1", "s:a", "d:a")) == 1
+        finally:
             await redis.aclose()
