@@ -112,6 +112,9 @@ class VideoModerator:
         s = self.settings
         tasks = self._schedules.setdefault(match.id, set())
         for index, subject in enumerate(match.subjects):
+            # Matched again: not banned, and no hold any more (it expired or was cleared),
+            # so checked like anyone from the start.
+            self.backstops.resume(subject.visitor)
             schedule = Schedule.of(s.schedule_offsets_s, s.periodic_s, index * s.partner_stagger_s)
             task = asyncio.ensure_future(self._follow(subject, match.id, schedule, started))
             tasks.add(task)

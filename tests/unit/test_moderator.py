@@ -211,6 +211,13 @@ async def test_possible_minor_in_explicit_video_is_held_never_banned(tmp_path: P
     assert grabs_of(frames, B.visitor, start) == [1.5]
     assert grabs_of(frames, A.visitor, start) == [1, 3, 6]
     assert len(enforcer.holds) == 1 and enforcer.bans == []
+    # Matched again later (the hold expired or a reviewer cleared it): checked again.
+    moderation.match_ended("m1")
+    checker.script[2] = [SAFE]
+    start = clock.now()
+    moderation.match_started("m2", A, B)
+    await clock.advance(10)
+    assert grabs_of(frames, B.visitor, start) == [1.5, 3.5, 6.5]
     await moderation.close()
 
 
