@@ -92,6 +92,9 @@ class CallerRecord:
     keyframe_requests: int = 0
     """Keyframe requests (PLI/FIR) the SFU sent this caller."""
     connection_state: str | None = None
+    sanction: str | None = None
+    """``banned`` or ``held`` when moderation stopped this caller (offenders)."""
+    sanction_at: float | None = None
 
 
 def keep_loopback_candidates(sdp: str) -> str:
@@ -128,8 +131,12 @@ class BenchCaller:
         loopback: bool = True,
         next_every: float | None = None,
         connect_timeout: float = 10.0,
+        local_address: str | None = None,
     ) -> None:
+        """``local_address``: the loopback address this caller connects from (offender
+        runs give each caller its own, so that one offender's IP ban covers nobody else)."""
         self.index = index
+        self.local_address = local_address
         self.total = total
         self.ws_url = ws_url
         self.window = window
@@ -164,11 +171,17 @@ class BenchCaller:
         record = self.record
         record.connect_started = time.monotonic()
         try:
-            token = await open_session(self.ws_url, timeout=self.connect_timeout)
+            token = await open_session(
+                self.ws_url, timeout=self.connect_timeout, local_address=self.local_address
+            )
+            extra: dict[str, Any] = {}
+            if self.local_address is not None:
+                extra["local_addr"] = (self.local_address, 0)
             self._ws = await websockets.connect(
                 ws_url_with(self.ws_url, token),
                 max_size=2**22,
                 open_timeout=self.connect_timeout,
+                **extra,
             )
         except (
             OSError,
@@ -245,12 +258,16 @@ class BenchCaller:
                         current.ended_at, current.end = now, "partner_left"
                 elif kind == "error":
                     record.error_codes.append(str(event.get("code")))
+                elif kind in ("banned", "held") and record.sanction is None:
+                    record.sanction, record.sanction_at = str(kind), now
         except websockets.ConnectionClosed as exc:
+            if record.sanction == "banned":
+                return  # moderation closed the socket: expected of an offender
             if not self._stopping:
                 record.error = f"the server closed the WebSocket ({_describe(exc)})"
                 self.report("failed", self.index, time.monotonic(), record.error)
             return
-        if not self._stopping:
+        if not self._stopping and record.sanction != "banned":
             record.error = "the server closed the WebSocket"
             self.report("failed", self.index, time.monotonic(), record.error)
 

@@ -28,6 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from benchmarks.caller import CallerRecord
 from benchmarks.clip import VideoSpec
 from benchmarks.mark import MAX_VALUE
+from benchmarks.offenders import TINTS, OffenderKind, offender_indices
 from benchmarks.scrape import MachineCpu, NodeClient, Sample, ServerUnreachable
 from benchmarks.worker import WorkerPlan, worker_main
 
@@ -61,6 +62,10 @@ class CallsOptions:
     setup_timeout: float = 30.0
     """Seconds after the last caller's start for every caller to get its partner's picture."""
     connect_timeout: float = 10.0
+    offenders: int = 0
+    """Callers whose clip the node's bench classifier flags (see :mod:`benchmarks.offenders`)."""
+    offender_kind: OffenderKind = "explicit"
+    """``explicit`` (they are banned) or ``minor`` (explicit + possible minor: held)."""
 
     def __post_init__(self) -> None:
         if self.calls < 1:
@@ -75,6 +80,10 @@ class CallsOptions:
             raise BenchError("--next-every must be positive")
         if self.workers is not None and self.workers < 1:
             raise BenchError("--workers must be at least 1")
+        if not 0 <= self.offenders <= self.calls:
+            raise BenchError("--offenders must be between 0 and --calls")
+        if self.offender_kind not in TINTS:
+            raise BenchError("--offender-kind must be 'explicit' or 'minor'")
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise BenchError(f"--url must look like http://HOST:PORT, not {self.url!r}")
@@ -120,7 +129,13 @@ class CallsOptions:
             "workers": self.worker_count,
             "loopback": self.use_loopback,
             "setup_timeout": self.setup_timeout,
+            "offenders": self.offenders,
+            "offender_kind": self.offender_kind,
         }
+
+    @property
+    def offender_indices(self) -> list[int]:
+        return offender_indices(self.callers, self.offenders)
 
 
 def is_loopback_host(host: str) -> bool:
@@ -140,6 +155,8 @@ def plan_workers(options: CallsOptions) -> list[WorkerPlan]:
     for index in range(options.callers):
         assigned[index % count].append((index, index / options.ramp))
     bound = options.ramp_seconds + options.setup_timeout + options.duration + 60.0
+    tint = TINTS[options.offender_kind]
+    offenders = set(options.offender_indices)
     return [
         WorkerPlan(
             worker=worker,
@@ -151,6 +168,10 @@ def plan_workers(options: CallsOptions) -> list[WorkerPlan]:
             next_every=options.next_every,
             connect_timeout=options.connect_timeout,
             max_seconds=bound,
+            tints={index: tint for index, _ in callers if index in offenders},
+            # An offender's ban covers its IP address: with one address for all callers
+            # it would keep every later caller out.
+            own_addresses=bool(offenders) and options.use_loopback,
         )
         for worker, callers in enumerate(assigned)
     ]

@@ -79,6 +79,23 @@ def add_calls_parser(commands: SubParsers) -> None:
         default=30.0,
         help="seconds after the last caller starts for all to see their partner (default 30)",
     )
+    calls.add_argument(
+        "--offenders",
+        type=int,
+        default=0,
+        metavar="K",
+        help=(
+            "K callers send a tinted clip the node's classifier flags (run the node with "
+            "DUET_MODERATION__CLASSIFIER=benchmarks.offenders:tint_classifier); reports "
+            "each offender's exposure: ms from match to ban/hold, frames its partners got"
+        ),
+    )
+    calls.add_argument(
+        "--offender-kind",
+        choices=("explicit", "minor"),
+        default="explicit",
+        help="explicit (banned) or explicit + possible minor (held); default explicit",
+    )
     calls.set_defaults(func=_run_calls)
 
 
@@ -95,6 +112,8 @@ def _run_calls(args: argparse.Namespace) -> int:
             duration=args.duration,
             ramp=args.ramp,
             next_every=args.next_every,
+            offenders=args.offenders,
+            offender_kind=args.offender_kind,
             json_path=args.json,
             plot_path=args.plot,
             video=video,

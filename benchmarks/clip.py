@@ -109,8 +109,9 @@ def synthetic_luma(
     return luma
 
 
-def encode_video_clip(spec: VideoSpec, mark: int) -> VideoClip:
-    """Encode the clip of the caller whose mark is ``mark`` (CPU-bound; run it once)."""
+def encode_video_clip(spec: VideoSpec, mark: int, tint: tuple[int, int] | None = None) -> VideoClip:
+    """Encode the clip of the caller whose mark is ``mark`` (CPU-bound; run it once).
+    ``tint``: the (U, V) chroma of the whole picture (offenders); default grey."""
     codec = av.CodecContext.create("libvpx", "w")
     codec.width, codec.height = spec.width, spec.height
     codec.pix_fmt = "yuv420p"
@@ -133,12 +134,14 @@ def encode_video_clip(spec: VideoSpec, mark: int) -> VideoClip:
         "static-thresh": "0",
     }
     texture = _texture(spec.height, spec.width, seed=mark)
-    chroma = np.full((spec.height // 2, spec.width // 2), 128, dtype=np.uint8)
+    u, v = tint or (128, 128)
+    chroma_u = np.full((spec.height // 2, spec.width // 2), u, dtype=np.uint8)
+    chroma_v = np.full((spec.height // 2, spec.width // 2), v, dtype=np.uint8)
     frames: list[bytes] = []
     for index in range(spec.frame_count):
         luma = synthetic_luma(spec, mark, index, texture)
         frame = av.VideoFrame(spec.width, spec.height, "yuv420p")
-        for plane, data in zip(frame.planes, (luma, chroma, chroma), strict=True):
+        for plane, data in zip(frame.planes, (luma, chroma_u, chroma_v), strict=True):
             _fill_plane(plane, data)
         frame.pts = index
         frame.time_base = codec.time_base

@@ -26,10 +26,16 @@ def http_base(ws_url: str) -> str:
     return base.rsplit("/ws", 1)[0]
 
 
-async def open_session(ws_url: str, timeout: float = 10.0) -> str:
-    """A session token for one synthetic visitor (a fresh device id each time)."""
+async def open_session(ws_url: str, timeout: float = 10.0, local_address: str | None = None) -> str:
+    """A session token for one synthetic visitor (a fresh device id each time), asked
+    from ``local_address`` when given."""
     device = "bench_" + secrets.token_hex(12)
-    async with httpx.AsyncClient(base_url=http_base(ws_url), timeout=timeout) as client:
+    transport = (
+        None if local_address is None else httpx.AsyncHTTPTransport(local_address=local_address)
+    )
+    async with httpx.AsyncClient(
+        base_url=http_base(ws_url), timeout=timeout, transport=transport
+    ) as client:
         response = await client.get("/api/challenge", params={"device": device})
         _raise_for(response)
         challenge = response.json()

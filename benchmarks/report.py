@@ -13,6 +13,7 @@ from rich.table import Table
 
 from benchmarks.analysis import CallerResult, Window, analyze, count_calls
 from benchmarks.calls import RunData
+from benchmarks.offenders import exposure
 from benchmarks.scrape import Sample, busy_cores
 from benchmarks.stats import Summary
 from signaling.build import build_info
@@ -259,6 +260,9 @@ def build_report(data: RunData) -> dict[str, Any]:
             "cpu_busy_cores": _round(machine_busy),
         },
         "setup_complete": data.setup_complete,
+        "exposure": (
+            exposure(data.records, options.offender_indices) if options.offenders else None
+        ),
         "failures": _failures(results),
         "warnings": [],
         "per_caller": [_caller_json(r) for r in results],
@@ -391,6 +395,17 @@ def print_summary(console: Console, report: dict[str, Any]) -> None:
         f"worker(s); machine: {_num(report['machine']['cpu_busy_cores'], 2)} of "
         f"{report['machine']['cores']} cores busy; window {report['duration_s']:.1f} s",
     ]
+    found = report.get("exposure")
+    if found is not None:
+        ms = found["ms_to_sanction"]
+        lines.append(
+            f"offenders ({report['args']['offender_kind']}): {found['sanctioned']} of "
+            f"{found['offenders']} banned or held; matched → ban/hold ms p50 "
+            f"{_num(ms['p50'], 0)}, p95 {_num(ms['p95'], 0)}, max {_num(ms['max'], 0)}; "
+            f"offender frames each partner decoded p50 "
+            f"{_num(found['frames_to_partners']['p50'], 0)}, "
+            f"max {_num(found['frames_to_partners']['max'], 0)}"
+        )
     for line in lines:
         console.print(line, highlight=False)
     for warning in report["warnings"]:
@@ -414,7 +429,18 @@ def _num(value: float | None, digits: int) -> str:
 
 
 def exit_status(report: dict[str, Any]) -> tuple[int, str]:
-    """0 when every requested call matched with media ok; else 1 and why."""
+    """0 when every requested call matched with media ok (with ``--offenders``: when every
+    offender was banned or held); else 1 and why."""
+    found = report.get("exposure")
+    if found is not None:
+        if found["sanctioned"] == found["offenders"]:
+            return 0, ""
+        return 1, (
+            f"[bold red]duet bench calls:[/] only {found['sanctioned']} of "
+            f"{found['offenders']} offender(s) were banned or held before the run ended "
+            "(a longer --duration? is the node's classifier "
+            "benchmarks.offenders:tint_classifier?)"
+        )
     calls = report["calls"]
     if calls["media_ok"] == calls["requested"]:
         return 0, ""

@@ -24,7 +24,7 @@ import multiprocessing.queues
 import queue
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks.caller import AnnouncedWindow, BenchCaller, CallerRecord
@@ -46,6 +46,15 @@ class WorkerPlan:
     connect_timeout: float
     max_seconds: float
     """Hard bound on the worker's life after ``go``."""
+    own_addresses: bool = False
+    """Each caller connects from its own loopback address (:func:`caller_address`)."""
+    tints: dict[int, tuple[int, int]] = field(default_factory=dict)
+    """Offenders among this worker's callers: caller index -> (U, V) tint of its clip."""
+
+
+def caller_address(index: int) -> str:
+    """Caller ``index``'s own loopback address: 127.1.x.y (Linux answers all of 127/8)."""
+    return f"127.1.{index // 250}.{index % 250 + 1}"
 
 
 class DecodeErrors(logging.Handler):
@@ -84,7 +93,10 @@ async def _run(
     started = time.monotonic()
     cpu_started = time.process_time()
     audio = encode_audio_clip()
-    clips = {index: encode_video_clip(plan.video, index) for index, _ in plan.callers}
+    clips = {
+        index: encode_video_clip(plan.video, index, plan.tints.get(index))
+        for index, _ in plan.callers
+    }
     clip_kbps = sum(c.kbps for c in clips.values()) / max(1, len(clips))
     out.put(("ready", plan.worker, time.process_time() - cpu_started, clip_kbps, audio.kbps))
 
@@ -107,6 +119,7 @@ async def _run(
             loopback=plan.loopback,
             next_every=plan.next_every,
             connect_timeout=plan.connect_timeout,
+            local_address=caller_address(index) if plan.own_addresses else None,
         )
         for index, _ in plan.callers
     ]

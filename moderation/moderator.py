@@ -1,10 +1,12 @@
 """The video moderator: follows each match's schedules and acts on verdicts.
 
 Data path: schedule due -> backstops -> breaker -> frame tap (visitor's own feed) ->
-classifier worker -> verdict -> policy -> (confirmation checks) -> evidence -> ban or
-review item. One task per (visitor, match) sleeps on the injected clock until its next
-offset; ending the match cancels both. Sanctions run in their own task so that the ban
-ending the match (and so cancelling the schedule) cannot interrupt them half-way.
+classifier worker -> verdict -> policy -> (confirmation checks) -> evidence -> ban, hold
+or review item. A review-worthy verdict schedules quick confirmation checks of that
+visitor only; only a banned or held visitor stops being checked (the partner never).
+One task per (visitor, match) sleeps on the injected clock until its next offset; ending
+the match cancels both. Sanctions run in their own task so that the ban ending the match
+(and so cancelling the schedule) cannot interrupt them half-way.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from moderation.policy import Decision, Policy
 from moderation.ports import FrameChecker, FrameSource, MatchRef
 from moderation.records import ModerationStore, Subject
 from moderation.sanctions import Sanctions
-from moderation.schedule import Backstops, Schedule
+from moderation.schedule import Backstops, ReportBudget, Schedule
 from moderation.settings import ModerationSettings
+from moderation.shared import SharedBudget
 from moderation.stats import ModerationStats
 from moderation.verdict import Verdict
 from moderation.workers import CheckFailed, NoWorker
@@ -60,9 +63,23 @@ class VideoModerator:
         self.store = store
         self.clock = clock
         self.stats: ModerationStats = sanctions.stats
-        self.backstops = Backstops(settings.max_checks_per_s, settings.daily_budget, clock.now)
+        self.backstops = Backstops(
+            settings.max_checks_per_s,
+            settings.daily_budget,
+            clock.now,
+            visitor_per_min=settings.visitor_checks_per_min,
+            reports=ReportBudget(
+                settings.report_checks_per_s,
+                settings.report_daily_budget,
+                settings.report_checks_per_reporter,
+                settings.report_checks_per_target,
+                settings.report_check_window_s,
+            ),
+        )
         self.breaker = Breaker(settings.breaker_failures, settings.breaker_cooloff_s, clock.now)
         self.policy = Policy(settings, clock.now)
+        self.shared: SharedBudget | None = None
+        """With ``redis_url``: the global rate and daily budget of all nodes together."""
         self._schedules: dict[str, set[asyncio.Task[None]]] = {}
         self._reviewed: dict[str, set[tuple[str, str]]] = {}
         self._background: set[asyncio.Task[Any]] = set()
@@ -95,6 +112,9 @@ class VideoModerator:
         s = self.settings
         tasks = self._schedules.setdefault(match.id, set())
         for index, subject in enumerate(match.subjects):
+            # Matched again: not banned, and no hold any more (it expired or was cleared),
+            # so checked like anyone from the start.
+            self.backstops.resume(subject.visitor)
             schedule = Schedule.of(s.schedule_offsets_s, s.periodic_s, index * s.partner_stagger_s)
             task = asyncio.ensure_future(self._follow(subject, match.id, schedule, started))
             tasks.add(task)
@@ -107,6 +127,12 @@ class VideoModerator:
         self._reviewed.pop(match_id, None)
 
     def visitor_left(self, visitor: str) -> None:
+        self.policy.forget(visitor)
+        self.backstops.visitor_gone(visitor)
+
+    def released(self, visitor: str) -> None:
+        """A reviewer cleared a held visitor: their next matches are checked again."""
+        self.backstops.resume(visitor)
         self.policy.forget(visitor)
 
     # --- checks -----------------------------------------------------------------------
@@ -121,17 +147,54 @@ class VideoModerator:
         if result.decision.action == "confirm":
             result = await self._confirm(subject, match_id, result)
         await self._act(subject, match_id, result)
+        if result.decision.action == "review":
+            self._reconfirm_soon(subject, match_id)
         return result.decision
 
-    async def check_reported(self, subject: Subject, match_id: str) -> Decision | None:
+    def _reconfirm_soon(self, subject: Subject, match_id: str) -> None:
+        """After a review-worthy verdict: quick confirmation checks of ``subject`` only
+        (cancelled with the match's schedules). They can still ban or hold."""
+        tasks = self._schedules.get(match_id)
+        if tasks is None or self.settings.confirm_checks == 0:
+            return
+        task = asyncio.ensure_future(self._reconfirm(subject, match_id))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def _reconfirm(self, subject: Subject, match_id: str) -> None:
+        for _ in range(self.settings.confirm_checks):
+            await self.clock.sleep_until(self.clock.now() + self.settings.confirm_interval_s)
+            try:
+                self.stats.checks_scheduled += 1
+                result = await self._check_once(subject, match_id)
+                if result is None:
+                    continue
+                if result.decision.action == "confirm":
+                    result = await self._confirm(subject, match_id, result)
+                await self._act(subject, match_id, result)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("moderation re-check of %s failed", subject.visitor)
+                continue
+            if result.decision.action in ("ban", "hold"):
+                return
+
+    async def check_reported(
+        self, subject: Subject, match_id: str, reporter: str
+    ) -> Decision | None:
         """An immediate check of a reported visitor's live video (an image report):
-        bypasses the schedule but not the global budget. Explicit at ban confidence is
-        enforced; anything unsafe below it is borderline and goes to human review (no
-        confirmation loop: a person asked us to look); a possible minor always goes to
-        review. Returns the decision, or ``None`` if no check could run."""
+        bypasses the schedule; draws on the report budget (see
+        :meth:`Backstops.admit_urgent`; ``reporter`` keys the per-reporter cap). Explicit
+        at ban confidence is enforced; anything unsafe below it is borderline and goes to
+        human review (no confirmation loop: a person asked us to look); a possible minor
+        always goes to review (held if also explicit). Returns the decision, or ``None``
+        if no check could run."""
         self.stats.checks_scheduled += 1
         self.stats.report_checks += 1
-        skip = self.backstops.admit_urgent()
+        skip = self.backstops.admit_urgent(
+            subject.visitor, reporter, subject.session or subject.device or subject.visitor
+        )
         if skip is not None:
             self.stats.checks_skipped[skip] += 1
             return None
@@ -157,8 +220,8 @@ class VideoModerator:
         while (offset := schedule.offset(n)) is not None:
             n += 1
             await self.clock.sleep_until(started + offset)
-            if match_id in self.backstops.stopped:
-                self.stats.checks_skipped["match_stopped"] += 1
+            if subject.visitor in self.backstops.stopped:
+                self.stats.checks_skipped["visitor_stopped"] += 1
                 return
             try:
                 await self.check(subject, match_id)
@@ -175,18 +238,21 @@ class VideoModerator:
             result = await self._check_once(subject, match_id)
             if result is None:
                 continue
-            if result.decision.action in ("ban", "review"):
+            if result.decision.action in ("ban", "review", "hold"):
                 return result
             if result.verdict.unsafe and result.verdict.score > best.verdict.score:
                 best = result
         return CheckResult(best.frame, best.verdict, self.policy.settle(subject.visitor))
 
     async def _check_once(self, subject: Subject, match_id: str) -> CheckResult | None:
-        skip = self.backstops.admit(match_id)
+        skip = self.backstops.admit(match_id, subject.visitor)
         if skip is not None:
             self.stats.checks_skipped[skip] += 1
             return None
         try:
+            if self.shared is not None and (skip := await self.shared.take()) is not None:
+                self.stats.checks_skipped[skip] += 1
+                return None
             if not self.breaker.allow():
                 reason = (
                     "breaker_half_open" if self.breaker.state == "half_open" else "breaker_open"
@@ -266,10 +332,11 @@ class VideoModerator:
 
     async def _act(self, subject: Subject, match_id: str, result: CheckResult) -> None:
         decision = result.decision
-        if decision.action not in ("ban", "review"):
+        if decision.action not in ("ban", "review", "hold"):
             return
-        if decision.action == "ban" or result.verdict.unsafe:
-            self.backstops.stop(match_id)  # a bad match costs no more checks
+        if decision.action in ("ban", "hold"):
+            # Only the visitor themself stops being checked; the partner's schedule runs on.
+            self.backstops.stop(subject.visitor)
         if decision.action == "review":
             key = (subject.visitor, decision.priority or "normal")
             reviewed = self._reviewed.setdefault(match_id, set())
@@ -291,12 +358,19 @@ class VideoModerator:
                     subject, decision.reason, "video", self.settings.ban_duration_s, evidence
                 )
                 self.policy.forget(subject.visitor)
+            elif decision.action == "hold":
+                await self.sanctions.hold(
+                    subject, match_id, decision.reason, evidence, self.settings.hold_max_s
+                )
             else:
                 await self.sanctions.review(
                     subject, match_id, decision.priority or "normal", decision.reason, evidence
                 )
         except Exception:
-            # No evidence, no ban: a failed write leaves the visitor unbanned (logged).
+            # No evidence, no ban: a failed write leaves the visitor unbanned (logged), and
+            # still checked.
+            if decision.action in ("ban", "hold"):
+                self.backstops.resume(subject.visitor)
             logger.exception(
                 "moderation could not record a %s for %s", decision.action, subject.visitor
             )

@@ -1,7 +1,11 @@
 """What a verdict leads to (seed 002's enforcement split), as a pure function of verdicts.
 
-* Possible minor -> human review (HIGH priority if also unsafe); never an automatic ban:
-  a person looks at the evidence, whatever the model's confidence.
+* Possible minor -> HIGH-priority human review; never an automatic ban: a person looks
+  at the evidence, whatever the model's confidence.
+* Possible minor *and* explicit (one frame at ``ban_score``, or the rolling window full)
+  -> ``hold``: the visitor's media stops and they wait for a reviewer (never a ban). A
+  visitor seen as a possible minor within ``window_s`` counts as one for this rule even
+  when a later explicit frame shows no face.
 * Unsafe at ``ban_score`` or above on one frame -> ban.
 * Otherwise unsafe frames of a visitor accumulate over a rolling ``window_s``; the visitor
   is banned only when ``window_frames`` of them agree. Until then the moderator runs quick
@@ -21,7 +25,7 @@ from typing import Literal
 from moderation.settings import ModerationSettings
 from moderation.verdict import Verdict
 
-Action = Literal["none", "confirm", "ban", "review"]
+Action = Literal["none", "confirm", "ban", "review", "hold"]
 Priority = Literal["high", "normal"]
 
 
@@ -30,7 +34,7 @@ class Decision:
     action: Action
     reason: str = ""
     priority: Priority | None = None
-    """For ``review``: ``high`` (possible minor in explicit content) or ``normal``."""
+    """For ``review`` and ``hold``: ``high`` (a possible minor) or ``normal``."""
 
 
 NOTHING = Decision("none")
@@ -43,28 +47,47 @@ class Policy:
         self.settings = settings
         self.clock = clock
         self._windows: dict[str, deque[tuple[float, float]]] = {}
+        self._minor: dict[str, float] = {}
 
     def decide(self, visitor: str, verdict: Verdict) -> Decision:
         s = self.settings
         if verdict.minor:
-            if verdict.unsafe:
-                return Decision(
-                    "review", f"possible minor in explicit content: {verdict.reason}", "high"
-                )
-            return Decision("review", f"possible minor: {verdict.reason}", "normal")
+            self._minor[visitor] = self.clock()
+        minor = self._possible_minor(visitor)
         if not verdict.unsafe:
+            if verdict.minor:
+                return Decision("review", f"possible minor: {verdict.reason}", "high")
             return NOTHING
+        frames = self._add(visitor, verdict.score)
+        decisive = verdict.score >= s.ban_score or frames >= s.window_frames
+        if minor:
+            if decisive:
+                return Decision(
+                    "hold", f"possible minor in explicit content: {verdict.reason}", "high"
+                )
+            return Decision(
+                "review", f"possible minor in explicit content: {verdict.reason}", "high"
+            )
         if verdict.score >= s.ban_score:
             return Decision(
                 "ban", f"explicit content (score {verdict.score:.2f}): {verdict.reason}"
             )
-        frames = self._add(visitor, verdict.score)
         if frames >= s.window_frames:
             return Decision(
                 "ban",
                 f"explicit content in {frames} frames within {s.window_s:g} s: {verdict.reason}",
             )
         return Decision("confirm", f"unsafe frame {frames} of {s.window_frames}: {verdict.reason}")
+
+    def _possible_minor(self, visitor: str) -> bool:
+        """Seen as a possible minor within ``window_s``."""
+        at = self._minor.get(visitor)
+        if at is None:
+            return False
+        if self.clock() - at > self.settings.window_s:
+            del self._minor[visitor]
+            return False
+        return True
 
     def settle(self, visitor: str) -> Decision:
         """After confirmation checks that did not agree: a borderline case for review."""
@@ -80,6 +103,7 @@ class Policy:
 
     def forget(self, visitor: str) -> None:
         self._windows.pop(visitor, None)
+        self._minor.pop(visitor, None)
 
     def _add(self, visitor: str, score: float) -> int:
         window = self._windows.setdefault(

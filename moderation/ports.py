@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from moderation.classifiers import BgrFrame
-from moderation.records import BanRecord, Subject
+from moderation.records import BanRecord, ReviewItem, Subject
 from moderation.verdict import Verdict
 
 
@@ -31,6 +31,12 @@ class Enforcer(Protocol):
     async def enforce(self, ban: BanRecord) -> None:
         """Apply a recorded ban now: stop the visitor's media, tell them (``banned``),
         close their socket, end their match (the partner is re-queued)."""
+        ...
+
+    async def hold(self, item: ReviewItem) -> None:
+        """Apply a recorded hold now: stop the visitor's media (forwarded to nobody), end
+        their match (the partner gets ``partner_left {reason: "ended"}`` and is re-queued),
+        tell them (``held``) and keep them out of matching while the hold lasts."""
         ...
 
 

@@ -82,6 +82,20 @@ class ReviewItem:
     """The visitor's identifiers, so that a reviewer who upholds the item can ban them."""
     session: str | None = None
     device: str | None = None
+    ban_id: str | None = None
+    """Set when the item asks a reviewer to confirm a ban already made (verbal reports):
+    upholding keeps that ban, overturning lifts it."""
+    hold_until: datetime | None = None
+    """Set on a *hold* (a possible minor in explicit video): until then, or until a
+    reviewer decides the item, the visitor cannot be matched. ``None``: a plain item."""
+
+    def holding(self, now: datetime) -> bool:
+        """Whether this item holds its visitor now (a hold, undecided, not expired)."""
+        return (
+            self.hold_until is not None
+            and self.status in ("open", "escalated")
+            and self.hold_until > now
+        )
 
 
 class ModerationStore(Protocol):
@@ -101,6 +115,13 @@ class ModerationStore(Protocol):
         do not count)."""
         ...
 
+    async def active_hold(
+        self, now: datetime, visitor: str, session: str | None = None, device: str | None = None
+    ) -> ReviewItem | None:
+        """The hold covering the visitor id, session or device now, if any (never by IP:
+        a hold is not a ban, others behind the same address are not affected)."""
+        ...
+
     async def evidence(self, evidence_id: str) -> EvidenceRecord | None: ...
 
     async def bans(self, limit: int = 100) -> list[BanRecord]:
@@ -112,7 +133,9 @@ class ModerationStore(Protocol):
         ...
 
     async def evidence_before(self, before: datetime, limit: int = 500) -> list[EvidenceRecord]:
-        """Evidence created before ``before`` (for retention)."""
+        """Evidence created before ``before`` that retention may delete: never the
+        evidence of an undecided review item (holds included) or of a ban whose appeal
+        is undecided."""
         ...
 
     async def delete_evidence(self, ids: list[str]) -> None:
@@ -155,6 +178,18 @@ class MemoryStore:
         ]
         return max(found, key=lambda b: b.until, default=None)
 
+    async def active_hold(
+        self, now: datetime, visitor: str, session: str | None = None, device: str | None = None
+    ) -> ReviewItem | None:
+        for item in self.review_items:
+            if item.holding(now) and (
+                item.visitor == visitor
+                or (session is not None and item.session == session)
+                or (device is not None and item.device == device)
+            ):
+                return item
+        return None
+
     async def evidence(self, evidence_id: str) -> EvidenceRecord | None:
         return self.evidence_records.get(evidence_id)
 
@@ -167,7 +202,10 @@ class MemoryStore:
         return items[:limit]
 
     async def evidence_before(self, before: datetime, limit: int = 500) -> list[EvidenceRecord]:
-        old = [e for e in self.evidence_records.values() if e.created_at < before]
+        kept = {r.evidence_id for r in self.review_items if r.status in ("open", "escalated")}
+        old = [
+            e for e in self.evidence_records.values() if e.created_at < before and e.id not in kept
+        ]
         return sorted(old, key=lambda e: e.created_at)[:limit]
 
     async def delete_evidence(self, ids: list[str]) -> None:

@@ -3,12 +3,14 @@
 A :class:`Schedule` is keyed by (visitor, match): a new match starts a fresh one, so nobody
 can outwait the checks by behaving during their first minute once. On top of it,
 :class:`Backstops` enforce a global rate, a daily budget, one check in flight per match,
-and no more checks of a match once it produced an unsafe verdict. Everything reads an
+and no more checks of a visitor who was banned or held (never of their partner: a
+review-worthy verdict about one visitor leaves the other's schedule alone). Everything reads an
 injected clock and is pure bookkeeping (no tasks, no I/O).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -90,26 +92,87 @@ class DailyBudget:
         return True
 
 
+class WindowCap:
+    """At most ``limit`` events per key within ``window_s`` (sliding)."""
+
+    def __init__(self, limit: int, window_s: float, clock: Callable[[], float]) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self.clock = clock
+        self._events: dict[str, deque[float]] = {}
+
+    def take(self, key: str) -> bool:
+        now = self.clock()
+        events = self._events.setdefault(key, deque())
+        while events and events[0] <= now - self.window_s:
+            events.popleft()
+        if len(events) >= self.limit:
+            return False
+        events.append(now)
+        return True
+
+    def prune(self) -> None:
+        """Forget keys whose events all left the window (bounded memory)."""
+        horizon = self.clock() - self.window_s
+        for key in [k for k, e in self._events.items() if not e or e[-1] <= horizon]:
+            del self._events[key]
+
+
+@dataclass(frozen=True)
+class ReportBudget:
+    """Limits of checks asked for by image reports (see ``ModerationSettings``)."""
+
+    per_s: float = 2.0
+    daily: int = 20_000
+    per_reporter: int = 3
+    per_target: int = 3
+    window_s: float = 600.0
+
+
 class Backstops:
-    """Global limits every scheduled check must pass. :meth:`admit` returns ``None`` and
-    marks the match busy, or the reason the check is skipped."""
+    """Limits every check must pass. :meth:`admit` (scheduled checks) returns ``None`` and
+    marks the match busy, or the reason the check is skipped; :meth:`admit_urgent`
+    (report-asked checks) draws from its own budget, never the scheduled one."""
 
     def __init__(
         self,
         max_per_s: float,
         daily_budget: int,
         clock: Callable[[], float],
+        visitor_per_min: int = 20,
+        reports: ReportBudget | None = None,
     ) -> None:
+        self.clock = clock
         self.rate = RateLimiter(max_per_s, max(1.0, max_per_s), clock)
         self.budget = DailyBudget(daily_budget, clock)
+        self.visitor_per_min = visitor_per_min
+        self._visitor_rates: dict[str, RateLimiter] = {}
+        r = reports or ReportBudget()
+        self.report_rate = RateLimiter(r.per_s, max(1.0, r.per_s), clock)
+        self.report_budget = DailyBudget(r.daily, clock)
+        self.per_reporter = WindowCap(r.per_reporter, r.window_s, clock)
+        self.per_target = WindowCap(r.per_target, r.window_s, clock)
         self.in_flight: set[str] = set()
         self.stopped: set[str] = set()
 
-    def admit(self, match: str) -> str | None:
-        if match in self.stopped:
-            return "match_stopped"
+    def _visitor_take(self, visitor: str | None) -> bool:
+        """One check from ``visitor``'s own bucket (``None``: not per visitor)."""
+        if visitor is None:
+            return True
+        bucket = self._visitor_rates.get(visitor)
+        if bucket is None:
+            per_min = float(self.visitor_per_min)
+            bucket = RateLimiter(per_min / 60.0, per_min, self.clock)
+            self._visitor_rates[visitor] = bucket
+        return bucket.take()
+
+    def admit(self, match: str, visitor: str | None = None) -> str | None:
+        if visitor is not None and visitor in self.stopped:
+            return "visitor_stopped"
         if match in self.in_flight:
             return "match_in_flight"
+        if not self._visitor_take(visitor):
+            return "visitor_rate"
         if not self.rate.take():
             return "rate_limited"
         if not self.budget.take():
@@ -117,23 +180,43 @@ class Backstops:
         self.in_flight.add(match)
         return None
 
-    def admit_urgent(self) -> str | None:
+    def admit_urgent(self, visitor: str, reporter: str, target: str | None = None) -> str | None:
         """For a check a person asked for (an image report): bypasses the schedule, the
-        one-in-flight rule and a stopped match, but not the global rate or daily budget."""
-        if not self.rate.take():
-            return "rate_limited"
-        if not self.budget.take():
-            return "daily_budget"
+        one-in-flight rule and a stopped visitor. It draws on the report budget (its own
+        rate and daily budget, at most ``per_reporter`` checks caused by one reporter and
+        ``per_target`` of one reported visitor per window) and the visitor's own rate,
+        never on the global rate or daily budget of scheduled checks. ``target``: the key
+        of the reported person for ``per_target`` (their session; default ``visitor``)."""
+        if not self.per_reporter.take(reporter):
+            return "reporter_cap"
+        if not self.per_target.take(target or visitor):
+            return "target_cap"
+        if not self._visitor_take(visitor):
+            return "visitor_rate"
+        if not self.report_rate.take():
+            return "report_rate"
+        if not self.report_budget.take():
+            return "report_budget"
         return None
 
     def done(self, match: str) -> None:
         self.in_flight.discard(match)
 
-    def stop(self, match: str) -> None:
-        """No more checks of ``match`` (it produced an unsafe verdict)."""
-        self.stopped.add(match)
+    def stop(self, visitor: str) -> None:
+        """No more checks of ``visitor`` (banned or held)."""
+        self.stopped.add(visitor)
+
+    def resume(self, visitor: str) -> None:
+        """``visitor`` may be checked again (released from a hold)."""
+        self.stopped.discard(visitor)
+
+    def visitor_gone(self, visitor: str) -> None:
+        """``visitor`` disconnected: forget its per-visitor state."""
+        self.stopped.discard(visitor)
+        self._visitor_rates.pop(visitor, None)
+        self.per_reporter.prune()
+        self.per_target.prune()
 
     def forget(self, match: str) -> None:
         """The match ended."""
-        self.stopped.discard(match)
         self.in_flight.discard(match)

@@ -16,9 +16,10 @@ from moderation.clock import Clock, MonotonicClock
 from moderation.evidence import EvidenceWriter, utc_now
 from moderation.moderator import VideoModerator
 from moderation.ports import Enforcer, FrameChecker, FrameSource, MatchRef
-from moderation.records import BanRecord, ModerationStore, Subject
+from moderation.records import BanRecord, ModerationStore, ReviewItem, Subject
 from moderation.sanctions import Sanctions
 from moderation.settings import ModerationSettings
+from moderation.shared import SharedBudget
 from moderation.stats import ModerationStats
 from moderation.text import ChatModerator, ChatOutcome
 from moderation.workers import WorkerPool
@@ -34,6 +35,10 @@ def classifier_config(settings: ModerationSettings) -> ClassifierConfig:
     )
 
 
+class ModerationDown(RuntimeError):
+    """Moderation is on but its classifier cannot be loaded (start-up, production)."""
+
+
 class Moderation:
     def __init__(
         self,
@@ -43,8 +48,10 @@ class Moderation:
         store: ModerationStore,
         clock: Clock | None = None,
         checker: FrameChecker | None = None,
+        shared: SharedBudget | None = None,
     ) -> None:
-        """``checker`` replaces the worker pool (unit tests pass an in-process fake)."""
+        """``checker`` replaces the worker pool (unit tests pass an in-process fake);
+        ``shared``: the budgets all nodes share through Redis (``redis_url``)."""
         self.settings = settings
         self.store = store
         self.clock = clock or MonotonicClock()
@@ -66,6 +73,7 @@ class Moderation:
             self.video = VideoModerator(
                 settings, checker, frames, self.sanctions, self.evidence, store, self.clock
             )
+            self.video.shared = shared
         text = (
             settings.text
             if settings.enabled
@@ -85,6 +93,33 @@ class Moderation:
             self.settings.classifier,
             self.settings.workers,
         )
+
+    async def require_classifier(self) -> None:
+        """Wait until a worker has loaded the classifier; :class:`ModerationDown` (naming
+        the setting) if it cannot be imported or built. For ``mode = "production"``: a
+        node must never serve video unmoderated because of a broken setting."""
+        if self.pool is None:
+            return  # moderation off, remote workers, or a checker handed in
+        error = await self.pool.first_outcome(self.settings.startup_timeout_s)
+        if error is not None:
+            raise ModerationDown(
+                f"moderation.classifier = {self.settings.classifier!r} cannot be loaded: "
+                f"{error}. Fix moderation.classifier (env DUET_MODERATION__CLASSIFIER) or "
+                "install its dependencies; moderation.enabled = false turns video "
+                "moderation off explicitly."
+            )
+
+    @property
+    def status(self) -> Literal["off", "starting", "up", "down"]:
+        """``down``: moderation is on but no classifier ever loaded (a broken setting):
+        video goes unchecked."""
+        if not self.settings.enabled:
+            return "off"
+        if self.pool is None:
+            return "up"
+        if self.pool.ever_ready:
+            return "up"
+        return "down" if self.pool.load_error is not None else "starting"
 
     async def close(self) -> None:
         if self.video is not None:
@@ -114,20 +149,21 @@ class Moderation:
         return await self.chat.review(subject, match, text)
 
     async def check_reported(
-        self, subject: Subject, match_id: str
+        self, subject: Subject, match_id: str, reporter: str = ""
     ) -> Literal["ban", "review", "clean", "unchecked"]:
-        """An image report: check ``subject``'s live video now (bypassing its schedule, not
-        the global budget). Returns ``ban`` (enforced), ``review`` (sent to reviewers),
-        ``clean`` (nothing seen: the report is dropped) or ``unchecked`` (moderation off,
-        over budget, no frame, breaker open)."""
+        """An image report: check ``subject``'s live video now (bypassing its schedule,
+        from the report budget; ``reporter`` keys the per-reporter cap). Returns ``ban``
+        (enforced), ``review`` (sent to reviewers, or held), ``clean`` (nothing seen: the
+        report is dropped) or ``unchecked`` (moderation off, over budget, no frame,
+        breaker open)."""
         if self.video is None:
             return "unchecked"
-        decision = await self.video.check_reported(subject, match_id)
+        decision = await self.video.check_reported(subject, match_id, reporter)
         if decision is None:
             return "unchecked"
         if decision.action == "ban":
             return "ban"
-        if decision.action == "review":
+        if decision.action in ("review", "hold"):
             return "review"
         return "clean"
 
@@ -140,14 +176,28 @@ class Moderation:
         duration_s: float,
     ) -> None:
         """Ban after enough distinct people reported ``subject`` (verbal reasons), with
-        their last chat messages as evidence (written first, as for every ban)."""
+        the chat transcript as evidence (written first, as for every ban) and a review
+        item for a reviewer to confirm or lift the ban."""
         evidence = await self.evidence.text(subject.visitor, match_id, messages, reason)
-        await self.sanctions.ban(subject, reason, "report", duration_s, evidence)
+        await self.sanctions.ban(subject, reason, "report", duration_s, evidence, confirm=True)
 
     async def active_ban(
         self, ip: str, session: str | None = None, device: str | None = None
     ) -> BanRecord | None:
         return await self.store.active_ban(utc_now(), ip, session, device)
+
+    async def active_hold(self, subject: Subject) -> ReviewItem | None:
+        """The hold that keeps ``subject`` (visitor id, session or device) out of
+        matching now, if any (asked at every ``join``; the store is the truth, shared by
+        all nodes; a hold made earlier still applies with moderation turned off)."""
+        return await self.store.active_hold(
+            utc_now(), subject.visitor, subject.session, subject.device
+        )
+
+    def released(self, visitor: str) -> None:
+        """A reviewer cleared ``visitor``'s hold: they are checked again like anyone."""
+        if self.video is not None:
+            self.video.released(visitor)
 
     # --- metrics ----------------------------------------------------------------------
 
@@ -157,6 +207,7 @@ class Moderation:
         latency = s.latency_s
         data: dict[str, Any] = {
             "enabled": self.settings.enabled,
+            "status": self.status,
             "checks_scheduled": s.checks_scheduled,
             "checks_run": s.checks_run,
             "report_checks": s.report_checks,
@@ -174,6 +225,7 @@ class Moderation:
             },
             "bans": dict(s.bans),
             "review_items": dict(s.review_items),
+            "holds": s.holds,
             "messages_checked": s.messages_checked,
             "messages_flagged": dict(s.messages_flagged),
             "warnings": s.warnings,

@@ -71,6 +71,10 @@ class ModerationSettings(BaseModel):
     """Send checks to ``duet worker`` processes (on any host) through Redis instead of
     running classifier processes in this node. Needs ``redis_url``."""
 
+    startup_timeout_s: float = Field(default=120.0, gt=0)
+    """With ``mode = "production"``: how long ``duet serve`` waits at start for a worker
+    to load the classifier; a classifier that fails to load (or none in time) stops it."""
+
     check_timeout_s: float = Field(default=2.0, gt=0)
     """A check whose verdict takes longer fails; its worker is killed and replaced."""
 
@@ -97,6 +101,27 @@ class ModerationSettings(BaseModel):
 
     daily_budget: int = Field(default=2_000_000, ge=0)
     """Most checks per 24 hours (counted from start-up); 0 means no limit."""
+
+    visitor_checks_per_min: int = Field(default=20, ge=1)
+    """Most checks of one visitor per minute (scheduled, confirmations and report-asked
+    together; token bucket, bursts of this many): no visitor can soak up the model."""
+
+    report_checks_per_s: float = Field(default=2.0, gt=0)
+    """Rate of checks asked for by image reports: their own token bucket, separate from
+    ``max_checks_per_s``, so reports can never starve the scheduled checks."""
+
+    report_daily_budget: int = Field(default=20_000, ge=0)
+    """Most report-asked checks per 24 hours, apart from ``daily_budget``; 0: no limit."""
+
+    report_checks_per_reporter: int = Field(default=3, ge=1)
+    """Report-asked checks one reporter (session, else visitor) may cause within
+    ``report_check_window_s``; more reports still reach reviewers, unchecked."""
+
+    report_checks_per_target: int = Field(default=3, ge=1)
+    """Report-asked checks of one reported visitor within ``report_check_window_s``."""
+
+    report_check_window_s: float = Field(default=600.0, gt=0)
+    """Window of the two caps above, in seconds."""
 
     max_pending_checks: int = Field(default=16, ge=1)
     """Checks that may wait for a free worker; more are skipped (reason ``busy``)."""
@@ -125,6 +150,10 @@ class ModerationSettings(BaseModel):
 
     ban_duration_s: float = Field(default=86_400.0, gt=0)
     """How long an automatic ban for explicit video lasts, in seconds."""
+
+    hold_max_s: float = Field(default=86_400.0, gt=0)
+    """Longest a hold lasts (a possible minor in explicit video: not matched again until a
+    reviewer decides). After it the visitor may be matched again; the review item stays."""
 
     breaker_failures: int = Field(default=3, ge=1)
     """Consecutive failed checks (worker died, timeout, error) that open the breaker."""

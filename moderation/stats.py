@@ -52,7 +52,7 @@ class ModerationStats:
     report_checks: int = 0
     """Immediate checks asked for by image reports (also counted in checks_scheduled)."""
     checks_skipped: Counter[str] = field(default_factory=Counter)
-    """By reason: match_stopped, match_in_flight, rate_limited, daily_budget,
+    """By reason: visitor_stopped, match_in_flight, rate_limited, daily_budget,
     breaker_open, breaker_half_open, no_frame, busy, starting."""
     checks_failed: Counter[str] = field(default_factory=Counter)
     """By reason: worker_died, timeout, classifier_error, unavailable, error."""
@@ -65,7 +65,9 @@ class ModerationStats:
     bans: Counter[str] = field(default_factory=Counter)
     """By source: video, text, report."""
     review_items: Counter[str] = field(default_factory=Counter)
-    """By priority: high, normal."""
+    """By priority: high, normal (holds included)."""
+    holds: int = 0
+    """Visitors held (possible minor in explicit video)."""
     messages_checked: int = 0
     messages_flagged: Counter[str] = field(default_factory=Counter)
     """By reason: word, toxicity."""

@@ -12,6 +12,12 @@ never acknowledged are claimed by the others after ``reclaim_after`` seconds
 Evidence is written by the node: it keeps the frame and the policy decision, and records
 evidence before any ban is announced (see :mod:`moderation.sanctions`). What a worker must
 store before acknowledging is its verdict.
+
+Frames of users never linger in Redis: a worker deletes the entry (``XDEL``) in the same
+transaction that stores the verdict; the node deletes its entry once it has the verdict
+or gave up (``check_timeout_s``), and trims entries older than ``check_timeout_s`` plus
+:data:`FRAME_MARGIN_S` by Redis's own clock (``XTRIM MINID``: those of a node that died
+mid-check) on every check.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ logger = logging.getLogger(__name__)
 GROUP = "duet-workers"
 JPEG_QUALITY = 95
 RESULT_TTL_S = 60
+FRAME_MARGIN_S = 5.0
+"""A frame entry outlives its node's ``check_timeout_s`` by at most this much."""
 
 
 def encode_frame(frame: BgrFrame) -> bytes:
@@ -70,18 +78,30 @@ class StreamChecker:
         reply = f"{self.prefix}verdict:{job}"
         data = await asyncio.to_thread(encode_frame, frame)
         try:
-            await self.redis.xadd(
+            entry = await self.redis.xadd(
                 self.stream,
                 {"job": job, "frame": data, "reply": reply},
                 maxlen=10_000,
                 approximate=True,
             )
-            answer = await self._wait(reply)
+            try:
+                answer = await self._wait(reply)
+            finally:
+                await self._forget(entry)
         except (ConnectionError, OSError) as exc:
             raise NoWorker("unavailable") from exc
         if answer is None:
             raise CheckTimedOut(f"no verdict from any duet worker within {self.timeout} s")
         return verdict_from_json(answer)
+
+    async def _forget(self, entry: Any) -> None:
+        """Delete this check's frame, and any older than the timeout plus a margin."""
+        with contextlib.suppress(ConnectionError, OSError):
+            await self.redis.xdel(self.stream, entry)
+            stamp = int(_text(entry).split("-", 1)[0])
+            keep_ms = int((self.timeout + FRAME_MARGIN_S) * 1000)
+            minid = str(max(0, stamp - keep_ms))
+            await self.redis.xtrim(self.stream, minid=minid, approximate=False)
 
     async def _wait(self, reply: str) -> bytes | str | None:
         """BLPOP in one-second slices (below any client socket timeout) until ``timeout``."""
@@ -171,12 +191,14 @@ class StreamWorker:
                 decode_frame, fields.get(b"frame") or fields.get("frame") or b""
             )
             verdict = await self.pool.classify(frame)
+            # Acknowledged, and the frame deleted, only once the verdict is stored (one
+            # transaction: the frame never outlives its verdict).
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.rpush(reply, verdict_to_json(verdict))
                 pipe.expire(reply, RESULT_TTL_S)
+                pipe.xack(self.stream, GROUP, entry_id)
+                pipe.xdel(self.stream, entry_id)
                 await pipe.execute()
-            # Acknowledged only once the verdict is stored.
-            await self.redis.xack(self.stream, GROUP, entry_id)
             self.stats.handled += 1
         except Exception as exc:
             # Not acknowledged: another worker (or this one) claims it again later.
@@ -209,6 +231,7 @@ class StreamWorker:
                 deliveries = await self._deliveries(entry_id)
                 if deliveries > self.max_deliveries:
                     await self.redis.xack(self.stream, GROUP, entry_id)
+                    await self.redis.xdel(self.stream, entry_id)
                     self.stats.dropped += 1
                     logger.error("check %s dropped after %d deliveries", entry_id, deliveries)
                     continue

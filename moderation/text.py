@@ -23,6 +23,7 @@ from moderation.evidence import EvidenceWriter
 from moderation.records import Subject
 from moderation.sanctions import Sanctions
 from moderation.settings import TextSettings
+from moderation.shared import SharedStrikes
 from moderation.stats import ModerationStats
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,8 @@ class ChatModerator:
         self.stats: ModerationStats = sanctions.stats
         self._blocked = {w.casefold() for w in settings.blocked_words}
         self._strikes: dict[str, deque[tuple[float, str]]] = {}
+        self.shared: SharedStrikes | None = None
+        """With ``redis_url``: strikes of all nodes, per session (else visitor)."""
         self._loading: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -139,6 +142,15 @@ class ChatModerator:
             return ChatOutcome(clean)
         self.stats.messages_flagged[reason] += 1
         censored = _WORD.sub(lambda m: mask(m.group(0)) if m.group(0) in bad else m.group(0), clean)
+        if self.shared is not None:
+            person = subject.session or subject.visitor
+            messages = await self.shared.add(person, clean)
+            strikes = len(messages)
+            banned = strikes >= self.settings.strikes_to_ban
+            if banned:
+                await self.shared.clear(person)
+                await self._ban(subject, match, strikes, messages)
+            return ChatOutcome(censored, True, reason, strikes, banned)
         strikes = self._strike(subject.visitor, clean)
         banned = strikes >= self.settings.strikes_to_ban
         if banned:
@@ -155,8 +167,15 @@ class ChatModerator:
             window.popleft()
         return len(window)
 
-    async def _ban(self, subject: Subject, match: str | None, strikes: int) -> None:
-        messages = [text for _, text in self._strikes.pop(subject.visitor, deque())]
+    async def _ban(
+        self,
+        subject: Subject,
+        match: str | None,
+        strikes: int,
+        messages: list[str] | None = None,
+    ) -> None:
+        local = [text for _, text in self._strikes.pop(subject.visitor, deque())]
+        messages = local if messages is None else messages
         reason = f"{strikes} flagged chat messages within {self.settings.strike_window_s:g} s"
         try:
             evidence = await self.evidence.text(subject.visitor, match, messages, reason)

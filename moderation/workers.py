@@ -128,6 +128,8 @@ class WorkerPool:
         self._changed: asyncio.Condition | None = None
         self._closing = False
         self._ever_ready = False
+        self.load_error: str | None = None
+        """Why the last worker could not load its classifier (``None``: none failed)."""
         self._failed_starts = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -148,6 +150,24 @@ class WorkerPool:
                 return False
             await asyncio.sleep(0.05)
         return True
+
+    async def first_outcome(self, timeout: float) -> str | None:
+        """Wait until a worker has loaded the classifier (``None``) or one failed to
+        (the error); ``"no worker became ready within N s"`` after ``timeout``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self._ever_ready:
+            if self.load_error is not None:
+                return self.load_error
+            if loop.time() > deadline:
+                return f"no worker became ready within {timeout:g} s"
+            await asyncio.sleep(0.05)
+        return None
+
+    @property
+    def ever_ready(self) -> bool:
+        """Whether any worker ever loaded the classifier."""
+        return self._ever_ready
 
     @property
     def ready_count(self) -> int:
@@ -283,8 +303,13 @@ class WorkerPool:
             self._spawn_task(self._notify())
         elif kind == "fatal":
             self.stats.load_failures += 1
-            logger.error(
-                "moderation worker %d cannot load its classifier: %s", worker.index, message[1]
+            self.load_error = str(message[1])
+            logger.critical(
+                "MODERATION IS DOWN: worker %d cannot load moderation.classifier = %r: %s "
+                "-- video is NOT checked until it loads (retrying)",
+                worker.index,
+                self.factory,
+                message[1],
             )
         elif kind in ("ok", "error"):
             _, job, body = message

@@ -102,7 +102,20 @@ def _status(appeal: AppealRecord | None) -> AppealStatus:
 class BannedEvents(Protocol):
     """Makes the ``banned`` event of a ban (:class:`Appeals` does, with its appeal token)."""
 
-    async def banned_event(self, ban: BanRecord, new: bool = False) -> BannedEvent: ...
+    async def banned_event(
+        self, ban: BanRecord, new: bool = False, owner: bool = True
+    ) -> BannedEvent: ...
+
+
+def owns(ban: BanRecord, session: str | None, device: str | None) -> bool:
+    """Whether a visitor with ``session`` and ``device`` is the banned person (and so may
+    have the appeal token), not just someone behind the same IP address. A ban recorded
+    without session and device (by IP alone) cannot tell: everyone it covers may appeal."""
+    if ban.session is None and ban.device is None:
+        return True
+    return (session is not None and session == ban.session) or (
+        device is not None and device == ban.device
+    )
 
 
 class Appeals:
@@ -120,15 +133,18 @@ class Appeals:
         self.max_length = max_length
         self.now = now
 
-    async def banned_event(self, ban: BanRecord, new: bool = False) -> BannedEvent:
-        """The ``banned`` event for ``ban`` (``new``: it was just made, so not appealed)."""
+    async def banned_event(
+        self, ban: BanRecord, new: bool = False, owner: bool = True
+    ) -> BannedEvent:
+        """The ``banned`` event for ``ban`` (``new``: it was just made, so not appealed;
+        ``owner``: sent to the banned person, with the appeal token; see :func:`owns`)."""
         appeal = None if new else await self.appeals.for_ban(ban.id)
         return BannedEvent(
             reason=ban.reason,
             until=ban.until.isoformat(),
             ban=ban.id,
             appeal=AppealInfo(
-                token=self.tokens.issue(ban.id),
+                token=self.tokens.issue(ban.id) if owner else None,
                 status=_status(appeal),
                 max_length=self.max_length,
             ),

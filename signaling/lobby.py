@@ -44,6 +44,7 @@ from signaling.protocol import (
     Disconnect,
     ErrorEvent,
     Event,
+    HeldEvent,
     Join,
     Leave,
     MatchedEvent,
@@ -193,6 +194,20 @@ class Lobby(AsyncIOEventEmitter):
         gets ``event`` and its socket is closed. ``False`` if it is already gone."""
         return await self.remove(visitor_id, event)
 
+    async def hold(self, visitor_id: str, event: HeldEvent) -> bool:
+        """Hold a visitor (possible minor in explicit video): its match ends now (its
+        media is unlinked from the partner and its peer connection closed; the partner
+        gets ``partner_left`` with reason ``ended`` and is re-queued), it gets ``event``
+        and stays connected, but ``join`` is refused while the hold lasts (the store is
+        asked at every join, see :meth:`_join`). ``False`` if it is gone."""
+        visitor = self.visitors.get(visitor_id)
+        if visitor is None or visitor.state == "closed":
+            return False
+        await self._stop(visitor, reason="ended")
+        visitor.send(event)
+        logger.warning("visitor held", extra={"visitor": visitor.id})
+        return True
+
     async def remove(self, visitor_id: str, event: Event) -> bool:
         """Remove a visitor now (banned, or disconnected by a moderator), as :meth:`ban`
         describes, telling it ``event`` last. ``False`` if it is already gone."""
@@ -204,6 +219,15 @@ class Lobby(AsyncIOEventEmitter):
         visitor.close(CLOSE_POLICY)
         await self.disconnect(visitor)
         return True
+
+    def sends_video(self, visitor_id: str) -> bool:
+        """Whether a visitor of this node sends live video now (in a video match, with a
+        media connection and the camera on)."""
+        visitor = self.visitors.get(visitor_id)
+        if visitor is None or not visitor.media or not visitor.video:
+            return False
+        match = visitor.match
+        return match is not None and match.mode == "video"
 
     @staticmethod
     def subject(visitor: Participant) -> Subject:
@@ -277,6 +301,14 @@ class Lobby(AsyncIOEventEmitter):
         language = normalise_language(message.language)
         if self.pace is not None:
             await self.pace.join(visitor)
+            if not visitor.alive or visitor.state in ("waiting", "matched"):
+                return
+        if self.moderation is not None:
+            hold = await self.moderation.active_hold(self.subject(visitor))
+            if hold is not None:
+                raise ProtocolError(
+                    "held", "a moderator has to look at your video before you can chat again"
+                )
             if not visitor.alive or visitor.state in ("waiting", "matched"):
                 return
         mode = message.mode
@@ -507,6 +539,8 @@ class Lobby(AsyncIOEventEmitter):
             reporter_session=visitor.session,
             reported_session=reported.session,
             reported_device=reported.device,
+            reporter_device=visitor.device,
+            matched_s=(match.ended_clock or now) - match.started_clock,
         )
         if isinstance(reported, RemoteVisitor) and self.shared is not None:
             # The reported visitor's node checks its video and files the report.

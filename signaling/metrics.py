@@ -269,6 +269,7 @@ class ModerationCollector(Collector):
             ("checks_scheduled", "Checks that came due (scheduled offsets, confirmations)."),
             ("checks_run", "Checks that produced a verdict."),
             ("report_checks", "Immediate checks asked for by image reports."),
+            ("holds", "Visitors held: a possible minor in explicit video (never banned)."),
             ("messages_checked", "Chat messages checked."),
             ("warnings", "warning events sent for flagged chat."),
             ("evidence_written", "Evidence records written."),

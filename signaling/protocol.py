@@ -343,6 +343,18 @@ class WarningEvent(Event):
     strikes_to_ban: int
 
 
+class HeldEvent(Event):
+    """The visitor's video was stopped for a moderator to look at (a possible minor in
+    explicit video). Not a ban: the socket stays open, but ``join`` is refused (``held``)
+    until ``until`` or until a moderator decides. ``released``: a moderator cleared it,
+    the visitor may join again now."""
+
+    type: Literal["held"] = "held"
+    until: str
+    """End of the hold at the latest, ISO 8601 in UTC."""
+    released: bool = False
+
+
 AppealStatus = Literal["none", "pending", "upheld"]
 
 
@@ -351,8 +363,10 @@ class AppealInfo(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    token: str
-    """Unguessable token of this ban: proves the appeal comes from the banned visitor."""
+    token: str | None
+    """Unguessable token of this ban: proves the appeal comes from the banned visitor.
+    ``None`` for anyone else the ban covers only by sharing the IP address (they cannot
+    appeal someone else's ban)."""
     status: AppealStatus
     """``none``: not appealed yet; ``pending``: a reviewer will look at it; ``upheld``: a
     reviewer confirmed the ban (one appeal per ban)."""

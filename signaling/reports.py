@@ -17,6 +17,7 @@ ever stored) through a :class:`ReportSink`. The room calls :meth:`ReportDesk.fil
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import secrets
 from collections import OrderedDict
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from moderation import Subject
+from moderation.shared import SharedWeights
 from signaling.door.settings import ReportSettings
 from signaling.protocol import IMAGE_REASONS, ReportReason
 
@@ -53,6 +55,10 @@ class Filing:
     reporter_session: str | None = None
     reported_session: str | None = None
     reported_device: str | None = None
+    reporter_device: str | None = None
+    matched_s: float | None = None
+    """How long the reporter and the reported person were matched (``None``: unknown,
+    counts as long enough)."""
 
 
 class ReportSink(Protocol):
@@ -70,7 +76,9 @@ class ReportSink(Protocol):
 class ReportModeration(Protocol):
     """What the desk asks of moderation (``moderation.Moderation`` provides it)."""
 
-    async def check_reported(self, subject: Subject, match_id: str) -> CheckOutcome: ...
+    async def check_reported(
+        self, subject: Subject, match_id: str, reporter: str = ""
+    ) -> CheckOutcome: ...
 
     async def ban_for_reports(
         self,
@@ -152,8 +160,23 @@ class VerbalWeights:
         self._reports.pop(target, None)
 
 
+def network_key(ip: str) -> str:
+    """The network an address stands for: an IPv4 address itself (/32), an IPv6 address
+    its /64 (one household or phone gets a whole /64 and can hop inside it)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
 def reporter_keys(session: str | None, device: str | None, ip: str) -> Reporter:
-    keys = ["i:" + ip]
+    """Two reporters are distinct only if session, device and network all differ."""
+    keys = ["n:" + network_key(ip)]
     if session:
         keys.append("s:" + session)
     if device:
@@ -184,22 +207,33 @@ class ReportDesk:
         self.weights = VerbalWeights(settings.verbal_window_s, clock)
         self.outcomes: dict[str, int] = {}
         """Reports by ``reason:outcome`` (for metrics)."""
+        self.shared_weights: SharedWeights | None = None
+        """With ``redis_url``: the weights of all nodes (set by the composition root)."""
+        self.live_video: Callable[[str], bool] | None = None
+        """Whether a visitor of this node sends live video now (set by the composition
+        root); image reports about anyone else are never checked (no model call, no
+        budget spent): reviewers see them. ``None``: assume so."""
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def file(self, filing: Filing, reporter: Subject, reported: Subject) -> str:
         """Store the report, then act on it in the background; returns its id."""
         report_id = await self.sink.file_report(filing)
         if filing.reason in IMAGE_REASONS:
-            self._spawn(self._check(report_id, filing, reported))
+            self._spawn(self._check(report_id, filing, reporter, reported))
         else:
             await self._weigh(report_id, filing, reporter, reported)
         return report_id
 
-    async def _check(self, report_id: str, filing: Filing, reported: Subject) -> None:
+    async def _check(
+        self, report_id: str, filing: Filing, reporter: Subject, reported: Subject
+    ) -> None:
         outcome: CheckOutcome = "unchecked"
-        if self.moderation is not None and filing.match is not None:
+        live = self.live_video is None or self.live_video(reported.visitor)
+        if self.moderation is not None and filing.match is not None and live:
             try:
-                outcome = await self.moderation.check_reported(reported, filing.match)
+                outcome = await self.moderation.check_reported(
+                    reported, filing.match, reporter.session or reporter.visitor
+                )
             except Exception:
                 logger.exception("the check for report %s failed", report_id)
         self._count(filing.reason, outcome)
@@ -214,17 +248,23 @@ class ReportDesk:
         self, report_id: str, filing: Filing, reporter: Subject, reported: Subject
     ) -> None:
         target = target_key(reported)
-        count = self.weights.add(
-            target, reporter_keys(reporter.session, reporter.device, reporter.ip)
-        )
+        if filing.matched_s is not None and filing.matched_s < self.settings.verbal_min_match_s:
+            self._count(filing.reason, "too_brief")  # stored for reviewers, no weight
+            return
+        keys = reporter_keys(reporter.session, reporter.device, reporter.ip)
+        shared = self.shared_weights
+        count = self.weights.add(target, keys) if shared is None else await shared.add(target, keys)
         threshold = self.settings.verbal_threshold
         if count < threshold or self.moderation is None:
             self._count(filing.reason, "weighed")
             return
         self.weights.forget(target)
+        if shared is not None:
+            await shared.forget(target)
         self._count(filing.reason, "ban")
         reason = f"reported by {count} people within {self.settings.verbal_window_s:g} s"
-        messages = [text for sender, text in filing.transcript if sender == "reported"]
+        # The whole transcript (both sides, labelled) is the evidence a reviewer reads.
+        messages = [f"{sender}: {text}" for sender, text in filing.transcript]
         await self.moderation.ban_for_reports(
             reported, filing.match, messages, reason, self.settings.ban_duration_s
         )

@@ -20,6 +20,8 @@ from redis.asyncio import Redis
 
 from moderation import Moderation
 from moderation.evidence import utc_now
+from moderation.service import ModerationDown
+from moderation.shared import SharedBudget, SharedStrikes, SharedWeights
 from moderation.stream import StreamChecker
 from sfu import Router
 from sfu.cluster import SfuCluster
@@ -148,11 +150,21 @@ class Services:
             enforcer=enforcer,
             store=SqlModerationStore(db, audit, qa),
             checker=checker,
+            shared=None
+            if redis is None
+            else SharedBudget(
+                redis, settings.moderation.max_checks_per_s, settings.moderation.daily_budget
+            ),
         )
         lobby.moderation = moderation
         # Reports go to the reviewer console's store (the database), audited.
         report_store = ReportStore(db, audit)
         reports = ReportDesk(settings.reports, report_store, moderation, lobby.clock)
+        reports.live_video = lobby.sends_video
+        if redis is not None:
+            # Strikes and report weights follow a person to any node.
+            moderation.chat.shared = SharedStrikes(redis, settings.moderation.text.strike_window_s)
+            reports.shared_weights = SharedWeights(redis, settings.reports.verbal_window_s)
         lobby.reports = reports
         retention = RetentionJob(
             settings.retention,
@@ -205,6 +217,13 @@ class Services:
         await self.media.start()
         self.writer.start()
         self.moderation.start()
+        if self.settings.mode == "production" and self.settings.moderation.enabled:
+            try:
+                await self.moderation.require_classifier()
+            except ModerationDown as exc:
+                logger.critical("refusing to serve unmoderated video: %s", exc)
+                await self.moderation.close()
+                raise
         self.retention.start()
         if self.shared is not None:
             await self.shared.start()

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from signaling.appeals import owns
 from signaling.door.gate import Door
 from signaling.door.resume import resumed_visitor
 from signaling.door.sessions import Claims
@@ -90,7 +91,8 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         ban = await active_ban(services, ip, session, device)
         if ban is not None:
             door.outcomes["ws:banned"] += 1
-            event = await services.appeals.banned_event(ban)
+            # The appeal token only for the banned person, never their IP neighbours.
+            event = await services.appeals.banned_event(ban, owner=owns(ban, session, device))
             with contextlib.suppress(Exception):
                 await websocket.send_text(event.dump())
                 await websocket.close(code=CLOSE_POLICY)

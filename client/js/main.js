@@ -34,6 +34,9 @@ import {
 } from "./ui.js";
 
 const TEXT = {
+  held:
+    "Your video was paused for a moderator to review. " +
+    "You can't start a new chat until they have looked.",
   startingVideo: "Starting your camera…",
   starting: "Connecting…",
   searching: "Looking for someone…",
@@ -316,6 +319,14 @@ class App {
       this.#enterPhase("searching", this.session.searchText);
     });
     on("banned", (event) => this.#onBanned(event));
+    on("held", ({ released }) => {
+      if (released) {
+        setLandingNotice("A moderator has looked at your video: you can chat again.");
+        return;
+      }
+      // Not a ban: the chat ends and the camera goes off until a moderator has looked.
+      if (this.session) this.stop({ error: TEXT.held });
+    });
     on("matched", (event) => {
       this.#onMatched(event.mode);
       if (this.phase === "matched") this.room.matched(event);

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from moderation.records import BanRecord
 from signaling.admin.sessions import Reviewer
+from signaling.appeals import owns
 from signaling.enforcement import LobbyEnforcer
 from signaling.storage.audit import AuditLog, AuditTransaction
 from signaling.storage.bans import BanStore
@@ -133,8 +134,10 @@ class Banning:
         if ban.visitor:
             await self.enforcer.enforce(ban)
         for visitor in others:
-            if visitor != ban.visitor:
-                event = await self.enforcer.events.banned_event(ban, new=True)
+            live = self.lobby.visitors.get(visitor)
+            if visitor != ban.visitor and live is not None:
+                owner = owns(ban, live.session, live.device)
+                event = await self.enforcer.events.banned_event(ban, new=True, owner=owner)
                 await self.lobby.ban(visitor, event)
 
     async def by_hand(

@@ -57,6 +57,7 @@ def review_dict(item: ReviewItem) -> dict[str, Any]:
         "created_at": item.created_at.isoformat(),
         "evidence": item.evidence_id,
         "status": item.status,
+        "hold_until": None if item.hold_until is None else item.hold_until.isoformat(),
     }
 
 

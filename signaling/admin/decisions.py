@@ -1,7 +1,9 @@
 """What reviewers decide, and its consequences.
 
 * review item: *uphold* bans the visitor (for a duration); *overturn*: it was no
-  violation, and its evidence is deleted; *escalate*.
+  violation, and its evidence is deleted; *escalate*. A *hold* (a review item with
+  ``hold_until``): uphold bans with the held evidence; overturn releases the visitor at
+  once (told with ``held {released: true}``).
 * report: *uphold* bans the reported visitor; *dismiss*; *escalate*.
 * appeal: *uphold*: the ban stands; *overturn*: the ban is lifted at once and its evidence
   deleted; *escalate*. Overturning an automatic ban also counts its action as *wrong* for
@@ -27,7 +29,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from moderation.evidence import EvidenceWriter
-from moderation.records import BanRecord, EvidenceRecord
+from moderation.records import BanRecord, EvidenceRecord, ReviewItem
 from signaling.admin.banning import Banning, DecisionError, Target
 from signaling.admin.queue import ItemKind, ReviewQueue
 from signaling.admin.sessions import Reviewer
@@ -74,6 +76,8 @@ class Outcome:
     evidence_deleted: int = 0
     lifted_ban: BanRecord | None = None
     """The ban an overturned appeal lifted (to forget it in the shared ban cache)."""
+    released: ReviewItem | None = None
+    """The hold an overturned review item ended (its visitor is told at once)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -150,6 +154,7 @@ class Decisions:
         if item is None:
             raise DecisionError(404, "not_found", "no such review item")
         self._may_decide(reviewer, item.status, action)
+        linked = None if item.ban_id is None else await self.bans.get(item.ban_id)
 
         async def work(tx: AuditTransaction) -> tuple[Outcome, list[EvidenceRecord]]:
             status = REVIEW_STATUS[action]
@@ -161,6 +166,25 @@ class Decisions:
             await tx.append(
                 reviewer.actor, f"review.{status}", f"review:{item.id}", reason, details
             )
+            if self.qa is not None and item.hold_until is not None and status != "escalated":
+                await self.qa.decided_by_review(
+                    tx, item.id, status == "upheld", reviewer.name, reason, self.now()
+                )
+            if item.ban_id is not None and status == "upheld":
+                return Outcome("review", item.id, status), []  # the ban stands
+            if item.ban_id is not None and status == "overturned":
+                lifted = await self.banning.lift(tx, item.ban_id, reviewer, reason)
+                taken = await self.reviews.take_evidence(tx, [item.evidence_id])
+                await self._evidence_deleted(tx, reviewer, taken, reason)
+                outcome = Outcome(
+                    "review",
+                    item.id,
+                    status,
+                    lifted=item.ban_id if lifted else None,
+                    evidence_deleted=len(taken),
+                    lifted_ban=linked if lifted else None,
+                )
+                return outcome, taken
             if status == "upheld":
                 if item.ip is None:
                     raise DecisionError(409, "no_identifiers", "the item has no IP to ban")
@@ -173,7 +197,11 @@ class Decisions:
             if status == "overturned":
                 taken = await self.reviews.take_evidence(tx, [item.evidence_id])
                 await self._evidence_deleted(tx, reviewer, taken, reason)
-                return Outcome("review", item.id, status, evidence_deleted=len(taken)), taken
+                released = item if item.hold_until is not None else None
+                outcome = Outcome(
+                    "review", item.id, status, evidence_deleted=len(taken), released=released
+                )
+                return outcome, taken
             return Outcome("review", item.id, status), []
 
         return await self.audit.run(work)
@@ -334,3 +362,5 @@ class Decisions:
             await self.banning.enforce(outcome.ban)
         if outcome.lifted_ban is not None:
             await self.banning.forget(outcome.lifted_ban)
+        if outcome.released is not None:
+            await self.banning.enforcer.release(outcome.released)

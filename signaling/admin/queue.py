@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal, get_args
 
@@ -49,6 +49,8 @@ class QueueEntry:
     visitor: str
     ip: str | None
     claim: Claim | None = None
+    hold_until: datetime | None = None
+    """A review item that holds its visitor (possible minor in explicit video)."""
 
     @property
     def key(self) -> str:
@@ -77,6 +79,8 @@ class QueueEntry:
             "visitor": self.visitor,
             "ip": self.ip,
             "claimed_by": None if self.claim is None else self.claim.reviewer_name,
+            "hold": self.hold_until is not None,
+            "hold_until": None if self.hold_until is None else self.hold_until.isoformat(),
         }
 
 
@@ -117,7 +121,15 @@ class ReviewQueue:
         bans = await self.bans.many([a.ban_id for a in appeals])
         entries = [
             QueueEntry(
-                "review", r.id, r.priority, r.status, r.created_at, r.reason, r.visitor, r.ip
+                "review",
+                r.id,
+                r.priority,
+                r.status,
+                r.created_at,
+                r.reason,
+                r.visitor,
+                r.ip,
+                hold_until=r.hold_until,
             )
             for r in reviews
         ]
@@ -164,20 +176,7 @@ class ReviewQueue:
             )
         entries.sort(key=lambda e: (e.tier, e.created_at))
         holders = await self.claims.holders([e.key for e in entries], self.now())
-        return [
-            QueueEntry(
-                e.kind,
-                e.id,
-                e.priority,
-                e.status,
-                e.created_at,
-                e.reason,
-                e.visitor,
-                e.ip,
-                holders.get(e.key),
-            )
-            for e in entries
-        ]
+        return [replace(e, claim=holders.get(e.key)) for e in entries]
 
     async def claim(self, kind: ItemKind, item_id: str, reviewer: Reviewer) -> Claim:
         """Claim (or renew the claim on) an item; :class:`Claimed` if someone else has it."""

@@ -37,10 +37,12 @@ def _moderation_summary(snapshot: dict[str, Any]) -> dict[str, Any]:
     workers = snapshot.get("workers", {})
     return {
         "enabled": snapshot["enabled"],
+        "status": snapshot.get("status"),
         "breaker": snapshot.get("breaker", {}).get("state"),
         "workers_ready": workers.get("ready", 0),
         "worker_restarts": workers.get("restarts", 0),
         "checks_run": snapshot["checks_run"],
+        "holds": snapshot.get("holds", 0),
     }
 
 

@@ -154,7 +154,12 @@ class ReportSettings(BaseModel):
 
     verbal_threshold: int = Field(default=3, ge=1)
     """Distinct reporters within the window that ban. Reporters sharing a session, device
-    or IP count once."""
+    or network (IPv4 address, IPv6 /64) count once."""
+
+    verbal_min_match_s: float = Field(default=5.0, ge=0)
+    """A verbal report counts toward a ban only from someone who was matched with the
+    reported person for at least this many seconds (a drive-by report is stored for
+    reviewers but adds no weight)."""
 
     ban_duration_s: float = Field(default=86_400.0, gt=0)
     """How long a ban for verbal reports lasts, in seconds."""

@@ -16,9 +16,10 @@ from sqlalchemy import delete, or_, select, update
 
 from moderation.records import BanRecord, EvidenceRecord, ReviewItem
 from signaling.storage.audit import SYSTEM_MODERATION, AuditLog, AuditTransaction
+from signaling.storage.cases import OPEN_STATUSES
 from signaling.storage.db import Database, utc
-from signaling.storage.qa import QaStore, action_of_ban
-from signaling.storage.tables import BanRow, EvidenceRow, ReviewRow
+from signaling.storage.qa import QaStore, action_of_ban, action_of_hold
+from signaling.storage.tables import AppealRow, BanRow, EvidenceRow, ReviewRow
 
 
 class SqlModerationStore:
@@ -66,19 +67,27 @@ class SqlModerationStore:
                     await self.qa.record(tx, action_of_ban(ban, evidence))
             if review is not None:
                 session.add(review_row(review))
+                details: dict[str, Any] = {
+                    "visitor": review.visitor,
+                    "ip": review.ip,
+                    "match": review.match,
+                    "priority": review.priority,
+                    "evidence": review.evidence_id,
+                }
+                if review.hold_until is not None:
+                    details["hold_until"] = utc(review.hold_until).isoformat()
+                    details["session"] = review.session
+                    details["device"] = review.device
                 await tx.append(
                     SYSTEM_MODERATION,
-                    "review.created",
+                    "hold.created" if review.hold_until is not None else "review.created",
                     f"review:{review.id}",
                     review.reason,
-                    {
-                        "visitor": review.visitor,
-                        "ip": review.ip,
-                        "match": review.match,
-                        "priority": review.priority,
-                        "evidence": review.evidence_id,
-                    },
+                    details,
                 )
+                if self.qa is not None and review.hold_until is not None:
+                    # Reviewers decide every hold; its decision is the QA measure.
+                    await self.qa.record(tx, action_of_hold(review, evidence), sample=False)
 
         await self.audit.run(work)
 
@@ -100,6 +109,27 @@ class SqlModerationStore:
             row = (await db_session.execute(query)).scalar_one_or_none()
         return None if row is None else ban_record(row)
 
+    async def active_hold(
+        self, now: datetime, visitor: str, session: str | None = None, device: str | None = None
+    ) -> ReviewItem | None:
+        covered = [ReviewRow.visitor == visitor]
+        if session is not None:
+            covered.append(ReviewRow.session == session)
+        if device is not None:
+            covered.append(ReviewRow.device == device)
+        query = (
+            select(ReviewRow)
+            .where(
+                ReviewRow.hold_until > utc(now),
+                ReviewRow.status.in_(("open", "escalated")),
+                or_(*covered),
+            )
+            .order_by(ReviewRow.hold_until.desc())
+            .limit(1)
+        )
+        rows = await self.db.rows(query)
+        return review_item(rows[0]) if rows else None
+
     async def evidence(self, evidence_id: str) -> EvidenceRecord | None:
         async with self.db.sessions() as session:
             row = await session.get(EvidenceRow, evidence_id)
@@ -120,9 +150,20 @@ class SqlModerationStore:
         return [review_item(row) for row in await self.db.rows(query)]
 
     async def evidence_before(self, before: datetime, limit: int = 500) -> list[EvidenceRecord]:
+        """Old evidence retention may delete: never that of an undecided review item
+        (holds included) or of a ban with an undecided appeal."""
+        open_reviews = select(ReviewRow.evidence_id).where(ReviewRow.status.in_(OPEN_STATUSES))
+        appealed = select(BanRow.evidence_id).where(
+            BanRow.evidence_id.is_not(None),
+            BanRow.id.in_(select(AppealRow.ban_id).where(AppealRow.status.in_(OPEN_STATUSES))),
+        )
         query = (
             select(EvidenceRow)
-            .where(EvidenceRow.created_at < utc(before))
+            .where(
+                EvidenceRow.created_at < utc(before),
+                EvidenceRow.id.not_in(open_reviews),
+                EvidenceRow.id.not_in(appealed),
+            )
             .order_by(EvidenceRow.created_at)
             .limit(limit)
         )
@@ -193,6 +234,8 @@ def review_row(review: ReviewItem) -> ReviewRow:
         ip=review.ip,
         session=review.session,
         device=review.device,
+        hold_until=None if review.hold_until is None else utc(review.hold_until),
+        ban_id=review.ban_id,
     )
 
 
@@ -238,4 +281,6 @@ def review_item(row: ReviewRow) -> ReviewItem:
         ip=row.ip,
         session=row.session,
         device=row.device,
+        hold_until=None if row.hold_until is None else utc(row.hold_until),
+        ban_id=row.ban_id,
     )

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Integer, cast, func, select, update
 
-from moderation.records import BanRecord, EvidenceRecord
+from moderation.records import BanRecord, EvidenceRecord, ReviewItem
 from signaling.storage.audit import SYSTEM_MODERATION, AuditLog, AuditTransaction
 from signaling.storage.cases import OPEN_STATUSES, decide_case
 from signaling.storage.db import Database, utc
@@ -170,6 +170,30 @@ def action_of_ban(ban: BanRecord, evidence: EvidenceRecord | None) -> AutomaticA
     )
 
 
+def action_of_hold(review: ReviewItem, evidence: EvidenceRecord | None) -> AutomaticAction:
+    """The stratum of an automatic hold (a possible minor in explicit video): kind
+    ``hold``, source ``video``, the classifier and top box label as for a video ban."""
+    classifier, reason, score = "video", word(review.reason), None
+    if evidence is not None and evidence.kind == "frame":
+        verdict = evidence.details.get("verdict", {})
+        classifier = word(str(verdict.get("source") or ""), classifier)
+        raw_score = verdict.get("score")
+        score = float(raw_score) if isinstance(raw_score, int | float) else None
+    return AutomaticAction(
+        kind="hold",
+        source="video",
+        classifier=classifier,
+        reason=reason,
+        ref=review.id,
+        visitor=review.visitor,
+        created_at=review.created_at,
+        score=score,
+        evidence_id=review.evidence_id,
+        ip=review.ip,
+        match=review.match,
+    )
+
+
 def qa_item(row: QaRow) -> QaItem:
     action = AutomaticAction(
         kind=row.kind,
@@ -211,9 +235,13 @@ class QaStore:
 
     # --- recording ----------------------------------------------------------------------
 
-    async def record(self, tx: AuditTransaction, action: AutomaticAction) -> QaItem:
+    async def record(
+        self, tx: AuditTransaction, action: AutomaticAction, sample: bool = True
+    ) -> QaItem:
         """Record ``action`` inside ``tx`` and sample it (a sampled one is audited as
-        ``qa.sampled``: it is now in the reviewers' queue)."""
+        ``qa.sampled``: it is now in the reviewers' queue). ``sample=False``: recorded for
+        precision only, never queued (a hold: reviewers decide every one of them anyway,
+        and :meth:`decided_by_review` counts that decision)."""
         since = utc(action.created_at) - self.sampler.window
         earlier = await tx.session.scalar(
             select(func.count())
@@ -226,7 +254,7 @@ class QaStore:
                 QaRow.created_at > since,
             )
         )
-        sampled = self.sampler.draw(int(earlier or 0))
+        sampled = sample and self.sampler.draw(int(earlier or 0))
         status = "open" if sampled else "unsampled"
         item = QaItem("q_" + secrets.token_hex(8), action, sampled, status)
         tx.session.add(
@@ -325,6 +353,36 @@ class QaStore:
                 .values(
                     status="wrong",
                     via="appeal",
+                    decided_by=by,
+                    decided_at=utc(now),
+                    decision_note=note,
+                )
+            )
+        return ids
+
+    @staticmethod
+    async def decided_by_review(
+        tx: AuditTransaction, ref: str, correct: bool, by: str, note: str, now: datetime
+    ) -> list[str]:
+        """A reviewer decided the review item of hold ``ref``: upheld means the automatic
+        hold was ``correct``, overturned means ``wrong`` (``via`` ``review``). Returns the
+        QA items' ids."""
+        ids = list(
+            (
+                await tx.session.execute(
+                    select(QaRow.id).where(
+                        QaRow.ref == ref, QaRow.kind == "hold", QaRow.status.not_in(DECIDED)
+                    )
+                )
+            ).scalars()
+        )
+        if ids:
+            await tx.session.execute(
+                update(QaRow)
+                .where(QaRow.id.in_(ids))
+                .values(
+                    status="correct" if correct else "wrong",
+                    via="review",
                     decided_by=by,
                     decided_at=utc(now),
                     decision_note=note,

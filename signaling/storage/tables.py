@@ -97,10 +97,16 @@ class ReviewRow(Base):
     decided_by: Mapped[str | None] = mapped_column(String(64), default=None)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     decision_note: Mapped[str | None] = mapped_column(Text, default=None)
+    hold_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    ban_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    """The ban this item asks a reviewer to confirm or lift (verbal-report bans)."""
+    """Set on a hold (possible minor in explicit video): not matched until then or until
+    decided."""
 
     __table_args__ = (
         Index("ix_moderation_reviews_queue", "status", "priority", "created_at"),
         Index("ix_moderation_reviews_ip", "ip"),
+        Index("ix_moderation_reviews_hold", "hold_until"),
     )
 
 

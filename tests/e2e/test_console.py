@@ -3,7 +3,7 @@ with moderation on (the colour test classifier in real worker processes).
 
 A purple aiortc caller is flagged as a possible minor by the pipeline; a reviewer logs in,
 finds the item, reveals the frame and upholds it (the caller is banned and removed). A
-visitor from the same (banned) address opens Duet, sees the banned screen and appeals; the
+visitor on the banned device opens Duet, sees the banned screen and appeals; the
 reviewer overturns the appeal; the visitor comes back, is told, and chats again.
 
 ``DUET_CONSOLE_SCREENSHOT=docs/screenshot-console.png`` saves the console (item open,
@@ -37,6 +37,7 @@ from tests.support.servers import REPO_ROOT, DuetServer, run_duet
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 PURPLE, GREEN = (150, 40, 190), (40, 200, 60)
+PURPLE_DEVICE = "e2e_purple_device_0001"
 PASSWORD = "a reviewer's long password"
 ROLE = ["--role", "moderator", "--password-stdin"]
 SCREENSHOT = os.environ.get("DUET_CONSOLE_SCREENSHOT", "")
@@ -54,7 +55,7 @@ MODERATION_ENV = {
     "DUET_SECRET_KEY": "e2e-console-secret",
 }
 
-OpenPage = Callable[[str], Awaitable[PageRecord]]
+OpenPage = Callable[..., Awaitable[PageRecord]]
 
 
 @pytest.fixture
@@ -83,10 +84,13 @@ def server(tmp_path: Path) -> Iterator[DuetServer]:
 async def open_page(browser: Browser, server: DuetServer) -> AsyncIterator[OpenPage]:
     contexts = []
 
-    async def open_one(path: str) -> PageRecord:
+    async def open_one(path: str, init_script: str | None = None) -> PageRecord:
+        """A fresh browser context; ``init_script`` runs in the page before the app."""
         context = await browser.new_context(viewport={"width": 1440, "height": 900})
         contexts.append(context)
         context.set_default_timeout(10_000)
+        if init_script:
+            await context.add_init_script(init_script)
         page = await context.new_page()
         record = PageRecord(page)
         page.on("console", lambda m: record.errors.append(m.text) if m.type == "error" else None)
@@ -161,8 +165,9 @@ async def test_review_uphold_then_appeal_overturn(
     tmp_path: Path,
 ) -> None:
     await _file_reports(server)
-    # The pipeline flags a purple caller: HIGH review item (possible minor), no ban.
-    purple = await Caller(server.ws_url, PURPLE).connect()
+    # The pipeline flags a purple caller (explicit, possible minor): held, never banned --
+    # a HIGH review item that keeps it out of matching until a reviewer decides.
+    purple = await Caller(server.ws_url, PURPLE, device=PURPLE_DEVICE).connect()
     callers.append(purple)
     green = await Caller(server.ws_url, GREEN).connect()
     callers.append(green)
@@ -170,6 +175,8 @@ async def test_review_uphold_then_appeal_overturn(
     await green.join("video")
     await purple.wait_for("matched")
     await _review_item_exists(server)
+    await purple.wait_for("held", timeout=10)
+    assert (await green.wait_for("partner_left", timeout=5))["reason"] == "ended"
 
     reviewer = await open_page("/review")
     rp = reviewer.page
@@ -219,8 +226,11 @@ async def test_review_uphold_then_appeal_overturn(
     await expect(tid(rp, "tile-online")).to_contain_text("in a chat")
     await tid(rp, "nav-queue").click()
 
-    # A visitor from the banned address sees the banned screen and appeals.
-    visitor = await open_page("/")
+    # The banned person (the same device, now in a browser) sees the banned screen and
+    # appeals; only they get the appeal token, not others behind the same address.
+    visitor = await open_page(
+        "/", init_script=f"localStorage.setItem('duet.device', '{PURPLE_DEVICE}')"
+    )
     vp = visitor.page
     await _enter(vp)
     await expect(tid(vp, "banned")).to_be_visible(timeout=30_000)

@@ -116,3 +116,30 @@ def test_bad_arguments_are_refused_before_anything_starts() -> None:
     assert result.returncode == 2
     assert "--calls must be at least 1" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_offenders_are_banned_and_their_exposure_is_reported(
+    tmp_path: Path, loopback_only: None
+) -> None:
+    """One offender (a tinted clip the bench classifier flags) against a moderated node:
+    banned, with its time from match to ban and the frames its partner decoded."""
+    env = {
+        "DUET_MODERATION__ENABLED": "true",
+        "DUET_MODERATION__CLASSIFIER": "benchmarks.offenders:tint_classifier",
+        "DUET_LIMITS__EXEMPT_NETWORKS": '["127.0.0.0/8"]',
+    }
+    report_path = tmp_path / "offenders.json"
+    with run_duet(tmp_path, env) as server:
+        result = _bench(
+            "--url", server.url, "--calls", "1", "--offenders", "1", "--duration", "4",
+            "--ramp", "2", "--video", "160x120@15", "--video-kbps", "150",
+            "--json", str(report_path),
+        )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    exposure = json.loads(report_path.read_text())["exposure"]
+    assert exposure["offenders"] == exposure["sanctioned"] == 1
+    (offender,) = exposure["per_offender"]
+    assert offender["offender"] == 0 and offender["sanction"] == "banned"
+    assert 0 < offender["ms_to_sanction"] < 30_000
+    assert set(offender["frames_to_partners"]) == {"1"}  # only its clean partner counts
+    assert "offenders (explicit): 1 of 1 banned or held" in result.stdout

@@ -58,10 +58,12 @@ async def _login(client: httpx.AsyncClient, name: str) -> dict[str, str]:
     return {"Cookie": f"duet_review={token}", "X-CSRF-Token": response.json()["csrf"]}
 
 
-async def _banned_on_arrival(server: DuetServer) -> dict[str, Any]:
-    """Connect a fresh visitor (door session included) that is expected to be banned."""
-    session = await open_session(server.url)
-    url = f"{server.ws_url}?token={session['token']}"
+async def _banned_on_arrival(server: DuetServer, token: str | None = None) -> dict[str, Any]:
+    """Connect a visitor (with session ``token``, else a fresh door session) that is
+    expected to be banned."""
+    if token is None:
+        token = str((await open_session(server.url))["token"])
+    url = f"{server.ws_url}?token={token}"
     async with websockets.connect(url) as ws:
         event: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 5))
     return event
@@ -128,10 +130,13 @@ async def test_a_ban_by_hand_removes_the_visitor_and_offers_an_appeal(
         assert banned["appeal"]["status"] == "none"
         token = banned["appeal"]["token"]
 
-        # Back again: still banned, the same token; an appeal is filed and then pending.
-        again = await _banned_on_arrival(server)
+        # Back again (same session): still banned, the same token; an appeal is filed and
+        # then pending. Someone else on the same IP is banned too, but gets no token.
+        again = await _banned_on_arrival(server, visitor.token)
         assert again["type"] == "banned" and again["appeal"]["token"] == token
+        neighbour = await _banned_on_arrival(server)
+        assert neighbour["type"] == "banned" and neighbour["appeal"]["token"] is None
         filed = await client.post("/api/appeals", json={"token": token, "text": "sorry!"})
         assert filed.status_code == 201
-        again = await _banned_on_arrival(server)
+        again = await _banned_on_arrival(server, visitor.token)
         assert again["appeal"]["status"] == "pending"

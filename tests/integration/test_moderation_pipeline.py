@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -141,32 +142,57 @@ async def test_flagged_caller_is_banned_with_evidence_and_cannot_return(
         assert blue.count("partner_left") == 0
 
 
-async def test_possible_minor_goes_to_high_review_and_is_not_banned(
+async def test_possible_minor_in_explicit_video_is_held_and_stops_flowing_within_1s(
     tmp_path: Path, loopback_only: None, callers: list[object]
 ) -> None:
-    with _moderated(tmp_path) as server:
+    # The first check comes once the call flows (so that the partner did see the video).
+    with _moderated(tmp_path, DUET_MODERATION__SCHEDULE_OFFSETS_S="[4.0]") as server:
         purple = await _caller(server, callers, PURPLE)
         green = await _caller(server, callers, GREEN)
         match = await _pair(purple, green)
-        deadline = time.monotonic() + 10
-        reviews: list[sqlite3.Row] = []
-        while not reviews and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-            reviews = _rows(server, "SELECT * FROM moderation_reviews")
-        assert len(reviews) == 1, server.counters() + "\n" + server.log()[-4000:]
-        (review,) = reviews
+        await green.wait_frames_like(PURPLE, count=3, timeout=4)
+        assert purple.count("held") == 0
+        try:
+            held = await purple.wait_for("held", timeout=10)
+        except TimeoutError:
+            raise AssertionError(server.counters() + "\n" + server.log()[-4000:]) from None
+        assert held["released"] is False
+        left = await green.wait_for("partner_left", timeout=5)
+        assert left["reason"] == "ended"  # never told why
+        await green.wait_for("queued", timeout=5)
+
+        # One HIGH review item that holds the visitor, with its evidence; never a ban.
+        (review,) = _rows(server, "SELECT * FROM moderation_reviews")
         assert review["priority"] == "high" and review["visitor"] == purple.visitor
         assert review["match"] == match and "minor" in review["reason"]
+        assert review["hold_until"] is not None
         (evidence,) = _rows(
             server, f"SELECT * FROM moderation_evidence WHERE id='{review['evidence_id']}'"
         )
         image = tmp_path / "evidence" / evidence["path"]
         assert hashlib.sha256(image.read_bytes()).hexdigest() == evidence["sha256"]
-        await asyncio.sleep(1.0)  # later checks of this match: none (it was unsafe) and no ban
         assert _rows(server, "SELECT * FROM moderation_bans") == []
-        assert len(_rows(server, "SELECT * FROM moderation_reviews")) == 1
-        assert purple.count("banned") == 0 and green.count("partner_left") == 0
-        await green.wait_frames_like(PURPLE, count=5, since=time.monotonic())
+        assert "hold.created" in [r["action"] for r in _rows(server, "SELECT * FROM audit_log")]
+
+        # The partner stopped receiving the held visitor's video within 1 s of the verdict
+        # (the evidence is written right after it; both clocks are this machine's).
+        verdict_wall = datetime.fromisoformat(evidence["created_at"]).replace(tzinfo=UTC)
+        verdict_at = verdict_wall.timestamp() - (time.time() - time.monotonic())
+        await asyncio.sleep(1.5)
+        last_purple = max(at for at, mean in green.received.colors if _close_to(mean, PURPLE))
+        assert last_purple - verdict_at <= 1.0, (last_purple - verdict_at, server.log()[-3000:])
+        assert green.frames_like(PURPLE, since=verdict_at + 1.0) == 0
+
+        # Still connected, but not matched again in any mode while the hold lasts.
+        for mode in ("video", "text"):
+            await purple.send({"type": "join", "mode": mode})
+            refused = await purple.wait_for("error", timeout=5, code="held")
+            assert refused["code"] == "held"
+        assert purple.count("banned") == 0 and purple.count("matched") == 1
+
+
+def _close_to(mean: tuple[float, float, float], rgb: tuple[int, int, int]) -> bool:
+    return max(abs(m - c) for m, c in zip(mean, rgb, strict=True)) < 40
 
 
 async def test_killed_worker_is_replaced_and_calls_continue(

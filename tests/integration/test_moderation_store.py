@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from moderation.records import BanRecord, EvidenceRecord, ReviewItem
 from signaling.storage import Database, SqlModerationStore
+from signaling.storage.tables import AppealRow
 from tests.integration.test_storage import db, postgres  # noqa: F401  (fixtures)
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -78,3 +79,29 @@ async def test_retention_deletes_old_evidence_and_unlinks_bans(db: Database) -> 
     await store.delete_evidence([e.id for e in expired])
     assert await store.evidence("e_old") is None and await store.evidence("e_new") is not None
     assert (await store.bans())[0].evidence_id is None
+
+
+async def test_retention_keeps_evidence_of_undecided_cases(db: Database) -> None:  # noqa: F811
+    """Holds and open review items keep their evidence until decided, and so does a ban
+    whose appeal is pending; decided cases' old evidence goes."""
+    store = SqlModerationStore(db)
+    old = NOW - timedelta(days=100)
+    hold = ReviewItem(
+        "r_hold", "v_1", "m_1", "high", "possible minor", old, "e_hold", hold_until=NOW
+    )
+    await store.save(evidence("e_hold", old), review=hold)
+    await store.save(
+        evidence("e_open", old),
+        review=ReviewItem("r_open", "v_1", "m_1", "normal", "borderline", old, "e_open"),
+    )
+    decided = ReviewItem("r_done", "v_1", "m_1", "normal", "x", old, "e_done", status="upheld")
+    await store.save(evidence("e_done", old), review=decided)
+    for ban_id in ("b_appealed", "b_plain"):
+        ban = BanRecord(ban_id, "v", "1.2.3.4", None, None, "r", "video", old, NOW, "e_" + ban_id)
+        await store.save(evidence("e_" + ban_id, old), ban=ban)
+    async with db.sessions() as session, session.begin():
+        session.add(
+            AppealRow(id="a_1", ban_id="b_appealed", created_at=old, ip="1.2.3.4", text="t")
+        )
+    expired = await store.evidence_before(NOW - timedelta(days=90))
+    assert sorted(e.id for e in expired) == ["e_b_plain", "e_done"]

@@ -12,12 +12,14 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from redis.asyncio import Redis
 
-from moderation.stream import GROUP, StreamChecker
+from moderation.stream import FRAME_MARGIN_S, GROUP, StreamChecker
+from moderation.workers import CheckTimedOut
 from tests.support.caller import Caller
 from tests.support.datastores import Redis as RedisServer
 from tests.support.datastores import run_redis
@@ -102,6 +104,46 @@ async def test_checks_are_classified_by_duet_workers(
     finally:
         for worker in workers:
             _stop(worker)
+        await redis.aclose()
+
+
+class KeepingChecker(StreamChecker):
+    """A node that never deletes its entries: what is left is the worker's doing."""
+
+    async def _forget(self, entry: Any) -> None:
+        return None
+
+
+async def test_a_frame_leaves_redis_as_soon_as_its_verdict_is_stored(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    worker = _start_worker(redis_server, tmp_path, "w0", delay=0.0)
+    redis = Redis.from_url(redis_server.url)
+    try:
+        await asyncio.to_thread(_wait_log, tmp_path / "w0.log", "consuming checks")
+        checker = KeepingChecker(redis, timeout=10)
+        verdicts = await asyncio.gather(*(checker.classify(f) for f in [RED_BGR, GREEN_BGR] * 2))
+        assert [v.unsafe for v in verdicts] == [True, False] * 2
+        assert await redis.xlen(checker.stream) == 0  # gone with the verdict, not later
+    finally:
+        _stop(worker)
+        await redis.aclose()
+
+
+async def test_no_frame_outlives_the_check_timeout_plus_a_margin(
+    redis_server: RedisServer,
+) -> None:
+    """No worker at all: the node deletes its own entry when it gives up, and trims those
+    a dead node left behind (older than the timeout plus the margin, by Redis's clock)."""
+    redis = Redis.from_url(redis_server.url)
+    try:
+        checker = StreamChecker(redis, timeout=0.3)
+        await redis.xadd(checker.stream, {"job": "orphan", "frame": b"x", "reply": "r"}, id="1-0")
+        with pytest.raises(CheckTimedOut):
+            await checker.classify(RED_BGR)
+        assert await redis.xlen(checker.stream) == 0
+        assert FRAME_MARGIN_S <= 10
+    finally:
         await redis.aclose()
 
 

@@ -47,9 +47,13 @@ class ColorTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, rgb: tuple[int, int, int]) -> None:
+    def __init__(
+        self, rgb: tuple[int, int, int], picture: np.ndarray[Any, Any] | None = None
+    ) -> None:
+        """``picture``: an RGB photograph (H x W x 3, even sides) sent instead of ``rgb``."""
         super().__init__()
         self.rgb = rgb
+        self.picture = picture
         self._start: float | None = None
         self._count = 0
 
@@ -60,8 +64,11 @@ class ColorTrack(MediaStreamTrack):
         wait = self._start + self._count / FPS - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
-        picture = np.empty((HEIGHT, WIDTH, 3), dtype=np.uint8)
-        picture[:, :] = self.rgb
+        if self.picture is not None:
+            picture = self.picture
+        else:
+            picture = np.empty((HEIGHT, WIDTH, 3), dtype=np.uint8)
+            picture[:, :] = self.rgb
         frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
         frame.pts = self._count * (90_000 // FPS)
         frame.time_base = fractions.Fraction(1, 90_000)
@@ -118,6 +125,8 @@ class CallerMedia:
         self, rgb: tuple[int, int, int], configuration: RTCConfiguration | None = None
     ) -> None:
         self.rgb = rgb
+        self.picture: np.ndarray[Any, Any] | None = None
+        """An RGB photograph to send instead of the solid colour (set before ``join``)."""
         # iceServers must be explicit: with None aiortc adds a public STUN server.
         self.configuration = configuration or RTCConfiguration(iceServers=[])
         self.received = Received()
@@ -132,7 +141,7 @@ class CallerMedia:
         self.pc = pc
         pc.on("track", lambda track: self.spawn(self._consume(track)))
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-        pc.addTrack(ColorTrack(self.rgb))
+        pc.addTrack(ColorTrack(self.rgb, self.picture))
         pc.addTrack(ToneTrack())
         await pc.setLocalDescription(await pc.createAnswer())
         return str(pc.localDescription.sdp)

@@ -15,6 +15,7 @@ Test callers send solid colours; VP8 shifts them a little, hence the tolerance.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -70,3 +71,33 @@ class ColourClassifier:
 
 def by_colour(config: ClassifierConfig) -> ColourClassifier:
     return ColourClassifier(config)
+
+
+class FaceAsUnsafe:
+    """The REAL default classifier (NudeNet 320n + the age model), with one test-only
+    twist: a face it finds counts as explicit content, at the face detection's own score.
+    So a photograph of a face drives the whole ban path (or, with ``minor_age`` set above
+    the face's apparent age, the hold path) through the real models, with no explicit
+    material needed. Plugged in as ``tests.support.classifiers:face_as_unsafe``."""
+
+    def __init__(self, config: ClassifierConfig) -> None:
+        from moderation.classifiers import NudeNetAgeClassifier
+
+        self.real = NudeNetAgeClassifier(config)
+
+    def classify(self, frame_bgr: np.ndarray[Any, Any]) -> Verdict:
+        verdict = self.real.classify(frame_bgr)
+        faces = [b for b in verdict.boxes if b.label.startswith("FACE_") and b.age is not None]
+        if not faces:
+            return verdict
+        return dataclasses.replace(
+            verdict,
+            unsafe=True,
+            score=max(b.score for b in faces),
+            reason="test: a face counts as unsafe; " + verdict.reason,
+            source=verdict.source + "+test-face-as-unsafe",
+        )
+
+
+def face_as_unsafe(config: ClassifierConfig) -> FaceAsUnsafe:
+    return FaceAsUnsafe(config)

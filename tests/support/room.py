@@ -56,7 +56,7 @@ class FakeModeration:
     checks: list[tuple[Subject, str]] = field(default_factory=list)
     bans: list[tuple[Subject, str]] = field(default_factory=list)
 
-    async def check_reported(self, subject: Subject, match_id: str) -> Any:
+    async def check_reported(self, subject: Subject, match_id: str, reporter: str = "") -> Any:
         self.checks.append((subject, match_id))
         return self.outcome
 

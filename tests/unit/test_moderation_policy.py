@@ -1,4 +1,4 @@
-"""Policy branches: minors to review, single-frame bans, accumulation, borderline."""
+"""Policy branches: minors to review or hold, single-frame bans, accumulation, borderline."""
 
 from __future__ import annotations
 
@@ -31,12 +31,20 @@ def test_safe_frames_do_nothing() -> None:
     assert policy.settle("v").action == "none"
 
 
-def test_possible_minor_is_reviewed_never_banned() -> None:
-    policy, _ = make()
+def test_possible_minor_is_reviewed_high_and_held_when_explicit_never_banned() -> None:
+    policy, clock = make()
     alone = policy.decide("v", verdict(minor=True))
-    assert (alone.action, alone.priority) == ("review", "normal")
+    assert (alone.action, alone.priority) == ("review", "high")
     explicit = policy.decide("v", verdict(unsafe=True, minor=True, score=0.99))
-    assert (explicit.action, explicit.priority) == ("review", "high")
+    assert (explicit.action, explicit.priority) == ("hold", "high")
+    # Seen as a possible minor within the window: a later explicit frame with no face
+    # visible holds too (never bans); after the window it is an ordinary ban.
+    policy.forget("w")
+    policy.decide("w", verdict(minor=True))
+    clock.now += 5
+    assert policy.decide("w", verdict(unsafe=True, score=0.99)).action == "hold"
+    clock.now += 11
+    assert policy.decide("w", verdict(unsafe=True, score=0.99)).action == "ban"
 
 
 def test_one_very_confident_frame_bans() -> None:

@@ -70,7 +70,7 @@ def test_backstops_give_each_skip_a_reason() -> None:
     assert stops.admit("m1") is None
     stops.done("m1")
     assert stops.admit("m2") == "daily_budget"
-    stops.stop("m1")
-    assert stops.admit("m1") == "match_stopped"
-    stops.forget("m1")
-    assert "m1" not in stops.stopped
+    stops.stop("v_a")
+    assert stops.admit("m1", "v_a") == "visitor_stopped"
+    stops.resume("v_a")
+    assert "v_a" not in stops.stopped

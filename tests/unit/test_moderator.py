@@ -12,13 +12,15 @@ import numpy as np
 
 from moderation import MemoryStore, Moderation, ModerationSettings, Subject, Verdict
 from moderation.clock import FakeClock
-from moderation.records import BanRecord
+from moderation.records import BanRecord, ReviewItem
 from moderation.workers import WorkerDied
 
 SAFE = Verdict(unsafe=False, minor=False, score=0.0, reason="ok", source="fake")
 EXPLICIT = Verdict(unsafe=True, minor=False, score=0.95, reason="explicit", source="fake")
 BORDERLINE = Verdict(unsafe=True, minor=False, score=0.6, reason="maybe", source="fake")
 MINOR = Verdict(unsafe=False, minor=True, score=0.0, reason="young", source="fake", faces=1)
+EXPLICIT_MINOR = Verdict(True, True, 0.99, "explicit, young", "fake", faces=1)
+BORDERLINE_MINOR = Verdict(True, True, 0.6, "maybe, young", "fake", faces=1)
 
 A, B = Subject("v_a", "10.0.0.1"), Subject("v_b", "10.0.0.2")
 
@@ -62,11 +64,16 @@ class Enforcer:
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
         self.bans: list[BanRecord] = []
+        self.holds: list[ReviewItem] = []
         self.recorded_first: list[bool] = []
 
     async def enforce(self, ban: BanRecord) -> None:
         self.recorded_first.append(ban in self.store.ban_records)
         self.bans.append(ban)
+
+    async def hold(self, item: ReviewItem) -> None:
+        self.recorded_first.append(item in self.store.review_items)
+        self.holds.append(item)
 
 
 def build(
@@ -133,11 +140,12 @@ async def test_very_confident_frame_bans_after_recording_evidence(tmp_path: Path
     assert hashlib.sha256(data).hexdigest() == evidence.sha256
     assert (tmp_path / (evidence.blurred_path or "")).is_file()
     assert evidence.details["verdict"]["score"] == 0.95
-    # The match is stopped: its remaining checks are skipped (B's included).
+    # A is no longer checked; B's schedule is untouched (here the fake enforcer does not
+    # end the match, as the lobby would).
     await clock.advance(10)
     assert grabs_of(frames, A.visitor, start) == [1]
-    assert grabs_of(frames, B.visitor, start) == []
-    assert moderation.stats.checks_skipped["match_stopped"] == 2  # B at 1.5, A at 3
+    assert grabs_of(frames, B.visitor, start) == [1.5, 3.5, 6.5]
+    assert moderation.stats.checks_skipped["visitor_stopped"] == 1  # A at 3
     assert moderation.stats.bans["video"] == 1
     await moderation.close()
 
@@ -167,22 +175,86 @@ async def test_a_flicker_becomes_a_review_item_not_a_ban(tmp_path: Path) -> None
     await moderation.close()
 
 
-async def test_possible_minor_is_reviewed_once_and_never_banned(tmp_path: Path) -> None:
+async def test_possible_minor_is_reviewed_high_once_and_never_banned(tmp_path: Path) -> None:
     moderation, clock, frames, checker, enforcer = build(tmp_path)
     checker.script[2] = [MINOR]
     start = clock.now()
     moderation.match_started("m1", A, B)
     await clock.advance(10)
-    assert enforcer.bans == []
+    assert enforcer.bans == [] and enforcer.holds == []
     (item,) = await moderation.store.reviews()
-    assert (item.visitor, item.priority) == (B.visitor, "normal")
-    assert grabs_of(frames, B.visitor, start) == [1.5, 3.5, 6.5]  # not unsafe: keep checking
-    checker.script[2] = [Verdict(True, True, 0.99, "explicit, young", "fake")]
-    moderation.match_started("m2", A, B)
-    await clock.advance(3)
-    reviews = await moderation.store.reviews()
-    assert [r.priority for r in reviews] == ["high", "normal"]  # HIGH first
+    assert (item.visitor, item.priority, item.hold_until) == (B.visitor, "high", None)
+    # Not explicit: B is still checked -- its schedule plus quick re-checks after the
+    # review-worthy verdict (0.4 s apart, from 1.5 s).
+    grabs = grabs_of(frames, B.visitor, start)
+    assert grabs[:4] == [1.5, 1.9, 2.3, 2.7] and {3.5, 6.5} <= set(grabs)
+    await moderation.close()
+
+
+async def test_possible_minor_in_explicit_video_is_held_never_banned(tmp_path: Path) -> None:
+    moderation, clock, frames, checker, enforcer = build(tmp_path)
+    checker.script[2] = [EXPLICIT_MINOR]
+    start = clock.now()
+    moderation.match_started("m1", A, B)
+    await clock.advance(1.6)
     assert enforcer.bans == []
+    (hold,) = enforcer.holds
+    assert enforcer.recorded_first == [True]  # recorded before it was enforced
+    assert (hold.visitor, hold.priority, hold.match) == (B.visitor, "high", "m1")
+    assert hold.hold_until is not None
+    held_for = (hold.hold_until - hold.created_at).total_seconds()
+    assert held_for == moderation.settings.hold_max_s
+    (item,) = await moderation.store.reviews()
+    assert item.id == hold.id and "minor" in item.reason
+    evidence = await moderation.store.evidence(hold.evidence_id)
+    assert evidence is not None
+    assert hashlib.sha256((tmp_path / evidence.path).read_bytes()).hexdigest() == evidence.sha256
+    assert moderation.stats.holds == 1 and moderation.stats.review_items["high"] == 1
+    # B is not checked again; A (the partner) keeps its whole schedule.
+    await clock.advance(10)
+    assert grabs_of(frames, B.visitor, start) == [1.5]
+    assert grabs_of(frames, A.visitor, start) == [1, 3, 6]
+    assert len(enforcer.holds) == 1 and enforcer.bans == []
+    # Matched again later (the hold expired or a reviewer cleared it): checked again.
+    moderation.match_ended("m1")
+    checker.script[2] = [SAFE]
+    start = clock.now()
+    moderation.match_started("m2", A, B)
+    await clock.advance(10)
+    assert grabs_of(frames, B.visitor, start) == [1.5, 3.5, 6.5]
+    await moderation.close()
+
+
+async def test_possible_minor_with_agreeing_borderline_frames_is_held(tmp_path: Path) -> None:
+    """The rolling window: a possible minor, then unsafe frames below ``ban_score`` until
+    ``window_frames`` agree -> a hold, never a ban (even for frames with no face)."""
+    moderation, clock, _, checker, enforcer = build(tmp_path)
+    checker.script[1] = [BORDERLINE_MINOR, BORDERLINE, BORDERLINE]
+    moderation.match_started("m1", A, B)
+    await clock.advance(1.1)
+    assert enforcer.holds == []  # one frame: HIGH review, re-checks follow
+    (item,) = await moderation.store.reviews()
+    assert item.priority == "high" and item.hold_until is None
+    await clock.advance(1.0)
+    (hold,) = enforcer.holds
+    assert hold.visitor == A.visitor and enforcer.bans == []
+    await moderation.close()
+
+
+async def test_partner_of_a_borderline_case_is_still_checked(tmp_path: Path) -> None:
+    moderation, clock, frames, checker, enforcer = build(tmp_path)
+    checker.script[1] = [BORDERLINE, SAFE]  # A: one flicker -> borderline review item
+    start = clock.now()
+    moderation.match_started("m1", A, B)
+    await clock.advance(3.0)
+    (item,) = await moderation.store.reviews()
+    assert item.visitor == A.visitor and "borderline" in item.reason
+    checker.script[2] = [EXPLICIT]  # B turns explicit after A's borderline verdict
+    await clock.advance(4.0)
+    assert [b.visitor for b in enforcer.bans] == [B.visitor]
+    assert grabs_of(frames, B.visitor, start) == [1.5, 3.5]
+    # A itself: its schedule goes on after the borderline verdict (and its re-checks).
+    assert {3.0, 6.0} <= set(grabs_of(frames, A.visitor, start))
     await moderation.close()
 
 
@@ -233,9 +305,75 @@ async def test_backstops_skip_and_count(tmp_path: Path) -> None:
     await moderation.close()
 
 
+class SlowChecker(Checker):
+    """Each check takes ``seconds`` of fake time; records how many run at once."""
+
+    def __init__(self, clock: FakeClock, seconds: float) -> None:
+        super().__init__()
+        self.clock, self.seconds = clock, seconds
+        self.running = self.most = 0
+
+    async def classify(self, frame: Any) -> Verdict:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            await self.clock.sleep_until(self.clock.now() + self.seconds)
+            return await super().classify(frame)
+        finally:
+            self.running -= 1
+
+
 async def test_one_check_in_flight_per_match(tmp_path: Path) -> None:
-    moderation, clock, _, _, _ = build(tmp_path, partner_stagger_s=0)
+    """B's checks come 0.1 s after A's, while A's (0.3 s long) is still running: skipped,
+    never run alongside. Another match's checks are not held up."""
+    settings = ModerationSettings(
+        evidence_dir=tmp_path, schedule_offsets_s=[1, 3, 6], periodic_s=0, partner_stagger_s=0.1
+    )
+    clock = FakeClock()
+    frames, store = Frames(clock), MemoryStore()
+    checker = SlowChecker(clock, 0.3)
+    moderation = Moderation(settings, frames, Enforcer(store), store, clock=clock, checker=checker)
     moderation.match_started("m1", A, B)
     await clock.advance(10)
-    assert moderation.stats.checks_run + moderation.stats.checks_skipped["match_in_flight"] == 6
+    assert checker.most == 1
+    assert moderation.stats.checks_run == 3
+    assert moderation.stats.checks_skipped["match_in_flight"] == 3
+    moderation.match_ended("m1")
+    moderation.match_started("m2", A, B)
+    moderation.match_started("m3", Subject("v_c", "10.0.0.3"), Subject("v_d", "10.0.0.4"))
+    await clock.advance(1.2)
+    assert checker.most == 2  # m2's and m3's first checks overlap: different matches
+    await moderation.close()
+
+
+class FailingStore(MemoryStore):
+    """A store whose every save fails (disk full, database down)."""
+
+    async def save(self, *args: Any, **kwargs: Any) -> None:
+        raise OSError("database is down")
+
+
+async def test_nothing_is_enforced_when_the_evidence_record_cannot_be_saved(
+    tmp_path: Path,
+) -> None:
+    settings = ModerationSettings(
+        evidence_dir=tmp_path, schedule_offsets_s=[1, 3], periodic_s=0, partner_stagger_s=0.5
+    )
+    clock = FakeClock()
+    store = FailingStore()
+    frames, checker, enforcer = Frames(clock), Checker(), Enforcer(store)
+    moderation = Moderation(settings, frames, enforcer, store, clock=clock, checker=checker)
+    video = moderation.video
+    assert video is not None
+    clock.busy = lambda: video.busy
+    checker.script[1] = [EXPLICIT]
+    checker.script[2] = [EXPLICIT_MINOR]
+    start = clock.now()
+    moderation.match_started("m1", A, B)
+    await clock.advance(5)
+    assert enforcer.bans == [] and enforcer.holds == []  # no record, no ban, no hold
+    assert moderation.stats.bans["video"] == 0 and moderation.stats.holds == 0
+    # ...and both are still checked (a later save may succeed).
+    assert grabs_of(frames, A.visitor, start) == [1, 3]
+    assert grabs_of(frames, B.visitor, start) == [1.5, 3.5]
     await moderation.close()

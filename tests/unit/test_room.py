@@ -169,11 +169,12 @@ async def test_verbal_reports_ban_only_at_the_threshold_of_distinct_reporters() 
     room = make_room(reports={"verbal_threshold": 3, "cooldown_s": 0})
     target = room.lobby.connect("10.9.9.9", session="s_target", device="d_target")
 
-    async def report_from(ip: str, session: str, device: str) -> None:
+    async def report_from(ip: str, session: str, device: str, talk_s: float = 6) -> None:
         reporter = room.lobby.connect(ip, session=session, device=device)
         await room.send(reporter, {"type": "join", "mode": "text"})
         await room.send(target, {"type": "join", "mode": "text"})
         assert reporter.match is not None and reporter.match.partner_of(reporter) is target
+        room.clock.advance(talk_s)
         await room.send(reporter, {"type": "report", "reason": "harassment"})
         await room.send(reporter, {"type": "leave"})
         await room.send(target, {"type": "leave"})
@@ -185,8 +186,13 @@ async def test_verbal_reports_ban_only_at_the_threshold_of_distinct_reporters() 
     # A new IP but the same device: still the same reporter.
     await report_from("10.0.0.3", "s_3", "d_1")
     assert room.moderation.bans == []
-    await report_from("10.0.0.4", "s_4", "d_4")
+    await report_from("2001:db8:1:2::1", "s_4", "d_4")
+    # A fresh session and device in the same IPv6 /64: the same network, one reporter.
+    await report_from("2001:db8:1:2:ffff::9", "s_6", "d_6")
+    # Someone matched for a moment only (a drive-by report): stored, but no weight.
+    await report_from("10.0.0.7", "s_7", "d_7", talk_s=1)
     assert room.moderation.bans == []
+    assert room.desk.outcomes["harassment:too_brief"] == 1
     await report_from("10.0.0.5", "s_5", "d_5")
     assert [s.session for s, _ in room.moderation.bans] == ["s_target"]
     assert "3 people" in room.moderation.bans[0][1]
@@ -299,3 +305,20 @@ async def test_the_chat_limit_holds_for_the_text_as_relayed() -> None:
     [relayed] = events(b)
     assert relayed["text"] == "hi " + __import__("unicodedata").normalize("NFKC", "\ufdfa")
     assert len(relayed["text"]) <= limit
+
+
+async def test_image_reports_check_only_visitors_with_live_video() -> None:
+    """No live video, no model call and no budget spent: the report waits for reviewers."""
+    room = make_room(reports={"cooldown_s": 0})
+    room.desk.live_video = room.lobby.sends_video
+    a, b = await pair(room)  # a text match: nobody sends video
+    assert not room.lobby.sends_video(b.id)
+    await room.send(a, {"type": "report", "reason": "nudity"})
+    await settle()
+    assert room.moderation.checks == []
+    (stored,) = room.sink.reports.values()
+    assert stored.status == "open" and room.desk.outcomes == {"nudity:unchecked": 1}
+    room.desk.live_video = lambda visitor: visitor == b.id
+    await room.send(a, {"type": "report", "reason": "minor"})
+    await settle()
+    assert [s.visitor for s, _ in room.moderation.checks] == [b.id]

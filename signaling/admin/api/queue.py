@@ -41,11 +41,20 @@ async def _casefile(
     return casefile
 
 
+QUEUE_FILTERS = ("hold",)
+
+
 async def queue(request: Request, reviewer: Reviewer) -> Response:
-    """Undecided items in queue order, with who holds each."""
+    """Undecided items in queue order, with who holds each. ``?filter=hold``: only holds
+    (possible minors in explicit video, kept out of matching until decided)."""
     console = console_of(request)
+    wanted = request.query_params.get("filter")
+    if wanted is not None and wanted not in QUEUE_FILTERS:
+        raise ApiError(400, "bad_filter", f"filter must be one of: {', '.join(QUEUE_FILTERS)}")
     now = console.now()
     entries = await console.queue.entries()
+    if wanted == "hold":
+        entries = [entry for entry in entries if entry.hold_until is not None]
     return JSONResponse(
         {"now": now.isoformat(), "items": [entry.as_dict(now) for entry in entries]}
     )
