@@ -19,8 +19,9 @@ from moderation.breaker import Breaker
 from moderation.classifiers import BgrFrame
 from moderation.clock import Clock
 from moderation.evidence import EvidenceWriter
+from moderation.faces import face_present
 from moderation.policy import Decision, Policy
-from moderation.ports import FrameChecker, FrameSource, MatchRef
+from moderation.ports import FrameChecker, FrameSource, MatchRef, VideoGate
 from moderation.records import ModerationStore, Subject
 from moderation.sanctions import Sanctions
 from moderation.schedule import Backstops, Schedule
@@ -39,6 +40,8 @@ class CheckResult:
     frame: BgrFrame
     verdict: Verdict
     decision: Decision
+    keyframe: int | None = None
+    """For a pre-screen: the SFU's name of the keyframe that was judged."""
 
 
 class VideoModerator:
@@ -51,8 +54,12 @@ class VideoModerator:
         evidence: EvidenceWriter,
         store: ModerationStore,
         clock: Clock,
+        gate: VideoGate | None = None,
     ) -> None:
+        """``gate``: the SFU's outbound video gate; with ``settings.prescreen`` each match
+        starts with a pre-screen of both visitors that opens it (see :meth:`prescreen`)."""
         self.settings = settings
+        self.gate = gate if settings.prescreen else None
         self.checker = checker
         self.frames = frames
         self.sanctions = sanctions
@@ -96,7 +103,11 @@ class VideoModerator:
         tasks = self._schedules.setdefault(match.id, set())
         for index, subject in enumerate(match.subjects):
             schedule = Schedule.of(s.schedule_offsets_s, s.periodic_s, index * s.partner_stagger_s)
-            task = asyncio.ensure_future(self._follow(subject, match.id, schedule, started))
+            if self.gate is not None:
+                follow = self._screen_then_follow(subject, match.id, schedule, started)
+            else:
+                follow = self._follow(subject, match.id, schedule, started)
+            task = asyncio.ensure_future(follow)
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
@@ -150,10 +161,84 @@ class VideoModerator:
         await self._act(subject, match_id, result)
         return result.decision
 
-    async def _follow(
+    async def _screen_then_follow(
         self, subject: Subject, match_id: str, schedule: Schedule, started: float
     ) -> None:
-        n = 0
+        """The pre-screen is the schedule's first check; the rest follows as usual."""
+        try:
+            await self.prescreen(subject, match_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("pre-screen of %s failed unexpectedly", subject.visitor)
+            self._open(subject.visitor, match_id, None, "fail_open_error")
+        await self._follow(subject, match_id, schedule, started, first=1)
+
+    async def prescreen(self, subject: Subject, match_id: str) -> bool:
+        """Judge a fresh keyframe of ``subject``'s video before its partner sees any.
+
+        Safe (and, with ``require_face``, a face seen): the gate opens, forwarding that
+        keyframe first; returns ``True``. Unsafe or a possible minor: the usual policy
+        (confirmations, ban or review) and the gate stays shut for this match; ``False``.
+        Breaker open or over the global rate/budget: the gate opens at once (fail open,
+        counted). No frame (camera off) or no face: retried every
+        ``prescreen_retry_s`` while the match lasts. Needs a gate."""
+        gate = self.gate
+        assert gate is not None
+        visitor = subject.visitor
+        gate.tell(visitor, match_id, "checking")
+        asked_for_face = False
+        while True:
+            self.stats.checks_scheduled += 1
+            if not self.breaker.allow():
+                reason = (
+                    "breaker_half_open" if self.breaker.state == "half_open" else "breaker_open"
+                )
+                self.stats.checks_skipped[reason] += 1
+                return self._open(visitor, match_id, None, "fail_open_" + reason)
+            # Both visitors of a match are screened at once: the one-check-in-flight rule
+            # does not apply, the global rate and budget do.
+            skip = self.backstops.admit_urgent()
+            if skip is not None:
+                self.breaker.release()
+                self.stats.checks_skipped[skip] += 1
+                return self._open(visitor, match_id, None, "fail_open_" + skip)
+            result = await self._run(subject, screen=True)
+            if result is None:  # no frame, or a failed check (the breaker counts those)
+                await self.clock.sleep_until(self.clock.now() + self.settings.prescreen_retry_s)
+                continue
+            decision = result.decision
+            if decision.action == "none":
+                if self.settings.require_face:
+                    face = await asyncio.to_thread(face_present, result.verdict, result.frame)
+                    self.stats.face_gate["face" if face else "no_face"] += 1
+                    if not face:
+                        if not asked_for_face:
+                            gate.tell(visitor, match_id, "face_required")
+                            asked_for_face = True
+                        await self.clock.sleep_until(
+                            self.clock.now() + self.settings.prescreen_retry_s
+                        )
+                        continue
+                return self._open(visitor, match_id, result.keyframe, "opened")
+            self.stats.prescreens["held"] += 1
+            if decision.action == "confirm":
+                result = await self._confirm(subject, match_id, result)
+            await self._act(subject, match_id, result)
+            return False
+
+    def _open(self, visitor: str, match_id: str, keyframe: int | None, outcome: str) -> bool:
+        assert self.gate is not None
+        self.stats.prescreens[outcome] += 1
+        self.gate.release(visitor, match_id, keyframe)
+        self.gate.tell(visitor, match_id, "open")
+        return True
+
+    async def _follow(
+        self, subject: Subject, match_id: str, schedule: Schedule, started: float, first: int = 0
+    ) -> None:
+        """Run the checks of ``schedule`` from number ``first`` on."""
+        n = first
         while (offset := schedule.offset(n)) is not None:
             n += 1
             await self.clock.sleep_until(started + offset)
@@ -197,13 +282,23 @@ class VideoModerator:
         finally:
             self.backstops.done(match_id)
 
-    async def _run(self, subject: Subject) -> CheckResult | None:
-        """Tap, classify, judge. The breaker has allowed this check."""
+    async def _run(self, subject: Subject, screen: bool = False) -> CheckResult | None:
+        """Tap, classify, judge. The breaker has allowed this check. ``screen``: judge the
+        keyframe the gate will forward (:meth:`prescreen`)."""
         started = self.clock.now()
+        keyframe: int | None = None
         try:
-            frame = await self.frames.grab(
-                subject.visitor, self.settings.tap_timeout_s, self.settings.frame_max_side
-            )
+            if screen:
+                assert self.gate is not None
+                screened = await self.gate.screen(
+                    subject.visitor, self.settings.tap_timeout_s, self.settings.frame_max_side
+                )
+                frame = None if screened is None else screened.frame
+                keyframe = None if screened is None else screened.keyframe
+            else:
+                frame = await self.frames.grab(
+                    subject.visitor, self.settings.tap_timeout_s, self.settings.frame_max_side
+                )
             if frame is None:
                 self.breaker.release()
                 self.stats.checks_skipped["no_frame"] += 1
@@ -243,7 +338,7 @@ class VideoModerator:
                 verdict.reason,
                 decision.action,
             )
-        return CheckResult(frame, verdict, decision)
+        return CheckResult(frame, verdict, decision, keyframe)
 
     # --- consequences -----------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from moderation.classifiers import ClassifierConfig
 from moderation.clock import Clock, MonotonicClock
 from moderation.evidence import EvidenceWriter, utc_now
 from moderation.moderator import VideoModerator
-from moderation.ports import Enforcer, FrameChecker, FrameSource, MatchRef
+from moderation.ports import Enforcer, FrameChecker, FrameSource, MatchRef, VideoGate
 from moderation.records import BanRecord, ModerationStore, Subject
 from moderation.sanctions import Sanctions
 from moderation.settings import ModerationSettings
@@ -43,8 +43,10 @@ class Moderation:
         store: ModerationStore,
         clock: Clock | None = None,
         checker: FrameChecker | None = None,
+        gate: VideoGate | None = None,
     ) -> None:
-        """``checker`` replaces the worker pool (unit tests pass an in-process fake)."""
+        """``checker`` replaces the worker pool (unit tests pass an in-process fake).
+        ``gate``: the SFU's outbound video gate, for ``settings.prescreen``."""
         self.settings = settings
         self.store = store
         self.clock = clock or MonotonicClock()
@@ -64,7 +66,7 @@ class Moderation:
         self.video: VideoModerator | None = None
         if checker is not None and settings.enabled:
             self.video = VideoModerator(
-                settings, checker, frames, self.sanctions, self.evidence, store, self.clock
+                settings, checker, frames, self.sanctions, self.evidence, store, self.clock, gate
             )
         text = (
             settings.text
@@ -72,6 +74,11 @@ class Moderation:
             else settings.text.model_copy(update={"enabled": False})
         )
         self.chat = ChatModerator(text, self.sanctions, self.evidence, self.clock)
+
+    @property
+    def prescreens(self) -> bool:
+        """Whether new partners' video is held until checked (the SFU must hold it)."""
+        return self.video is not None and self.video.gate is not None
 
     def start(self) -> None:
         if self.pool is not None:
@@ -164,6 +171,8 @@ class Moderation:
             "checks_failed": dict(s.checks_failed),
             "verdicts": dict(s.verdicts),
             "faces": dict(s.faces),
+            "prescreens": dict(s.prescreens),
+            "face_gate": dict(s.face_gate),
             "latency_s": {
                 "buckets": list(latency.buckets),
                 "counts": list(latency.counts),

@@ -60,7 +60,12 @@ class SfuCluster:
     """N SFU worker processes; implements :class:`~sfu.plane.MediaPlane`."""
 
     def __init__(
-        self, settings: SfuSettings, secret: bytes, workers: int, log_level: str = "info"
+        self,
+        settings: SfuSettings,
+        secret: bytes,
+        workers: int,
+        log_level: str = "info",
+        prescreen: bool = False,
     ) -> None:
         if workers < 1:
             raise ValueError("an SFU cluster needs at least one worker")
@@ -68,6 +73,7 @@ class SfuCluster:
         self.secret = secret
         self.size = workers
         self.log_level = log_level
+        self.prescreen = prescreen
         self.workers: dict[int, _Worker] = {}
         self.restarts = 0
         self._where: dict[str, _Worker] = {}
@@ -108,6 +114,7 @@ class SfuCluster:
                 self.secret,
                 index,
                 self.log_level,
+                self.prescreen,
             ),
             name=f"duet-sfu-{index}",
             daemon=True,
@@ -268,6 +275,30 @@ class SfuCluster:
         except ChannelClosed:
             return None
         return frame
+
+    async def screen(
+        self, visitor: str, timeout: float, max_side: int
+    ) -> tuple[BgrFrame, int | None] | None:
+        worker = self._where.get(visitor)
+        if worker is None:
+            return None
+        try:
+            screened: tuple[BgrFrame, int | None] | None = await worker.channel.call(
+                "screen", visitor, timeout, max_side, timeout=timeout + 5.0
+            )
+        except ChannelClosed:
+            return None
+        return screened
+
+    async def release(self, visitor: str, source: str, keyframe: int | None = None) -> bool:
+        worker = self._where.get(visitor)
+        if worker is None:
+            return False
+        try:
+            released: bool = await worker.channel.call("release", visitor, source, keyframe)
+        except ChannelClosed:
+            return False
+        return released
 
     def endpoint(self, visitor: str) -> str | None:
         worker = self._where.get(visitor)

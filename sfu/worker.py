@@ -36,7 +36,12 @@ def resident_bytes() -> int:
 
 
 def worker_main(
-    sock: socket.socket, settings_json: str, secret: bytes, index: int, log_level: str
+    sock: socket.socket,
+    settings_json: str,
+    secret: bytes,
+    index: int,
+    log_level: str,
+    prescreen: bool = False,
 ) -> None:
     """Entry point of the worker process (started with the ``spawn`` method)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the signaling process decides when we stop
@@ -53,11 +58,13 @@ def worker_main(
         runner: Any = uvloop.run
     except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
         runner = asyncio.run
-    runner(_serve(sock, settings, secret, index))
+    runner(_serve(sock, settings, secret, index, prescreen))
 
 
-async def _serve(sock: socket.socket, settings: SfuSettings, secret: bytes, index: int) -> None:
-    router = Router(settings, secret=secret)
+async def _serve(
+    sock: socket.socket, settings: SfuSettings, secret: bytes, index: int, prescreen: bool
+) -> None:
+    router = Router(settings, secret=secret, prescreen=prescreen)
     await router.start()
     reader, writer = await asyncio.open_unix_connection(sock=sock)
     worker = _WorkerHandler(router)
@@ -97,6 +104,10 @@ class _WorkerHandler:
             return await router.drop(*args)
         if method == "tap":
             return await router.tap(*args)
+        if method == "screen":
+            return await router.screen(*args)
+        if method == "release":
+            return await router.release(*args)
         if method == "snapshot":
             return router.snapshot()
         raise ValueError(f"unknown method {method!r}")

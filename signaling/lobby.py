@@ -88,6 +88,7 @@ class Lobby(AsyncIOEventEmitter):
     """Visitors, queues and matches of this process.
 
     Events: ``"match_started"`` (match), ``"match_ended"`` (match, reason),
+    ``"media_rewired"`` (match, visitor: its outbound media was connected anew),
     ``"visitor_arrived"`` and ``"visitor_left"`` (visitor), ``"refused"`` (visitor, error
     code) -- for moderation schedules, presence and metrics.
     """
@@ -338,6 +339,8 @@ class Lobby(AsyncIOEventEmitter):
             elif partner.media:
                 self.wiring.connect(visitor.id, partner.id)
                 self.wiring.connect(partner.id, visitor.id)
+                self.emit("media_rewired", match, partner.id)
+            self.emit("media_rewired", match, visitor.id)
         logger.warning("media reopened after an SFU worker died", extra={"visitor": visitor.id})
 
     def _next(self, visitor: Visitor) -> None:
@@ -707,6 +710,7 @@ class Lobby(AsyncIOEventEmitter):
         if isinstance(partner, RemoteVisitor) and visitor.media:
             partner.endpoint = endpoint
             self.wiring.connect(visitor.id, partner.id, endpoint)
+            self.emit("media_rewired", visitor.match, visitor.id)
 
     def node_died(self, node: str) -> None:
         """Another node stopped beating: end this node's matches with its visitors."""

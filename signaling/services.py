@@ -30,7 +30,7 @@ from signaling.build import build_info
 from signaling.door.gate import Door
 from signaling.door.limits import ChatBackoff, RateLimits, limit_storage
 from signaling.door.pace import Pace
-from signaling.enforcement import LobbyEnforcer, TapFrameSource
+from signaling.enforcement import LobbyEnforcer, LobbyVideoGate, TapFrameSource
 from signaling.lobby import Lobby
 from signaling.metrics import Metrics
 from signaling.multinode.bus import NodeBus
@@ -55,9 +55,14 @@ def media_plane(settings: Settings) -> MediaPlane:
     """The SFU in this process (``sfu.workers = 0``), or a cluster of worker processes."""
     secret = settings.secret_key.get_secret_value().encode()
     workers = settings.sfu.worker_count
+    # Pre-screen: every new link's video is held until moderation releases it. Without
+    # moderation nothing would release it, so nothing is held (fail open).
+    prescreen = settings.moderation.enabled and settings.moderation.prescreen
     if workers == 0:
-        return Router(settings.sfu, secret=secret)
-    return SfuCluster(settings.sfu, secret, workers, log_level=settings.log_level)
+        return Router(settings.sfu, secret=secret, prescreen=prescreen)
+    return SfuCluster(
+        settings.sfu, secret, workers, log_level=settings.log_level, prescreen=prescreen
+    )
 
 
 @dataclass
@@ -134,12 +139,14 @@ class Services:
         enforcer = LobbyEnforcer(lobby, appeals)
         if shared is not None:
             enforcer.on_ban = shared.presence.cache_ban
+        gate = LobbyVideoGate(lobby, media)
         moderation = Moderation(
             settings.moderation,
             frames=TapFrameSource(media),
             enforcer=enforcer,
             store=SqlModerationStore(db, audit),
             checker=checker,
+            gate=gate,
         )
         lobby.moderation = moderation
         # Reports go to the reviewer console's store (the database), audited.
@@ -153,7 +160,7 @@ class Services:
             sessions=session_store.purge_expired,
             chat_attachments=report_store.purge_transcripts,
         )
-        _forward_lobby_events(lobby, moderation)
+        _forward_lobby_events(lobby, moderation, gate if moderation.prescreens else None)
         metrics = Metrics.build(
             build_info(), lobby, lobby, clock=lobby.clock, router=media, moderation=moderation
         )
@@ -234,11 +241,16 @@ async def active_ban(services: Services, ip: str, session: str | None, device: s
     return ban
 
 
-def _forward_lobby_events(lobby: Lobby, moderation: Moderation) -> None:
-    """Video matches get moderation schedules; ends and departures cancel them."""
+def _forward_lobby_events(
+    lobby: Lobby, moderation: Moderation, gate: LobbyVideoGate | None
+) -> None:
+    """Video matches get moderation schedules (and pre-screens, with ``gate``); ends and
+    departures cancel them."""
 
     def started(match: Match) -> None:
         if match.mode == "video":
+            if gate is not None:
+                gate.match_started(match)
             # Each node moderates the visitors whose media it holds.
             moderation.match_started(match.id, *(lobby.subject(v) for v in match.local()))
 
@@ -247,7 +259,14 @@ def _forward_lobby_events(lobby: Lobby, moderation: Moderation) -> None:
 
     def left(visitor: Visitor) -> None:
         moderation.visitor_left(visitor.id)
+        if gate is not None:
+            gate.forget(visitor.id)
+
+    def rewired(match: Match, listener: str) -> None:
+        if gate is not None:
+            gate.rewired(match, listener)
 
     lobby.on("match_started", started)
     lobby.on("match_ended", ended)
     lobby.on("visitor_left", left)
+    lobby.on("media_rewired", rewired)
