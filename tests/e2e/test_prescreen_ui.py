@@ -68,9 +68,10 @@ async def test_partner_tile_waits_for_the_check_then_plays(open_page: OpenPage) 
         await expect(page.locator("#remote-overlay-text")).to_have_text(
             "Checking the stranger's video…"
         )
-        assert await tid(page, "remote-video").evaluate(
-            "v => getComputedStyle(v).visibility"
-        ) == "hidden"
+        assert (
+            await tid(page, "remote-video").evaluate("v => getComputedStyle(v).visibility")
+            == "hidden"
+        )
         await expect(tid(page, "own-video-state")).to_be_visible()
         await expect(tid(page, "own-video-state")).to_contain_text("Checking your video")
         # Chat works meanwhile.

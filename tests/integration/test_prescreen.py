@@ -151,3 +151,37 @@ async def test_breaker_open_opens_at_once(
         )
         assert _metric(server, "duet_moderation_checks_failed_total", reason="timeout") == failed
         assert _metric(server, "duet_moderation_prescreens_total", outcome="opened") == 0
+
+
+async def test_face_gate_opens_only_when_a_face_is_seen(
+    tmp_path: Path, loopback_only: None, callers: list[object]
+) -> None:
+    """``require_face``: a caller showing a plain picture is asked for a face and its
+    partner keeps waiting (text chat works); once it shows a photograph with a face
+    (skimage's astronaut), the video opens."""
+    from skimage.data import astronaut
+
+    with _screening(
+        tmp_path,
+        DUET_MODERATION__REQUIRE_FACE="true",
+        DUET_MODERATION__PRESCREEN_RETRY_S="0.3",
+    ) as server:
+        shy = await _caller(server, callers, GREEN)
+        blue = await _caller(server, callers, BLUE)
+        face = astronaut()[:320, 96:416]  # 320x320 RGB, the face in the middle
+        await _pair(shy, blue)
+        await shy.wait_for("video_state", side="own", state="face_required")
+        await blue.wait_for("video_state", side="partner", state="waiting")
+        await shy.send({"type": "chat", "text": "one moment"})
+        assert (await blue.wait_for("chat"))["text"] == "one moment"
+        await asyncio.sleep(1.0)  # several more checks at the bounded rate: still closed
+        assert blue.frames_like(GREEN) == 0 and len(blue.received.colors) == 0
+        assert _metric(server, "duet_moderation_face_gate_total", presence="no_face") >= 2
+        shy.show(face)
+        await blue.wait_for("video_state", side="partner", state="open", timeout=10)
+        deadline = time.monotonic() + 10
+        while len(blue.received.colors) < 5:
+            assert time.monotonic() < deadline, server.counters()
+            await asyncio.sleep(0.1)
+        assert blue.frames_like(GREEN) == 0  # the plain picture was never forwarded
+        assert _metric(server, "duet_moderation_face_gate_total", presence="face") == 1

@@ -50,6 +50,8 @@ class ColorTrack(MediaStreamTrack):
     def __init__(self, rgb: tuple[int, int, int]) -> None:
         super().__init__()
         self.rgb = rgb
+        self.picture: np.ndarray[Any, np.dtype[np.uint8]] | None = None
+        """An RGB picture (any size) sent instead of the solid colour, when set."""
         self._start: float | None = None
         self._count = 0
 
@@ -60,8 +62,11 @@ class ColorTrack(MediaStreamTrack):
         wait = self._start + self._count / FPS - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
-        picture = np.empty((HEIGHT, WIDTH, 3), dtype=np.uint8)
-        picture[:, :] = self.rgb
+        if self.picture is not None:
+            picture = self.picture
+        else:
+            picture = np.empty((HEIGHT, WIDTH, 3), dtype=np.uint8)
+            picture[:, :] = self.rgb
         frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
         frame.pts = self._count * (90_000 // FPS)
         frame.time_base = fractions.Fraction(1, 90_000)
@@ -122,6 +127,8 @@ class CallerMedia:
         self.configuration = configuration or RTCConfiguration(iceServers=[])
         self.received = Received()
         self.pc: RTCPeerConnection | None = None
+        self.video: ColorTrack | None = None
+        self.picture: np.ndarray[Any, np.dtype[np.uint8]] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def answer(self, offer_sdp: str) -> str:
@@ -132,7 +139,9 @@ class CallerMedia:
         self.pc = pc
         pc.on("track", lambda track: self.spawn(self._consume(track)))
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-        pc.addTrack(ColorTrack(self.rgb))
+        self.video = ColorTrack(self.rgb)
+        self.video.picture = self.picture
+        pc.addTrack(self.video)
         pc.addTrack(ToneTrack())
         await pc.setLocalDescription(await pc.createAnswer())
         return str(pc.localDescription.sdp)
@@ -149,6 +158,12 @@ class CallerMedia:
                 self.received.colors.append((time.monotonic(), mean))  # type: ignore[arg-type]
             else:
                 self.received.audio_frames += 1
+
+    def show(self, picture: np.ndarray[Any, np.dtype[np.uint8]] | None) -> None:
+        """Send ``picture`` (RGB, any size) from now on; ``None``: the solid colour."""
+        self.picture = picture
+        if self.video is not None:
+            self.video.picture = picture
 
     def frames_like(self, rgb: tuple[int, int, int], since: float = 0.0) -> int:
         """How many received video frames since ``since`` look like colour ``rgb``."""
