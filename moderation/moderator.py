@@ -21,7 +21,7 @@ from moderation.clock import Clock
 from moderation.evidence import EvidenceWriter
 from moderation.faces import face_present
 from moderation.policy import Decision, Policy
-from moderation.ports import FrameChecker, FrameSource, MatchRef, VideoGate
+from moderation.ports import ClipSource, FrameChecker, FrameSource, MatchRef, VideoGate
 from moderation.records import ModerationStore, Subject
 from moderation.sanctions import Sanctions
 from moderation.schedule import Backstops, Schedule
@@ -55,10 +55,13 @@ class VideoModerator:
         store: ModerationStore,
         clock: Clock,
         gate: VideoGate | None = None,
+        clips: ClipSource | None = None,
     ) -> None:
         """``gate``: the SFU's outbound video gate; with ``settings.prescreen`` each match
-        starts with a pre-screen of both visitors that opens it (see :meth:`prescreen`)."""
+        starts with a pre-screen of both visitors that opens it (see :meth:`prescreen`).
+        ``clips``: where evidence clips come from (``settings.evidence_clip_s``)."""
         self.settings = settings
+        self.clips = clips if settings.evidence_clip_s > 0 else None
         self.gate = gate if settings.prescreen else None
         self.checker = checker
         self.frames = frames
@@ -361,8 +364,9 @@ class VideoModerator:
         decision = result.decision
         self._sanctioning += 1
         try:
+            clip = await self._clip(subject.visitor)
             evidence = await self.evidence.frame(
-                subject.visitor, match_id, result.frame, result.verdict, decision.reason
+                subject.visitor, match_id, result.frame, result.verdict, decision.reason, clip
             )
             if decision.action == "ban":
                 await self.sanctions.ban(
@@ -380,6 +384,17 @@ class VideoModerator:
             )
         finally:
             self._sanctioning -= 1
+
+    async def _clip(self, visitor: str) -> bytes | None:
+        """The visitor's last seconds of video, or ``None`` (off, none, or it failed: a
+        clip is extra evidence, never a reason not to act)."""
+        if self.clips is None:
+            return None
+        try:
+            return await self.clips.clip(visitor)
+        except Exception:
+            logger.exception("no evidence clip of %s", visitor)
+            return None
 
     async def _retention(self) -> None:
         """Hourly: delete evidence older than ``evidence_retention_days``."""

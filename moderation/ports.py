@@ -74,3 +74,9 @@ class VideoGate(Protocol):
         """Tell ``visitor`` (its own video) and its partner (the partner's video) where
         ``visitor``'s video stands. The partner never learns why it is held."""
         ...
+
+
+class ClipSource(Protocol):
+    async def clip(self, visitor: str) -> bytes | None:
+        """The last seconds of ``visitor``'s own video as WebM, or ``None``."""
+        ...

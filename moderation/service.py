@@ -15,7 +15,14 @@ from moderation.classifiers import ClassifierConfig
 from moderation.clock import Clock, MonotonicClock
 from moderation.evidence import EvidenceWriter, utc_now
 from moderation.moderator import VideoModerator
-from moderation.ports import Enforcer, FrameChecker, FrameSource, MatchRef, VideoGate
+from moderation.ports import (
+    ClipSource,
+    Enforcer,
+    FrameChecker,
+    FrameSource,
+    MatchRef,
+    VideoGate,
+)
 from moderation.records import BanRecord, ModerationStore, Subject
 from moderation.sanctions import Sanctions
 from moderation.settings import ModerationSettings
@@ -44,9 +51,11 @@ class Moderation:
         clock: Clock | None = None,
         checker: FrameChecker | None = None,
         gate: VideoGate | None = None,
+        clips: ClipSource | None = None,
     ) -> None:
         """``checker`` replaces the worker pool (unit tests pass an in-process fake).
-        ``gate``: the SFU's outbound video gate, for ``settings.prescreen``."""
+        ``gate``: the SFU's outbound video gate, for ``settings.prescreen``; ``clips``:
+        the SFU's evidence clips, for ``settings.evidence_clip_s``."""
         self.settings = settings
         self.store = store
         self.clock = clock or MonotonicClock()
@@ -66,7 +75,15 @@ class Moderation:
         self.video: VideoModerator | None = None
         if checker is not None and settings.enabled:
             self.video = VideoModerator(
-                settings, checker, frames, self.sanctions, self.evidence, store, self.clock, gate
+                settings,
+                checker,
+                frames,
+                self.sanctions,
+                self.evidence,
+                store,
+                self.clock,
+                gate,
+                clips,
             )
         text = (
             settings.text

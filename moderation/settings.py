@@ -152,6 +152,11 @@ class ModerationSettings(BaseModel):
     evidence_dir: Path = Path("var/evidence")
     """Where evidence files go (JPEG, blurred JPEG, text). Never served over HTTP."""
 
+    evidence_clip_s: float = Field(default=4.0, ge=0, le=30)
+    """With a ban or a review item, keep this many seconds of the visitor's video (the
+    encoded packets the SFU already holds, muxed into WebM without transcoding, SHA-256
+    hashed, stored with the frame). Memory: at most 1.5 MB per video visitor. 0: off."""
+
     evidence_retention_days: float = Field(default=90.0, gt=0)
     """Evidence files and records older than this are purged (hourly)."""
 

@@ -66,6 +66,7 @@ class SfuCluster:
         workers: int,
         log_level: str = "info",
         prescreen: bool = False,
+        clip_s: float = 0.0,
     ) -> None:
         if workers < 1:
             raise ValueError("an SFU cluster needs at least one worker")
@@ -74,6 +75,7 @@ class SfuCluster:
         self.size = workers
         self.log_level = log_level
         self.prescreen = prescreen
+        self.clip_s = clip_s
         self.workers: dict[int, _Worker] = {}
         self.restarts = 0
         self._where: dict[str, _Worker] = {}
@@ -115,6 +117,7 @@ class SfuCluster:
                 index,
                 self.log_level,
                 self.prescreen,
+                self.clip_s,
             ),
             name=f"duet-sfu-{index}",
             daemon=True,
@@ -289,6 +292,16 @@ class SfuCluster:
         except ChannelClosed:
             return None
         return screened
+
+    async def clip(self, visitor: str) -> bytes | None:
+        worker = self._where.get(visitor)
+        if worker is None:
+            return None
+        try:
+            clip: bytes | None = await worker.channel.call("clip", visitor)
+        except ChannelClosed:
+            return None
+        return clip
 
     async def release(self, visitor: str, source: str, keyframe: int | None = None) -> bool:
         worker = self._where.get(visitor)

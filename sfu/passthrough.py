@@ -19,7 +19,7 @@ import fractions
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterFrame
@@ -27,6 +27,9 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from sfu.aiortc_hooks import hook_receiver, hook_sender
 from sfu.forwarding import CLOCK_RATE, Feed, OutboundTrack
+
+if TYPE_CHECKING:
+    from sfu.clip import ClipBuffer
 
 HOLD_LIMIT = 90
 """Frames a held (not yet screened) video track keeps since the last keyframe (3 s at
@@ -94,6 +97,8 @@ class EncodedFeed(Feed):
         """Frames since the last keyframe (for the tap's fallback), at most ``gop_limit``;
         empty when that many passed without a keyframe."""
         self._gop_limit = gop_limit
+        self.clip: ClipBuffer | None = None
+        """The last seconds of this visitor's video, for evidence clips (video only)."""
         self._broken = False
         self._control: SourceControl | None = None
         self._last_pli = -1e9
@@ -143,6 +148,8 @@ class EncodedFeed(Feed):
                     self.gop.append(item)
                 else:
                     self.gop = []
+            if self.clip is not None:
+                self.clip.add(item)
         self.push(item)
 
     def lost(self) -> None:

@@ -103,6 +103,11 @@ class MediaPlane(Protocol):
         plane started with ``prescreen`` holds video (each new source, until released)."""
         ...
 
+    async def clip(self, visitor: str) -> bytes | None:
+        """The last seconds of ``visitor``'s own video as a WebM file (evidence clips;
+        ``None`` when the plane keeps none or has no video of the visitor)."""
+        ...
+
     def endpoint(self, visitor: str) -> str | None:
         """Where other SFU processes pull ``visitor``'s media from (None: no peer)."""
         ...

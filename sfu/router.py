@@ -17,6 +17,7 @@ from collections import Counter
 from typing import Any
 
 from sfu.aiortc_hooks import set_host_addresses, set_host_candidates
+from sfu.clip import ClipBuffer, mux_webm
 from sfu.forwarding import Feed
 from sfu.passthrough import EncodedFeed
 from sfu.peer import KINDS, Peer
@@ -39,11 +40,20 @@ def parse_endpoint(endpoint: str) -> tuple[str, int]:
 class Router:
     """Peers of this process, their sources, and the pipe to other SFU processes."""
 
-    def __init__(self, settings: SfuSettings, secret: bytes = b"", prescreen: bool = False) -> None:
+    def __init__(
+        self,
+        settings: SfuSettings,
+        secret: bytes = b"",
+        prescreen: bool = False,
+        clip_s: float = 0.0,
+    ) -> None:
         """``prescreen``: a visitor's video to a new listener is held until moderation
-        releases it (:meth:`release`); see :meth:`sfu.forwarding.OutboundTrack.hold`."""
+        releases it (:meth:`release`); see :meth:`sfu.forwarding.OutboundTrack.hold`.
+        ``clip_s``: keep the last this many seconds of each visitor's encoded video for
+        evidence clips (:meth:`clip`; 0: none)."""
         self.settings = settings
         self.prescreen = prescreen
+        self.clip_s = clip_s
         self._screened: dict[str, str] = {}
         """listener -> the source whose video was released to it in the current link."""
         self.peers: dict[str, Peer] = {}
@@ -83,6 +93,9 @@ class Router:
             estimate_uplink=self.settings.uplink_estimation,
         )
         self.peers[visitor] = peer
+        video = peer.feeds["video"]
+        if self.clip_s > 0 and isinstance(video, EncodedFeed):
+            video.clip = ClipBuffer(self.clip_s)
         peer.once("closed", lambda: self._forget(visitor, peer))
         if old is not None:
             source = self._sources.get(visitor)
@@ -169,6 +182,18 @@ class Router:
             return await grab_keyframe(feed, timeout, max_side)
         picture = await grab_decoded(feed, timeout, max_side)
         return None if picture is None else (picture, None)
+
+    async def clip(self, visitor: str) -> bytes | None:
+        """The last ``clip_s`` seconds of ``visitor``'s own video as WebM (packets muxed
+        as received, a keyframe first), or ``None`` without clips or video."""
+        peer = self.peers.get(visitor)
+        feed = None if peer is None else peer.feeds["video"]
+        if not isinstance(feed, EncodedFeed) or feed.clip is None:
+            return None
+        frames = feed.clip.frames()
+        if not frames:
+            return None
+        return await asyncio.to_thread(mux_webm, frames)
 
     async def release(self, visitor: str, source: str, keyframe: int | None = None) -> bool:
         """Open ``visitor``'s video gate if it still receives ``source`` (forwarding the

@@ -42,6 +42,7 @@ def worker_main(
     index: int,
     log_level: str,
     prescreen: bool = False,
+    clip_s: float = 0.0,
 ) -> None:
     """Entry point of the worker process (started with the ``spawn`` method)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the signaling process decides when we stop
@@ -58,13 +59,18 @@ def worker_main(
         runner: Any = uvloop.run
     except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
         runner = asyncio.run
-    runner(_serve(sock, settings, secret, index, prescreen))
+    runner(_serve(sock, settings, secret, index, prescreen, clip_s))
 
 
 async def _serve(
-    sock: socket.socket, settings: SfuSettings, secret: bytes, index: int, prescreen: bool
+    sock: socket.socket,
+    settings: SfuSettings,
+    secret: bytes,
+    index: int,
+    prescreen: bool,
+    clip_s: float,
 ) -> None:
-    router = Router(settings, secret=secret, prescreen=prescreen)
+    router = Router(settings, secret=secret, prescreen=prescreen, clip_s=clip_s)
     await router.start()
     reader, writer = await asyncio.open_unix_connection(sock=sock)
     worker = _WorkerHandler(router)
@@ -106,6 +112,8 @@ class _WorkerHandler:
             return await router.tap(*args)
         if method == "screen":
             return await router.screen(*args)
+        if method == "clip":
+            return await router.clip(*args)
         if method == "release":
             return await router.release(*args)
         if method == "snapshot":

@@ -58,10 +58,17 @@ def media_plane(settings: Settings) -> MediaPlane:
     # Pre-screen: every new link's video is held until moderation releases it. Without
     # moderation nothing would release it, so nothing is held (fail open).
     prescreen = settings.moderation.enabled and settings.moderation.prescreen
+    # Evidence clips: each visitor's last seconds of video stay at the SFU (bounded).
+    clip_s = settings.moderation.evidence_clip_s if settings.moderation.enabled else 0.0
     if workers == 0:
-        return Router(settings.sfu, secret=secret, prescreen=prescreen)
+        return Router(settings.sfu, secret=secret, prescreen=prescreen, clip_s=clip_s)
     return SfuCluster(
-        settings.sfu, secret, workers, log_level=settings.log_level, prescreen=prescreen
+        settings.sfu,
+        secret,
+        workers,
+        log_level=settings.log_level,
+        prescreen=prescreen,
+        clip_s=clip_s,
     )
 
 
@@ -147,6 +154,7 @@ class Services:
             store=SqlModerationStore(db, audit),
             checker=checker,
             gate=gate,
+            clips=media,
         )
         lobby.moderation = moderation
         # Reports go to the reviewer console's store (the database), audited.

@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import io
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import av
 import httpx
 
-from tests.integration.test_moderation_pipeline import _caller, _env, _pair, _wait_workers
+from tests.integration.test_moderation_pipeline import (
+    _caller,
+    _env,
+    _pair,
+    _rows,
+    _wait_workers,
+)
 from tests.support.caller import Caller
 from tests.support.servers import DuetServer, run_duet
 
@@ -67,6 +77,20 @@ async def test_explicit_video_never_reaches_the_partner(
         assert green.frames_like(RED) == 0, green.received.colors[:5]
         assert _states(green, "partner") == ["checking"]  # never told why, never opened
         assert _metric(server, "duet_moderation_prescreens_total", outcome="held") == 1
+
+        # The ban's evidence has a clip of the video the SFU held: WebM, hashed, decodable.
+        (ban,) = _rows(server, "SELECT * FROM moderation_bans")
+        (evidence,) = _rows(
+            server, f"SELECT * FROM moderation_evidence WHERE id='{ban['evidence_id']}'"
+        )
+        clip = json.loads(evidence["details"])["clip"]
+        data = (tmp_path / "evidence" / clip["path"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == clip["sha256"] and len(data) == clip["bytes"]
+        with av.open(io.BytesIO(data)) as container:
+            pictures = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        assert pictures, "the clip has no frames"
+        mean = pictures[0].reshape(-1, 3).mean(axis=0)
+        assert max(abs(m - c) for m, c in zip(mean, RED, strict=True)) < 40
 
 
 async def test_held_video_keeps_audio_and_never_shows(
