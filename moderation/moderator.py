@@ -80,7 +80,8 @@ class VideoModerator:
 
     @property
     def busy(self) -> bool:
-        """Whether evidence is being written or a sanction applied right now."""
+        """Whether evidence is being written, a sanction applied or a face looked for
+        right now (work in threads, which a fake clock must wait for)."""
         return self._sanctioning > 0
 
     # --- lifecycle --------------------------------------------------------------------
@@ -184,14 +185,16 @@ class VideoModerator:
         keyframe first; returns ``True``. Unsafe or a possible minor: the usual policy
         (confirmations, ban or review) and the gate stays shut for this match; ``False``.
         Breaker open or over the global rate/budget: the gate opens at once (fail open,
-        counted). No frame (camera off) or no face: retried every
-        ``prescreen_retry_s`` while the match lasts. Needs a gate."""
+        counted). No frame (camera off, media still connecting) or no face: retried at
+        most once per ``prescreen_retry_s`` while the match lasts. Needs a gate."""
         gate = self.gate
         assert gate is not None
         visitor = subject.visitor
         gate.tell(visitor, match_id, "checking")
         asked_for_face = False
+        retry = self.settings.prescreen_retry_s
         while True:
+            attempt = self.clock.now()
             self.stats.checks_scheduled += 1
             if not self.breaker.allow():
                 reason = (
@@ -208,20 +211,24 @@ class VideoModerator:
                 return self._open(visitor, match_id, None, "fail_open_" + skip)
             result = await self._run(subject, screen=True)
             if result is None:  # no frame, or a failed check (the breaker counts those)
-                await self.clock.sleep_until(self.clock.now() + self.settings.prescreen_retry_s)
+                # At most one attempt per ``retry`` seconds; one that waited that long for
+                # a frame (media still connecting) is followed at once.
+                await self.clock.sleep_until(attempt + retry)
                 continue
             decision = result.decision
             if decision.action == "none":
                 if self.settings.require_face:
-                    face = await asyncio.to_thread(face_present, result.verdict, result.frame)
+                    self._sanctioning += 1  # a thread at work: ``busy`` (fake clocks wait)
+                    try:
+                        face = await asyncio.to_thread(face_present, result.verdict, result.frame)
+                    finally:
+                        self._sanctioning -= 1
                     self.stats.face_gate["face" if face else "no_face"] += 1
                     if not face:
                         if not asked_for_face:
                             gate.tell(visitor, match_id, "face_required")
                             asked_for_face = True
-                        await self.clock.sleep_until(
-                            self.clock.now() + self.settings.prescreen_retry_s
-                        )
+                        await self.clock.sleep_until(attempt + retry)
                         continue
                 return self._open(visitor, match_id, result.keyframe, "opened")
             self.stats.prescreens["held"] += 1
