@@ -12,11 +12,11 @@ before issue 14, the baseline for memory per call).
 
 1. *calls*: N pairs are matched; each caller's time from ``matched`` to the first video
    frame of its partner (p50, p95);
-2. *steady*: the calls go on for ``--duration`` s; model calls per match-minute (the
-   node's ``checks_run`` over the match-minutes so far) and RSS per call (the node's RSS
-   with the calls up, minus before the first caller, over N);
-3. *next*: one spare caller per pair waits, one side of each pair presses Next and is
-   matched with it; Next -> first frame (p50);
+2. *next*: one spare caller per pair waits, one side of each pair presses Next and is
+   matched with it (the other leaves); Next -> first frame of the spare (p50);
+3. *steady*: these N calls go on for ``--duration`` s; model calls per match-minute (the
+   node's ``checks_run`` from the first Next on, over the match-minutes since) and RSS per
+   call (the node's RSS with the calls up, minus before the first caller, over N);
 4. *offenders*: K callers sending the explicit red picture are each matched with a fresh
    partner; the partners' received frames that look red are counted (the goal with the
    pre-screen on: 0) until the offender is banned.
@@ -48,7 +48,7 @@ import websockets
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from benchmarks.caller import keep_loopback_candidates
+from benchmarks.caller import PING_EVERY_S, keep_loopback_candidates
 from benchmarks.door import open_session, ws_url_with
 from benchmarks.scrape import parse_metrics
 from moderation.classifiers import ClassifierConfig
@@ -156,8 +156,16 @@ class _Caller:
         token = await open_session(self.ws_url)
         self._ws = await websockets.connect(ws_url_with(self.ws_url, token), max_size=2**22)
         self._spawn(self._read())
+        self._spawn(self._keep_alive())
         await self.wait_for("welcome")
         return self
+
+    async def _keep_alive(self) -> None:
+        """A ping now and then: the node closes sockets that stay silent (4408)."""
+        with contextlib.suppress(websockets.ConnectionClosed):
+            while True:
+                await asyncio.sleep(PING_EVERY_S)
+                await self.send({"type": "ping"})
 
     async def send(self, message: dict[str, Any]) -> None:
         await self._ws.send(json.dumps(message))
@@ -204,11 +212,15 @@ class _Caller:
             await asyncio.sleep(0.01)
         raise TimeoutError(f"no {kind!r} event within {timeout} s")
 
-    async def first_frame(self, after: float, timeout: float = 20.0) -> float | None:
+    async def first_frame(
+        self, after: float, rgb: tuple[int, int, int], timeout: float = 20.0
+    ) -> float | None:
+        """When the first frame of colour ``rgb`` (the partner's) arrived after ``after``
+        (a late frame of the previous partner does not count)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for at, _ in self.frames:
-                if at >= after:
+            for at, mean in self.frames:
+                if at >= after and _like(mean, rgb):
                     return at
             await asyncio.sleep(0.005)
         return None
@@ -351,29 +363,21 @@ async def _run_side(url: str, prescreen: bool, calls: int, offenders: int, durat
     try:
         # 1. calls: matched -> first frame of the partner.
         pairs: list[tuple[_Caller, _Caller]] = []
-        started = time.monotonic()
         for _ in range(calls):
             a = await _Caller(ws_url, SAFE_RGB[0]).connect()
             b = await _Caller(ws_url, SAFE_RGB[1]).connect()
             callers += [a, b]
             matched = await _pair(a, b)
             pairs.append((a, b))
-            for caller, at in zip((a, b), matched, strict=True):
-                first = await caller.first_frame(at)
+            for caller, partner, at in zip((a, b), (b, a), matched, strict=True):
+                first = await caller.first_frame(at, partner.rgb)
                 if first is None:
                     side.missing_first_frames += 1
                 else:
                     side.first_frame_ms.append((first - at) * 1000)
-        # 2. steady: model calls per match-minute and memory per call.
-        await asyncio.sleep(duration)
-        busy = _scrape(url)
-        match_minutes = calls * (time.monotonic() - started) / 60 - 0.0
-        side.model_calls_per_match_minute = (busy["checks_run"] - idle["checks_run"]) / max(
-            match_minutes, 1e-9
-        )
-        side.rss_per_call_mb = (busy["rss"] - idle["rss"]) / calls / 1e6
-        # 3. next: a spare caller waits; one side of each pair presses Next, and the
+        # 2. next: a spare caller waits; one side of each pair presses Next, and the
         # other leaves (so that it cannot take the next spare).
+        started, checks = time.monotonic(), _scrape(url)["checks_run"]
         for a, b in pairs:
             spare = await _Caller(ws_url, SAFE_RGB[2]).connect()
             callers.append(spare)
@@ -382,12 +386,20 @@ async def _run_side(url: str, prescreen: bool, calls: int, offenders: int, durat
             await spare.wait_for("queued", after=since)
             await a.send({"type": "next"})
             at = await a.wait_for("matched", after=since)
-            first = await a.first_frame(at)
+            first = await a.first_frame(at, spare.rgb)
             if first is None:
                 side.missing_first_frames += 1
             else:
                 side.next_first_frame_ms.append((first - at) * 1000)
             await b.close()
+            callers.remove(b)
+        # 3. steady: model calls per match-minute and memory per call (the calls made by
+        # Next are matches like any other).
+        await asyncio.sleep(duration)
+        busy = _scrape(url)
+        match_minutes = calls * (time.monotonic() - started) / 60
+        side.model_calls_per_match_minute = (busy["checks_run"] - checks) / match_minutes
+        side.rss_per_call_mb = (busy["rss"] - idle["rss"]) / calls / 1e6
         for caller in callers:
             await caller.close()
         callers.clear()

@@ -209,3 +209,16 @@ async def test_face_gate_opens_only_when_a_face_is_seen(
             await asyncio.sleep(0.1)
         assert blue.frames_like(GREEN) == 0  # the plain picture was never forwarded
         assert _metric(server, "duet_moderation_face_gate_total", presence="face") == 1
+
+
+async def test_safe_video_opens_through_sfu_worker_processes(
+    tmp_path: Path, loopback_only: None, callers: list[object]
+) -> None:
+    """The gate and the screen cross the SFU cluster's RPC (``screen``, ``release``)."""
+    with _screening(tmp_path, DUET_SFU__WORKERS="2") as server:
+        green = await _caller(server, callers, GREEN)
+        blue = await _caller(server, callers, BLUE)
+        await _pair(green, blue)
+        await green.wait_frames_like(BLUE, count=10, timeout=30)
+        await blue.wait_frames_like(GREEN, count=10, timeout=30)
+        assert _metric(server, "duet_moderation_prescreens_total", outcome="opened") == 2
