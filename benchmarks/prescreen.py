@@ -10,14 +10,14 @@ solid-colour picture plus a tone; cheap enough for two shared cores) run four ph
 Three nodes run in turn: pre-screen on, off, and off without evidence clips (how nodes ran
 before issue 14, the baseline for memory per call).
 
-1. *calls*: N pairs are matched; each caller's time from ``matched`` to the first video
-   frame of its partner (p50, p95);
-2. *next*: one spare caller per pair waits, one side of each pair presses Next and is
-   matched with it (the other leaves); Next -> first frame of the spare (p50);
-3. *steady*: these N calls go on for ``--duration`` s; model calls per match-minute (the
-   node's ``checks_run`` from the first Next on, over the match-minutes since) and RSS per
-   call (the node's RSS with the calls up, minus before the first caller, over N);
-4. *offenders*: K callers sending the explicit red picture are each matched with a fresh
+1. *latency*, one call at a time (every caller lives in this process: many at once would
+   measure the load generator): a pair is matched (matched -> first frame of the partner,
+   p50/p95), one side leaves, the other presses Next to a waiting spare (Next -> first
+   frame of the spare, p50). A late frame of the previous partner does not count;
+2. *steady*: N calls at once for ``--duration`` s: model calls per match-minute (the
+   node's ``checks_run`` over the match-minutes) and RSS per call (the node's RSS with the
+   calls up minus just before, over N);
+3. *offenders*: K callers sending the explicit red picture are each matched with a fresh
    partner; the partners' received frames that look red are counted (the goal with the
    pre-screen on: 0) until the offender is banned.
 
@@ -358,29 +358,24 @@ async def _pair(a: _Caller, b: _Caller) -> tuple[float, float]:
 async def _run_side(url: str, prescreen: bool, calls: int, offenders: int, duration: float) -> Side:
     side = Side(prescreen)
     ws_url = url.replace("http://", "ws://") + "/ws"
-    idle = _scrape(url)
     callers: list[_Caller] = []
     try:
-        # 1. calls: matched -> first frame of the partner.
-        pairs: list[tuple[_Caller, _Caller]] = []
+        # 1. latency, one call at a time (so that the callers, all in this process, do
+        # not slow each other down): matched -> first frame of the partner, then Next to
+        # a waiting spare -> first frame of the spare.
         for _ in range(calls):
             a = await _Caller(ws_url, SAFE_RGB[0]).connect()
             b = await _Caller(ws_url, SAFE_RGB[1]).connect()
-            callers += [a, b]
+            spare = await _Caller(ws_url, SAFE_RGB[2]).connect()
+            callers += [a, b, spare]
             matched = await _pair(a, b)
-            pairs.append((a, b))
             for caller, partner, at in zip((a, b), (b, a), matched, strict=True):
                 first = await caller.first_frame(at, partner.rgb)
                 if first is None:
                     side.missing_first_frames += 1
                 else:
                     side.first_frame_ms.append((first - at) * 1000)
-        # 2. next: a spare caller waits; one side of each pair presses Next, and the
-        # other leaves (so that it cannot take the next spare).
-        started, checks = time.monotonic(), _scrape(url)["checks_run"]
-        for a, b in pairs:
-            spare = await _Caller(ws_url, SAFE_RGB[2]).connect()
-            callers.append(spare)
+            await b.close()  # so that it cannot take the spare
             since = time.monotonic()
             await spare.send({"type": "join", "mode": "video"})
             await spare.wait_for("queued", after=since)
@@ -391,14 +386,24 @@ async def _run_side(url: str, prescreen: bool, calls: int, offenders: int, durat
                 side.missing_first_frames += 1
             else:
                 side.next_first_frame_ms.append((first - at) * 1000)
-            await b.close()
-            callers.remove(b)
-        # 3. steady: model calls per match-minute and memory per call (the calls made by
-        # Next are matches like any other).
+            for caller in (a, spare):
+                await caller.close()
+            callers.clear()
+        # 2. steady: N calls at once for ``duration`` s; model calls per match-minute and
+        # memory per call.
+        idle = _scrape(url)
+        started = time.monotonic()
+        for _ in range(calls):
+            a = await _Caller(ws_url, SAFE_RGB[0]).connect()
+            b = await _Caller(ws_url, SAFE_RGB[1]).connect()
+            callers += [a, b]
+            await _pair(a, b)
         await asyncio.sleep(duration)
         busy = _scrape(url)
         match_minutes = calls * (time.monotonic() - started) / 60
-        side.model_calls_per_match_minute = (busy["checks_run"] - checks) / match_minutes
+        side.model_calls_per_match_minute = (
+            busy["checks_run"] - idle["checks_run"]
+        ) / match_minutes
         side.rss_per_call_mb = (busy["rss"] - idle["rss"]) / calls / 1e6
         for caller in callers:
             await caller.close()
