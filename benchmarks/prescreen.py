@@ -12,8 +12,8 @@ before issue 14, the baseline for memory per call).
 
 1. *latency*, one call at a time (every caller lives in this process: many at once would
    measure the load generator): a pair is matched (matched -> first frame of the partner,
-   p50/p95), one side leaves, the other presses Next to a waiting spare (Next -> first
-   frame of the spare, p50). A late frame of the previous partner does not count;
+   p50/p95), then one side presses Next to a waiting spare (Next -> first frame of the
+   spare, p50). A late frame of the previous partner does not count;
 2. *steady*: N calls at once for ``--duration`` s: model calls per match-minute (the
    node's ``checks_run`` over the match-minutes) and RSS per call (the node's RSS with the
    calls up minus just before, over N);
@@ -375,7 +375,6 @@ async def _run_side(url: str, prescreen: bool, calls: int, offenders: int, durat
                     side.missing_first_frames += 1
                 else:
                     side.first_frame_ms.append((first - at) * 1000)
-            await b.close()  # so that it cannot take the spare
             since = time.monotonic()
             await spare.send({"type": "join", "mode": "video"})
             await spare.wait_for("queued", after=since)
@@ -386,7 +385,7 @@ async def _run_side(url: str, prescreen: bool, calls: int, offenders: int, durat
                 side.missing_first_frames += 1
             else:
                 side.next_first_frame_ms.append((first - at) * 1000)
-            for caller in (a, spare):
+            for caller in (a, b, spare):
                 await caller.close()
             callers.clear()
         # 2. steady: N calls at once for ``duration`` s; model calls per match-minute and
