@@ -463,7 +463,7 @@ def run_prescreen_compare(
         print("duet bench calls: --calls >= 1, --offenders >= 0, --duration > 0", file=sys.stderr)
         return 2
     set_host_addresses(["127.0.0.1"])
-    console = Console()
+    console = Console(width=max(110, Console().width))
     sides: list[Side] = []
     for prescreen, clip_s in CONFIGURATIONS:
         with (
