@@ -47,15 +47,17 @@ class LobbyVideoGate:
 
     Opens are remembered per match, so that a connection rebuilt later in the match (an
     SFU worker died, ``media_rewired``) is opened again without another check. A partner
-    on another node is not gated here: that node holds the partner's media and this
-    node cannot screen it, so the link opens at once (counted as ``remote``)."""
+    on another node is screened by that node (which holds its media): its safe verdict
+    comes over the node bus (``video_open``, with the keyframe's timestamp, which the pipe
+    keeps) and opens the link here (:meth:`remote_open`). Every node must run the same
+    ``moderation.prescreen`` setting."""
 
     def __init__(self, lobby: Lobby, media: MediaPlane) -> None:
         self.lobby = lobby
         self.media = media
         self.opened: dict[str, str] = {}
-        """Visitor whose video was released -> the match it was released in."""
-        self.remote_opens = 0
+        """Visitor whose video was released -> the match it was released in (for a
+        partner on another node: the local listener -> the match)."""
 
     async def screen(self, visitor: str, timeout: float, max_side: int) -> Screened | None:
         screened = await self.media.screen(visitor, timeout, max_side)
@@ -68,7 +70,9 @@ class LobbyVideoGate:
         self.opened[visitor] = match_id
         source = self.lobby.visitors[visitor]
         partner = match.partner_of(source)
-        if not isinstance(partner, RemoteVisitor) and partner.media:
+        if isinstance(partner, RemoteVisitor):
+            partner.tell({"kind": "video_open", "keyframe": keyframe})
+        elif partner.media:
             self.lobby.wiring.release(partner.id, visitor, keyframe)
 
     def tell(self, visitor: str, match_id: str, state: VideoState) -> None:
@@ -77,26 +81,28 @@ class LobbyVideoGate:
             return
         source = self.lobby.visitors[visitor]
         source.send(VideoStateEvent(side="own", state=state))
-        partner = match.partner_of(source)
-        if not isinstance(partner, RemoteVisitor):
-            partner.send(VideoStateEvent(side="partner", state=PARTNER_STATE[state]))
+        partner = match.partner_of(source)  # on another node: relayed through it
+        partner.send(VideoStateEvent(side="partner", state=PARTNER_STATE[state]))
 
-    def match_started(self, match: Match) -> None:
-        """Open at once what this node cannot screen: a remote partner's video."""
-        for visitor in match.local():
-            partner = match.partner_of(visitor)
-            if isinstance(partner, RemoteVisitor) and visitor.media:
-                self.remote_opens += 1
-                self.lobby.wiring.release(visitor.id, partner.id, None)
+    def remote_open(self, match: Match, listener: str, keyframe: int | None) -> None:
+        """The partner of ``listener`` (on another node) was screened safe there."""
+        visitor = self.lobby.visitors.get(listener)
+        if visitor is None or visitor.match is not match:
+            return
+        self.opened[listener] = match.id
+        self.lobby.wiring.release(listener, match.partner_of(visitor).id, keyframe)
 
     def rewired(self, match: Match, listener: str) -> None:
         """``listener``'s outbound media was connected anew: open it again if its source
-        was already screened in this match (or is remote)."""
+        was already screened in this match."""
         visitor = self.lobby.visitors.get(listener)
         if visitor is None or visitor.match is not match:
             return
         partner = match.partner_of(visitor)
-        if isinstance(partner, RemoteVisitor) or self.opened.get(partner.id) == match.id:
+        screened = partner.id if isinstance(partner, RemoteVisitor) else None
+        if self.opened.get(partner.id) == match.id or (
+            screened is not None and self.opened.get(listener) == match.id
+        ):
             self.lobby.wiring.release(listener, partner.id, None)
 
     def forget(self, visitor: str) -> None:

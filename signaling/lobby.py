@@ -89,6 +89,8 @@ class Lobby(AsyncIOEventEmitter):
 
     Events: ``"match_started"`` (match), ``"match_ended"`` (match, reason),
     ``"media_rewired"`` (match, visitor: its outbound media was connected anew),
+    ``"remote_video_open"`` (match, visitor, keyframe: a partner on another node was
+    pre-screened safe there),
     ``"visitor_arrived"`` and ``"visitor_left"`` (visitor), ``"refused"`` (visitor, error
     code) -- for moderation schedules, presence and metrics.
     """
@@ -711,6 +713,15 @@ class Lobby(AsyncIOEventEmitter):
             partner.endpoint = endpoint
             self.wiring.connect(visitor.id, partner.id, endpoint)
             self.emit("media_rewired", visitor.match, visitor.id)
+
+    def remote_video_open(self, visitor_id: str, match_id: str, keyframe: int | None) -> None:
+        """The partner's node pre-screened the partner's video safe: the composition root
+        opens it here (``"remote_video_open"``: match, visitor, keyframe)."""
+        visitor = self.visitors.get(visitor_id)
+        if visitor is None or visitor.match is None or visitor.match.id != match_id:
+            return
+        if isinstance(visitor.match.partner_of(visitor), RemoteVisitor) and visitor.media:
+            self.emit("remote_video_open", visitor.match, visitor_id, keyframe)
 
     def node_died(self, node: str) -> None:
         """Another node stopped beating: end this node's matches with its visitors."""

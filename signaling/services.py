@@ -257,8 +257,6 @@ def _forward_lobby_events(
 
     def started(match: Match) -> None:
         if match.mode == "video":
-            if gate is not None:
-                gate.match_started(match)
             # Each node moderates the visitors whose media it holds.
             moderation.match_started(match.id, *(lobby.subject(v) for v in match.local()))
 
@@ -274,7 +272,12 @@ def _forward_lobby_events(
         if gate is not None:
             gate.rewired(match, listener)
 
+    def remote_open(match: Match, listener: str, keyframe: int | None) -> None:
+        if gate is not None:
+            gate.remote_open(match, listener, keyframe)
+
     lobby.on("match_started", started)
     lobby.on("match_ended", ended)
     lobby.on("visitor_left", left)
     lobby.on("media_rewired", rewired)
+    lobby.on("remote_video_open", remote_open)
