@@ -9,9 +9,9 @@ PORT   ?= 8080
 CONFIG ?= configs/duet.toml
 
 # Debian packages the tests start for real (on loopback): a browser, a TURN server,
-# Redis and PostgreSQL; faketime moves the system date for the second unit run.
-# `make test` installs the ones that are missing.
-TEST_DEBS := chromium coturn redis-server postgresql faketime
+# Redis, PostgreSQL and nginx (the TLS proxy in front of a node); faketime moves the
+# system date for the second unit run. `make test` installs the ones that are missing.
+TEST_DEBS := chromium coturn redis-server postgresql faketime nginx
 
 # The unit tests run a second time with the date moved this far ahead (libfaketime), so a
 # test that only passes around today's date cannot land.
@@ -50,6 +50,7 @@ $(VENV)/.debs: $(VENV)/.created Makefile
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v faketime >/dev/null || missing="$$missing faketime"; \
+	{ command -v nginx || test -x /usr/sbin/nginx; } >/dev/null || missing="$$missing nginx"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing Debian packages:$$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

@@ -4,10 +4,14 @@ Definitions (docs/benchmarks.md repeats them for readers of the JSON):
 
 - a caller's *partner* in a match is the other bench caller that reported the same match id;
 - a frame is the partner's when its mark is the partner's index. Frames with the caller's own
-  mark are ``own``; frames of the previous partner before the new partner's first frame, or
-  of the next partner just before its match was announced, are ``stale`` (in flight around a
-  switch); any other readable mark is ``wrong``; frames without a valid mark are
-  ``unreadable``;
+  mark are ``own``. Around a switch, media and the WebSocket events race: frames of the next
+  partner just before its ``matched`` arrived, and frames of the partner after this caller
+  sent ``next`` but before the server answered it (its next ``matched``), are ``in_flight``
+  (that partner's, sent while it was the partner: no fault). Frames of a partner after the
+  server said the match was over (``partner_left``, or the next ``matched``), before the new
+  partner's first frame, are ``stale``: the server must never send them, and a caller with
+  any is not the right partner; any other readable mark is ``wrong``; frames without a
+  valid mark are ``unreadable``;
 - *watching time* is, per match, from the partner's first frame (or from the match start if
   none came) to the match's end, within the steady window; ``expected`` frames are the clip's
   frame rate times the watching time, ``received`` the partner's frames in it, and ``fps``
@@ -32,7 +36,8 @@ from benchmarks.caller import UNREADABLE, CallerRecord, MatchRecord
 MIN_MATCH_S = 1.0
 """A match shorter than this may end before its first frame; it does not need one."""
 EARLY_S = 0.5
-"""Frames of the next partner this long before its ``matched`` event count as stale."""
+"""Frames of the next partner this long before its ``matched`` event, or of the partner
+this long after this caller's ``next``, count as in flight (not stale)."""
 DELIVERY_OK = 0.9
 
 
@@ -72,6 +77,7 @@ class CallerResult:
     own_frames: int = 0
     wrong_frames: int = 0
     stale_frames: int = 0
+    in_flight_frames: int = 0
     unreadable_frames: int = 0
     partners_missing: int = 0
     """Matches (of at least MIN_MATCH_S) in which the partner's picture never came."""
@@ -148,6 +154,7 @@ def analyze_caller(
         result.matched
         and result.own_frames == 0
         and result.wrong_frames == 0
+        and result.stale_frames == 0
         and result.partners_missing == 0
         and result.unknown_partners == 0
     )
@@ -186,7 +193,7 @@ def _classify_frames(
             and mark == mates[following]
             and starts[following] - at <= EARLY_S
         ):
-            result.stale_frames += 1  # the next partner, just before its match was announced
+            result.in_flight_frames += 1  # the next partner, just before ``matched`` came
             continue
         if current < 0:
             result.wrong_frames += 1  # nobody's frame should come before the first match
@@ -199,8 +206,13 @@ def _classify_frames(
                 first[current] = at
             if window.start <= at <= window.end:
                 result.frames_received += 1
+        elif ended and mark == mates[current] and match.end == "partner_left":
+            result.stale_frames += 1  # after the server said the partner left
+        elif ended and mark == mates[current] and at - (match.ended_at or at) <= EARLY_S:
+            # Sent before the server acted on this caller's Next (or it hung up).
+            result.in_flight_frames += 1
         elif ended and mark == mates[current]:
-            result.stale_frames += 1  # in flight after the match ended
+            result.stale_frames += 1  # long after this caller's Next: the server ignored it
         elif not ended and first[current] is None and mark == previous:
             result.stale_frames += 1  # the previous partner, before the new one's first frame
         else:
@@ -225,6 +237,8 @@ def _problems(result: CallerResult, delivered: bool) -> list[str]:
         problems.append(f"saw its own picture in {result.own_frames} frames")
     if result.wrong_frames:
         problems.append(f"{result.wrong_frames} frames from someone not its partner")
+    if result.stale_frames:
+        problems.append(f"{result.stale_frames} frames of a partner after the match ended")
     if result.partners_missing:
         problems.append(f"no picture from the partner in {result.partners_missing} match(es)")
     if result.unknown_partners:

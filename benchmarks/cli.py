@@ -201,6 +201,51 @@ def _run_sfu(args: argparse.Namespace) -> int:
     return run_sfu(SfuOptions(calls=calls, sfu_workers=args.sfu_workers, json_path=args.json))
 
 
+def add_hostile_parser(commands: SubParsers) -> None:
+    hostile = commands.add_parser(
+        "hostile",
+        help="hostile /ws frames against any node: every refusal coded, nothing internal",
+        description=(
+            "Probe the fixed hostile catalogue (each frame's exact answer), then send a seeded "
+            "random mix of hostile frames over several sockets while timing /healthz. Reports "
+            "answers by error code, closes by code and the internal count; exits 1 on any "
+            "internal answer, catalogue mismatch or health failure."
+        ),
+    )
+    hostile.add_argument("--url", required=True, help="the node, e.g. http://127.0.0.1:8080")
+    hostile.add_argument(
+        "--messages", type=int, default=100_000, help="frames in the random mix (default 100000)"
+    )
+    hostile.add_argument("--sockets", type=int, default=10, help="sockets (default 10)")
+    hostile.add_argument(
+        "--max-seconds",
+        type=float,
+        default=300.0,
+        help="stop sending after this many seconds (default 300)",
+    )
+    hostile.add_argument("--seed", type=int, default=1, help="random mix seed (default 1)")
+    hostile.add_argument("--json", type=Path, default=None, metavar="FILE", help="write the report")
+    hostile.set_defaults(func=_run_hostile)
+
+
+def _run_hostile(args: argparse.Namespace) -> int:
+    from benchmarks.hostile_bench import HostileOptions, run_hostile
+
+    try:
+        options = HostileOptions(
+            url=args.url,
+            messages=args.messages,
+            sockets=args.sockets,
+            max_seconds=args.max_seconds,
+            seed=args.seed,
+            json_path=args.json,
+        )
+    except ValueError as exc:
+        print(f"duet bench hostile: {exc}", file=sys.stderr)
+        return 2
+    return run_hostile(options)
+
+
 def add_matching_parser(commands: SubParsers) -> None:
     matching = commands.add_parser(
         "matching",

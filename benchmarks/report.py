@@ -233,6 +233,7 @@ def build_report(data: RunData) -> dict[str, Any]:
             "lost": round(sum(r.frames_lost for r in results)),
             "undecodable": sum(int(s.get("decode_errors", 0)) for s in data.worker_stats),
             "stale": sum(r.stale_frames for r in results),
+            "in_flight": sum(r.in_flight_frames for r in results),
             "wrong_partner": sum(r.wrong_frames for r in results),
             "own": sum(r.own_frames for r in results),
             "unreadable_mark": sum(r.unreadable_frames for r in results),
@@ -378,7 +379,8 @@ def print_summary(console: Console, report: dict[str, Any]) -> None:
         f"{calls['media_ok']} media ok",
         f"frames: {frames['received']} of {frames['expected']} expected, "
         f"{frames['undecodable']} undecodable, {frames['wrong_partner']} wrong partner, "
-        f"{frames['own']} own, {frames['stale']} stale; audio packets "
+        f"{frames['own']} own, {frames['stale']} stale (must be 0), "
+        f"{frames.get('in_flight', 0)} in flight; audio packets "
         f"{report['audio']['packets_received']}",
         f"server ({server['forwarding']}{_moderation_note(server)}): "
         f"{_num(server['cpu_cores'], 3)} cores "

@@ -21,7 +21,14 @@ from moderation.clock import Clock
 from moderation.evidence import EvidenceWriter
 from moderation.faces import face_present
 from moderation.policy import Decision, Policy
-from moderation.ports import ClipSource, FrameChecker, FrameSource, MatchRef, VideoGate
+from moderation.ports import (
+    ClipSource,
+    FrameChecker,
+    FrameSource,
+    MatchRef,
+    Screened,
+    VideoGate,
+)
 from moderation.records import ModerationStore, Subject
 from moderation.sanctions import Sanctions
 from moderation.schedule import Backstops, Schedule
@@ -297,22 +304,19 @@ class VideoModerator:
         keyframe the gate will forward (:meth:`prescreen`)."""
         started = self.clock.now()
         keyframe: int | None = None
+        if screen:
+            assert self.gate is not None
+            screened = await self._screen(subject)
+            frame = None if screened is None else screened.frame
+            keyframe = None if screened is None else screened.keyframe
+        else:
+            frame = await self._grab(subject)
+        if frame is None:
+            # No frame is no verdict on the classifier: a skip, never a breaker failure.
+            self.breaker.release()
+            self.stats.checks_skipped["no_frame"] += 1
+            return None
         try:
-            if screen:
-                assert self.gate is not None
-                screened = await self.gate.screen(
-                    subject.visitor, self.settings.tap_timeout_s, self.settings.frame_max_side
-                )
-                frame = None if screened is None else screened.frame
-                keyframe = None if screened is None else screened.keyframe
-            else:
-                frame = await self.frames.grab(
-                    subject.visitor, self.settings.tap_timeout_s, self.settings.frame_max_side
-                )
-            if frame is None:
-                self.breaker.release()
-                self.stats.checks_skipped["no_frame"] += 1
-                return None
             verdict = await self.checker.classify(frame)
         except NoWorker as exc:
             if exc.reason == "unavailable":
@@ -349,6 +353,43 @@ class VideoModerator:
                 decision.action,
             )
         return CheckResult(frame, verdict, decision, keyframe)
+
+    async def _grab(self, subject: Subject) -> BgrFrame | None:
+        """A frame of ``subject``'s video, or ``None``: the frame source (the SFU, maybe in
+        another process) timing out or failing means there is nothing to check."""
+        try:
+            return await self.frames.grab(
+                subject.visitor, self.settings.tap_timeout_s, self.settings.frame_max_side
+            )
+        except asyncio.CancelledError:
+            self.breaker.release()
+            raise
+        except TimeoutError:
+            return None
+        except Exception:
+            logger.warning(
+                "no frame of %s: the frame source failed", subject.visitor, exc_info=True
+            )
+            return None
+
+    async def _screen(self, subject: Subject) -> Screened | None:
+        """The keyframe a pre-screen judges (see :meth:`_grab`: a failing source is no
+        frame, never a breaker failure)."""
+        assert self.gate is not None
+        try:
+            return await self.gate.screen(
+                subject.visitor, self.settings.tap_timeout_s, self.settings.frame_max_side
+            )
+        except asyncio.CancelledError:
+            self.breaker.release()
+            raise
+        except TimeoutError:
+            return None
+        except Exception:
+            logger.warning(
+                "no keyframe of %s: the video gate failed", subject.visitor, exc_info=True
+            )
+            return None
 
     # --- consequences -----------------------------------------------------------------
 

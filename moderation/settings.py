@@ -160,6 +160,20 @@ class ModerationSettings(BaseModel):
     evidence_retention_days: float = Field(default=90.0, gt=0)
     """Evidence files and records older than this are purged (hourly)."""
 
+    qa_sample_rate: float = Field(default=0.05, ge=0, le=1)
+    """Share of automatic actions (bans, holds) that become QA items for reviewers, who
+    mark them correct or wrong: the measured precision. 1.0 samples every action."""
+
+    qa_stratum_minimum: int = Field(default=3, ge=0)
+    """The first this many actions of each stratum (kind, source, classifier, reason)
+    within ``qa_stratum_window_days`` are always sampled, so rare reasons get checked."""
+
+    qa_stratum_window_days: float = Field(default=7.0, gt=0)
+    """The window over which ``qa_stratum_minimum`` counts a stratum's actions."""
+
+    qa_precision_days: float = Field(default=30.0, gt=0)
+    """Days of QA decisions the dashboard and ``/metrics`` measure precision over."""
+
     unsafe_thresholds: UnsafeThresholds = Field(default_factory=UnsafeThresholds)
     text: TextSettings = Field(default_factory=TextSettings)
 

@@ -20,7 +20,13 @@ from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci, unpack_remb_fci
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTP_HISTORY_SIZE,
+    RtcpPsfbPacket,
+    pack_remb_fci,
+    unpack_remb_fci,
+)
 
 # --- Hook 1: host candidate addresses ---------------------------------------------------
 # aioice gathers host candidates on the addresses returned by the module-level function
@@ -300,3 +306,70 @@ def selected_remote_candidate_type(pc: RTCPeerConnection) -> str | None:
         for pair in nominated.values():
             return str(pair.remote_candidate.type)
     return None
+
+
+# --- Hook 8: a sequence-number gap when the source changes ---------------------------------
+# A receiver may hold the last frame it got until a packet of the *next* frame arrives:
+# aiortc's ``JitterBuffer`` does exactly that (it emits a frame when a packet with another
+# timestamp follows it). When the SFU switches a visitor's outbound track to a new source,
+# the previous partner's last frame would then be decoded and shown only once the new
+# partner's first packet arrives: a stale frame at the start of the next match. Skipping
+# ``SEQUENCE_GAP`` sequence numbers at the first packet after a switch makes such a
+# receiver drop what it holds (aiortc: ``delta >= capacity`` -> ``smart_remove``, then a
+# PLI); a browser sees a burst of lost packets (more than it would NACK: it asks for a
+# keyframe instead) and decodes the new source's keyframe, which needs nothing before it.
+#
+# ``RTCRtpSender._run_rtp`` keeps its sequence number in a local variable, but stores each
+# packet in ``self.__rtp_history`` (a dict) *before* serialising and sending it, and
+# ``_retransmit`` reads that dict only with ``.get(seq % RTP_HISTORY_SIZE)`` and compares
+# ``packet.sequence_number``. Replacing the dict with :class:`_ShiftingHistory` lets us add
+# an offset to each packet's sequence number as it is stored: the packet goes out shifted,
+# is kept under its shifted number, and NACKs (which name shifted numbers) still find it.
+
+SEQUENCE_GAP = 1024
+"""At least aiortc's video jitter buffer capacity (``RTCRtpReceiver``:
+``JitterBuffer(capacity=512)``; audio's is 16): a jump that large empties it. Above
+libwebrtc's ``kMaxNackPackets`` (1000), so a browser clears its NACK list and asks for a
+keyframe (relayed to the new source, which is sending one anyway) instead of NACKing each
+skipped number."""
+
+
+class _ShiftingHistory(dict[int, Any]):
+    """The sender's RTP history; shifts each stored packet's sequence number."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.offset = 0
+        self.pending = False
+
+    def __setitem__(self, key: int, packet: Any) -> None:
+        if self.pending:
+            self.pending = False
+            self.offset = (self.offset + SEQUENCE_GAP) & 0xFFFF
+        if self.offset:
+            packet.sequence_number = (packet.sequence_number + self.offset) & 0xFFFF
+            key = packet.sequence_number % RTP_HISTORY_SIZE
+        super().__setitem__(key, packet)
+
+
+class SequenceGap:
+    """Skips :data:`SEQUENCE_GAP` sequence numbers before the next packet of one sender."""
+
+    def __init__(self, history: _ShiftingHistory) -> None:
+        self._history = history
+
+    def request(self) -> None:
+        """The next packet starts a new source: skip sequence numbers before it."""
+        self._history.pending = True
+
+    @property
+    def offset(self) -> int:
+        return self._history.offset
+
+
+def hook_sequence_gap(sender: RTCRtpSender) -> SequenceGap:
+    """Hook 8 on ``sender`` (before it starts sending)."""
+    history = _ShiftingHistory()
+    history.update(sender._RTCRtpSender__rtp_history)  # type: ignore[attr-defined]
+    sender._RTCRtpSender__rtp_history = history  # type: ignore[attr-defined]
+    return SequenceGap(history)

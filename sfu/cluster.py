@@ -21,6 +21,7 @@ import logging
 import multiprocessing
 import socket
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -62,7 +63,7 @@ class SfuCluster:
     def __init__(
         self,
         settings: SfuSettings,
-        secret: bytes,
+        secret: bytes | Sequence[bytes],
         workers: int,
         log_level: str = "info",
         prescreen: bool = False,
@@ -71,7 +72,7 @@ class SfuCluster:
         if workers < 1:
             raise ValueError("an SFU cluster needs at least one worker")
         self.settings = settings
-        self.secret = secret
+        self.secret = secret if isinstance(secret, bytes) else tuple(secret)
         self.size = workers
         self.log_level = log_level
         self.prescreen = prescreen

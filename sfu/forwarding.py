@@ -95,6 +95,10 @@ class OutboundTrack(MediaStreamTrack, Generic[T]):
         self._offset = 0
         self._last: int | None = None
         self._rebase = False
+        self.new_source_hook: Callable[[], None] | None = None
+        """Called just before the first frame of a new source goes to the sender (the peer
+        sets it to skip sequence numbers there: ``sfu.aiortc_hooks.SequenceGap``)."""
+        self._new_source = False
         self._holding = False
 
     def switch(self, feed: Feed | None) -> None:
@@ -107,6 +111,7 @@ class OutboundTrack(MediaStreamTrack, Generic[T]):
             self._queue.get_nowait()
         self.source = feed
         self._rebase = True
+        self._new_source = self._new_source or self.frames > 0
         self.switches += 1
         self._on_switch()
         if feed is not None:
@@ -172,6 +177,12 @@ class OutboundTrack(MediaStreamTrack, Generic[T]):
         if item is None:
             raise MediaStreamError
         self.frames += 1
+        if self._new_source:
+            # The receiver may still hold the previous source's last frame: make it drop
+            # that frame rather than show it when this one arrives.
+            self._new_source = False
+            if self.new_source_hook is not None:
+                self.new_source_hook()
         return self._emit(item)
 
     def _emit(self, item: T) -> Any:

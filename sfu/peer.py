@@ -25,7 +25,9 @@ from aiortc import (
 from aiortc.sdp import candidate_from_sdp
 from pyee.asyncio import AsyncIOEventEmitter
 
+from sfu.aiortc_hooks import hook_sequence_gap
 from sfu.forwarding import Feed, OutboundTrack
+from sfu.ice_grammar import check_candidate
 from sfu.passthrough import EncodedFeed, EncodedTrack
 from sfu.stats import Counters, collect
 from sfu.transcode import DecodedFeed, DecodedTrack
@@ -74,6 +76,7 @@ class Peer(AsyncIOEventEmitter):
             transceiver.setCodecPreferences(
                 [c for c in capabilities.codecs if c.mimeType in _CODECS[kind]]
             )
+            track.new_source_hook = hook_sequence_gap(transceiver.sender).request
             if isinstance(feed, EncodedFeed) and isinstance(track, EncodedTrack):
                 feed.hook(transceiver.receiver, estimate_uplink=estimate_uplink)
                 track.hook(transceiver.sender)
@@ -109,11 +112,8 @@ class Peer(AsyncIOEventEmitter):
             if self._answered:
                 await self.pc.addIceCandidate(None)
             return
-        text = str(candidate["candidate"])
-        if text.startswith("candidate:"):
-            text = text[len("candidate:") :]
         try:
-            ice = candidate_from_sdp(text)
+            ice = candidate_from_sdp(check_candidate(str(candidate["candidate"])))
         except (ValueError, IndexError) as exc:
             raise BadSdp(f"unreadable ICE candidate: {exc}"[:200]) from None
         ice.sdpMid = candidate.get("sdpMid")

@@ -36,7 +36,7 @@ import logging
 import secrets
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,9 +172,15 @@ class _RemoteControl:
 class Pipe(asyncio.DatagramProtocol):
     """This process's end of every pipe (publisher and subscriber)."""
 
-    def __init__(self, lookup: Lookup, secret: bytes, chunk_size: int = 1200) -> None:
+    def __init__(
+        self, lookup: Lookup, secret: bytes | Sequence[bytes], chunk_size: int = 1200
+    ) -> None:
+        """``secret``: one key, or several newest first (the first signs, all verify)."""
         self.lookup = lookup
-        self.secret = secret
+        self.secrets: tuple[bytes, ...] = (
+            (secret,) if isinstance(secret, bytes) else tuple(secret)
+        ) or (b"duet",)
+        self.secret = self.secrets[0]
         self.chunk_size = chunk_size
         self.counters = PipeCounters()
         self.address: tuple[str, int] | None = None
@@ -267,8 +273,9 @@ class Pipe(asyncio.DatagramProtocol):
     def _on_sub(self, data: bytes, addr: tuple[str, int]) -> None:
         _, _, sub_id, expires, mac = _SUB_HEADER.unpack_from(data)
         stream = data[_SUB_HEADER.size :]
-        expected = _mac(self.secret, b"sub", str(sub_id).encode(), str(expires).encode(), stream)
-        if not hmac.compare_digest(mac, expected) or expires < time.time():
+        parts = (b"sub", str(sub_id).encode(), str(expires).encode(), stream)
+        genuine = any(hmac.compare_digest(mac, _mac(key, *parts)) for key in self.secrets)
+        if not genuine or expires < time.time():
             self.counters.refused += 1
             return
         key = (addr, sub_id)
@@ -339,7 +346,8 @@ class Pipe(asyncio.DatagramProtocol):
 
     def _on_unsub(self, data: bytes, addr: tuple[str, int]) -> None:
         _, _, sub_id, mac = _UNSUB.unpack_from(data)
-        if hmac.compare_digest(mac, _mac(self.secret, b"unsub", str(sub_id).encode())):
+        parts = (b"unsub", str(sub_id).encode())
+        if any(hmac.compare_digest(mac, _mac(key, *parts)) for key in self.secrets):
             self._unpublish((addr, sub_id))
 
     def rebind(self, visitor: str) -> None:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from sfu.aiortc_hooks import set_host_addresses, set_host_candidates
@@ -43,7 +44,7 @@ class Router:
     def __init__(
         self,
         settings: SfuSettings,
-        secret: bytes = b"",
+        secret: bytes | Sequence[bytes] = b"",
         prescreen: bool = False,
         clip_s: float = 0.0,
     ) -> None:

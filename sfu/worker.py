@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from sfu.plane import PlaneSnapshot
@@ -38,7 +39,7 @@ def resident_bytes() -> int:
 def worker_main(
     sock: socket.socket,
     settings_json: str,
-    secret: bytes,
+    secret: bytes | Sequence[bytes],
     index: int,
     log_level: str,
     prescreen: bool = False,
@@ -65,7 +66,7 @@ def worker_main(
 async def _serve(
     sock: socket.socket,
     settings: SfuSettings,
-    secret: bytes,
+    secret: bytes | Sequence[bytes],
     index: int,
     prescreen: bool,
     clip_s: float,

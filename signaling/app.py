@@ -13,6 +13,7 @@ from signaling.admin import routes as admin
 from signaling.api import appeals, client, health, ice, metrics, session
 from signaling.api.errors import ApiError, api_error_response
 from signaling.door.headers import SecurityMiddleware
+from signaling.proxy import ProxyHeadersMiddleware
 from signaling.services import Services
 from signaling.settings import Settings
 from signaling.ws import websocket_endpoint
@@ -32,6 +33,7 @@ def create_app(settings: Settings) -> Starlette:
 
     routes = [
         Route("/healthz", health.healthz),
+        Route("/source", health.source),
         Route("/api/ice", ice.ice_servers),
         Route("/api/challenge", session.challenge),
         Route("/api/session", session.create_session, methods=["POST"]),
@@ -43,11 +45,13 @@ def create_app(settings: Settings) -> Starlette:
         *client.routes(),
     ]
     middleware = [
+        # Outermost: who the visitor is and their scheme, before limits and headers.
+        Middleware(ProxyHeadersMiddleware, trusted=settings.trusted_proxies),
         Middleware(
             SecurityMiddleware,
             limits=services.limits,
             hsts_max_age_s=settings.door.hsts_max_age_s,
-        )
+        ),
     ]
     app = Starlette(
         routes=routes,

@@ -3,8 +3,9 @@
 A ban's appeal token is ``<ban id>.<HMAC of the ban id under secret_key>``: only the
 banned visitor ever receives it (in the ``banned`` event), it cannot be guessed or
 forged for another ban, and nothing needs storing. Whoever holds it may file the one
-appeal of that ban and read its decision. Rotating ``secret_key`` invalidates tokens of
-existing bans (their visitors get a fresh one the next time they arrive).
+appeal of that ban and read its decision. Tokens are signed with the first key of the
+ring and accepted under any (``secret_keys``): rotating keeps them valid until the old key
+is dropped (then their visitors get a fresh one the next time they arrive).
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from moderation.records import BanRecord
 from moderation.text import sanitise
+from signaling.keys import as_raw_keys
 from signaling.protocol import AppealInfo, AppealStatus, BannedEvent
 from signaling.storage.appeals import AlreadyAppealed, AppealRecord, AppealStore
 from signaling.storage.bans import BanStore
@@ -38,22 +40,28 @@ class AppealRefused(Exception):
 
 
 class AppealTokens:
-    def __init__(self, secret: bytes) -> None:
-        self.secret = secret
+    """Issues tokens under the first key of ``secret``; accepts them under any."""
 
-    def _mac(self, ban_id: str) -> str:
-        digest = hmac.new(self.secret, b"appeal\x00" + ban_id.encode(), hashlib.sha256).digest()
+    def __init__(self, secret: bytes | Sequence[bytes]) -> None:
+        self.secrets = as_raw_keys(secret)
+
+    @staticmethod
+    def _mac(key: bytes, ban_id: str) -> str:
+        digest = hmac.new(key, b"appeal\x00" + ban_id.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).decode()[:TOKEN_MAC_CHARS]
 
     def issue(self, ban_id: str) -> str:
-        return f"{ban_id}.{self._mac(ban_id)}"
+        return f"{ban_id}.{self._mac(self.secrets[0], ban_id)}"
 
     def ban_of(self, token: str) -> str | None:
         """The ban id a genuine token is for, or ``None``."""
         if len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
             return None
         ban_id, mac = token.split(".")
-        if not ban_id or not hmac.compare_digest(mac.encode(), self._mac(ban_id).encode()):
+        if not ban_id or not any(
+            hmac.compare_digest(mac.encode(), self._mac(key, ban_id).encode())
+            for key in self.secrets
+        ):
             return None
         return ban_id
 
@@ -68,18 +76,20 @@ class AppealState:
 
     def as_dict(self) -> dict[str, Any]:
         decided = self.appeal is not None and not self.appeal.pending
+        decision = self.appeal.status if decided and self.appeal else None
+        decided_at = self.appeal.decided_at if decided and self.appeal else None
+        if self.ban.lifted_at is not None:
+            # Lifted by a reviewer (an overturned appeal, a QA check that found the
+            # automatic ban wrong, an unban): the visitor is told as for an overturned appeal.
+            decision, decided_at = "overturned", decided_at or self.ban.lifted_at
         return {
             "ban": self.ban.id,
             "reason": self.ban.reason,
             "until": self.ban.until.isoformat(),
             "active": self.ban.active(self.now),
             "appeal": _status(self.appeal) if self.appeal else "none",
-            "decision": self.appeal.status if decided and self.appeal else None,
-            "decided_at": (
-                self.appeal.decided_at.isoformat()
-                if decided and self.appeal and self.appeal.decided_at
-                else None
-            ),
+            "decision": decision,
+            "decided_at": None if decided_at is None else decided_at.isoformat(),
         }
 
 

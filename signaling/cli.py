@@ -10,6 +10,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,8 +49,20 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args, **overrides)
     configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
-    print(f"Duet is serving on http://{settings.host}:{settings.port}", flush=True)
-    uvicorn.run(
+
+    class Server(uvicorn.Server):
+        """Prints the URL once the socket listens and the app has started (not before:
+        whoever waits for the line may connect at once)."""
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.should_exit or not self.servers:
+                return
+            bound = self.servers[0].sockets[0].getsockname()
+            host = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+            print(f"Duet is serving on http://{host}:{bound[1]}", flush=True)
+
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -59,8 +72,12 @@ def _serve(args: argparse.Namespace) -> int:
         # Our own limit (an error event) applies first; this hard cap closes the socket.
         ws_max_size=settings.max_message_bytes * 16,
         lifespan="on",
+        # Forwarded headers are believed from settings.trusted_proxies only (signaling.proxy).
+        proxy_headers=False,
     )
-    return 0
+    server = Server(config)
+    server.run()
+    return 0 if server.started else 3  # uvicorn's own exit status for a failed start
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -168,6 +185,73 @@ def _turn_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _nginx_config(args: argparse.Namespace) -> int:
+    from signaling.nginx import TEMPLATE, NginxConfigError, NginxSite, render
+
+    site = NginxSite(
+        nodes=args.node or ["127.0.0.1:8080"],
+        server_name=args.server_name,
+        certificate=args.certificate,
+        certificate_key=args.certificate_key,
+        listen_https=args.listen_https,
+        listen_http=args.listen_http,
+        proxy_bind=args.proxy_bind,
+        access_log=args.access_log,
+        metrics_allow=args.metrics_allow,
+    )
+    try:
+        text = render(site, template=args.template or TEMPLATE)
+    except NginxConfigError as exc:
+        raise SystemExit(f"duet nginx config: {exc}") from None
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _add_nginx(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    nginx = commands.add_parser("nginx", help="reverse proxy helpers")
+    nginx_commands = nginx.add_subparsers(dest="nginx_command", required=True)
+    config = nginx_commands.add_parser(
+        "config",
+        help="render an nginx site (TLS, load balancing over nodes) from "
+        "configs/nginx.conf.template",
+    )
+    config.add_argument(
+        "--node",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="a Duet node (repeat for several; default 127.0.0.1:8080)",
+    )
+    config.add_argument(
+        "--server-name", required=True, help="public host name, e.g. chat.example.org"
+    )
+    config.add_argument("--certificate", type=Path, required=True, help="TLS certificate (PEM)")
+    config.add_argument("--certificate-key", type=Path, required=True, help="its key (PEM)")
+    config.add_argument("--listen-https", default="443", help="port or address:port (443)")
+    config.add_argument("--listen-http", default="80", help="port or address:port (80)")
+    config.add_argument(
+        "--proxy-bind",
+        default=None,
+        metavar="IP",
+        help="address nginx connects to the nodes from (list it in trusted_proxies)",
+    )
+    config.add_argument("--access-log", default="/var/log/nginx/duet.access.log")
+    config.add_argument(
+        "--metrics-allow",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="who may read /metrics through nginx (default: nobody)",
+    )
+    config.add_argument("-o", "--output", type=Path, default=None, help="file to write")
+    config.add_argument("--template", type=Path, default=None, help="template file")
+    config.set_defaults(func=_nginx_config)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="duet", description="Anonymous 1:1 video and text chat.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -229,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--extra", action="append", default=[], metavar="LINE", help="append a raw config line"
     )
     turn_config.set_defaults(func=_turn_config)
+    _add_nginx(commands)
     # `duet bench ...`: each benchmark adds its own sub-command (one line each).
     from benchmarks import cli as bench_cli
 
@@ -239,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_cli.add_calls_parser(bench_commands)
     bench_cli.add_matching_parser(bench_commands)
     bench_cli.add_sfu_parser(bench_commands)
+    bench_cli.add_hostile_parser(bench_commands)
     add_bench_moderation(commands)
     # `duet admin create-user`, `duet audit verify`.
     from signaling.admin import commands as admin_commands

@@ -24,11 +24,13 @@ from pyee.asyncio import AsyncIOEventEmitter
 from moderation import Moderation, Subject
 from moderation.text import sanitise
 from sfu import BadSdp
+from sfu.ice_grammar import CandidateError, check_candidate
 from sfu.plane import MediaPlane
 from signaling.blocks import Blocks, Identity
 from signaling.door.pace import Pace
 from signaling.door.resume import resume_token
 from signaling.interests import normalise_interests, normalise_language
+from signaling.keys import KeyRing
 from signaling.matching import Matchmaker
 from signaling.protocol import (
     Answer,
@@ -102,7 +104,10 @@ class Lobby(AsyncIOEventEmitter):
         matches: MatchStore,
         writer: BackgroundWriter,
         clock: Callable[[], float],
+        keys: KeyRing | None = None,
     ) -> None:
+        """``keys``: the node's key ring (resume tokens); ``None``: a random key for this
+        lobby only (tests)."""
         super().__init__()
         self.settings = settings
         self.media = media
@@ -111,7 +116,8 @@ class Lobby(AsyncIOEventEmitter):
         self.writer = writer
         self.clock = clock
         self.visitors: dict[str, Visitor] = {}
-        self._secret = settings.secret_key.get_secret_value().encode()
+        self.keys = keys or KeyRing.ephemeral()
+        self._secret = self.keys.raw[0]
         self.blocks = Blocks(
             settings.blocks.ttl_s,
             settings.blocks.ip_ttl_s,
@@ -381,6 +387,11 @@ class Lobby(AsyncIOEventEmitter):
         if not visitor.media:
             raise ProtocolError("no_offer", "there is no peer connection for this candidate")
         candidate = None if message.candidate is None else message.candidate.model_dump()
+        if candidate is not None and candidate["candidate"]:
+            try:
+                check_candidate(candidate["candidate"])
+            except CandidateError as exc:
+                raise ProtocolError("bad_candidate", str(exc)) from None
         try:
             await self.media.candidate(visitor.id, candidate)
         except KeyError:
@@ -390,9 +401,15 @@ class Lobby(AsyncIOEventEmitter):
 
     async def _chat(self, visitor: Visitor, text: str) -> None:
         limit = self.settings.chat.max_length
+        too_long = ProtocolError("too_long", f"chat messages are limited to {limit} characters")
         if len(text) > limit:
-            raise ProtocolError("too_long", f"chat messages are limited to {limit} characters")
-        if not text.strip():
+            raise too_long
+        # The limit holds for the text as relayed: NFKC can grow a character 18-fold
+        # (U+FDFA), so the sanitised text is measured again.
+        text = sanitise(text)
+        if len(text) > limit:
+            raise too_long
+        if not text:
             raise ProtocolError("invalid_message", "chat text is empty")
         match = visitor.match
         self._partner(visitor)
@@ -617,6 +634,7 @@ class Lobby(AsyncIOEventEmitter):
                 if visitor.media and partner.media:
                     endpoint = partner.endpoint if isinstance(partner, RemoteVisitor) else None
                     self.wiring.connect(visitor.id, partner.id, endpoint)
+                    visitor.media_barrier = self.wiring.pending(visitor.id)
         shared = sorted(set(a.interests) & set(b.interests))
         for visitor in local:
             partner = match.partner_of(visitor)
@@ -658,6 +676,7 @@ class Lobby(AsyncIOEventEmitter):
             for visitor in local:
                 if visitor.media:
                     self.wiring.disconnect(visitor.id)
+                    visitor.media_barrier = self.wiring.pending(visitor.id)
         if self.shared is not None:
             self.shared.parted(match.a.id, match.b.id)
         else:

@@ -41,6 +41,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from sfu.plane import PlaneSnapshot
+from signaling.admin.precision import Precision
+from signaling.admin.precision_metrics import QaCollector
 from signaling.build import BuildInfo
 from signaling.protocol import Mode
 from signaling.visitor import Match, Visitor
@@ -529,6 +531,7 @@ class Metrics:
             for since in LOOKING_AFTER:
                 self.time_to_match.labels(mode, since)
         self._clock: Callable[[], float] | None = None
+        self._precision: Precision | None = None
 
     @classmethod
     def build(
@@ -559,6 +562,17 @@ class Metrics:
     ) -> None:
         """Export the door's and the room's counters (:class:`DoorCollector`)."""
         self.registry.register(DoorCollector(door, limits, pace, reports, retention, blocks))
+
+    def watch_qa(self, precision: Precision) -> None:
+        """Export the measured precision of automatic actions (:class:`QaCollector`);
+        :meth:`refresh` reads it from the database before each scrape."""
+        self._precision = precision
+        self.registry.register(QaCollector(precision))
+
+    async def refresh(self) -> None:
+        """Read what collectors cannot read at scrape time (the precision report)."""
+        if self._precision is not None:
+            await self._precision.refresh()
 
     # --- lobby events ------------------------------------------------------------------
 

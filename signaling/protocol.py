@@ -9,6 +9,7 @@ that what the server sends is typed too.
 from __future__ import annotations
 
 import json
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -176,8 +177,11 @@ def parse_client_message(raw: str | bytes) -> ClientMessage:
     if isinstance(raw, bytes):
         raise ProtocolError("binary_not_supported", "send JSON text frames, not binary")
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, RecursionError):
+        data = json.loads(
+            raw, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant
+        )
+    except (ValueError, RecursionError):
+        # JSONDecodeError is a ValueError; so is whatever a number hook lets through.
         raise ProtocolError("bad_json", "the message is not valid JSON") from None
     if not isinstance(data, dict):
         raise ProtocolError("invalid_message", "a message must be a JSON object")
@@ -191,6 +195,31 @@ def parse_client_message(raw: str | bytes) -> ClientMessage:
         return _client_adapter.validate_python(data)
     except ValidationError as exc:
         raise ProtocolError("invalid_message", _summarise(exc)) from None
+
+
+MAX_INT_DIGITS = 20
+"""No field takes an integer longer than this (a 64-bit integer has at most 20 digits with
+its sign); longer ones are refused before Python converts them (which is quadratic, and
+raises past ``sys.get_int_max_str_digits()``)."""
+
+
+def _parse_int(text: str) -> int:
+    if len(text) > MAX_INT_DIGITS:
+        raise ProtocolError("bad_number", f"integers have at most {MAX_INT_DIGITS} digits")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    if len(text) > 64:
+        raise ProtocolError("bad_number", "numbers have at most 64 characters")
+    value = float(text)
+    if not math.isfinite(value):
+        raise ProtocolError("bad_number", "numbers must be finite (1e400 is not)")
+    return value
+
+
+def _parse_constant(name: str) -> float:
+    raise ProtocolError("bad_number", f"{name} is not JSON: numbers must be finite")
 
 
 def _summarise(exc: ValidationError) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,13 +24,14 @@ from moderation.stream import StreamChecker
 from sfu import Router
 from sfu.cluster import SfuCluster
 from sfu.plane import MediaPlane
-from signaling.admin.console import Console
+from signaling.admin.console import Console, sampler_of
 from signaling.appeals import Appeals, AppealTokens
 from signaling.build import build_info
 from signaling.door.gate import Door
 from signaling.door.limits import ChatBackoff, RateLimits, limit_storage
 from signaling.door.pace import Pace
 from signaling.enforcement import LobbyEnforcer, LobbyVideoGate, TapFrameSource
+from signaling.keys import KeyRing, key_ring
 from signaling.lobby import Lobby
 from signaling.metrics import Metrics
 from signaling.multinode.bus import NodeBus
@@ -43,6 +44,7 @@ from signaling.storage import Database, MatchStore, SessionStore, SqlModerationS
 from signaling.storage.appeals import AppealStore
 from signaling.storage.audit import AuditLog
 from signaling.storage.bans import BanStore
+from signaling.storage.qa import QaStore
 from signaling.storage.reports import ReportStore
 from signaling.visitor import Match, Visitor
 from signaling.writer import BackgroundWriter
@@ -51,9 +53,10 @@ from turn import IceServers
 logger = logging.getLogger(__name__)
 
 
-def media_plane(settings: Settings) -> MediaPlane:
-    """The SFU in this process (``sfu.workers = 0``), or a cluster of worker processes."""
-    secret = settings.secret_key.get_secret_value().encode()
+def media_plane(settings: Settings, keys: KeyRing | None = None) -> MediaPlane:
+    """The SFU in this process (``sfu.workers = 0``), or a cluster of worker processes.
+    ``keys`` (default: the node's) sign and verify media-pipe subscriptions."""
+    secret = (keys or key_ring(settings)).raw
     workers = settings.sfu.worker_count
     # Pre-screen: every new link's video is held until moderation releases it. Without
     # moderation nothing would release it, so nothing is held (fail open).
@@ -90,22 +93,25 @@ class Services:
     retention: RetentionJob
     redis: Redis | None = None
     shared: SharedRoom | None = None
+    keys: KeyRing = field(default_factory=KeyRing.ephemeral)
+    """The node's secret keys (:mod:`signaling.keys`)."""
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
         db = Database(settings.database_url)
         audit = AuditLog(db)
-        secret = settings.secret_key.get_secret_value().encode()
-        media = media_plane(settings)
+        keys = key_ring(settings)
+        secret = keys.raw
+        media = media_plane(settings, keys)
         writer = BackgroundWriter()
         match_store = MatchStore(db)
-        lobby = Lobby(settings, media, match_store, writer, clock=time.monotonic)
+        lobby = Lobby(settings, media, match_store, writer, clock=time.monotonic, keys=keys)
         media.on_lost(lobby.media_lost)
         limits = RateLimits(settings.limits, limit_storage(settings.redis_url))
         session_store = SessionStore(db)
         door = Door(
             settings.door,
-            settings.secret_key.get_secret_value(),
+            keys.keys,
             limits,
             submit=writer.submit,
             records=session_store,
@@ -147,11 +153,13 @@ class Services:
         if shared is not None:
             enforcer.on_ban = shared.presence.cache_ban
         gate = LobbyVideoGate(lobby, media)
+        ms = settings.moderation
+        qa = QaStore(db, audit, sampler_of(ms.qa_sample_rate, ms))
         moderation = Moderation(
             settings.moderation,
             frames=TapFrameSource(media),
             enforcer=enforcer,
-            store=SqlModerationStore(db, audit),
+            store=SqlModerationStore(db, audit, qa),
             checker=checker,
             gate=gate,
             clips=media,
@@ -184,7 +192,9 @@ class Services:
             moderation,
             media,
             forget_ban=None if shared is None else shared.presence.forget_ban,
+            qa=qa,
         )
+        metrics.watch_qa(console.precision)
         return cls(
             settings=settings,
             db=db,
@@ -202,6 +212,7 @@ class Services:
             retention=retention,
             redis=redis,
             shared=shared,
+            keys=keys,
         )
 
     async def start(self) -> None:

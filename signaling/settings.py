@@ -13,7 +13,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -31,10 +31,16 @@ from signaling.door.settings import (
     ReportSettings,
     RetentionSettings,
 )
+from signaling.keys import MIN_KEY_CHARS
+from signaling.proxy import parse_networks
 from turn.settings import PLACEHOLDER_SECRET as TURN_PLACEHOLDER_SECRET
 from turn.settings import TurnSettings
 
+PLACEHOLDER_SOURCE_URL = "https://example.invalid/duet"
+"""Stands in for the project's repository until one is published (``source_url``)."""
+
 PLACEHOLDER_SECRET_KEY = "change-me"
+"""A key once shipped as an example: refused in production like any other weak key."""
 
 
 class ChatSettings(BaseModel):
@@ -66,16 +72,42 @@ class Settings(BaseSettings):
     )
 
     mode: Literal["development", "production"] = "development"
-    """``production`` refuses placeholder secrets (``secret_key``, ``turn.secret``)."""
+    """``production`` refuses unset or weak secrets (``secret_key``/``secret_keys``,
+    ``turn.secret``)."""
 
-    secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET_KEY)
-    """Signs session tokens and cookies. Must be changed in production."""
+    secret_key: SecretStr = SecretStr("")
+    """Signs every token (sessions, resume, appeals, reviewer CSRF, challenges, media-pipe
+    subscriptions). Empty: ``duet serve`` makes a random one in ``data_dir/secret_key``
+    (mode 0600) on first start and reuses it. Production needs one set here, shared by
+    all nodes, at least 32 characters."""
+
+    secret_keys: list[SecretStr] = Field(default_factory=list)
+    """Key rotation: several keys, newest first. The first signs, all verify, so tokens
+    signed with an older key stay valid until it is dropped. Use instead of
+    ``secret_key`` (setting both is an error)."""
+
+    data_dir: Path = Path("var")
+    """This node's own files (the generated secret key). Relative paths are relative to
+    the working directory."""
 
     host: str = "127.0.0.1"
     """Address ``duet serve`` listens on (HTTP and WebSocket)."""
 
     port: int = Field(default=8080, ge=0, le=65535)
     """Port ``duet serve`` listens on."""
+
+    source_url: str = Field(default=PLACEHOLDER_SOURCE_URL, pattern=r"^https?://[^\s\"'<>]+$")
+    """Where this installation's source code is published. Duet is AGPL-3.0: a network
+    service must offer its users the source of the version it runs (with your changes).
+    The page footer and the reviewer console link to ``/source``, which redirects here.
+    The default is a placeholder (no public repository is known); production refuses it."""
+
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1/32"])
+    """CIDRs of the reverse proxies / load balancers in front of this node. Only requests
+    (HTTP and ``/ws``) whose TCP peer is in one of them have their ``X-Forwarded-For`` (the
+    right-most untrusted address is the visitor), ``X-Forwarded-Proto`` or ``Forwarded``
+    believed (:mod:`signaling.proxy`). Env: ``DUET_TRUSTED_PROXIES='["10.0.0.0/8"]'``.
+    Empty: no proxy; every peer is the visitor."""
 
     database_url: str = "sqlite+aiosqlite:///var/duet.sqlite3"
     """SQLAlchemy async URL. Relative SQLite paths are relative to the working directory."""
@@ -123,6 +155,31 @@ class Settings(BaseSettings):
             raise ValueError("moderation.remote_workers needs redis_url (the job stream)")
         return self
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        try:
+            return [str(net) for net in parse_networks(value)]
+        except ValueError as exc:
+            raise ValueError(f"trusted_proxies: {exc} (give CIDRs like 10.0.0.0/8)") from None
+
+    @model_validator(mode="after")
+    def _one_way_to_set_keys(self) -> Settings:
+        if self.secret_key.get_secret_value() and self.secret_keys:
+            raise ValueError(
+                "set secret_key or secret_keys, not both (for rotation: secret_keys = [new, old])"
+            )
+        if any(not key.get_secret_value() for key in self.secret_keys):
+            raise ValueError("secret_keys may not contain an empty key")
+        return self
+
+    def configured_keys(self) -> tuple[str, ...]:
+        """The keys set in the configuration, newest first (empty: none configured)."""
+        if self.secret_keys:
+            return tuple(key.get_secret_value() for key in self.secret_keys)
+        key = self.secret_key.get_secret_value()
+        return (key,) if key else ()
+
     @property
     def node_name(self) -> str:
         """``node_id``, or ``host:port`` (stable across restarts of the same node)."""
@@ -133,19 +190,28 @@ class Settings(BaseSettings):
         if self.mode != "production":
             return self
         problems = []
-        if self.secret_key.get_secret_value() == PLACEHOLDER_SECRET_KEY:
+        keys = self.configured_keys()
+        if not keys or any(_weak(key) for key in keys):
             problems.append("secret_key")
+        if self.source_url == PLACEHOLDER_SOURCE_URL:
+            problems.append("source_url")
         turn = self.turn
         placeholder = turn.secret.get_secret_value() == TURN_PLACEHOLDER_SECRET
         if turn.regions and turn.secret_file is None and placeholder:
             problems.append("turn.secret")
         if problems:
             raise ValueError(
-                "mode = 'production' refuses placeholder values for: "
+                "mode = 'production' refuses unset, placeholder or weak values for: "
                 + ", ".join(problems)
-                + " (set them in the config file or DUET_* environment variables)"
+                + f" (set them in the config file or DUET_* environment variables; keys"
+                f" need at least {MIN_KEY_CHARS} characters)"
             )
         return self
+
+
+def _weak(key: str) -> bool:
+    """A key production refuses: the old placeholder, short, or one repeated character."""
+    return key == PLACEHOLDER_SECRET_KEY or len(key) < MIN_KEY_CHARS or len(set(key)) < 8
 
 
 def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:

@@ -103,6 +103,11 @@ class Visitor:
     """The browser read too slowly and its outbox filled up: it is being disconnected."""
     close_code: int | None = None
     """Set when the server closes the socket on purpose (1013 too slow, 1008 banned)."""
+    media_barrier: asyncio.Future[None] | None = field(default=None, repr=False)
+    """The media wiring the events queued so far depend on (a match began or ended): the
+    socket writer waits for it before sending them, so a visitor told ``partner_left`` no
+    longer receives that partner's frames (the wiring may be a round trip to an SFU
+    worker process)."""
 
     @property
     def alive(self) -> bool:

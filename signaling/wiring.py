@@ -41,6 +41,10 @@ class Wiring:
     def disconnect(self, visitor: str) -> None:
         self._then(visitor, lambda: self.media.disconnect(visitor))
 
+    def pending(self, visitor: str) -> asyncio.Task[None] | None:
+        """The last wiring call issued for ``visitor``, while it has not run yet."""
+        return self._tails.get(visitor)
+
     async def settle(self, visitor: str) -> None:
         """Wait until every wiring call issued so far for ``visitor`` has run."""
         tail = self._tails.get(visitor)

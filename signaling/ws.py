@@ -23,12 +23,24 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from signaling.door.gate import Door
 from signaling.door.resume import resumed_visitor
 from signaling.door.sessions import Claims
+from signaling.failures import FailureLog
 from signaling.lobby import Lobby
 from signaling.protocol import ErrorEvent, ProtocolError, parse_client_message
 from signaling.services import active_ban
 from signaling.visitor import CLOSE_POLICY, Visitor
 
 logger = logging.getLogger(__name__)
+
+FAILURES = FailureLog(logger)
+"""Unexpected failures while handling frames: logged once per kind per minute."""
+
+CLOSE_WAIT_S = 10.0
+"""How long a closing socket waits for a client that reads nothing (uvicorn's own closing
+handshake timeout is 10 s too)."""
+
+MEDIA_BARRIER_S = 2.0
+"""Longest an event waits for the media wiring it follows (a hung SFU worker must not
+hold a visitor's events back for longer)."""
 
 CLOSE_IDLE = 4408
 """Nothing received for ``door.idle_timeout_s``."""
@@ -91,14 +103,15 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         return
     door.outcomes["ws:admitted"] += 1
     resumed = resumed_visitor(
-        settings.secret_key.get_secret_value().encode(),
+        services.keys.raw,
         websocket.query_params.get("resume"),
         claims.session,
     )
     visitor = lobby.connect(
         ip, session=claims.session, device=claims.device, name=claims.name, visitor_id=resumed
     )
-    writer = asyncio.ensure_future(_write(websocket, visitor))
+    closer = Closer(websocket)
+    writer = asyncio.ensure_future(_write(websocket, visitor, closer))
     try:
         while visitor.alive:
             try:
@@ -117,14 +130,14 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     finally:
         await lobby.disconnect(visitor)
         await _stop_writer(writer, visitor)
-        if websocket.application_state != WebSocketState.DISCONNECTED:
-            with contextlib.suppress(Exception):
-                await websocket.close(code=visitor.close_code or 1000)
+        await closer.finish(visitor.close_code or 1000)
 
 
 async def process_frame(lobby: Lobby, visitor: Visitor, raw: str | bytes, max_bytes: int) -> None:
-    """One inbound frame: size check, parse, handle. Never raises: whatever goes wrong
-    becomes an ``error`` event for this visitor only."""
+    """One inbound frame: size check, parse, handle. Never raises: a refused frame gets an
+    ``error`` with its code; anything unexpected is ``internal`` and logged (rate-limited:
+    see :data:`FAILURES`)."""
+    parsed = None
     try:
         if len(raw) > max_bytes:
             lobby.refuse(visitor, "too_large", f"messages are limited to {max_bytes} bytes")
@@ -135,8 +148,9 @@ async def process_frame(lobby: Lobby, visitor: Visitor, raw: str | bytes, max_by
             lobby.refuse(visitor, exc.code, exc.message)
             return
         await lobby.handle(visitor, parsed)
-    except Exception:
-        logger.exception("message handling failed", extra={"visitor": visitor.id})
+    except Exception as exc:
+        kind = "a frame" if parsed is None else f"a {parsed.type!r} message"
+        FAILURES.failed(exc, f"handling {kind} failed", visitor=visitor.id)
         lobby.refuse(visitor, "internal", "the server failed to handle that")
 
 
@@ -167,15 +181,58 @@ async def _refuse(websocket: WebSocket, door: Door, refusal: Refusal) -> None:
         await websocket.close(code=refusal.code, reason=refusal.reason)
 
 
-async def _write(websocket: WebSocket, visitor: Visitor) -> None:
+class Closer:
+    """Sends a socket's close frame exactly once, and never gives up on it early.
+
+    uvicorn writes nothing (a close frame included) while the client is not reading and
+    the transport's buffer is over its high-water mark. The close therefore runs in its
+    own task: cancelling the writer cannot cancel a close half way (which used to leave
+    Starlette believing the socket closed, so the endpoint returned and uvicorn dropped the
+    connection without a close frame). :meth:`finish` waits up to :data:`CLOSE_WAIT_S` for
+    it; only a client that reads nothing for that long loses the close frame."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self, code: int) -> asyncio.Task[None]:
+        if self.task is None:
+            self.task = asyncio.ensure_future(self._close(code))
+        return self.task
+
+    async def _close(self, code: int) -> None:
+        if self.websocket.application_state == WebSocketState.DISCONNECTED:
+            return
+        with contextlib.suppress(Exception):
+            await self.websocket.close(code=code)
+
+    async def finish(self, code: int) -> None:
+        """Close with ``code`` (unless a close already started) and wait for it."""
+        task = self.start(code)
+        try:
+            await asyncio.wait_for(asyncio.shield(task), CLOSE_WAIT_S)
+        except TimeoutError:
+            task.cancel()
+            logger.info(
+                "a client read nothing for %.0f s: dropped without a close frame", CLOSE_WAIT_S
+            )
+
+
+async def _write(websocket: WebSocket, visitor: Visitor, closer: Closer) -> None:
     """Send queued events in order until the ``None`` sentinel (closing on overflow)."""
     while True:
         text = await visitor.outbox.get()
         if text is None:
             if visitor.close_code is not None:
-                with contextlib.suppress(Exception):
-                    await websocket.close(code=visitor.close_code)
+                await asyncio.shield(closer.start(visitor.close_code))
             return
+        barrier = visitor.media_barrier
+        if barrier is not None:
+            visitor.media_barrier = None
+            if not barrier.done():
+                # Tell the visitor about a match change only once its media follows it.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(barrier), MEDIA_BARRIER_S)
         try:
             await websocket.send_text(text)
         except Exception:
@@ -183,10 +240,10 @@ async def _write(websocket: WebSocket, visitor: Visitor) -> None:
 
 
 async def _stop_writer(writer: asyncio.Future[None], visitor: Visitor) -> None:
-    """Let the writer flush what is queued (briefly), then stop it."""
+    """Let the writer flush what is queued (up to :data:`CLOSE_WAIT_S`), then stop it."""
     with contextlib.suppress(asyncio.QueueFull):
         visitor.outbox.put_nowait(None)
     try:
-        await asyncio.wait_for(asyncio.shield(writer), timeout=1.0)
+        await asyncio.wait_for(asyncio.shield(writer), timeout=CLOSE_WAIT_S)
     except (TimeoutError, asyncio.CancelledError):
         writer.cancel()

@@ -12,6 +12,7 @@ const STATUS_TEXT = {
   pending: "Your appeal was sent. A reviewer will read it; come back later to see the decision.",
   upheld: "A reviewer looked at your appeal and the ban stands.",
   overturned: "Your appeal was accepted: the ban is lifted. You can chat again.",
+  lifted: "A reviewer checked your ban again and lifted it: it was a mistake. You can chat again.",
 };
 
 /** POST JSON to `path`; resolves to {status, data} (data null when not JSON). */
@@ -76,7 +77,9 @@ export async function arrivalDecision() {
   }
 }
 
-export function decisionText(decision) {
+export function decisionText(decision, appeal = "pending") {
+  // A ban lifted without an appeal (a QA check found it wrong) says so, not "your appeal".
+  if (decision === "overturned" && appeal === "none") return STATUS_TEXT.lifted;
   return STATUS_TEXT[decision] ?? "";
 }
 

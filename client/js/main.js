@@ -395,7 +395,7 @@ class App {
 
   /** The ban was lifted while the banned screen was open: back to the start, online. */
   #onLifted(state) {
-    setLandingNotice(decisionText(state.decision === "overturned" ? "overturned" : ""));
+    setLandingNotice(decisionText(state.decision === "overturned" ? "overturned" : "", state.appeal));
     showView("landing");
     this.signaling.connect();
   }
@@ -404,7 +404,10 @@ class App {
   async #showAppealDecision() {
     const state = await arrivalDecision();
     if (!state || dom.app.dataset.view === "banned") return;
-    setLandingNotice(decisionText(state.decision), state.decision === "overturned" ? "good" : "bad");
+    setLandingNotice(
+      decisionText(state.decision, state.appeal),
+      state.decision === "overturned" ? "good" : "bad",
+    );
   }
 
   #onMatched(mode) {

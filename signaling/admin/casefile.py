@@ -16,6 +16,7 @@ from moderation.records import BanRecord, EvidenceRecord, ReviewItem
 from signaling.admin.queue import ItemKind
 from signaling.storage.appeals import AppealStore
 from signaling.storage.bans import BanStore
+from signaling.storage.qa import QaStore
 from signaling.storage.reports import ReportStore
 from signaling.storage.reviews import ReviewStore
 
@@ -106,11 +107,13 @@ class Casefiles:
         reports: ReportStore,
         appeals: AppealStore,
         bans: BanStore,
+        qa: QaStore | None = None,
     ) -> None:
         self.reviews = reviews
         self.reports = reports
         self.appeals = appeals
         self.bans = bans
+        self.qa = qa
 
     async def open(self, kind: ItemKind, item_id: str, now: datetime) -> dict[str, Any]:
         """The item's casefile; :class:`NotFound` if there is no such item."""
@@ -118,7 +121,29 @@ class Casefiles:
             return await self._review(item_id, now)
         if kind == "report":
             return await self._report(item_id, now)
+        if kind == "qa":
+            return await self._qa(item_id, now)
         return await self._appeal(item_id, now)
+
+    async def _qa(self, item_id: str, now: datetime) -> dict[str, Any]:
+        """A QA sample: the automatic action, its ban (for a ban), its evidence (frame with
+        verdict and boxes, or chat messages) and the visitor's history (reports with their
+        chat transcripts among it)."""
+        item = None if self.qa is None else await self.qa.get(item_id)
+        if item is None or not item.sampled:
+            raise NotFound(item_id)
+        action = item.action
+        ban = await self.bans.get(action.ref) if action.kind == "ban" else None
+        evidence = None
+        if action.evidence_id is not None:
+            evidence = await self.reviews.evidence(action.evidence_id)
+        return {
+            "kind": "qa",
+            "item": item.as_dict(),
+            "ban": None if ban is None else ban_dict(ban, now),
+            "evidence": None if evidence is None else evidence_dict(evidence),
+            "history": await self.history(action.ip, action.visitor, now, skip=action.ref),
+        }
 
     async def _review(self, item_id: str, now: datetime) -> dict[str, Any]:
         item = await self.reviews.get(item_id)

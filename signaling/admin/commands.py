@@ -1,9 +1,10 @@
-"""``duet admin create-user`` and ``duet audit verify``.
+"""``duet admin create-user``, ``duet admin qa-report`` and ``duet audit verify``.
 
 ``create-user`` asks for the password twice (no echo), or reads one line from stdin with
 ``--password-stdin`` (for scripts); it applies pending migrations first, so it works on a
 fresh database. ``audit verify`` walks the audit log's hash chain and exits 1 at the first
-broken link (0: intact; it prints the last hash, worth keeping elsewhere).
+broken link (0: intact; it prints the last hash, worth keeping elsewhere). ``qa-report``
+prints the measured precision of automatic actions (:mod:`signaling.admin.qa_report`).
 """
 
 from __future__ import annotations
@@ -78,6 +79,17 @@ async def _verify(settings: Settings) -> tuple[int, str]:
     return 0, f"audit log intact: {result.entries} entries, last hash {result.last_hash}"
 
 
+def days_type(text: str) -> float:
+    """``--days``: a number of days above 0 and at most 3650."""
+    try:
+        days = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of days: {text!r}") from None
+    if not 0 < days <= 3650:
+        raise argparse.ArgumentTypeError("days must be above 0 and at most 3650")
+    return days
+
+
 def add_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     config_option: ConfigOption,
@@ -87,6 +99,14 @@ def add_commands(
         settings = load_settings(args)
         password = read_password(args)
         print(asyncio.run(_create_user(settings, args.name, args.role, password)))
+        return 0
+
+    def qa_report(args: argparse.Namespace) -> int:
+        from signaling.admin.qa_report import load_report, render
+
+        settings = load_settings(args)
+        days = args.days if args.days is not None else settings.moderation.qa_precision_days
+        print(render(asyncio.run(load_report(settings, days)), args.json))
         return 0
 
     def verify(args: argparse.Namespace) -> int:
@@ -106,6 +126,18 @@ def add_commands(
     )
     config_option(create)
     create.set_defaults(func=create_user)
+    report = admin_commands.add_parser(
+        "qa-report", help="measured precision of automatic bans and holds (QA decisions)"
+    )
+    report.add_argument(
+        "--days",
+        type=days_type,
+        default=None,
+        help="window in days (default moderation.qa_precision_days)",
+    )
+    report.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    config_option(report)
+    report.set_defaults(func=qa_report)
 
     audit = commands.add_parser("audit", help="the audit log")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)

@@ -7,8 +7,9 @@ throttle, queue, casefiles, decisions and dashboard. Endpoints reach it through
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,12 +18,14 @@ from starlette.requests import HTTPConnection
 
 from moderation import Moderation
 from moderation.records import BanRecord
+from moderation.settings import ModerationSettings
 from sfu.plane import MediaPlane
 from signaling.admin.banning import Banning
 from signaling.admin.casefile import Casefiles
 from signaling.admin.dashboard import Dashboard
 from signaling.admin.decisions import Decisions
 from signaling.admin.passwords import Passwords
+from signaling.admin.precision import Precision
 from signaling.admin.queue import ReviewQueue
 from signaling.admin.sessions import ReviewerSessions
 from signaling.admin.settings import AdminSettings
@@ -37,6 +40,7 @@ from signaling.storage.bans import BanStore
 from signaling.storage.claims import ClaimStore
 from signaling.storage.dashboard import DashboardStore
 from signaling.storage.db import Database
+from signaling.storage.qa import QaStore, Sampler
 from signaling.storage.reports import ReportStore
 from signaling.storage.reviews import ReviewStore
 
@@ -64,12 +68,14 @@ class Console:
     lobby: Lobby
     evidence_dir: Path
     now: Callable[[], datetime]
+    qa: QaStore
+    precision: Precision
 
     @classmethod
     def build(
         cls,
         settings: AdminSettings,
-        secret: bytes,
+        secret: bytes | Sequence[bytes],
         db: Database,
         audit: AuditLog,
         appeals: Appeals,
@@ -79,20 +85,34 @@ class Console:
         media: MediaPlane,
         forget_ban: Callable[[BanRecord], Awaitable[None]] | None = None,
         now: Callable[[], datetime] = utc_now,
+        qa: QaStore | None = None,
     ) -> Console:
         """``enforcer`` removes banned visitors (the one moderation uses); ``forget_ban``
-        drops a lifted ban from the shared ban cache (several nodes)."""
+        drops a lifted ban from the shared ban cache (several nodes); ``qa``: the store
+        moderation records automatic actions in (one is made from the settings if not)."""
         lobby = enforcer.lobby
+        ms = moderation.settings
+        if qa is None:
+            qa = QaStore(db, audit, sampler_of(ms.qa_sample_rate, ms))
         reviews, bans = ReviewStore(db), BanStore(db)
         appeal_store = appeals.appeals
         queue = ReviewQueue(
-            reviews, reports, appeal_store, bans, ClaimStore(db), settings.claim_lease_s, now
+            reviews, reports, appeal_store, bans, ClaimStore(db), settings.claim_lease_s, now, qa
         )
-        default_ban_s = moderation.settings.ban_duration_s
-        banning = Banning(audit, bans, enforcer, default_ban_s, now, forget_ban)
+        banning = Banning(audit, bans, enforcer, ms.ban_duration_s, now, forget_ban)
         decisions = Decisions(
-            audit, queue, reviews, reports, appeal_store, bans, moderation.evidence, banning, now
+            audit,
+            queue,
+            reviews,
+            reports,
+            appeal_store,
+            bans,
+            moderation.evidence,
+            banning,
+            now,
+            qa,
         )
+        precision = Precision(qa, ms.qa_precision_days, now)
         throttle = LoginThrottle(
             settings.login_failures_per_name,
             settings.login_failures_per_ip,
@@ -108,17 +128,28 @@ class Console:
             passwords=Passwords(),
             throttle=throttle,
             queue=queue,
-            casefiles=Casefiles(reviews, reports, appeal_store, bans),
+            casefiles=Casefiles(reviews, reports, appeal_store, bans, qa),
             decisions=decisions,
             banning=banning,
-            dashboard=Dashboard(DashboardStore(db), queue, lobby, moderation, media, now),
+            dashboard=Dashboard(
+                DashboardStore(db), queue, lobby, moderation, media, now, precision
+            ),
             reports=reports,
             appeals=appeal_store,
             bans=bans,
             lobby=lobby,
-            evidence_dir=moderation.settings.evidence_dir,
+            evidence_dir=ms.evidence_dir,
             now=now,
+            qa=qa,
+            precision=precision,
         )
+
+
+def sampler_of(rate: float, settings: ModerationSettings, seed: int | None = None) -> Sampler:
+    """The QA sampler of ``moderation`` settings (``seed``: a deterministic one, tests)."""
+    rng = random.SystemRandom() if seed is None else random.Random(seed)
+    window_s = settings.qa_stratum_window_days * 86_400.0
+    return Sampler(rate, settings.qa_stratum_minimum, window_s, rng)
 
 
 def console_of(connection: HTTPConnection) -> Console:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -33,10 +34,12 @@ def same_origin(request: Request) -> bool:
     return bool(host) and urlsplit(origin).netloc.lower() == host.lower()
 
 
-def valid(request: Request, expected: str) -> bool:
-    """Whether a state-changing ``request`` carries the ``expected`` token (safe methods
-    need none)."""
+def valid(request: Request, expected: str | Sequence[str]) -> bool:
+    """Whether a state-changing ``request`` carries the ``expected`` token, or one of them
+    (one per key of the ring: rotating keys keeps open consoles working). Safe methods
+    need none."""
     if request.method not in UNSAFE_METHODS:
         return True
-    sent = request.headers.get(HEADER, "")
-    return same_origin(request) and hmac.compare_digest(sent.encode(), expected.encode())
+    sent = request.headers.get(HEADER, "").encode()
+    tokens = (expected,) if isinstance(expected, str) else tuple(expected)
+    return same_origin(request) and any(hmac.compare_digest(sent, t.encode()) for t in tokens)

@@ -3,7 +3,8 @@
 Online now by mode (this node's lobby), matches, reports and bans per hour over the last
 day, repeat offenders, the review queue's depth and age, the moderation breaker, and the
 share of video visitors whose media is relayed by TURN (the media plane's candidate
-types, summed over SFU processes).
+types, summed over SFU processes), and the measured precision of automatic actions
+(:mod:`.precision`, refreshed at each snapshot).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from moderation import Moderation
 from sfu.plane import MediaPlane
 from signaling.admin import live
+from signaling.admin.precision import Precision
 from signaling.admin.queue import ReviewQueue
 from signaling.lobby import Lobby
 from signaling.storage.dashboard import DashboardStore
@@ -29,7 +31,9 @@ class Dashboard:
         moderation: Moderation,
         media: MediaPlane,
         now: Callable[[], datetime],
+        precision: Precision | None = None,
     ) -> None:
+        self.precision = precision
         self.store = store
         self.queue = queue
         self.lobby = lobby
@@ -55,6 +59,9 @@ class Dashboard:
                 "bans": moderation["bans"],
                 "review_items": moderation["review_items"],
             },
+            "precision": (
+                None if self.precision is None else (await self.precision.refresh()).as_dict()
+            ),
             "relay": {
                 "candidate_types": types,
                 "share": None if known == 0 else types.get("relay", 0) / known,

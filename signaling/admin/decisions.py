@@ -4,7 +4,12 @@
   violation, and its evidence is deleted; *escalate*.
 * report: *uphold* bans the reported visitor; *dismiss*; *escalate*.
 * appeal: *uphold*: the ban stands; *overturn*: the ban is lifted at once and its evidence
-  deleted; *escalate*.
+  deleted; *escalate*. Overturning an automatic ban also counts its action as *wrong* for
+  the measured precision (:mod:`.precision`).
+* QA item (a sampled automatic action): *correct*: nothing changes; *wrong*: for a ban,
+  the ban is lifted at once and its evidence deleted (the visitor learns it on their next
+  visit, as after an overturned appeal); for another kind, the handler registered in
+  :attr:`Decisions.undo` runs; *unsure*: escalated (admins decide).
 
 Every decision needs the reviewer to hold the item's claim (see :mod:`.queue`) and a
 short reason; escalated items are decided by admins only. The item's new status, any ban
@@ -16,7 +21,7 @@ someone else decided meanwhile is refused (``conflict``), never decided twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -29,17 +34,23 @@ from signaling.admin.sessions import Reviewer
 from signaling.storage.appeals import AppealStore
 from signaling.storage.audit import AuditLog, AuditTransaction
 from signaling.storage.bans import BanStore
+from signaling.storage.qa import QaItem, QaStatus, QaStore
 from signaling.storage.reports import ReportStore
 from signaling.storage.reviews import ReviewStore
 
 logger = logging.getLogger(__name__)
 
-Action = Literal["uphold", "overturn", "dismiss", "escalate"]
+Action = Literal["uphold", "overturn", "dismiss", "escalate", "correct", "wrong", "unsure"]
 ALLOWED: dict[str, frozenset[str]] = {
     "review": frozenset({"uphold", "overturn", "escalate"}),
     "report": frozenset({"uphold", "dismiss", "escalate"}),
     "appeal": frozenset({"uphold", "overturn", "escalate"}),
+    "qa": frozenset({"correct", "wrong", "unsure"}),
 }
+QA_STATUS: dict[str, QaStatus] = {"correct": "correct", "wrong": "wrong", "unsure": "escalated"}
+Undo = Callable[[AuditTransaction, QaItem, Reviewer, str], Awaitable[list[EvidenceRecord]]]
+"""Undoes a wrong automatic action of some kind inside the decision's transaction;
+returns evidence records it deleted (their files go once it commits)."""
 REVIEW_STATUS: dict[str, Literal["upheld", "overturned", "escalated"]] = {
     "uphold": "upheld",
     "overturn": "overturned",
@@ -87,7 +98,13 @@ class Decisions:
         evidence: EvidenceWriter,
         banning: Banning,
         now: Callable[[], datetime],
+        qa: QaStore | None = None,
     ) -> None:
+        """``qa``: the QA items (none: no QA kind, appeals count nothing)."""
+        self.qa = qa
+        self.undo: dict[str, Undo] = {}
+        """Per automatic action kind other than ``ban`` (e.g. ``hold``): what a *wrong*
+        decision undoes. Without one, *wrong* is recorded and nothing else changes."""
         self.audit = audit
         self.queue = queue
         self.reviews = reviews
@@ -118,6 +135,8 @@ class Decisions:
             outcome, evidence = await self._review(reviewer, item_id, action, reason, duration)
         elif kind == "report":
             outcome, evidence = await self._report(reviewer, item_id, action, reason, duration)
+        elif kind == "qa":
+            outcome, evidence = await self._qa(reviewer, item_id, action, reason)
         else:
             outcome, evidence = await self._appeal(reviewer, item_id, action, reason)
         await self.queue.release(kind, item_id, reviewer)
@@ -215,6 +234,15 @@ class Decisions:
             await self.banning.lift(tx, ban.id, reviewer, reason)
             taken = await self.reviews.take_evidence(tx, [ban.evidence_id or ""])
             await self._evidence_deleted(tx, reviewer, taken, reason)
+            if self.qa is not None and ban.created_by is None:
+                for qa_id in await self.qa.wrong_by_appeal(tx, ban.id, reviewer.name, reason, now):
+                    await tx.append(
+                        reviewer.actor,
+                        "qa.wrong",
+                        f"qa:{qa_id}",
+                        reason,
+                        {"ban": ban.id, "via": "appeal", "appeal": appeal.id},
+                    )
             outcome = Outcome(
                 "appeal",
                 appeal.id,
@@ -222,6 +250,53 @@ class Decisions:
                 lifted=ban.id,
                 evidence_deleted=len(taken),
                 lifted_ban=ban,
+            )
+            return outcome, taken
+
+        return await self.audit.run(work)
+
+    async def _qa(
+        self, reviewer: Reviewer, item_id: str, action: Action, reason: str
+    ) -> tuple[Outcome, list[EvidenceRecord]]:
+        item = None if self.qa is None else await self.qa.get(item_id)
+        if self.qa is None or item is None or not item.sampled:
+            raise DecisionError(404, "not_found", "no such QA item")
+        qa = self.qa
+        self._may_decide(reviewer, item.status, "escalate" if action == "unsure" else action)
+        ban = await self.bans.get(item.action.ref) if item.action.kind == "ban" else None
+
+        async def work(tx: AuditTransaction) -> tuple[Outcome, list[EvidenceRecord]]:
+            status = QA_STATUS[action]
+            if not await qa.decide(tx, item.id, status, reviewer.name, reason, self.now()):
+                raise DecisionError(409, "conflict", "the item was decided a moment ago")
+            a = item.action
+            details = {
+                "ref": a.ref,
+                "kind": a.kind,
+                "source": a.source,
+                "classifier": a.classifier,
+                "reason": a.reason,
+                "score": a.score,
+                "via": "qa",
+            }
+            await tx.append(reviewer.actor, f"qa.{status}", f"qa:{item.id}", reason, details)
+            if status != "wrong":
+                return Outcome("qa", item.id, status), []
+            why = f"QA: the automatic {a.kind} was wrong: {reason}"
+            if a.kind != "ban":
+                undo = self.undo.get(a.kind)
+                taken = [] if undo is None else await undo(tx, item, reviewer, why)
+                return Outcome("qa", item.id, status, evidence_deleted=len(taken)), taken
+            lifted = ban is not None and await self.banning.lift(tx, ban.id, reviewer, why)
+            taken = await self.reviews.take_evidence(tx, [a.evidence_id or ""])
+            await self._evidence_deleted(tx, reviewer, taken, why)
+            outcome = Outcome(
+                "qa",
+                item.id,
+                status,
+                lifted=ban.id if lifted and ban else None,
+                evidence_deleted=len(taken),
+                lifted_ban=ban if lifted else None,
             )
             return outcome, taken
 

@@ -43,7 +43,7 @@ async def authenticate(request: Request) -> Reviewer:
 def guarded(endpoint: AdminEndpoint, role: Role) -> Callable[[Request], Awaitable[Response]]:
     async def guard(request: Request) -> Response:
         reviewer = await authenticate(request)
-        if not csrf.valid(request, reviewer.csrf):
+        if not csrf.valid(request, reviewer.accepted_csrf or reviewer.csrf):
             raise ApiError(403, "csrf", "missing or wrong X-CSRF-Token (reload the console)")
         if not reviewer.may(role):
             raise ApiError(403, "forbidden", f"this needs the {role} role")

@@ -1,8 +1,10 @@
-"""The reviewers' queue: review items, reports and appeals in one list.
+"""The reviewers' queue: review items, reports, appeals and QA items in one list.
 
 Order: urgent first (escalated, or HIGH priority: possible minors, explicit frames, image
-reports), then oldest first. Each source contributes at most :data:`PER_SOURCE` entries,
-so one page is bounded whatever the backlog. Opening an item claims it for
+reports), then real cases oldest first, then QA samples of automatic actions (priority
+``low``, oldest first; an escalated QA item is urgent like any other). Each source
+contributes at most :data:`PER_SOURCE` entries, so one page is bounded whatever the
+backlog. Opening an item claims it for
 ``admin.claim_lease_s``; an item claimed by someone else cannot be opened or decided until
 the claim is released or expires, so two reviewers never work the same item.
 """
@@ -19,10 +21,11 @@ from signaling.admin.sessions import Reviewer
 from signaling.storage.appeals import AppealStore
 from signaling.storage.bans import BanStore
 from signaling.storage.claims import Claim, ClaimStore
+from signaling.storage.qa import QaStore
 from signaling.storage.reports import ReportStore
 from signaling.storage.reviews import ReviewStore
 
-ItemKind = Literal["review", "report", "appeal"]
+ItemKind = Literal["review", "report", "appeal", "qa"]
 KINDS: tuple[str, ...] = get_args(ItemKind)
 PER_SOURCE = 200
 
@@ -55,6 +58,13 @@ class QueueEntry:
     def urgent(self) -> bool:
         return self.status == "escalated" or self.priority == "high"
 
+    @property
+    def tier(self) -> int:
+        """0 urgent, 1 a real case, 2 a QA sample (below every real case)."""
+        if self.urgent:
+            return 0
+        return 2 if self.kind == "qa" else 1
+
     def as_dict(self, now: datetime) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -84,7 +94,10 @@ class ReviewQueue:
         claims: ClaimStore,
         lease_s: float,
         now: Callable[[], datetime],
+        qa: QaStore | None = None,
     ) -> None:
+        """``qa``: QA samples of automatic actions (none: the queue has no QA items)."""
+        self.qa = qa
         self.reviews = reviews
         self.reports = reports
         self.appeals = appeals
@@ -100,6 +113,7 @@ class ReviewQueue:
             self.reports.queued(PER_SOURCE),
             self.appeals.queued(PER_SOURCE),
         )
+        samples = [] if self.qa is None else await self.qa.queued(PER_SOURCE)
         bans = await self.bans.many([a.ban_id for a in appeals])
         entries = [
             QueueEntry(
@@ -134,7 +148,21 @@ class ReviewQueue:
                     ban.ip if ban else None,
                 )
             )
-        entries.sort(key=lambda e: (not e.urgent, e.created_at))
+        for sample in samples:
+            a = sample.action
+            entries.append(
+                QueueEntry(
+                    "qa",
+                    sample.id,
+                    "low",
+                    sample.status,
+                    a.created_at,
+                    f"QA: automatic {a.kind} ({a.source}, {a.classifier}: {a.reason})",
+                    a.visitor,
+                    a.ip,
+                )
+            )
+        entries.sort(key=lambda e: (e.tier, e.created_at))
         holders = await self.claims.holders([e.key for e in entries], self.now())
         return [
             QueueEntry(

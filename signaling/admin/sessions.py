@@ -8,7 +8,7 @@ whichever comes first, and at logout; disabling an account ends its sessions.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from signaling.admin.csrf import csrf_token
 from signaling.admin.settings import AdminSettings
+from signaling.keys import as_raw_keys
 from signaling.storage.accounts import Account, Role, SessionStore
 
 COOKIE = "duet_review"
@@ -38,6 +39,8 @@ class Reviewer:
     csrf: str
     """The CSRF token this session's state-changing requests must send."""
     expires_at: datetime
+    accepted_csrf: tuple[str, ...] = ()
+    """Every CSRF token accepted for this session (one per key; ``csrf`` is the first)."""
 
     @property
     def name(self) -> str:
@@ -62,12 +65,13 @@ class ReviewerSessions:
         self,
         settings: AdminSettings,
         store: SessionStore,
-        secret: bytes,
+        secret: bytes | Sequence[bytes],
         now: Callable[[], datetime],
     ) -> None:
         self.settings = settings
         self.store = store
-        self.secret = secret
+        self.secrets = as_raw_keys(secret)
+        self.secret = self.secrets[0]
         self.now = now
 
     async def open(self, account: Account, ip: str) -> tuple[str, str]:
@@ -95,7 +99,8 @@ class ReviewerSessions:
         if (now - session.last_seen_at).total_seconds() >= touch_every:
             await self.store.touch(session.digest, now)
         expires = min(session.expires_at, now + timedelta(seconds=self.settings.session_idle_s))
-        return Reviewer(session.account, session.digest, csrf_token(self.secret, token), expires)
+        accepted = tuple(csrf_token(key, token) for key in self.secrets)
+        return Reviewer(session.account, session.digest, accepted[0], expires, accepted)
 
     async def close(self, reviewer: Reviewer) -> None:
         await self.store.end(reviewer.session)

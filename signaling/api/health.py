@@ -1,4 +1,4 @@
-"""``GET /healthz``: liveness and a few counts, for load balancers and humans."""
+"""``GET /healthz``: liveness and a few counts, for load balancers and humans; ``GET /source``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from importlib.metadata import version
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -42,3 +42,9 @@ def _moderation_summary(snapshot: dict[str, Any]) -> dict[str, Any]:
         "worker_restarts": workers.get("restarts", 0),
         "checks_run": snapshot["checks_run"],
     }
+
+
+async def source(request: Request) -> RedirectResponse:
+    """``GET /source``: to the source code of this installation (``source_url``), as the
+    AGPL asks of a network service."""
+    return RedirectResponse(request.app.state.services.settings.source_url, status_code=302)

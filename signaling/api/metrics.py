@@ -10,4 +10,5 @@ from signaling.metrics import CONTENT_TYPE_LATEST, Metrics
 
 async def metrics(request: Request) -> Response:
     node_metrics: Metrics = request.app.state.services.metrics
+    await node_metrics.refresh()
     return Response(node_metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -17,7 +17,7 @@ import binascii
 import hashlib
 import json
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -31,6 +31,7 @@ from altcha.v1 import (
 )
 
 from signaling.door.settings import ChallengeSettings
+from signaling.keys import as_keys
 
 MAX_PAYLOAD_CHARS = 4_096
 """A solved challenge is a few hundred characters; anything longer is refused unread."""
@@ -66,12 +67,14 @@ class Challenges:
     def __init__(
         self,
         settings: ChallengeSettings,
-        secret: str,
+        secret: str | Sequence[str],
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_remembered: int = 200_000,
     ) -> None:
         self.settings = settings
-        self._key = derive_key(secret, "altcha").hex()
+        # The first key signs new challenges; all verify (key rotation).
+        self._keys = [derive_key(key, "altcha").hex() for key in as_keys(secret)]
+        self._key = self._keys[0]
         self._now = now
         self._used: OrderedDict[str, datetime] = OrderedDict()
         self._max_remembered = max_remembered
@@ -95,7 +98,7 @@ class Challenges:
         data = cast(PayloadType, _decode(payload))
         try:
             # Expiry is checked below against the injected clock, not altcha's time.time().
-            ok, _ = verify_solution(data, self._key, check_expires=False)
+            ok = any(verify_solution(data, key, check_expires=False)[0] for key in self._keys)
             params = extract_params(data)
         except (TypeError, ValueError, AttributeError, UnicodeError):
             ok, params = False, {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -61,7 +61,7 @@ class Door:
     def __init__(
         self,
         settings: DoorSettings,
-        secret: str,
+        secret: str | Sequence[str],
         limits: RateLimits,
         submit: Callable[[Callable[[], Awaitable[None]]], None] | None = None,
         records: SessionRecords | None = None,

@@ -7,7 +7,7 @@ per-IP request limit (429 with ``Retry-After``).
   ``X-Frame-Options: DENY`` (old browsers), ``Permissions-Policy`` (camera and
   microphone for this origin only), ``Cross-Origin-Opener-Policy: same-origin``.
 * ``Strict-Transport-Security`` when the request came over https (``scope["scheme"]``;
-  behind a proxy, uvicorn's proxy headers set it).
+  behind a proxy, :mod:`signaling.proxy` sets it from a trusted proxy's headers).
 
 WebSocket handshakes are not touched here: ``/ws`` checks its Origin and limits its
 connections itself (:mod:`signaling.ws`).

@@ -12,6 +12,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Sequence
+
+from signaling.keys import as_raw_keys
 
 
 def _mac(secret: bytes, visitor: str, session: str) -> str:
@@ -23,13 +26,18 @@ def resume_token(secret: bytes, visitor: str, session: str | None) -> str:
     return f"{visitor}.{_mac(secret, visitor, session or '')}"
 
 
-def resumed_visitor(secret: bytes, token: str | None, session: str | None) -> str | None:
-    """The visitor id in ``token`` if it was issued to ``session``, else None."""
+def resumed_visitor(
+    secret: bytes | Sequence[bytes], token: str | None, session: str | None
+) -> str | None:
+    """The visitor id in ``token`` if it was issued to ``session`` under any of the keys
+    in ``secret`` (newest first), else None."""
     if not token or len(token) > 200 or "." not in token:
         return None
     visitor, _, mac = token.rpartition(".")
     if not visitor.startswith("v_") or not visitor[2:].isalnum():
         return None
-    if not hmac.compare_digest(mac, _mac(secret, visitor, session or "")):
+    if not any(
+        hmac.compare_digest(mac, _mac(key, visitor, session or "")) for key in as_raw_keys(secret)
+    ):
         return None
     return visitor

@@ -21,10 +21,11 @@ import re
 import secrets
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from signaling.door.challenge import derive_key
+from signaling.keys import as_keys
 
 DEVICE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 """A device id is random, made by the browser (``crypto.randomUUID`` or similar)."""
@@ -54,10 +55,11 @@ class Claims:
 
 
 class TokenCodec:
-    """Signs and verifies session tokens."""
+    """Signs session tokens with the first key of ``secret``; verifies them with any."""
 
-    def __init__(self, secret: str) -> None:
-        self._key = derive_key(secret, "session")
+    def __init__(self, secret: str | Sequence[str]) -> None:
+        self._keys = [derive_key(key, "session") for key in as_keys(secret)]
+        self._key = self._keys[0]
 
     def sign(self, claims: Claims) -> str:
         body = json.dumps(
@@ -77,8 +79,10 @@ class TokenCodec:
             body, mac = _unb64(body_part), _unb64(mac_part)
         except (ValueError, binascii.Error):
             return None
-        expected = hmac.new(self._key, body, hashlib.sha256).digest()
-        if not hmac.compare_digest(mac, expected):
+        if not any(
+            hmac.compare_digest(mac, hmac.new(key, body, hashlib.sha256).digest())
+            for key in self._keys
+        ):
             return None
         try:
             data = json.loads(body)

@@ -1,4 +1,4 @@
-"""What review items, reports and appeals share as cases a reviewer decides.
+"""What review items, reports, appeals and QA items share as cases a reviewer decides.
 
 A case is undecided while its status is ``open`` or ``escalated``. A decision moves it on
 once: the update only matches an undecided row, so two reviewers racing for the same case
@@ -15,11 +15,11 @@ from sqlalchemy import update
 
 from signaling.storage.audit import AuditTransaction
 from signaling.storage.db import utc
-from signaling.storage.tables import AppealRow, ReportRow, ReviewRow
+from signaling.storage.tables import AppealRow, QaRow, ReportRow, ReviewRow
 
 OPEN_STATUSES = ("open", "escalated")
 
-CaseRow = type[ReviewRow] | type[ReportRow] | type[AppealRow]
+CaseRow = type[ReviewRow] | type[ReportRow] | type[AppealRow] | type[QaRow]
 
 
 async def decide_case(

@@ -2,7 +2,8 @@
 :class:`moderation.records.ModerationStore`.
 
 Every ban and review item moderation records is written to the audit log (actor
-``system:moderation``) in the same transaction as the record itself. SQLite drops time
+``system:moderation``) in the same transaction as the record itself, and so is every
+automatic ban's QA record (:mod:`signaling.storage.qa`: sampled or not). SQLite drops time
 zones: every datetime is stored in UTC and read back as UTC.
 """
 
@@ -16,14 +17,19 @@ from sqlalchemy import delete, or_, select, update
 from moderation.records import BanRecord, EvidenceRecord, ReviewItem
 from signaling.storage.audit import SYSTEM_MODERATION, AuditLog, AuditTransaction
 from signaling.storage.db import Database, utc
+from signaling.storage.qa import QaStore, action_of_ban
 from signaling.storage.tables import BanRow, EvidenceRow, ReviewRow
 
 
 class SqlModerationStore:
-    def __init__(self, db: Database, audit: AuditLog | None = None) -> None:
-        """``audit``: the node's audit log (shared, so that appends are serialised)."""
+    def __init__(
+        self, db: Database, audit: AuditLog | None = None, qa: QaStore | None = None
+    ) -> None:
+        """``audit``: the node's audit log (shared, so that appends are serialised);
+        ``qa``: where automatic bans are recorded and sampled for QA (none: not sampled)."""
         self.db = db
         self.audit = audit or AuditLog(db)
+        self.qa = qa
 
     async def save(
         self,
@@ -56,6 +62,8 @@ class SqlModerationStore:
                     ban.reason,
                     _ban_details(ban),
                 )
+                if self.qa is not None and ban.created_by is None:
+                    await self.qa.record(tx, action_of_ban(ban, evidence))
             if review is not None:
                 session.add(review_row(review))
                 await tx.append(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -156,6 +156,49 @@ class AppealRow(Base):
     decision_note: Mapped[str | None] = mapped_column(Text, default=None)
 
     __table_args__ = (Index("ix_appeals_queue", "status", "created_at"),)
+
+
+class QaRow(Base):
+    """One automatic action (a ban, a hold) and, when it was sampled, its QA item.
+
+    Every automatic action gets a row, so that the sampler can stratify and the report can
+    say what share was sampled; only sampled rows (``status`` ``open``) enter the queue."""
+
+    __tablename__ = "qa_items"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    """``ban`` or ``hold``."""
+    source: Mapped[str] = mapped_column(String(32))
+    """What made it: ``video``, ``text``, ``report`` (a ban's source), or a hold's."""
+    classifier: Mapped[str] = mapped_column(String(64))
+    """Which model or rule (a verdict's ``source``, ``strikes``, ``reports``)."""
+    reason: Mapped[str] = mapped_column(String(64))
+    """The stratum's reason: a class label, ``word``, ``verbal``…"""
+    score: Mapped[float | None] = mapped_column(Float, default=None)
+    ref: Mapped[str] = mapped_column(String(40))
+    """The ban's (or hold's) id."""
+    evidence_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    visitor: Mapped[str] = mapped_column(String(40))
+    ip: Mapped[str | None] = mapped_column(String(64), default=None)
+    match: Mapped[str | None] = mapped_column(String(40), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sampled: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="unsampled")
+    """``unsampled``; a QA item: ``open``, ``escalated`` (unsure), then ``correct`` or
+    ``wrong``. An overturned appeal makes any of them ``wrong``."""
+    via: Mapped[str | None] = mapped_column(String(8), default=None)
+    """How it was decided: ``qa`` (a reviewer's QA decision) or ``appeal``."""
+    decided_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    decision_note: Mapped[str | None] = mapped_column(Text, default=None)
+
+    __table_args__ = (
+        Index("ix_qa_items_queue", "status", "created_at"),
+        Index("ix_qa_items_stratum", "kind", "source", "classifier", "reason", "created_at"),
+        Index("ix_qa_items_ref", "ref"),
+        Index("ix_qa_items_decided_at", "decided_at"),
+    )
 
 
 class ClaimRow(Base):

@@ -28,6 +28,9 @@ from tests.support.servers import DuetServer
         ('{"type": "candidate", "candidate": null}', "no_offer"),
         ("[" * 5000 + "]" * 5000, "bad_json"),
         (b"\x00\x01binary", "binary_not_supported"),
+        ('{"type":"typing","on":' + "9" * 5_000 + "}", "bad_number"),
+        ('{"type":"typing","on":1e400}', "bad_number"),
+        ('{"type":"typing","on":NaN}', "bad_number"),
     ],
 )
 async def test_refused_messages_get_stable_error_codes(
@@ -69,8 +72,26 @@ async def test_bad_sdp_and_candidates_are_refused(duet: DuetServer, callers: lis
         }
     )
     assert (await caller.wait_for("error"))["code"] == "bad_candidate"
+    for garbage in ["candidate:1 2 3", "candidate:1 1 udp 1 127.0.0.1 99999 typ host", "x"]:
+        await caller.send({"type": "candidate", "candidate": {"candidate": garbage}})
+        assert (await caller.wait_for("error"))["code"] == "bad_candidate"
     await caller.send({"type": "answer", "sdp": "v=0\r\nthis is not sdp\r\n"})
     assert (await caller.wait_for("error"))["code"] == "bad_sdp"
+
+
+async def test_invalid_utf8_closes_with_1007_and_logs_no_traceback(
+    duet: DuetServer, callers: list[object]
+) -> None:
+    caller = await Caller(duet.ws_url).connect()
+    callers.append(caller)
+    await caller._ws.send(b"\xff\xfe{", text=True)
+    await caller._ws.wait_closed()
+    assert caller._ws.close_code == 1007
+    await caller.reconnect()
+    await caller.send("x" * 10)  # the node still answers
+    assert (await caller.wait_for("error"))["code"] == "bad_json"
+    assert "Traceback" not in duet.log()
+    assert "not UTF-8" in duet.log()
 
 
 async def _no_answer(sdp: str) -> None:

@@ -183,8 +183,9 @@ async def test_appeal_overturned_lifts_the_ban_and_deletes_the_evidence(
     assert ("reviewer:mo", "appeal.overturned") in actions
     assert ("reviewer:mo", "ban.lifted") in actions
     assert ("reviewer:mo", "evidence.deleted") in actions
+    assert ("reviewer:mo", "qa.wrong") in actions  # an automatic ban overturned: wrong
     recent = (await console.client.get("/api/admin/decisions", headers=mo.headers())).json()
-    assert recent["decisions"][0]["action"] in ("ban.lifted", "appeal.overturned")
+    assert recent["decisions"][0]["action"] in ("ban.lifted", "appeal.overturned", "qa.wrong")
     result = _verify(tmp_path)
     assert result.returncode == 0, result.stderr
     assert "intact" in result.stdout

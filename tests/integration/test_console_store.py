@@ -1,19 +1,23 @@
 """The console's storage on SQLite and PostgreSQL: the audit chain (append-only, verified,
-tampering found), claims that only one reviewer wins, hourly dashboard buckets."""
+tampering found), claims that only one reviewer wins, hourly dashboard buckets, QA
+sampling, decisions and counts."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 
+from signaling.admin.precision import precision_report
 from signaling.storage import Database
-from signaling.storage.audit import AuditLog
+from signaling.storage.audit import AuditLog, AuditTransaction
 from signaling.storage.claims import ClaimStore
 from signaling.storage.dashboard import DashboardStore
 from signaling.storage.matches import MatchStore
+from signaling.storage.qa import AutomaticAction, QaStore, Sampler
 from tests.integration.test_storage import db, postgres  # noqa: F401  (fixtures)
 
 NOW = datetime(2026, 11, 21, 12, 30, tzinfo=UTC)
@@ -100,3 +104,35 @@ async def test_dashboard_buckets_by_utc_hour(db: Database) -> None:  # noqa: F81
     # 12:25 -> 12h; 11:40 -> 11h; 11:25 -> 11h; 13:30 yesterday -> first bucket; older: out.
     assert hourly["matches"][-1] == 1 and hourly["matches"][-2] == 2
     assert hourly["matches"][0] == 1 and sum(hourly["matches"]) == 4
+
+
+async def test_qa_sampling_decisions_and_counts(db: Database) -> None:  # noqa: F811
+    audit = AuditLog(db, now=lambda: NOW)
+    qa = QaStore(db, audit, Sampler(0.0, 2, 7 * 86_400.0, random.Random(1)))
+
+    def action(ref: str, reason: str, at: datetime, score: float = 0.9) -> AutomaticAction:
+        return AutomaticAction("ban", "video", "nn", reason, ref, "v_" + ref, at, score)
+
+    # The first two of a stratum within the window are sampled, then the rate (0 here);
+    # an action older than the window does not count toward the two.
+    old = await qa.automatic(action("b_0", "anus", NOW - timedelta(days=8)))
+    items = [await qa.automatic(action(f"b_{n}", "anus", NOW)) for n in range(1, 4)]
+    assert old.sampled and [i.sampled for i in items] == [True, True, False]
+    other = await qa.automatic(action("b_9", "breast", NOW))
+    assert other.sampled  # another stratum has its own first ones
+    queued = await qa.queued()
+    assert [q.action.ref for q in queued] == ["b_0", "b_1", "b_2", "b_9"]
+
+    async def decide(tx: AuditTransaction) -> None:
+        assert await qa.decide(tx, items[0].id, "correct", "mo", "right", NOW)
+        assert await qa.decide(tx, items[1].id, "wrong", "mo", "a wall", NOW)
+        assert not await qa.decide(tx, items[1].id, "correct", "mo", "again", NOW)
+        assert await qa.wrong_by_appeal(tx, "b_3", "mo", "appeal", NOW) == [items[2].id]
+
+    await audit.run(decide)
+    report = await precision_report(qa, NOW, 7)
+    (anus,) = [s for s in report.strata if s.reason == "anus"]
+    assert (anus.actions, anus.sampled, anus.correct, anus.wrong) == (3, 2, 1, 2)
+    assert anus.wrong_via_appeal == 1 and anus.wrong_scores == [0.9, 0.9]
+    assert report.total.actions == 4 and report.total.decided == 3
+    assert [q.action.ref for q in await qa.queued()] == ["b_0", "b_9"]

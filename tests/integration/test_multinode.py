@@ -35,6 +35,9 @@ def _node_env(redis: RedisServer, tmp: Path, node: str) -> dict[str, str]:
     return {
         "DUET_REDIS_URL": redis.url,
         "DUET_NODE_ID": node,
+        # The nodes of one installation share their key (tokens and pipe subscriptions of
+        # one node are checked by the others); each would otherwise make its own.
+        "DUET_SECRET_KEY": "multinode-test-secret",
         # One database for the cluster (a shared SQLite file here; Postgres in production).
         "DUET_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/cluster.sqlite3",
         "DUET_MATCHING__REMATCH_COOLDOWN_S": "30",

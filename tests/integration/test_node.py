@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.caller import Caller
+from tests.support.door import open_session
 from tests.support.servers import DuetServer
 
 
@@ -25,7 +26,10 @@ def test_healthz_and_client_are_served(duet: DuetServer) -> None:
     page = httpx.get(duet.url + "/")
     assert page.status_code == 200
     assert "text/html" in page.headers["content-type"]
-    ice = httpx.get(duet.url + "/api/ice").json()
+    refused = httpx.get(duet.url + "/api/ice")
+    assert refused.status_code == 401 and refused.json()["error"] == "session_required"
+    token = asyncio.run(open_session(duet.url))["token"]
+    ice = httpx.get(duet.url + "/api/ice", cookies={"duet_session": token}).json()
     assert ice["iceTransportPolicy"] == "all"
 
 

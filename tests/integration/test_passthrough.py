@@ -249,3 +249,39 @@ async def test_port_range_and_announced_address_of_sfu_candidates(loopback_only:
         from sfu.aiortc_hooks import set_host_candidates
 
         set_host_candidates(None, None)
+
+
+BLUE = (40, 60, 210)
+
+
+async def test_no_frame_of_the_previous_source_after_a_switch(
+    router: Router, decode_errors: DecodeErrors
+) -> None:
+    # v watches a, then nobody (a is gone), then b: the last frame v got from a must never
+    # be shown once b's picture starts (aiortc's receiver holds a frame until a packet of
+    # the next one arrives; a browser would have shown it before the switch).
+    v = await connect_caller(router, "v", BLUE)
+    a = await connect_caller(router, "a", RED)
+    b = await connect_caller(router, "b", GREEN)
+    for _ in range(3):
+        await router.connect("v", "a")
+        await v.wait_frames_like(RED, count=5, since=time.monotonic())
+        await router.disconnect("v")
+        await asyncio.sleep(0.5)  # whatever a sent before is decoded by now
+        switched = time.monotonic()
+        await router.connect("v", "b")
+        await v.wait_frames_like(GREEN, count=5, since=switched)
+        assert v.frames_like(RED, since=switched) == 0
+        # Straight from one source to another, without a pause: once b's picture came,
+        # a's never does.
+        await router.connect("v", "a")
+        await v.wait_frames_like(RED, count=5, since=time.monotonic())
+        switched = time.monotonic()
+        await router.connect("v", "b")
+        await v.wait_frames_like(GREEN, count=5, since=switched)
+        first_green = v.first_like(GREEN, since=switched)
+        assert first_green is not None
+        assert v.frames_like(RED, since=first_green - 0.001) == 0
+    assert decode_errors.count == 0
+    for media in (v, a, b):
+        await media.close()

@@ -18,7 +18,7 @@ from tests.support.inproc import connect_caller
 RED, GREEN = (210, 40, 40), (40, 200, 60)
 
 
-def _router(secret: bytes = b"cluster-secret", chunk: int = 1200) -> Router:
+def _router(secret: bytes | tuple[bytes, ...] = b"cluster-secret", chunk: int = 1200) -> Router:
     return Router(SfuSettings(host_addresses=["127.0.0.1"], pipe_chunk_bytes=chunk), secret=secret)
 
 
@@ -137,6 +137,25 @@ async def test_subscriptions_need_the_cluster_secret(loopback_only: None) -> Non
     finally:
         await good.close()
         await stranger.close()
+
+
+async def test_subscriptions_under_an_older_key_survive_a_rotation(loopback_only: None) -> None:
+    """A node already on ``[new, old]`` serves one still signing with ``old``: rotating
+    keys one node at a time keeps calls across nodes alive."""
+    rotated, behind = _router((b"new-secret", b"cluster-secret")), _router(b"cluster-secret")
+    await rotated.start()
+    await behind.start()
+    try:
+        a = await connect_caller(rotated, "a", RED)
+        b = await connect_caller(behind, "b", GREEN)
+        await behind.connect("b", "a", rotated.endpoint("a"))
+        await b.wait_frames_like(RED, count=5)
+        assert rotated.pipe.counters.refused == 0
+        for media in (a, b):
+            await media.close()
+    finally:
+        await rotated.close()
+        await behind.close()
 
 
 async def test_disconnect_ends_the_subscription(two_routers: tuple[Router, Router]) -> None:

@@ -17,6 +17,7 @@ from aiortc import RTCConfiguration, RTCIceServer
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
 from tests.support.caller import Caller
+from tests.support.door import open_session
 from tests.support.net import free_port, free_port_range
 from tests.support.servers import Coturn, DuetServer, run_coturn, run_duet
 from turn.credentials import make_credential
@@ -119,7 +120,8 @@ async def test_relay_only_caller_reaches_the_sfu_through_coturn(
     duet_with_turn: DuetServer, coturn_rendered: Coturn, callers: list[object]
 ) -> None:
     async with httpx.AsyncClient() as client:
-        ice = (await client.get(duet_with_turn.url + "/api/ice")).json()
+        token = (await open_session(duet_with_turn.url))["token"]
+        ice = (await client.get(duet_with_turn.url + "/api/ice", params={"token": token})).json()
     (server,) = ice["iceServers"]
     assert server["urls"] == [f"turn:127.0.0.1:{coturn_rendered.port}?transport=udp"]
     relay_config = RTCConfiguration(

@@ -48,3 +48,15 @@ def wait_http(url: str, timeout: float = 20.0, check: object = None) -> None:
             last = exc
         time.sleep(0.1)
     raise TimeoutError(f"{url} did not answer within {timeout} s ({last})")
+
+
+def wait_tcp(host: str, port: int, timeout: float = 20.0) -> None:
+    """Poll until ``host:port`` accepts a TCP connection, or raise after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"{host}:{port} did not accept a connection within {timeout} s")

@@ -70,6 +70,7 @@ def run_duet(
         "DUET_LOG_LEVEL": "info",
         "DUET_MODERATION__ENABLED": "false",
         "DUET_MODERATION__EVIDENCE_DIR": str(tmp / "evidence"),
+        "DUET_DATA_DIR": str(tmp / "data"),
         **(env or {}),
     }
     log_path = tmp / f"duet-{port}.log"

@@ -118,3 +118,35 @@ def test_hook7_host_candidate_gathering() -> None:
     assert "if self.turn_server:" in source
     assert isinstance(aioice.turn.UDP_SOCKET_BUFFER_SIZE, int)
     assert callable(aioice.ice.StunProtocol)
+
+
+async def test_hook8_sequence_gap_internals() -> None:
+    from aiortc.rtcrtpreceiver import RTCRtpReceiver as Receiver
+    from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket
+
+    from sfu.aiortc_hooks import SEQUENCE_GAP, hook_sequence_gap
+
+    run = inspect.getsource(RTCRtpSender._run_rtp)
+    # Each packet is stored in the history before it is serialised and sent.
+    assert run.index("self.__rtp_history[") < run.index("packet.serialize(")
+    retransmit = inspect.getsource(RTCRtpSender._retransmit)
+    assert "self.__rtp_history.get(sequence_number % RTP_HISTORY_SIZE)" in retransmit
+    assert "packet.sequence_number == sequence_number" in retransmit
+    # The gap empties aiortc's video jitter buffer.
+    assert "JitterBuffer(capacity=512, is_video=True)" in inspect.getsource(Receiver.__init__)
+    assert SEQUENCE_GAP >= 512
+
+    pc = RTCPeerConnection()
+    sender = pc.addTransceiver("video").sender
+    gap = hook_sequence_gap(sender)
+    history = sender._RTCRtpSender__rtp_history  # type: ignore[attr-defined]
+    first = RtpPacket(sequence_number=65000)
+    history[first.sequence_number % RTP_HISTORY_SIZE] = first
+    gap.request()
+    second = RtpPacket(sequence_number=65001)
+    history[second.sequence_number % RTP_HISTORY_SIZE] = second
+    assert first.sequence_number == 65000
+    assert second.sequence_number == (65001 + SEQUENCE_GAP) & 0xFFFF
+    # A NACK names the shifted number and finds the packet.
+    assert history.get(second.sequence_number % RTP_HISTORY_SIZE) is second
+    await pc.close()

@@ -96,7 +96,7 @@ def test_lost_frames_fail_the_90_percent_rule() -> None:
     }
 
 
-def test_next_switches_partner_with_stale_frames_tolerated() -> None:
+def test_next_switches_partner_with_frames_in_flight_tolerated() -> None:
     a, b, c, d = _record(0), _record(1), _record(2), _record(3)
     _call(a, b, "m1", 0.0)
     _call(c, d, "m2", 0.0)
@@ -109,7 +109,10 @@ def test_next_switches_partner_with_stale_frames_tolerated() -> None:
     c.matches.append(MatchRecord("m3", 5.02, after_next=5.01))
     b.matches.append(MatchRecord("m4", 5.03))
     d.matches.append(MatchRecord("m4", 5.03))
-    _frames(a, 1, 0.1, 5.07)  # b's frames still in flight after the switch: stale
+    _frames(a, 1, 0.1, 5.0)
+    for at in (5.005, 5.015):  # b's, sent before the server got a's Next: in flight
+        a.frame_times.append(at)
+        a.frame_marks.append(1)
     _frames(a, 2, 5.15, 10.0)
     _frames(c, 3, 0.1, 5.0)
     _frames(c, 0, 5.12, 10.0)
@@ -120,7 +123,7 @@ def test_next_switches_partner_with_stale_frames_tolerated() -> None:
     window = Window(1.0, 10.0)
     results, _ = analyze([a, b, c, d], window, FPS)
     ra, rb, rc, _rd = results
-    assert ra.stale_frames == 2
+    assert ra.in_flight_frames == 2 and ra.stale_frames == 0
     assert ra.wrong_frames == 0
     assert ra.next_to_match_ms == [pytest.approx(20)]
     assert ra.next_first_frame_ms == [pytest.approx(150)]
@@ -129,6 +132,22 @@ def test_next_switches_partner_with_stale_frames_tolerated() -> None:
     assert ra.nexts == 1 and rb.nexts == 0
     assert all(r.media_ok for r in results), [r.problems for r in results]
     assert count_calls([a, b, c, d], results, requested=2).media_ok == 2
+
+
+def test_a_partner_after_partner_left_or_the_next_match_is_stale() -> None:
+    a, b, c = _record(0), _record(1), _record(2)
+    _call(a, b, "m1", 0.0)
+    # b pressed Next at 3.0; a was told (partner_left) and matched with c at 3.1.
+    a.matches[0].ended_at, a.matches[0].end = 3.0, "partner_left"
+    a.matches.append(MatchRecord("m2", 3.1))
+    c.matches.append(MatchRecord("m2", 3.1))
+    _frames(a, 1, 0.1, 3.0)
+    _frames(a, 1, 3.0, 3.2)  # b after a was told b left, then after a's new match began
+    _frames(a, 2, 3.2, 6.0)
+    results, _ = analyze([a, b, c], Window(1.0, 6.0), FPS)
+    assert results[0].stale_frames == 6 and results[0].in_flight_frames == 0
+    assert not results[0].right_partner
+    assert any("after the match ended" in p for p in results[0].problems)
 
 
 def test_a_stale_partner_after_the_new_one_is_wrong() -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
 
-from signaling.logs import TextFormatter, json_formatter
+import pytest
+
+from signaling.logs import TextFormatter, configure_logging, json_formatter, redact
 
 
 def _record(message: str = "match started", **extra: object) -> logging.LogRecord:
@@ -48,3 +51,69 @@ def test_text_lines_append_the_ids() -> None:
     line = TextFormatter().format(_record(visitor="v_1", match="m_2", reason="next"))
     assert line.endswith("signaling.lobby: match started [visitor=v_1 match=m_2 reason=next]")
     assert "[" not in TextFormatter().format(_record())
+
+
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    """Puts the root logger's handlers and level back after configure_logging."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+
+
+def test_tokens_in_urls_are_redacted_in_both_formats(
+    capsys: pytest.CaptureFixture[str], root_logging: None
+) -> None:
+    secret, resume = "eyJzIjoic18xIn0.c2lnbmF0dXJl", "v_abc.bWFj"
+    for log_format in ("text", "json"):
+        configure_logging("info", log_format)
+        # As uvicorn writes its access and WebSocket lines (the URL is an argument).
+        logging.getLogger("uvicorn.access").info(
+            '%s - "%s %s HTTP/%s" %d',
+            "127.0.0.1:5000",
+            "GET",
+            f"/api/ice?token={secret}&x=1",
+            "1.1",
+            200,
+        )
+        logging.getLogger("uvicorn.error").info(
+            '%s - "WebSocket %s" [accepted]', "127.0.0.1:5001", f"/ws?resume={resume}"
+        )
+        err = capsys.readouterr().err
+        assert secret not in err and resume not in err, err
+        assert "token=[redacted]&x=1" in err and "resume=[redacted]" in err
+        assert "127.0.0.1:5000" in err and "200" in err
+
+
+def test_redact_leaves_other_text_alone() -> None:
+    assert redact("GET /api/challenge?device=abc 200") == "GET /api/challenge?device=abc 200"
+    assert redact("/ws?x=1&TOKEN=abc def") == "/ws?x=1&TOKEN=[redacted] def"
+
+
+def test_uvicorns_invalid_utf8_traceback_becomes_one_quiet_line() -> None:
+    from signaling.logs import ClientErrorFilter
+
+    try:
+        b"\xff".decode()
+    except UnicodeDecodeError:
+        record = logging.LogRecord(
+            "uvicorn.error", logging.ERROR, __file__, 1,
+            "Invalid UTF-8 sequence received from client.", (), sys.exc_info(),
+        )  # fmt: skip
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.INFO)
+    try:
+        assert ClientErrorFilter().filter(record)
+    finally:
+        root.setLevel(level)
+    text = TextFormatter().format(record)
+    assert "Traceback" not in text and "\n" not in text
+    assert record.levelno == logging.INFO and "1007" in text
+    other = logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1, "other", (), None)
+    assert ClientErrorFilter().filter(other) and other.levelno == logging.ERROR

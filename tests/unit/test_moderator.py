@@ -30,9 +30,13 @@ class Frames:
         self.clock = clock
         self.grabs: list[tuple[float, str]] = []
         self.missing: set[str] = set()
+        self.failing: dict[str, Exception] = {}
+        """Visitors whose grab raises (the SFU's RPC timing out, its process gone)."""
 
     async def grab(self, visitor: str, timeout: float, max_side: int) -> Any:
         self.grabs.append((self.clock.now(), visitor))
+        if visitor in self.failing:
+            raise self.failing[visitor]
         if visitor in self.missing:
             return None
         frame = np.full((48, 64, 3), 100, dtype=np.uint8)

@@ -70,6 +70,15 @@ def test_candidate_accepts_browser_shape_and_null() -> None:
             "invalid_message",
         ),
         (b"{}", "binary_not_supported"),
+        # Numbers a client can use to make the parser raise something else.
+        ('{"type":"typing","on":' + "9" * 5_000 + "}", "bad_number"),
+        ('{"type":"join","mode":"text","interests":[' + "1" * 21 + "]}", "bad_number"),
+        ('{"type":"typing","on":1e400}', "bad_number"),
+        ('{"type":"typing","on":-1e400}', "bad_number"),
+        ('{"type":"typing","on":NaN}', "bad_number"),
+        ('{"type":"typing","on":Infinity}', "bad_number"),
+        ('{"type":"typing","on":-Infinity}', "bad_number"),
+        ('{"type":"typing","on":0.' + "1" * 100 + "}", "bad_number"),
         ("[" * 100_000, "bad_json"),
     ],
 )
@@ -99,7 +108,7 @@ def test_arbitrary_json_never_crashes_the_parser(value: object) -> None:
     try:
         parse_client_message(raw)
     except ProtocolError as exc:
-        assert exc.code in {"invalid_message", "unknown_type"}
+        assert exc.code in {"invalid_message", "unknown_type", "bad_number"}
 
 
 def test_events_serialise_with_their_type() -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from moderation import Subject
 from tests.unit.test_moderator import BORDERLINE, EXPLICIT, MINOR, SAFE, build
 
@@ -50,6 +52,25 @@ async def test_no_frame_leaves_the_report_unchecked(tmp_path: Path) -> None:
     moderation, _, frames, _, _ = build(tmp_path)
     frames.missing.add("v_a")
     assert await moderation.check_reported(A, "m1") == "unchecked"
+    await moderation.close()
+
+
+@pytest.mark.parametrize("error", [TimeoutError(), ConnectionError("sfu worker gone")])
+async def test_a_report_check_without_a_frame_is_skipped_never_a_breaker_failure(
+    tmp_path: Path, error: Exception
+) -> None:
+    # The SFU's tap timing out (its RPC waits tap_timeout_s + 5 s) or failing means there
+    # was no frame to judge: three of them must not turn video moderation off for everyone.
+    moderation, _, frames, _, _ = build(tmp_path, breaker_failures=3)
+    assert moderation.video is not None
+    frames.failing["v_a"] = error
+    for match in ("m1", "m2", "m3", "m4"):
+        assert await moderation.check_reported(A, match) == "unchecked"
+    assert moderation.video.breaker.state == "closed"
+    assert moderation.stats.checks_skipped["no_frame"] == 4
+    assert not moderation.stats.checks_failed
+    del frames.failing["v_a"]
+    assert await moderation.check_reported(A, "m5") == "clean"
     await moderation.close()
 
 

@@ -284,3 +284,18 @@ async def test_a_ban_removes_every_tab_of_the_session_or_device() -> None:
     await LobbyEnforcer(room.lobby, Events()).enforce(ban)
     assert not tab1.alive and not tab2.alive and not other_device_tab.alive
     assert neighbour.alive  # same NAT, another person: not removed now
+
+
+async def test_the_chat_limit_holds_for_the_text_as_relayed() -> None:
+    # U+FDFA is one character that NFKC turns into 18: the limit is checked after it.
+    room = make_room()
+    a, b = await pair(room)
+    limit = room.lobby.settings.chat.max_length
+    await room.send(a, {"type": "chat", "text": "\ufdfa" * (limit // 10)})
+    assert [e.get("code") for e in events(a)] == ["too_long"]
+    assert events(b) == []
+    # What is relayed is the sanitised text: no bidi overrides or zero-width characters.
+    await room.send(a, {"type": "chat", "text": "\u202ehi\u200b\u2066 \ufdfa"})
+    [relayed] = events(b)
+    assert relayed["text"] == "hi " + __import__("unicodedata").normalize("NFKC", "\ufdfa")
+    assert len(relayed["text"]) <= limit

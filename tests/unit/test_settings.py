@@ -82,13 +82,18 @@ def test_environment_overrides_the_file(monkeypatch: pytest.MonkeyPatch) -> None
 def test_production_refuses_placeholder_secret(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="secret_key"):
         load_settings(None, mode="production")
-    ok = load_settings(None, mode="production", secret_key="a-real-secret-value")
+    ok = load_settings(
+        None,
+        mode="production",
+        secret_key="a-real-secret-value-0123456789-abcdef",
+        source_url="https://git.example.org/duet",
+    )
     assert ok.mode == "production"
     with pytest.raises(ValidationError, match=r"turn\.secret"):
         load_settings(
             None,
             mode="production",
-            secret_key="a-real-secret-value",
+            secret_key="a-real-secret-value-0123456789-abcdef",
             turn={
                 "regions": [
                     {"name": "a", "host": "turn.example.org", "latitude": 0, "longitude": 0}

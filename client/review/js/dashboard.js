@@ -1,5 +1,6 @@
 // The dashboard: online now, matches / reports / bans per hour, the queue, the breaker,
-// the relay share and repeat offenders. Refreshes every 15 s while shown.
+// the relay share, repeat offenders and the measured precision of automatic actions (QA).
+// Refreshes every 15 s while shown.
 
 import { get } from "./api.js";
 import { columns, ring, stacked } from "./charts.js";
@@ -7,6 +8,20 @@ import { ago, chip, fill, h, table, when } from "./dom.js";
 
 const REFRESH_MS = 15_000;
 const BREAKER_KIND = { closed: "ok", half_open: "warn", open: "danger", off: "" };
+
+function share(value) {
+  return value == null ? "–" : `${(value * 100).toFixed(1)}%`;
+}
+
+function interval(row) {
+  return row.interval ? `${share(row.interval[0])} – ${share(row.interval[1])}` : "–";
+}
+
+function wrongScores(row) {
+  const s = row.wrong_scores;
+  if (!s.count) return "–";
+  return `${s.min.toFixed(2)} / ${s.median.toFixed(2)} / ${s.max.toFixed(2)}`;
+}
 
 function tile(label, value, note, testid = null) {
   return h(
@@ -42,7 +57,8 @@ export class DashboardPage {
       return;
     }
     const { online, per_hour: hourly, queue, moderation, relay } = data;
-    const queueTotal = queue.review.depth + queue.report.depth + queue.appeal.depth;
+    const queueTotal = Object.values(queue).reduce((sum, q) => sum + q.depth, 0);
+    const precision = data.precision;
     const oldest = Math.max(0, ...Object.values(queue).map((q) => q.oldest_s ?? 0));
     const breaker = moderation.enabled ? moderation.breaker : "off";
     const bansToday = hourly.bans.reduce((a, b) => a + b, 0);
@@ -63,6 +79,14 @@ export class DashboardPage {
         tile("Bans, 24 h", String(bansToday), null),
         tile("Queue", String(queueTotal), queueTotal ? `oldest ${ago(oldest)}` : "empty", "tile-queue"),
         tile("Breaker", "", chip(breaker.replace("_", "-"), BREAKER_KIND[breaker] ?? ""), "tile-breaker"),
+        precision
+          ? tile(
+              `Precision, ${precision.days} d`,
+              share(precision.total.precision),
+              `${precision.total.decided} QA decided · ${interval(precision.total)}`,
+              "tile-precision",
+            )
+          : null,
       ),
       h(
         "div",
@@ -96,7 +120,7 @@ export class DashboardPage {
         stacked({
           title: "Review queue",
           testid: "chart-queue",
-          rows: ["review", "report", "appeal"].map((kind) => ({
+          rows: Object.keys(queue).map((kind) => ({
             label: `${kind}s`,
             parts: [
               { name: "urgent", value: queue[kind].urgent, cls: "s-danger" },
@@ -123,6 +147,26 @@ export class DashboardPage {
         data.repeat_offenders,
         { empty: "Nobody was banned twice.", testid: "repeat-offenders" },
       ),
+      h("h2", { class: "side__title", text: "Measured precision of automatic actions (QA samples and appeals)" }),
+      precision
+        ? table(
+            [
+              { label: "Kind", cell: (r) => r.kind },
+              { label: "Source", cell: (r) => r.source },
+              { label: "Classifier", cell: (r) => r.classifier, class: "mono" },
+              { label: "Reason", cell: (r) => r.reason, class: "mono" },
+              { label: "Actions", cell: (r) => String(r.actions) },
+              { label: "Sampled", cell: (r) => String(r.sampled) },
+              { label: "Decided", cell: (r) => String(r.decided) },
+              { label: "Wrong", cell: (r) => `${r.wrong}${r.wrong_via_appeal ? ` (${r.wrong_via_appeal} by appeal)` : ""}` },
+              { label: "Precision", cell: (r) => share(r.precision) },
+              { label: "95% CI", cell: (r) => interval(r) },
+              { label: "Wrong scores min/med/max", cell: (r) => wrongScores(r) },
+            ],
+            [...precision.strata, precision.total],
+            { empty: "No automatic actions yet.", testid: "precision-table" },
+          )
+        : h("p", { class: "empty", text: "QA is not measured on this node." }),
     );
   }
 }

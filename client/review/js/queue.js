@@ -8,7 +8,7 @@ import { ago, ageOf, chip, fill, h, toast, when } from "./dom.js";
 import { evidenceView, messagesView } from "./evidence.js";
 
 const REFRESH_MS = 10_000;
-const KIND_LABEL = { review: "Review", report: "Report", appeal: "Appeal" };
+const KIND_LABEL = { review: "Review", report: "Report", appeal: "Appeal", qa: "QA" };
 const ACTIONS = {
   review: [
     ["uphold", "Uphold · ban", "danger"],
@@ -25,11 +25,18 @@ const ACTIONS = {
     ["overturn", "Overturn · lift ban", "ok"],
     ["escalate", "Escalate", "warn"],
   ],
+  // A QA sample of an automatic action: was the machine right?
+  qa: [
+    ["correct", "Correct · keep", "danger"],
+    ["wrong", "Wrong · lift ban", "ok"],
+    ["unsure", "Unsure · escalate", "warn"],
+  ],
 };
 const PRESETS = {
   review: ["Explicit content on camera", "Looks under 18", "No violation", "Unclear: needs a second look"],
   report: ["Harassment confirmed", "Explicit content", "Not a violation", "Spam"],
   appeal: ["Evidence is clear", "Classifier mistake", "Mistaken identity (shared IP)", "Ban was too harsh"],
+  qa: ["Evidence is clear", "Classifier mistake: no nudity", "Not the visitor's video", "Chat was not abusive"],
 };
 const DURATIONS = [
   ["3600", "1 hour"],
@@ -242,6 +249,18 @@ export class QueuePage {
       );
       if (casefile.ban) main.append(this.#banCard(casefile.ban));
     }
+    if (kind === "qa") {
+      const score = item.score == null ? "" : ` · score ${Math.round(item.score * 100)}%`;
+      main.append(
+        h("h2", { class: "item__h", text: `QA sample: was this automatic ${item.kind} right?` }),
+        h("p", {
+          class: "item__qa",
+          "data-testid": "qa-stratum",
+          text: `${item.source} · ${item.classifier} · ${item.reason}${score}`,
+        }),
+      );
+      if (casefile.ban) main.append(this.#banCard(casefile.ban));
+    }
     if (kind === "report") {
       main.append(
         h("h2", { class: "item__h", text: `Reported for ${item.reason}` }),
@@ -283,6 +302,7 @@ export class QueuePage {
         { class: "item__head" },
         chip(KIND_LABEL[kind], kind),
         item.priority === "high" ? chip("high", "danger") : null,
+        kind === "qa" ? chip(item.kind) : null,
         item.status === "escalated" ? chip("escalated", "warn") : null,
         h("span", { class: "item__id", text: item.id }),
         h("span", { class: "item__claim", "data-testid": "claim", text: "" }),
@@ -317,7 +337,7 @@ export class QueuePage {
 
   #side(casefile) {
     const { kind, item } = casefile;
-    const who = kind === "report" ? item.reported : kind === "appeal" ? casefile.ban ?? {} : item;
+    const who = kind === "report" ? item.reported : kind === "appeal" ? (casefile.ban ?? {}) : item;
     const facts = [
       ["Visitor", who.visitor],
       ["IP", who.ip],
@@ -408,7 +428,7 @@ export class QueuePage {
         "div",
         { class: "item__decide" },
         reason,
-        kind === "appeal" ? null : h("label", { class: "duration" }, "Ban for ", duration),
+        kind === "appeal" || kind === "qa" ? null : h("label", { class: "duration" }, "Ban for ", duration),
       ),
       h(
         "div",
@@ -439,7 +459,7 @@ export class QueuePage {
       return;
     }
     const body = { action, reason };
-    if (action === "uphold" && current.kind !== "appeal") body.duration_s = Number(durationSelect.value);
+    if (action === "uphold" && current.kind !== "appeal" && current.kind !== "qa") body.duration_s = Number(durationSelect.value);
     try {
       const outcome = await post(
         `/api/admin/items/${current.kind}/${encodeURIComponent(current.item.id)}/decision`,

@@ -21,7 +21,8 @@ class Login(Body):
 
 
 class Decision(Body):
-    action: Literal["uphold", "overturn", "dismiss", "escalate"]
+    action: Literal["uphold", "overturn", "dismiss", "escalate", "correct", "wrong", "unsure"]
+    """``correct`` / ``wrong`` / ``unsure`` are for QA items only (others: 400)."""
     reason: Reason
     duration_s: Annotated[float, Field(gt=0)] | None = None
     """How long the ban an upheld review item or report makes lasts (default: the
