@@ -37,7 +37,24 @@ def add_calls_parser(commands: SubParsers) -> None:
             "Exits 1 unless every call matched with good media."
         ),
     )
-    calls.add_argument("--url", required=True, help="the node, e.g. http://127.0.0.1:8080")
+    calls.add_argument(
+        "--url",
+        default=None,
+        help="the node, e.g. http://127.0.0.1:8080 (required unless --prescreen-compare)",
+    )
+    calls.add_argument(
+        "--prescreen-compare",
+        action="store_true",
+        help="start two loopback nodes (moderation.prescreen on, then off) and compare: "
+        "matched/Next -> first frame, frames of offenders seen by their partners, model "
+        "calls per match-minute, RSS per call (small live-encoded callers)",
+    )
+    calls.add_argument(
+        "--offenders",
+        type=int,
+        default=3,
+        help="with --prescreen-compare: callers sending an explicit picture (default 3)",
+    )
     calls.add_argument("--calls", type=int, required=True, help="N: calls (2N callers)")
     calls.add_argument("--duration", type=float, required=True, help="seconds of the steady window")
     calls.add_argument(
@@ -102,6 +119,14 @@ def add_calls_parser(commands: SubParsers) -> None:
 def _run_calls(args: argparse.Namespace) -> int:
     from benchmarks.calls import BenchError, CallsOptions, run_calls
     from benchmarks.clip import VideoSpec
+
+    if args.prescreen_compare:
+        from benchmarks.prescreen import run_prescreen_compare
+
+        return run_prescreen_compare(args.calls, args.offenders, args.duration, args.json)
+    if args.url is None:
+        print("duet bench calls: --url is required (or --prescreen-compare)", file=sys.stderr)
+        return 2
 
     width, height, fps = args.video
     try:

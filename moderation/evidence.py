@@ -1,7 +1,9 @@
 """Evidence files: written atomically, hashed, never served publicly.
 
 Layout under ``moderation.evidence_dir``: ``YYYY-MM-DD/<id>.jpg`` (the sampled frame),
-``<id>.blur.jpg`` (a blurred copy reviewers see by default), ``<id>.json`` (verdict,
+``<id>.blur.jpg`` (a blurred copy reviewers see by default), optionally ``<id>.webm``
+(the last seconds of the visitor's video as the SFU received it, ``evidence_clip_s``;
+named with its SHA-256 in the record's ``details["clip"]``), ``<id>.json`` (verdict,
 scores, boxes, visitor, match, time, SHA-256) and, for chat, ``<id>.txt``. Each file is
 written to a temporary name in the same directory, flushed, fsynced and renamed, and the
 directory is fsynced, so a crash leaves either the whole file or nothing. Encoding and
@@ -81,9 +83,11 @@ class EvidenceWriter:
         frame: np.ndarray[Any, np.dtype[np.uint8]],
         verdict: Verdict,
         reason: str,
+        clip: bytes | None = None,
     ) -> EvidenceRecord:
-        """Store a sampled BGR frame, its blurred copy and the verdict."""
-        return await asyncio.to_thread(self._frame, visitor, match, frame, verdict, reason)
+        """Store a sampled BGR frame, its blurred copy, the verdict and, if given, a WebM
+        ``clip`` of the visitor's last seconds of video."""
+        return await asyncio.to_thread(self._frame, visitor, match, frame, verdict, reason, clip)
 
     async def text(
         self, visitor: str, match: str | None, messages: Sequence[str], reason: str
@@ -102,6 +106,7 @@ class EvidenceWriter:
         frame: np.ndarray[Any, np.dtype[np.uint8]],
         verdict: Verdict,
         reason: str,
+        clip: bytes | None = None,
     ) -> EvidenceRecord:
         evidence_id, created, folder = self._new()
         ok, jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
@@ -112,6 +117,15 @@ class EvidenceWriter:
         data = jpeg.tobytes()
         write_atomically(image, data)
         write_atomically(blur, jpeg_blur.tobytes())
+        details: dict[str, Any] = {"verdict": verdict.to_dict(), "shape": list(frame.shape)}
+        if clip:
+            video = folder / f"{evidence_id}.webm"
+            write_atomically(video, clip)
+            details["clip"] = {
+                "path": str(video.relative_to(self.directory)),
+                "sha256": hashlib.sha256(clip).hexdigest(),
+                "bytes": len(clip),
+            }
         record = EvidenceRecord(
             id=evidence_id,
             kind="frame",
@@ -122,7 +136,7 @@ class EvidenceWriter:
             sha256=hashlib.sha256(data).hexdigest(),
             blurred_path=str(blur.relative_to(self.directory)),
             reason=reason,
-            details={"verdict": verdict.to_dict(), "shape": list(frame.shape)},
+            details=details,
         )
         self._sidecar(folder / f"{evidence_id}.json", record)
         return record
@@ -173,6 +187,9 @@ class EvidenceWriter:
     def _delete(self, records: list[EvidenceRecord]) -> None:
         for record in records:
             names = [record.path, record.blurred_path, str(Path(record.path).with_suffix(".json"))]
+            clip = record.details.get("clip")
+            if isinstance(clip, dict) and isinstance(clip.get("path"), str):
+                names.append(clip["path"])
             for name in names:
                 if name:
                     (self.directory / name).unlink(missing_ok=True)

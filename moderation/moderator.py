@@ -21,8 +21,16 @@ from moderation.breaker import Breaker
 from moderation.classifiers import BgrFrame
 from moderation.clock import Clock
 from moderation.evidence import EvidenceWriter
+from moderation.faces import face_present
 from moderation.policy import Decision, Policy
-from moderation.ports import FrameChecker, FrameSource, MatchRef
+from moderation.ports import (
+    ClipSource,
+    FrameChecker,
+    FrameSource,
+    MatchRef,
+    Screened,
+    VideoGate,
+)
 from moderation.records import ModerationStore, Subject
 from moderation.sanctions import Sanctions
 from moderation.schedule import Backstops, ReportBudget, Schedule
@@ -42,6 +50,8 @@ class CheckResult:
     frame: BgrFrame
     verdict: Verdict
     decision: Decision
+    keyframe: int | None = None
+    """For a pre-screen: the SFU's name of the keyframe that was judged."""
 
 
 class VideoModerator:
@@ -54,8 +64,15 @@ class VideoModerator:
         evidence: EvidenceWriter,
         store: ModerationStore,
         clock: Clock,
+        gate: VideoGate | None = None,
+        clips: ClipSource | None = None,
     ) -> None:
+        """``gate``: the SFU's outbound video gate; with ``settings.prescreen`` each match
+        starts with a pre-screen of both visitors that opens it (see :meth:`prescreen`).
+        ``clips``: where evidence clips come from (``settings.evidence_clip_s``)."""
         self.settings = settings
+        self.clips = clips if settings.evidence_clip_s > 0 else None
+        self.gate = gate if settings.prescreen else None
         self.checker = checker
         self.frames = frames
         self.sanctions = sanctions
@@ -87,7 +104,8 @@ class VideoModerator:
 
     @property
     def busy(self) -> bool:
-        """Whether evidence is being written or a sanction applied right now."""
+        """Whether evidence is being written, a sanction applied or a face looked for
+        right now (work in threads, which a fake clock must wait for)."""
         return self._sanctioning > 0
 
     # --- lifecycle --------------------------------------------------------------------
@@ -116,7 +134,11 @@ class VideoModerator:
             # so checked like anyone from the start.
             self.backstops.resume(subject.visitor)
             schedule = Schedule.of(s.schedule_offsets_s, s.periodic_s, index * s.partner_stagger_s)
-            task = asyncio.ensure_future(self._follow(subject, match.id, schedule, started))
+            if self.gate is not None:
+                follow = self._screen_then_follow(subject, match.id, schedule, started)
+            else:
+                follow = self._follow(subject, match.id, schedule, started)
+            task = asyncio.ensure_future(follow)
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
@@ -213,10 +235,100 @@ class VideoModerator:
         await self._act(subject, match_id, result)
         return result.decision
 
-    async def _follow(
+    async def _screen_then_follow(
         self, subject: Subject, match_id: str, schedule: Schedule, started: float
     ) -> None:
-        n = 0
+        """The pre-screen is the schedule's first check; the rest follows as usual."""
+        try:
+            await self.prescreen(subject, match_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("pre-screen of %s failed unexpectedly", subject.visitor)
+            self._open(subject.visitor, match_id, None, "fail_open_error")
+        await self._follow(subject, match_id, schedule, started, first=1)
+
+    async def prescreen(self, subject: Subject, match_id: str) -> bool:
+        """Judge a fresh keyframe of ``subject``'s video before its partner sees any.
+
+        Safe (and, with ``require_face``, a face seen): the gate opens, forwarding that
+        keyframe first; returns ``True``. Unsafe or a possible minor: the usual policy
+        (confirmations, ban or review) and the gate stays shut for this match; ``False``.
+        Breaker open or over the global rate/budget: the gate opens at once (fail open,
+        counted). No frame (camera off, media still connecting) or no face: retried at
+        most once per ``prescreen_retry_s`` while the match lasts. Needs a gate."""
+        gate = self.gate
+        assert gate is not None
+        visitor = subject.visitor
+        gate.tell(visitor, match_id, "checking")
+        asked_for_face = False
+        retry = self.settings.prescreen_retry_s
+        while True:
+            attempt = self.clock.now()
+            self.stats.checks_scheduled += 1
+            if visitor in self.backstops.stopped:  # banned or held meanwhile: stays shut
+                self.stats.checks_skipped["visitor_stopped"] += 1
+                return False
+            if not self.breaker.allow():
+                reason = (
+                    "breaker_half_open" if self.breaker.state == "half_open" else "breaker_open"
+                )
+                self.stats.checks_skipped[reason] += 1
+                return self._open(visitor, match_id, None, "fail_open_" + reason)
+            # Both visitors of a match are screened at once: the one-check-in-flight rule
+            # does not apply; the visitor's own rate, the global rate and budget do.
+            skip = self.backstops.admit_screen(visitor)
+            if skip is None and self.shared is not None:
+                skip = await self.shared.take()
+            if skip == "visitor_rate":  # held, retried: never opened unscreened
+                self.breaker.release()
+                self.stats.checks_skipped[skip] += 1
+                await self.clock.sleep_until(attempt + retry)
+                continue
+            if skip is not None:
+                self.breaker.release()
+                self.stats.checks_skipped[skip] += 1
+                return self._open(visitor, match_id, None, "fail_open_" + skip)
+            result = await self._run(subject, screen=True)
+            if result is None:  # no frame, or a failed check (the breaker counts those)
+                # At most one attempt per ``retry`` seconds; one that waited that long for
+                # a frame (media still connecting) is followed at once.
+                await self.clock.sleep_until(attempt + retry)
+                continue
+            decision = result.decision
+            if decision.action == "none":
+                if self.settings.require_face:
+                    self._sanctioning += 1  # a thread at work: ``busy`` (fake clocks wait)
+                    try:
+                        face = await asyncio.to_thread(face_present, result.verdict, result.frame)
+                    finally:
+                        self._sanctioning -= 1
+                    self.stats.face_gate["face" if face else "no_face"] += 1
+                    if not face:
+                        if not asked_for_face:
+                            gate.tell(visitor, match_id, "face_required")
+                            asked_for_face = True
+                        await self.clock.sleep_until(attempt + retry)
+                        continue
+                return self._open(visitor, match_id, result.keyframe, "opened")
+            self.stats.prescreens["held"] += 1
+            if decision.action == "confirm":
+                result = await self._confirm(subject, match_id, result)
+            await self._act(subject, match_id, result)
+            return False
+
+    def _open(self, visitor: str, match_id: str, keyframe: int | None, outcome: str) -> bool:
+        assert self.gate is not None
+        self.stats.prescreens[outcome] += 1
+        self.gate.release(visitor, match_id, keyframe)
+        self.gate.tell(visitor, match_id, "open")
+        return True
+
+    async def _follow(
+        self, subject: Subject, match_id: str, schedule: Schedule, started: float, first: int = 0
+    ) -> None:
+        """Run the checks of ``schedule`` from number ``first`` on."""
+        n = first
         while (offset := schedule.offset(n)) is not None:
             n += 1
             await self.clock.sleep_until(started + offset)
@@ -263,10 +375,18 @@ class VideoModerator:
         finally:
             self.backstops.done(match_id)
 
-    async def _run(self, subject: Subject) -> CheckResult | None:
-        """Tap, classify, judge. The breaker has allowed this check."""
+    async def _run(self, subject: Subject, screen: bool = False) -> CheckResult | None:
+        """Tap, classify, judge. The breaker has allowed this check. ``screen``: judge the
+        keyframe the gate will forward (:meth:`prescreen`)."""
         started = self.clock.now()
-        frame = await self._grab(subject)
+        keyframe: int | None = None
+        if screen:
+            assert self.gate is not None
+            screened = await self._screen(subject)
+            frame = None if screened is None else screened.frame
+            keyframe = None if screened is None else screened.keyframe
+        else:
+            frame = await self._grab(subject)
         if frame is None:
             # No frame is no verdict on the classifier: a skip, never a breaker failure.
             self.breaker.release()
@@ -308,7 +428,7 @@ class VideoModerator:
                 verdict.reason,
                 decision.action,
             )
-        return CheckResult(frame, verdict, decision)
+        return CheckResult(frame, verdict, decision, keyframe)
 
     async def _grab(self, subject: Subject) -> BgrFrame | None:
         """A frame of ``subject``'s video, or ``None``: the frame source (the SFU, maybe in
@@ -325,6 +445,25 @@ class VideoModerator:
         except Exception:
             logger.warning(
                 "no frame of %s: the frame source failed", subject.visitor, exc_info=True
+            )
+            return None
+
+    async def _screen(self, subject: Subject) -> Screened | None:
+        """The keyframe a pre-screen judges (see :meth:`_grab`: a failing source is no
+        frame, never a breaker failure)."""
+        assert self.gate is not None
+        try:
+            return await self.gate.screen(
+                subject.visitor, self.settings.tap_timeout_s, self.settings.frame_max_side
+            )
+        except asyncio.CancelledError:
+            self.breaker.release()
+            raise
+        except TimeoutError:
+            return None
+        except Exception:
+            logger.warning(
+                "no keyframe of %s: the video gate failed", subject.visitor, exc_info=True
             )
             return None
 
@@ -350,8 +489,9 @@ class VideoModerator:
         decision = result.decision
         self._sanctioning += 1
         try:
+            clip = await self._clip(subject.visitor)
             evidence = await self.evidence.frame(
-                subject.visitor, match_id, result.frame, result.verdict, decision.reason
+                subject.visitor, match_id, result.frame, result.verdict, decision.reason, clip
             )
             if decision.action == "ban":
                 await self.sanctions.ban(
@@ -376,6 +516,17 @@ class VideoModerator:
             )
         finally:
             self._sanctioning -= 1
+
+    async def _clip(self, visitor: str) -> bytes | None:
+        """The visitor's last seconds of video, or ``None`` (off, none, or it failed: a
+        clip is extra evidence, never a reason not to act)."""
+        if self.clips is None:
+            return None
+        try:
+            return await self.clips.clip(visitor)
+        except Exception:
+            logger.exception("no evidence clip of %s", visitor)
+            return None
 
     async def _retention(self) -> None:
         """Hourly: delete evidence older than ``evidence_retention_days``."""

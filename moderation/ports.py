@@ -7,7 +7,7 @@ The composition root (``signaling.services``) adapts the SFU's frame tap to
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from moderation.classifiers import BgrFrame
 from moderation.records import BanRecord, ReviewItem, Subject
@@ -47,3 +47,42 @@ class MatchRef:
     id: str
     subjects: tuple[Subject, ...]
     """The visitors of the match whose media this node holds (one or two)."""
+
+
+VideoState = Literal["checking", "open", "face_required"]
+"""Where a visitor's pre-screened video to its partner stands: being checked, forwarded,
+or held until a face is seen (``moderation.require_face``)."""
+
+
+@dataclass(frozen=True)
+class Screened:
+    """The keyframe a pre-screen judges: its picture, and its name in the SFU (the source
+    timestamp) so that the very same frame is the first one forwarded."""
+
+    frame: BgrFrame
+    keyframe: int | None
+
+
+class VideoGate(Protocol):
+    """The outbound gate of the SFU, as the composition root adapts it (``moderation
+    .prescreen``): a visitor's video to a new partner is held until released."""
+
+    async def screen(self, visitor: str, timeout: float, max_side: int) -> Screened | None:
+        """A fresh keyframe of ``visitor``'s own video, decoded, or ``None``."""
+        ...
+
+    def release(self, visitor: str, match_id: str, keyframe: int | None) -> None:
+        """Open ``visitor``'s video to its partner in ``match_id`` (no-op if that match is
+        over), starting with ``keyframe`` where the SFU still holds it."""
+        ...
+
+    def tell(self, visitor: str, match_id: str, state: VideoState) -> None:
+        """Tell ``visitor`` (its own video) and its partner (the partner's video) where
+        ``visitor``'s video stands. The partner never learns why it is held."""
+        ...
+
+
+class ClipSource(Protocol):
+    async def clip(self, visitor: str) -> bytes | None:
+        """The last seconds of ``visitor``'s own video as WebM, or ``None``."""
+        ...

@@ -180,6 +180,20 @@ class Backstops:
         self.in_flight.add(match)
         return None
 
+    def admit_screen(self, visitor: str) -> str | None:
+        """For a pre-screen (the first check of a match, both visitors at once): the
+        visitor's own rate (``visitor_rate``: the caller keeps the video held and retries,
+        so Next-spam can never buy unscreened video) then the global rate and daily budget
+        of scheduled checks (``rate_limited``, ``daily_budget``: the caller fails open). Not
+        the one-in-flight rule."""
+        if not self._visitor_take(visitor):
+            return "visitor_rate"
+        if not self.rate.take():
+            return "rate_limited"
+        if not self.budget.take():
+            return "daily_budget"
+        return None
+
     def admit_urgent(self, visitor: str, reporter: str, target: str | None = None) -> str | None:
         """For a check a person asked for (an image report): bypasses the schedule, the
         one-in-flight rule and a stopped visitor. It draws on the report budget (its own

@@ -15,7 +15,14 @@ from moderation.classifiers import ClassifierConfig
 from moderation.clock import Clock, MonotonicClock
 from moderation.evidence import EvidenceWriter, utc_now
 from moderation.moderator import VideoModerator
-from moderation.ports import Enforcer, FrameChecker, FrameSource, MatchRef
+from moderation.ports import (
+    ClipSource,
+    Enforcer,
+    FrameChecker,
+    FrameSource,
+    MatchRef,
+    VideoGate,
+)
 from moderation.records import BanRecord, ModerationStore, ReviewItem, Subject
 from moderation.sanctions import Sanctions
 from moderation.settings import ModerationSettings
@@ -49,9 +56,13 @@ class Moderation:
         clock: Clock | None = None,
         checker: FrameChecker | None = None,
         shared: SharedBudget | None = None,
+        gate: VideoGate | None = None,
+        clips: ClipSource | None = None,
     ) -> None:
         """``checker`` replaces the worker pool (unit tests pass an in-process fake);
-        ``shared``: the budgets all nodes share through Redis (``redis_url``)."""
+        ``shared``: the budgets all nodes share through Redis (``redis_url``); ``gate``:
+        the SFU's outbound video gate, for ``settings.prescreen``; ``clips``: the SFU's
+        evidence clips, for ``settings.evidence_clip_s``."""
         self.settings = settings
         self.store = store
         self.clock = clock or MonotonicClock()
@@ -71,7 +82,15 @@ class Moderation:
         self.video: VideoModerator | None = None
         if checker is not None and settings.enabled:
             self.video = VideoModerator(
-                settings, checker, frames, self.sanctions, self.evidence, store, self.clock
+                settings,
+                checker,
+                frames,
+                self.sanctions,
+                self.evidence,
+                store,
+                self.clock,
+                gate,
+                clips,
             )
             self.video.shared = shared
         text = (
@@ -80,6 +99,11 @@ class Moderation:
             else settings.text.model_copy(update={"enabled": False})
         )
         self.chat = ChatModerator(text, self.sanctions, self.evidence, self.clock)
+
+    @property
+    def prescreens(self) -> bool:
+        """Whether new partners' video is held until checked (the SFU must hold it)."""
+        return self.video is not None and self.video.gate is not None
 
     def start(self) -> None:
         if self.pool is not None:
@@ -215,6 +239,8 @@ class Moderation:
             "checks_failed": dict(s.checks_failed),
             "verdicts": dict(s.verdicts),
             "faces": dict(s.faces),
+            "prescreens": dict(s.prescreens),
+            "face_gate": dict(s.face_gate),
             "latency_s": {
                 "buckets": list(latency.buckets),
                 "counts": list(latency.counts),

@@ -155,6 +155,23 @@ class ModerationSettings(BaseModel):
     """Longest a hold lasts (a possible minor in explicit video: not matched again until a
     reviewer decides). After it the visitor may be matched again; the review item stays."""
 
+    prescreen: bool = True
+    """Hold each visitor's video to a new partner (first match, Next, re-match) until a
+    keyframe of it was checked safe, then forward that very keyframe first. The check is
+    the first of the match's schedule (it replaces ``schedule_offsets_s[0]``: no extra
+    model call). Audio flows from the start. Breaker open, over budget, or moderation
+    off: the video opens at once (fail open, counted in ``checks_skipped``)."""
+
+    prescreen_retry_s: float = Field(default=1.0, gt=0)
+    """While a pre-screen finds no frame (camera off) or no face (``require_face``), it
+    retries every this many seconds (a bounded rate of model calls per held visitor)."""
+
+    require_face: bool = False
+    """Stricter policy operators may turn on (needs ``prescreen``): a video opens only
+    when a face is seen in it (NudeNet's face boxes or dlib's HOG face detector, which
+    ships with the age model). Until then the visitor is asked to show their face and the
+    partner sees a waiting state; text chat works meanwhile."""
+
     breaker_failures: int = Field(default=3, ge=1)
     """Consecutive failed checks (worker died, timeout, error) that open the breaker."""
 
@@ -163,6 +180,11 @@ class ModerationSettings(BaseModel):
 
     evidence_dir: Path = Path("var/evidence")
     """Where evidence files go (JPEG, blurred JPEG, text). Never served over HTTP."""
+
+    evidence_clip_s: float = Field(default=4.0, ge=0, le=30)
+    """With a ban or a review item, keep this many seconds of the visitor's video (the
+    encoded packets the SFU already holds, muxed into WebM without transcoding, SHA-256
+    hashed, stored with the frame). Memory: at most 1.5 MB per video visitor. 0: off."""
 
     evidence_retention_days: float = Field(default=90.0, gt=0)
     """Evidence files and records older than this are purged (hourly)."""

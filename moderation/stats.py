@@ -60,6 +60,12 @@ class ModerationStats:
     """By outcome: safe, unsafe, minor, unsafe_minor."""
     faces: Counter[str] = field(default_factory=Counter)
     """Verdicts with ``face`` / ``no_face`` (face presence)."""
+    prescreens: Counter[str] = field(default_factory=Counter)
+    """Pre-screens by outcome: opened (safe), held (unsafe or possible minor: the partner
+    never saw the video), fail_open_<reason> (breaker_open, rate_limited, ...: opened
+    unchecked), fail_open_error."""
+    face_gate: Counter[str] = field(default_factory=Counter)
+    """Safe pre-screens by face presence (face, no_face) when ``require_face`` is on."""
     latency_s: Histogram = field(default_factory=Histogram)
     """Tap request to verdict, in seconds."""
     bans: Counter[str] = field(default_factory=Counter)

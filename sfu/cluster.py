@@ -66,6 +66,8 @@ class SfuCluster:
         secret: bytes | Sequence[bytes],
         workers: int,
         log_level: str = "info",
+        prescreen: bool = False,
+        clip_s: float = 0.0,
     ) -> None:
         if workers < 1:
             raise ValueError("an SFU cluster needs at least one worker")
@@ -73,6 +75,8 @@ class SfuCluster:
         self.secret = secret if isinstance(secret, bytes) else tuple(secret)
         self.size = workers
         self.log_level = log_level
+        self.prescreen = prescreen
+        self.clip_s = clip_s
         self.workers: dict[int, _Worker] = {}
         self.restarts = 0
         self._where: dict[str, _Worker] = {}
@@ -113,6 +117,8 @@ class SfuCluster:
                 self.secret,
                 index,
                 self.log_level,
+                self.prescreen,
+                self.clip_s,
             ),
             name=f"duet-sfu-{index}",
             daemon=True,
@@ -273,6 +279,40 @@ class SfuCluster:
         except ChannelClosed:
             return None
         return frame
+
+    async def screen(
+        self, visitor: str, timeout: float, max_side: int
+    ) -> tuple[BgrFrame, int | None] | None:
+        worker = self._where.get(visitor)
+        if worker is None:
+            return None
+        try:
+            screened: tuple[BgrFrame, int | None] | None = await worker.channel.call(
+                "screen", visitor, timeout, max_side, timeout=timeout + 5.0
+            )
+        except ChannelClosed:
+            return None
+        return screened
+
+    async def clip(self, visitor: str) -> bytes | None:
+        worker = self._where.get(visitor)
+        if worker is None:
+            return None
+        try:
+            clip: bytes | None = await worker.channel.call("clip", visitor)
+        except ChannelClosed:
+            return None
+        return clip
+
+    async def release(self, visitor: str, source: str, keyframe: int | None = None) -> bool:
+        worker = self._where.get(visitor)
+        if worker is None:
+            return False
+        try:
+            released: bool = await worker.channel.call("release", visitor, source, keyframe)
+        except ChannelClosed:
+            return False
+        return released
 
     def endpoint(self, visitor: str) -> str | None:
         worker = self._where.get(visitor)

@@ -99,6 +99,7 @@ class OutboundTrack(MediaStreamTrack, Generic[T]):
         """Called just before the first frame of a new source goes to the sender (the peer
         sets it to skip sequence numbers there: ``sfu.aiortc_hooks.SequenceGap``)."""
         self._new_source = False
+        self._holding = False
 
     def switch(self, feed: Feed | None) -> None:
         """Transmit ``feed`` from now on (``None``: transmit nothing). No renegotiation."""
@@ -119,8 +120,34 @@ class OutboundTrack(MediaStreamTrack, Generic[T]):
     def _on_switch(self) -> None:
         """Hook for subclasses, run after the source changed."""
 
+    # --- the pre-screen gate ------------------------------------------------------------
+    # Separate from switching: the router closes the gate of a video track before it
+    # switches to a source that moderation has not screened for this listener yet, and
+    # moderation's verdict opens it (``sfu.router.Router.release``).
+
+    def hold(self) -> None:
+        """Forward nothing until :meth:`release` (the gate is closed)."""
+        self._holding = True
+        while not self._queue.empty():
+            self._queue.get_nowait()
+            self.dropped += 1
+
+    def release(self, keyframe: int | None = None) -> bool:
+        """Open the gate; ``keyframe`` is for strategies that can forward the screened
+        frame itself (:class:`sfu.passthrough.EncodedTrack`). Returns whether it did."""
+        self._holding = False
+        return False
+
+    @property
+    def held(self) -> bool:
+        """Whether the gate is closed."""
+        return self._holding
+
     def _deliver(self, item: T) -> None:
         if self.readyState != "live":
+            return
+        if self._holding:
+            self.dropped += 1
             return
         if self._queue.full():
             self._queue.get_nowait()

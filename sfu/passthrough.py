@@ -19,7 +19,7 @@ import fractions
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterFrame
@@ -28,6 +28,12 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from sfu.aiortc_hooks import hook_receiver, hook_sender
 from sfu.forwarding import CLOCK_RATE, Feed, OutboundTrack
 
+if TYPE_CHECKING:
+    from sfu.clip import ClipBuffer
+
+HOLD_LIMIT = 90
+"""Frames a held (not yet screened) video track keeps since the last keyframe (3 s at
+30 fps); more and it keeps none until the next keyframe."""
 PLI_MIN_INTERVAL = 0.3
 """Seconds between two keyframe requests to one source (more would be a PLI storm)."""
 REMB_TTL = 5.0
@@ -91,6 +97,8 @@ class EncodedFeed(Feed):
         """Frames since the last keyframe (for the tap's fallback), at most ``gop_limit``;
         empty when that many passed without a keyframe."""
         self._gop_limit = gop_limit
+        self.clip: ClipBuffer | None = None
+        """The last seconds of this visitor's video, for evidence clips (video only)."""
         self._broken = False
         self._control: SourceControl | None = None
         self._last_pli = -1e9
@@ -140,6 +148,8 @@ class EncodedFeed(Feed):
                     self.gop.append(item)
                 else:
                     self.gop = []
+            if self.clip is not None:
+                self.clip.add(item)
         self.push(item)
 
     def lost(self) -> None:
@@ -223,6 +233,8 @@ class EncodedTrack(OutboundTrack[EncodedFrame]):
         super().__init__(kind, queue_size)
         self._time_base = fractions.Fraction(1, CLOCK_RATE[kind])
         self._awaiting_keyframe = kind == "video"
+        self._held: list[EncodedFrame] | None = None
+        """Held video (gate closed): the frames since the last keyframe; None: open."""
         self.keyframe_requests = 0
         """Keyframe requests relayed from this visitor (its PLI/FIR) to the source."""
 
@@ -239,6 +251,8 @@ class EncodedTrack(OutboundTrack[EncodedFrame]):
             self.source.offer_remb(bitrate)
 
     def _on_switch(self) -> None:
+        if self._held is not None:
+            self._held = []  # held frames of the previous source are worthless now
         if self.kind == "video":
             self._awaiting_keyframe = True
             if self.source is not None:
@@ -250,11 +264,64 @@ class EncodedTrack(OutboundTrack[EncodedFrame]):
             if self.source is not None:
                 self.source.request_keyframe()
 
+    # --- the pre-screen gate (see OutboundTrack.hold) -----------------------------------
+
+    def hold(self) -> None:
+        """Forward no video until :meth:`release`; keep the frames since the last keyframe
+        (at most ``HOLD_LIMIT``) so that the screened keyframe can be forwarded itself."""
+        if self.kind == "video" and self._held is None:
+            self._held = []
+            while not self._queue.empty():
+                self._queue.get_nowait()
+                self.dropped += 1
+
+    def release(self, keyframe: int | None = None) -> bool:
+        """Open the gate. ``keyframe``: source timestamp of the keyframe that was checked;
+        if it is still held it is forwarded first with the frames that followed it (no
+        second keyframe round trip). Otherwise (``None``, or gone) forwarding starts at
+        the next keyframe, which is requested now. Returns whether the checked keyframe
+        was forwarded."""
+        held, self._held = self._held, None
+        if held is None:
+            return False
+        start = next(
+            (i for i, f in enumerate(held) if f.keyframe and f.timestamp == keyframe), None
+        )
+        if keyframe is None or start is None or len(held) - start > self._queue.maxsize:
+            self.dropped += len(held)
+            self._awaiting_keyframe = True
+            if self.source is not None:
+                self.source.request_keyframe()
+            return False
+        self.dropped += start
+        for item in held[start:]:
+            self._queue.put_nowait(item)
+        self._awaiting_keyframe = False
+        return True
+
+    @property
+    def held(self) -> bool:
+        return self._held is not None
+
+    def _hold_frame(self, item: EncodedFrame) -> None:
+        assert self._held is not None
+        if item.keyframe:
+            self.dropped += len(self._held)
+            self._held = [item]
+        elif self._held and len(self._held) < HOLD_LIMIT:
+            self._held.append(item)
+        else:
+            self.dropped += len(self._held) + 1
+            self._held = []
+
     def _deliver(self, item: EncodedFrame) -> None:
         if self.kind != "video":
             super()._deliver(item)  # audio frames stand alone: drop the oldest if full
             return
         if self.readyState != "live":
+            return
+        if self._held is not None:
+            self._hold_frame(item)
             return
         if self._queue.full():
             # Every queued frame depends on the oldest one: drop them all.

@@ -90,6 +90,24 @@ class MediaPlane(Protocol):
         """One decoded BGR picture of ``visitor``'s own inbound video (see ``sfu.tap``)."""
         ...
 
+    async def screen(
+        self, visitor: str, timeout: float, max_side: int
+    ) -> tuple[BgrFrame, int | None] | None:
+        """The keyframe to pre-screen: a fresh keyframe of ``visitor``'s own inbound video,
+        decoded, and its source timestamp (for :meth:`release`)."""
+        ...
+
+    async def release(self, visitor: str, source: str, keyframe: int | None = None) -> bool:
+        """Open ``visitor``'s held video gate if its outbound video still carries
+        ``source``, starting with the screened ``keyframe`` when it is still held. Only a
+        plane started with ``prescreen`` holds video (each new source, until released)."""
+        ...
+
+    async def clip(self, visitor: str) -> bytes | None:
+        """The last seconds of ``visitor``'s own video as a WebM file (evidence clips;
+        ``None`` when the plane keeps none or has no video of the visitor)."""
+        ...
+
     def endpoint(self, visitor: str) -> str | None:
         """Where other SFU processes pull ``visitor``'s media from (None: no peer)."""
         ...

@@ -18,13 +18,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from sfu.aiortc_hooks import set_host_addresses, set_host_candidates
+from sfu.clip import ClipBuffer, mux_webm
 from sfu.forwarding import Feed
+from sfu.passthrough import EncodedFeed
 from sfu.peer import KINDS, Peer
 from sfu.pipe import Pipe, RemoteSource
 from sfu.plane import BgrFrame, LostHandler, PlaneSnapshot
 from sfu.settings import SfuSettings
 from sfu.stats import StatsSampler
-from sfu.tap import grab
+from sfu.tap import grab, grab_decoded, grab_keyframe
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +41,22 @@ def parse_endpoint(endpoint: str) -> tuple[str, int]:
 class Router:
     """Peers of this process, their sources, and the pipe to other SFU processes."""
 
-    def __init__(self, settings: SfuSettings, secret: bytes | Sequence[bytes] = b"") -> None:
+    def __init__(
+        self,
+        settings: SfuSettings,
+        secret: bytes | Sequence[bytes] = b"",
+        prescreen: bool = False,
+        clip_s: float = 0.0,
+    ) -> None:
+        """``prescreen``: a visitor's video to a new listener is held until moderation
+        releases it (:meth:`release`); see :meth:`sfu.forwarding.OutboundTrack.hold`.
+        ``clip_s``: keep the last this many seconds of each visitor's encoded video for
+        evidence clips (:meth:`clip`; 0: none)."""
         self.settings = settings
+        self.prescreen = prescreen
+        self.clip_s = clip_s
+        self._screened: dict[str, str] = {}
+        """listener -> the source whose video was released to it in the current link."""
         self.peers: dict[str, Peer] = {}
         self.pipe = Pipe(self._local_feeds, secret or b"duet", settings.pipe_chunk_bytes)
         self._sources: dict[str, tuple[str, RemoteSource | None]] = {}
@@ -78,6 +94,9 @@ class Router:
             estimate_uplink=self.settings.uplink_estimation,
         )
         self.peers[visitor] = peer
+        video = peer.feeds["video"]
+        if self.clip_s > 0 and isinstance(video, EncodedFeed):
+            video.clip = ClipBuffer(self.clip_s)
         peer.once("closed", lambda: self._forget(visitor, peer))
         if old is not None:
             source = self._sources.get(visitor)
@@ -150,6 +169,48 @@ class Router:
             return None
         return await grab(peer.feeds["video"], timeout, max_side)
 
+    async def screen(
+        self, visitor: str, timeout: float = 2.0, max_side: int = 640
+    ) -> tuple[BgrFrame, int | None] | None:
+        """The keyframe a listener's gate will forward first if moderation finds it safe:
+        its decoded picture and source timestamp (``None`` with transcode forwarding,
+        where no encoded frame can be forwarded as is)."""
+        peer = self.peers.get(visitor)
+        if peer is None or peer.closed:
+            return None
+        feed = peer.feeds["video"]
+        if isinstance(feed, EncodedFeed):
+            return await grab_keyframe(feed, timeout, max_side)
+        picture = await grab_decoded(feed, timeout, max_side)
+        return None if picture is None else (picture, None)
+
+    async def clip(self, visitor: str) -> bytes | None:
+        """The last ``clip_s`` seconds of ``visitor``'s own video as WebM (packets muxed
+        as received, a keyframe first), or ``None`` without clips or video."""
+        peer = self.peers.get(visitor)
+        feed = None if peer is None else peer.feeds["video"]
+        if not isinstance(feed, EncodedFeed) or feed.clip is None:
+            return None
+        frames = feed.clip.frames()
+        if not frames:
+            return None
+        return await asyncio.to_thread(mux_webm, frames)
+
+    async def release(self, visitor: str, source: str, keyframe: int | None = None) -> bool:
+        """Open ``visitor``'s video gate if it still receives ``source`` (forwarding the
+        screened ``keyframe`` first where it is still held). ``False``: stale (the link
+        changed since) or nothing was held."""
+        entry = self._sources.get(visitor)
+        peer = self.peers.get(visitor)
+        if entry is None or entry[0] != source or peer is None:
+            return False
+        self._screened[visitor] = source
+        track = peer.outbound["video"]
+        if not track.held:
+            return False
+        track.release(keyframe)
+        return True
+
     def endpoint(self, visitor: str) -> str | None:
         return self._endpoint if visitor in self.peers else None
 
@@ -201,11 +262,21 @@ class Router:
         peer = self.peers.get(visitor)
         if peer is None:
             return
+        entry = self._sources.get(visitor)
+        video = peer.outbound["video"]
+        if (
+            self.prescreen
+            and feeds is not None
+            and entry is not None
+            and self._screened.get(visitor) != entry[0]
+        ):
+            video.hold()  # before the switch: no frame of an unscreened source slips out
         for kind in KINDS:
             peer.outbound[kind].switch(None if feeds is None else feeds.get(kind))
 
     def _disconnect(self, visitor: str) -> None:
         entry = self._sources.pop(visitor, None)
+        self._screened.pop(visitor, None)
         self._switch(visitor, None)
         if entry is not None and entry[1] is not None:
             task = asyncio.ensure_future(entry[1].close())

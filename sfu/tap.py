@@ -65,6 +65,21 @@ async def grab_encoded(feed: EncodedFeed, timeout: float, max_side: int) -> BgrF
     return await asyncio.to_thread(decode_vp8, frames, max_side)
 
 
+async def grab_keyframe(
+    feed: EncodedFeed, timeout: float, max_side: int
+) -> tuple[BgrFrame, int] | None:
+    """Request a keyframe of ``feed`` and decode it: the picture and the keyframe's source
+    timestamp, which names the frame for :meth:`sfu.passthrough.EncodedTrack.release`.
+    Without a new keyframe within ``timeout``, the last one the feed kept (if any)."""
+    keyframe = await feed.next_keyframe(timeout)
+    if keyframe is None:
+        keyframe = feed.gop[0] if feed.gop else None
+    if keyframe is None:
+        return None
+    picture = await asyncio.to_thread(decode_vp8, [keyframe], max_side)
+    return None if picture is None else (picture, keyframe.timestamp)
+
+
 async def grab_decoded(feed: Feed, timeout: float, max_side: int) -> BgrFrame | None:
     """The next decoded frame of ``feed`` (transcode forwarding), or ``None`` on timeout."""
     loop = asyncio.get_running_loop()

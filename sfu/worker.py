@@ -42,6 +42,8 @@ def worker_main(
     secret: bytes | Sequence[bytes],
     index: int,
     log_level: str,
+    prescreen: bool = False,
+    clip_s: float = 0.0,
 ) -> None:
     """Entry point of the worker process (started with the ``spawn`` method)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the signaling process decides when we stop
@@ -58,13 +60,18 @@ def worker_main(
         runner: Any = uvloop.run
     except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
         runner = asyncio.run
-    runner(_serve(sock, settings, secret, index))
+    runner(_serve(sock, settings, secret, index, prescreen, clip_s))
 
 
 async def _serve(
-    sock: socket.socket, settings: SfuSettings, secret: bytes | Sequence[bytes], index: int
+    sock: socket.socket,
+    settings: SfuSettings,
+    secret: bytes | Sequence[bytes],
+    index: int,
+    prescreen: bool,
+    clip_s: float,
 ) -> None:
-    router = Router(settings, secret=secret)
+    router = Router(settings, secret=secret, prescreen=prescreen, clip_s=clip_s)
     await router.start()
     reader, writer = await asyncio.open_unix_connection(sock=sock)
     worker = _WorkerHandler(router)
@@ -104,6 +111,12 @@ class _WorkerHandler:
             return await router.drop(*args)
         if method == "tap":
             return await router.tap(*args)
+        if method == "screen":
+            return await router.screen(*args)
+        if method == "clip":
+            return await router.clip(*args)
+        if method == "release":
+            return await router.release(*args)
         if method == "snapshot":
             return router.snapshot()
         raise ValueError(f"unknown method {method!r}")

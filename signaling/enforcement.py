@@ -2,6 +2,9 @@
 
 * :class:`TapFrameSource`: moderation's frame source is the SFU's tap of a visitor's own
   inbound video.
+* :class:`LobbyVideoGate`: the pre-screen's gate is the SFU's outbound video gate of the
+  visitor's partner, released in order with the match's wiring, and ``video_state``
+  events to both visitors.
 * :class:`LobbyEnforcer`: a recorded ban removes the visitor through the lobby (media
   stopped, ``banned`` with its appeal token sent, socket closed, partner re-queued); a
   recorded hold stops the visitor's media and match (``held``, socket kept open) and a
@@ -13,14 +16,24 @@ Moderation defines the ports; signaling, which depends on both sides, fills them
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 from moderation.classifiers import BgrFrame
+from moderation.ports import Screened, VideoState
 from moderation.records import BanRecord, ReviewItem
 from sfu.plane import MediaPlane
 from signaling.appeals import BannedEvents
 from signaling.lobby import Lobby
-from signaling.protocol import HeldEvent
-from signaling.visitor import Visitor
+from signaling.multinode.remote import RemoteVisitor
+from signaling.protocol import HeldEvent, VideoStateEvent
+from signaling.visitor import Match, Visitor
+
+PartnerState = Literal["checking", "waiting", "open"]
+PARTNER_STATE: dict[str, PartnerState] = {
+    "checking": "checking",
+    "face_required": "waiting",
+    "open": "open",
+}
 
 
 class TapFrameSource:
@@ -29,6 +42,79 @@ class TapFrameSource:
 
     async def grab(self, visitor: str, timeout: float, max_side: int) -> BgrFrame | None:
         return await self.media.tap(visitor, timeout, max_side)
+
+
+class LobbyVideoGate:
+    """Moderation's :class:`~moderation.ports.VideoGate` over the lobby and media plane.
+
+    Opens are remembered per match, so that a connection rebuilt later in the match (an
+    SFU worker died, ``media_rewired``) is opened again without another check. A partner
+    on another node is screened by that node (which holds its media): its safe verdict
+    comes over the node bus (``video_open``, with the keyframe's timestamp, which the pipe
+    keeps) and opens the link here (:meth:`remote_open`). Every node must run the same
+    ``moderation.prescreen`` setting."""
+
+    def __init__(self, lobby: Lobby, media: MediaPlane) -> None:
+        self.lobby = lobby
+        self.media = media
+        self.opened: dict[str, str] = {}
+        """Visitor whose video was released -> the match it was released in (for a
+        partner on another node: the local listener -> the match)."""
+
+    async def screen(self, visitor: str, timeout: float, max_side: int) -> Screened | None:
+        screened = await self.media.screen(visitor, timeout, max_side)
+        return None if screened is None else Screened(screened[0], screened[1])
+
+    def release(self, visitor: str, match_id: str, keyframe: int | None) -> None:
+        match = self._match(visitor, match_id)
+        if match is None:
+            return
+        self.opened[visitor] = match_id
+        source = self.lobby.visitors[visitor]
+        partner = match.partner_of(source)
+        if isinstance(partner, RemoteVisitor):
+            partner.tell({"kind": "video_open", "keyframe": keyframe})
+        elif partner.media:
+            self.lobby.wiring.release(partner.id, visitor, keyframe)
+
+    def tell(self, visitor: str, match_id: str, state: VideoState) -> None:
+        match = self._match(visitor, match_id)
+        if match is None:
+            return
+        source = self.lobby.visitors[visitor]
+        source.send(VideoStateEvent(side="own", state=state))
+        partner = match.partner_of(source)  # on another node: relayed through it
+        partner.send(VideoStateEvent(side="partner", state=PARTNER_STATE[state]))
+
+    def remote_open(self, match: Match, listener: str, keyframe: int | None) -> None:
+        """The partner of ``listener`` (on another node) was screened safe there."""
+        visitor = self.lobby.visitors.get(listener)
+        if visitor is None or visitor.match is not match:
+            return
+        self.opened[listener] = match.id
+        self.lobby.wiring.release(listener, match.partner_of(visitor).id, keyframe)
+
+    def rewired(self, match: Match, listener: str) -> None:
+        """``listener``'s outbound media was connected anew: open it again if its source
+        was already screened in this match."""
+        visitor = self.lobby.visitors.get(listener)
+        if visitor is None or visitor.match is not match:
+            return
+        partner = match.partner_of(visitor)
+        screened = partner.id if isinstance(partner, RemoteVisitor) else None
+        if self.opened.get(partner.id) == match.id or (
+            screened is not None and self.opened.get(listener) == match.id
+        ):
+            self.lobby.wiring.release(listener, partner.id, None)
+
+    def forget(self, visitor: str) -> None:
+        self.opened.pop(visitor, None)
+
+    def _match(self, visitor: str, match_id: str) -> Match | None:
+        found = self.lobby.visitors.get(visitor)
+        if found is None or found.match is None or found.match.id != match_id:
+            return None
+        return found.match
 
 
 class LobbyEnforcer:

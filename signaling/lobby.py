@@ -91,6 +91,9 @@ class Lobby(AsyncIOEventEmitter):
     """Visitors, queues and matches of this process.
 
     Events: ``"match_started"`` (match), ``"match_ended"`` (match, reason),
+    ``"media_rewired"`` (match, visitor: its outbound media was connected anew),
+    ``"remote_video_open"`` (match, visitor, keyframe: a partner on another node was
+    pre-screened safe there),
     ``"visitor_arrived"`` and ``"visitor_left"`` (visitor), ``"refused"`` (visitor, error
     code) -- for moderation schedules, presence and metrics.
     """
@@ -376,6 +379,8 @@ class Lobby(AsyncIOEventEmitter):
             elif partner.media:
                 self.wiring.connect(visitor.id, partner.id)
                 self.wiring.connect(partner.id, visitor.id)
+                self.emit("media_rewired", match, partner.id)
+            self.emit("media_rewired", match, visitor.id)
         logger.warning("media reopened after an SFU worker died", extra={"visitor": visitor.id})
 
     def _next(self, visitor: Visitor) -> None:
@@ -760,6 +765,16 @@ class Lobby(AsyncIOEventEmitter):
         if isinstance(partner, RemoteVisitor) and visitor.media:
             partner.endpoint = endpoint
             self.wiring.connect(visitor.id, partner.id, endpoint)
+            self.emit("media_rewired", visitor.match, visitor.id)
+
+    def remote_video_open(self, visitor_id: str, match_id: str, keyframe: int | None) -> None:
+        """The partner's node pre-screened the partner's video safe: the composition root
+        opens it here (``"remote_video_open"``: match, visitor, keyframe)."""
+        visitor = self.visitors.get(visitor_id)
+        if visitor is None or visitor.match is None or visitor.match.id != match_id:
+            return
+        if isinstance(visitor.match.partner_of(visitor), RemoteVisitor) and visitor.media:
+            self.emit("remote_video_open", visitor.match, visitor_id, keyframe)
 
     def node_died(self, node: str) -> None:
         """Another node stopped beating: end this node's matches with its visitors."""

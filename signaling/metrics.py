@@ -284,6 +284,13 @@ class ModerationCollector(Collector):
             ("checks_failed", "reason", "Checks that failed, by reason (timeout, ...)."),
             ("verdicts", "outcome", "Verdicts, by outcome (safe, unsafe, minor, unsafe_minor)."),
             ("faces", "presence", "Verdicts by face presence (face, no_face)."),
+            (
+                "prescreens",
+                "outcome",
+                "Pre-screens of a new partner's video, by outcome (opened, held, "
+                "fail_open_<reason>: opened unchecked).",
+            ),
+            ("face_gate", "presence", "Safe pre-screens by face presence (require_face)."),
             ("bans", "source", "Bans, by source (video, text)."),
             ("review_items", "priority", "Items sent to human review, by priority."),
             ("messages_flagged", "reason", "Chat messages flagged, by reason."),

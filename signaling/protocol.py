@@ -307,6 +307,21 @@ class MediaEvent(Event):
     video: bool
 
 
+class VideoStateEvent(Event):
+    """Where a pre-screened video stands (``moderation.prescreen``), sent at each change.
+
+    ``side = "own"``: the visitor's own video to its partner -- ``checking`` (held until
+    a frame of it was checked), ``face_required`` (held until a face is seen:
+    ``moderation.require_face``) or ``open`` (the partner sees it). ``side = "partner"``:
+    the partner's video to the visitor -- ``checking``, ``waiting`` (the partner was asked
+    to show their face) or ``open``. A held video stays ``checking`` for the partner:
+    why is never said."""
+
+    type: Literal["video_state"] = "video_state"
+    side: Literal["own", "partner"]
+    state: Literal["checking", "face_required", "waiting", "open"]
+
+
 class ReportedEvent(Event):
     """The visitor's report was received (what happens next is never said)."""
 

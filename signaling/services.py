@@ -32,7 +32,7 @@ from signaling.build import build_info
 from signaling.door.gate import Door
 from signaling.door.limits import ChatBackoff, RateLimits, limit_storage
 from signaling.door.pace import Pace
-from signaling.enforcement import LobbyEnforcer, TapFrameSource
+from signaling.enforcement import LobbyEnforcer, LobbyVideoGate, TapFrameSource
 from signaling.keys import KeyRing, key_ring
 from signaling.lobby import Lobby
 from signaling.metrics import Metrics
@@ -60,9 +60,21 @@ def media_plane(settings: Settings, keys: KeyRing | None = None) -> MediaPlane:
     ``keys`` (default: the node's) sign and verify media-pipe subscriptions."""
     secret = (keys or key_ring(settings)).raw
     workers = settings.sfu.worker_count
+    # Pre-screen: every new link's video is held until moderation releases it. Without
+    # moderation nothing would release it, so nothing is held (fail open).
+    prescreen = settings.moderation.enabled and settings.moderation.prescreen
+    # Evidence clips: each visitor's last seconds of video stay at the SFU (bounded).
+    clip_s = settings.moderation.evidence_clip_s if settings.moderation.enabled else 0.0
     if workers == 0:
-        return Router(settings.sfu, secret=secret)
-    return SfuCluster(settings.sfu, secret, workers, log_level=settings.log_level)
+        return Router(settings.sfu, secret=secret, prescreen=prescreen, clip_s=clip_s)
+    return SfuCluster(
+        settings.sfu,
+        secret,
+        workers,
+        log_level=settings.log_level,
+        prescreen=prescreen,
+        clip_s=clip_s,
+    )
 
 
 @dataclass
@@ -142,6 +154,7 @@ class Services:
         enforcer = LobbyEnforcer(lobby, appeals)
         if shared is not None:
             enforcer.on_ban = shared.presence.cache_ban
+        gate = LobbyVideoGate(lobby, media)
         ms = settings.moderation
         qa = QaStore(db, audit, sampler_of(ms.qa_sample_rate, ms))
         moderation = Moderation(
@@ -155,6 +168,8 @@ class Services:
             else SharedBudget(
                 redis, settings.moderation.max_checks_per_s, settings.moderation.daily_budget
             ),
+            gate=gate,
+            clips=media,
         )
         lobby.moderation = moderation
         # Reports go to the reviewer console's store (the database), audited.
@@ -173,7 +188,7 @@ class Services:
             sessions=session_store.purge_expired,
             chat_attachments=report_store.purge_transcripts,
         )
-        _forward_lobby_events(lobby, moderation)
+        _forward_lobby_events(lobby, moderation, gate if moderation.prescreens else None)
         metrics = Metrics.build(
             build_info(), lobby, lobby, clock=lobby.clock, router=media, moderation=moderation
         )
@@ -264,8 +279,11 @@ async def active_ban(services: Services, ip: str, session: str | None, device: s
     return ban
 
 
-def _forward_lobby_events(lobby: Lobby, moderation: Moderation) -> None:
-    """Video matches get moderation schedules; ends and departures cancel them."""
+def _forward_lobby_events(
+    lobby: Lobby, moderation: Moderation, gate: LobbyVideoGate | None
+) -> None:
+    """Video matches get moderation schedules (and pre-screens, with ``gate``); ends and
+    departures cancel them."""
 
     def started(match: Match) -> None:
         if match.mode == "video":
@@ -277,7 +295,19 @@ def _forward_lobby_events(lobby: Lobby, moderation: Moderation) -> None:
 
     def left(visitor: Visitor) -> None:
         moderation.visitor_left(visitor.id)
+        if gate is not None:
+            gate.forget(visitor.id)
+
+    def rewired(match: Match, listener: str) -> None:
+        if gate is not None:
+            gate.rewired(match, listener)
+
+    def remote_open(match: Match, listener: str, keyframe: int | None) -> None:
+        if gate is not None:
+            gate.remote_open(match, listener, keyframe)
 
     lobby.on("match_started", started)
     lobby.on("match_ended", ended)
     lobby.on("visitor_left", left)
+    lobby.on("media_rewired", rewired)
+    lobby.on("remote_video_open", remote_open)

@@ -29,6 +29,15 @@ class Wiring:
         endpoint = endpoint or self.media.endpoint(source)
         self._then(visitor, lambda: self.media.connect(visitor, source, endpoint))
 
+    def release(self, visitor: str, source: str, keyframe: int | None) -> None:
+        """Open ``visitor``'s held video from ``source`` (pre-screened safe), after every
+        connect issued before it; a no-op if ``visitor`` receives someone else by then."""
+
+        async def release() -> None:
+            await self.media.release(visitor, source, keyframe)
+
+        self._then(visitor, release)
+
     def disconnect(self, visitor: str) -> None:
         self._then(visitor, lambda: self.media.disconnect(visitor))
 

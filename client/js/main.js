@@ -55,6 +55,20 @@ const TEXT = {
   },
 };
 
+/** What the visitor's own tile says while the server holds their video back from the
+ * partner (`video_state`, side "own"); nothing once it is open. */
+const OWN_VIDEO_TEXT = {
+  checking: "Checking your video before the stranger sees it…",
+  face_required: "Show your face to start video. The stranger can't see you until then.",
+};
+
+function showOwnVideoState(state) {
+  const text = OWN_VIDEO_TEXT[state];
+  dom.localNotice.hidden = !text;
+  dom.localNotice.textContent = text ?? "";
+  dom.localNotice.dataset.state = text ? state : "open";
+}
+
 /** Errors the UI can ignore: they only mean we raced the server (e.g. Next as the partner left). */
 const BENIGN_ERRORS = new Set(["not_in_match", "already_joined", "not_joined", "too_soon"]);
 /** Errors about the session itself: back to the gate. */
@@ -334,6 +348,11 @@ class App {
     on("media", (event) => {
       if (this.phase === "matched") this.room.partnerMedia(event);
     });
+    on("video_state", ({ side, state }) => {
+      if (this.phase !== "matched") return;
+      if (side === "partner") this.remote.gate(state);
+      else if (side === "own") showOwnVideoState(state);
+    });
     on("reported", () => toast("Thanks — your report was sent to our moderators.", "info"));
     on("blocked", () => {
       if (!this.session?.joined) return;
@@ -415,6 +434,7 @@ class App {
     setComposerEnabled(true);
     this.emoji.setEnabled(true);
     if (session.media) this.remote.show(session.media.remoteStream);
+    showOwnVideoState("open");
     // Keep the keyboard where people type; on touch screens this would pop the keyboard.
     if (window.matchMedia("(pointer: fine)").matches) dom.input.focus();
   }
@@ -430,6 +450,7 @@ class App {
     setComposerEnabled(false);
     this.emoji.setEnabled(false);
     this.remote.clear(statusText);
+    showOwnVideoState("open");
     this.#enterPhase("searching", statusText);
   }
 

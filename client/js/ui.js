@@ -34,6 +34,7 @@ export const dom = {
   remoteTag: byId("remote-tag"),
   remoteMedia: byId("remote-media"),
   localVideo: byId("local-video"),
+  localNotice: byId("local-notice"),
   toggleMic: byId("toggle-mic"),
   toggleCamera: byId("toggle-camera"),
   shared: byId("shared"),

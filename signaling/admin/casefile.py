@@ -89,6 +89,13 @@ def evidence_dict(evidence: EvidenceRecord) -> dict[str, Any]:
                 },
             }
         )
+        clip = details.get("clip")
+        if isinstance(clip, dict):
+            data["clip"] = {
+                "url": f"/api/admin/evidence/{evidence.id}/clip",
+                "sha256": clip.get("sha256"),
+                "bytes": clip.get("bytes"),
+            }
     else:
         data["messages"] = [str(m) for m in details.get("messages", [])]
     return data

@@ -260,6 +260,11 @@ class SharedRoom:
         elif kind == "rewire":
             endpoint = message.get("endpoint")
             self.lobby.remote_rewire(to, match_id, str(endpoint) if endpoint else None)
+        elif kind == "video_open":
+            keyframe = message.get("keyframe")
+            self.lobby.remote_video_open(
+                to, match_id, keyframe if isinstance(keyframe, int) else None
+            )
         elif kind == "requeue":
             visitor = self.lobby.visitors.get(to)
             if visitor is not None and self._waiting(visitor):

@@ -145,8 +145,14 @@ async def test_flagged_caller_is_banned_with_evidence_and_cannot_return(
 async def test_possible_minor_in_explicit_video_is_held_and_stops_flowing_within_1s(
     tmp_path: Path, loopback_only: None, callers: list[object]
 ) -> None:
-    # The first check comes once the call flows (so that the partner did see the video).
-    with _moderated(tmp_path, DUET_MODERATION__SCHEDULE_OFFSETS_S="[4.0]") as server:
+    # The first check comes once the call flows (so that the partner did see the video):
+    # the pre-screen is off here, as for a visitor who turns explicit mid-call (with it on
+    # the partner never sees the video at all: tests/integration/test_prescreen.py).
+    with _moderated(
+        tmp_path,
+        DUET_MODERATION__SCHEDULE_OFFSETS_S="[4.0]",
+        DUET_MODERATION__PRESCREEN="false",
+    ) as server:
         purple = await _caller(server, callers, PURPLE)
         green = await _caller(server, callers, GREEN)
         match = await _pair(purple, green)

@@ -50,7 +50,8 @@ class ColorTrack(MediaStreamTrack):
     def __init__(
         self, rgb: tuple[int, int, int], picture: np.ndarray[Any, Any] | None = None
     ) -> None:
-        """``picture``: an RGB photograph (H x W x 3, even sides) sent instead of ``rgb``."""
+        """``picture``: an RGB photograph (H x W x 3, even sides) sent instead of ``rgb``;
+        it may be changed while sending (:meth:`CallerMedia.show`)."""
         super().__init__()
         self.rgb = rgb
         self.picture = picture
@@ -126,11 +127,13 @@ class CallerMedia:
     ) -> None:
         self.rgb = rgb
         self.picture: np.ndarray[Any, Any] | None = None
-        """An RGB photograph to send instead of the solid colour (set before ``join``)."""
+        """An RGB photograph to send instead of the solid colour (set before ``join``, or
+        changed later with :meth:`show`)."""
         # iceServers must be explicit: with None aiortc adds a public STUN server.
         self.configuration = configuration or RTCConfiguration(iceServers=[])
         self.received = Received()
         self.pc: RTCPeerConnection | None = None
+        self.video: ColorTrack | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def answer(self, offer_sdp: str) -> str:
@@ -141,7 +144,8 @@ class CallerMedia:
         self.pc = pc
         pc.on("track", lambda track: self.spawn(self._consume(track)))
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-        pc.addTrack(ColorTrack(self.rgb, self.picture))
+        self.video = ColorTrack(self.rgb, self.picture)
+        pc.addTrack(self.video)
         pc.addTrack(ToneTrack())
         await pc.setLocalDescription(await pc.createAnswer())
         return str(pc.localDescription.sdp)
@@ -158,6 +162,12 @@ class CallerMedia:
                 self.received.colors.append((time.monotonic(), mean))  # type: ignore[arg-type]
             else:
                 self.received.audio_frames += 1
+
+    def show(self, picture: np.ndarray[Any, np.dtype[np.uint8]] | None) -> None:
+        """Send ``picture`` (RGB, any size) from now on; ``None``: the solid colour."""
+        self.picture = picture
+        if self.video is not None:
+            self.video.picture = picture
 
     def frames_like(self, rgb: tuple[int, int, int], since: float = 0.0) -> int:
         """How many received video frames since ``since`` look like colour ``rgb``."""

@@ -70,9 +70,11 @@ export function evidenceView(evidence) {
     "data-testid": "reveal",
     text: "Reveal (R)",
   });
+  const clip = evidence.clip ? clipView(evidence.clip) : null;
   const toggle = () => {
     const reveal = frame.dataset.revealed !== "true";
     frame.dataset.revealed = String(reveal);
+    if (clip) clip.video.dataset.revealed = String(reveal);
     image.src = reveal ? evidence.images.original : evidence.images.blurred;
     image.alt = reveal ? "Evidence frame" : "Evidence frame (blurred)";
     button.textContent = reveal ? "Hide (R)" : "Reveal (R)";
@@ -87,6 +89,7 @@ export function evidenceView(evidence) {
       "figure",
       { class: "evidence" },
       frame,
+      clip ? clip.node : "",
       h(
         "figcaption",
         { class: "evidence__caption" },
@@ -102,6 +105,36 @@ export function evidenceView(evidence) {
       ),
     ),
   };
+}
+
+/**
+ * The evidence clip (the visitor's last seconds of video, WebM): blurred and grey like the
+ * frame until revealed (CSS only, so it is loaded on request: the server records every
+ * load of a clip in the audit log).
+ */
+function clipView(clip) {
+  const video = h("video", {
+    class: "evidence__clip",
+    "data-testid": "evidence-clip",
+    controls: "",
+    muted: "",
+    loop: "",
+    playsinline: "",
+    preload: "none",
+    dataset: { revealed: "false" },
+  });
+  const load = h("button", {
+    class: "btn btn--ghost btn--small",
+    type: "button",
+    "data-testid": "load-clip",
+    text: `Play clip (${Math.round((clip.bytes ?? 0) / 1024)} KB, audited)`,
+  });
+  load.addEventListener("click", () => {
+    if (!video.src) video.src = clip.url;
+    video.play().catch(() => {});
+    load.hidden = true;
+  });
+  return { video, node: h("div", { class: "evidence__clipbox" }, video, load) };
 }
 
 /** Flagged chat messages kept as evidence (text, never HTML). */

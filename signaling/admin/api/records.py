@@ -49,30 +49,34 @@ def _param(request: Request, name: str, allowed: tuple[str, ...] | None = None) 
 
 
 async def evidence_image(request: Request, reviewer: Reviewer) -> Response:
-    """An evidence frame (``blurred`` or ``original``), for logged-in reviewers only,
-    never cached. Viewing the original is audited."""
+    """An evidence frame (``blurred`` or ``original``) or ``clip`` (WebM), for logged-in
+    reviewers only, never cached. Viewing the original or the clip is audited (the
+    console blurs a clip with CSS, so every load of one counts as viewing it)."""
     console = console_of(request)
     evidence_id = request.path_params["evidence"]
     variant = request.path_params["variant"]
-    if variant not in ("blurred", "original") or len(evidence_id) > 40:
+    if variant not in ("blurred", "original", "clip") or len(evidence_id) > 40:
         raise ApiError(404, "not_found", "no such evidence")
     record = await console.decisions.reviews.evidence(evidence_id)
-    name = (
-        None if record is None else (record.blurred_path if variant == "blurred" else record.path)
-    )
-    if record is None or record.kind != "frame" or not name:
+    name: str | None = None
+    if record is not None and variant == "clip":
+        clip = record.details.get("clip")
+        name = clip.get("path") if isinstance(clip, dict) else None
+    elif record is not None:
+        name = record.blurred_path if variant == "blurred" else record.path
+    if record is None or record.kind != "frame" or not isinstance(name, str) or not name:
         raise ApiError(404, "not_found", "no such evidence")
     root = console.evidence_dir.resolve()
     path = (root / name).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         raise ApiError(404, "not_found", "the evidence file is gone")
-    if variant == "original":
+    if variant != "blurred":
         await console.audit.record(
-            reviewer.actor, "evidence.viewed", f"evidence:{evidence_id}", "", {}
+            reviewer.actor, "evidence.viewed", f"evidence:{evidence_id}", "", {"variant": variant}
         )
     return FileResponse(
         path,
-        media_type="image/jpeg",
+        media_type="video/webm" if variant == "clip" else "image/jpeg",
         headers={
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
