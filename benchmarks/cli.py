@@ -49,12 +49,6 @@ def add_calls_parser(commands: SubParsers) -> None:
         "matched/Next -> first frame, frames of offenders seen by their partners, model "
         "calls per match-minute, RSS per call (small live-encoded callers)",
     )
-    calls.add_argument(
-        "--offenders",
-        type=int,
-        default=3,
-        help="with --prescreen-compare: callers sending an explicit picture (default 3)",
-    )
     calls.add_argument("--calls", type=int, required=True, help="N: calls (2N callers)")
     calls.add_argument("--duration", type=float, required=True, help="seconds of the steady window")
     calls.add_argument(
@@ -99,12 +93,14 @@ def add_calls_parser(commands: SubParsers) -> None:
     calls.add_argument(
         "--offenders",
         type=int,
-        default=0,
+        default=None,
         metavar="K",
         help=(
             "K callers send a tinted clip the node's classifier flags (run the node with "
             "DUET_MODERATION__CLASSIFIER=benchmarks.offenders:tint_classifier); reports "
-            "each offender's exposure: ms from match to ban/hold, frames its partners got"
+            "each offender's exposure: ms from match to ban/hold, frames its partners got "
+            "(default 0; with --prescreen-compare: callers sending an explicit picture, "
+            "default 3)"
         ),
     )
     calls.add_argument(
@@ -123,7 +119,8 @@ def _run_calls(args: argparse.Namespace) -> int:
     if args.prescreen_compare:
         from benchmarks.prescreen import run_prescreen_compare
 
-        return run_prescreen_compare(args.calls, args.offenders, args.duration, args.json)
+        offenders = 3 if args.offenders is None else args.offenders
+        return run_prescreen_compare(args.calls, offenders, args.duration, args.json)
     if args.url is None:
         print("duet bench calls: --url is required (or --prescreen-compare)", file=sys.stderr)
         return 2
@@ -137,7 +134,7 @@ def _run_calls(args: argparse.Namespace) -> int:
             duration=args.duration,
             ramp=args.ramp,
             next_every=args.next_every,
-            offenders=args.offenders,
+            offenders=args.offenders or 0,
             offender_kind=args.offender_kind,
             json_path=args.json,
             plot_path=args.plot,
