@@ -31,6 +31,7 @@ from tests.support.servers import REPO_ROOT, DuetServer, run_duet
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 RED, GREEN = (210, 40, 40), (40, 200, 60)
+RED_DEVICE = "e2e_qa_red_device_0001"
 
 
 @pytest.fixture
@@ -59,10 +60,13 @@ def qa_server(tmp_path: Path) -> Iterator[DuetServer]:
 async def open_qa_page(browser: Browser, qa_server: DuetServer) -> AsyncIterator[OpenPage]:
     contexts = []
 
-    async def open_one(path: str) -> PageRecord:
+    async def open_one(path: str, init_script: str | None = None) -> PageRecord:
+        """A fresh browser context; ``init_script`` runs in the page before the app."""
         context = await browser.new_context(viewport={"width": 1440, "height": 900})
         contexts.append(context)
         context.set_default_timeout(10_000)
+        if init_script:
+            await context.add_init_script(init_script)
         page = await context.new_page()
         record = PageRecord(page)
         page.on("console", lambda m: record.errors.append(m.text) if m.type == "error" else None)
@@ -85,7 +89,7 @@ async def test_reviewer_marks_an_automatic_ban_wrong_and_precision_changes(
     callers: list[object],
     tmp_path: Path,
 ) -> None:
-    red = await Caller(qa_server.ws_url, RED).connect()
+    red = await Caller(qa_server.ws_url, RED, device=RED_DEVICE).connect()
     callers.append(red)
     green = await Caller(qa_server.ws_url, GREEN).connect()
     callers.append(green)
@@ -96,8 +100,11 @@ async def test_reviewer_marks_an_automatic_ban_wrong_and_precision_changes(
     except TimeoutError:
         raise AssertionError(qa_server.counters() + "\n" + qa_server.log()[-4000:]) from None
 
-    # A visitor from the banned address (loopback) sees the banned screen.
-    visitor = await open_qa_page("/")
+    # The banned person (the same device, now in a browser) sees the banned screen; only
+    # the banned session or device gets the ban's appeal token (and so hears of a lift).
+    visitor = await open_qa_page(
+        "/", init_script=f"localStorage.setItem('duet.device', '{RED_DEVICE}')"
+    )
     vp = visitor.page
     await _enter(vp)
     await expect(tid(vp, "banned")).to_be_visible(timeout=30_000)
