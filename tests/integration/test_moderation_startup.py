@@ -22,6 +22,7 @@ def test_production_node_stops_when_the_classifier_cannot_be_loaded(tmp_path: Pa
         **LOOPBACK_ENV,
         "DUET_MODE": "production",
         "DUET_SECRET_KEY": "a-real-secret-for-this-test-" + "x" * 40,
+        "DUET_SOURCE_URL": "https://code.example.org/duet",
         "DUET_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/duet.sqlite3",
         "DUET_MODERATION__ENABLED": "true",
         "DUET_MODERATION__CLASSIFIER": BROKEN,
