@@ -83,10 +83,14 @@ def exposure(records: Sequence[CallerRecord], offenders: Sequence[int]) -> dict[
         ms = None
         if matched is not None and record.sanction_at is not None:
             ms = round((record.sanction_at - matched) * 1000, 1)
+        # Every clean caller matched with the offender (same match id), or who decoded a
+        # frame of it: a partner who saw none (the pre-screen held the video) counts as 0.
+        its_matches = {m.match for m in record.matches}
         frames = {
             str(other.index): int(sum(1 for mark in other.frame_marks if mark == index))
             for other in records
-            if other.index not in offenders and index in other.frame_marks
+            if other.index not in offenders
+            and (index in other.frame_marks or its_matches & {m.match for m in other.matches})
         }
         if ms is not None:
             times.append(ms)

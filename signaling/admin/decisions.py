@@ -166,9 +166,11 @@ class Decisions:
             await tx.append(
                 reviewer.actor, f"review.{status}", f"review:{item.id}", reason, details
             )
-            if self.qa is not None and item.hold_until is not None and status != "escalated":
+            # A hold, or a ban the item asked to confirm: the decision is the QA measure.
+            ref = item.id if item.hold_until is not None else item.ban_id
+            if self.qa is not None and ref is not None and status != "escalated":
                 await self.qa.decided_by_review(
-                    tx, item.id, status == "upheld", reviewer.name, reason, self.now()
+                    tx, ref, status == "upheld", reviewer.name, reason, self.now()
                 )
             if item.ban_id is not None and status == "upheld":
                 return Outcome("review", item.id, status), []  # the ban stands

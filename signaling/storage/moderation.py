@@ -64,7 +64,10 @@ class SqlModerationStore:
                     _ban_details(ban),
                 )
                 if self.qa is not None and ban.created_by is None:
-                    await self.qa.record(tx, action_of_ban(ban, evidence))
+                    # A ban that a review item asks reviewers to confirm (verbal reports) is
+                    # decided by a person anyway: recorded, never queued a second time.
+                    confirmed = review is not None and review.ban_id == ban.id
+                    await self.qa.record(tx, action_of_ban(ban, evidence), sample=not confirmed)
             if review is not None:
                 session.add(review_row(review))
                 details: dict[str, Any] = {

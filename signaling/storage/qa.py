@@ -364,15 +364,14 @@ class QaStore:
     async def decided_by_review(
         tx: AuditTransaction, ref: str, correct: bool, by: str, note: str, now: datetime
     ) -> list[str]:
-        """A reviewer decided the review item of hold ``ref``: upheld means the automatic
-        hold was ``correct``, overturned means ``wrong`` (``via`` ``review``). Returns the
-        QA items' ids."""
+        """A reviewer decided the review item of automatic action ``ref`` (a hold's item
+        id, or the id of a ban the item asked to confirm): upheld means the action was
+        ``correct``, overturned means ``wrong`` (``via`` ``review``). Returns the QA items'
+        ids."""
         ids = list(
             (
                 await tx.session.execute(
-                    select(QaRow.id).where(
-                        QaRow.ref == ref, QaRow.kind == "hold", QaRow.status.not_in(DECIDED)
-                    )
+                    select(QaRow.id).where(QaRow.ref == ref, QaRow.status.not_in(DECIDED))
                 )
             ).scalars()
         )

@@ -142,4 +142,6 @@ def test_offenders_are_banned_and_their_exposure_is_reported(
     assert offender["offender"] == 0 and offender["sanction"] == "banned"
     assert 0 < offender["ms_to_sanction"] < 30_000
     assert set(offender["frames_to_partners"]) == {"1"}  # only its clean partner counts
+    # The pre-screen (on by default) held the explicit video: its partner saw none of it.
+    assert offender["frames_to_partners"]["1"] == offender["frames_total"] == 0
     assert "offenders (explicit): 1 of 1 banned or held" in result.stdout

@@ -93,25 +93,24 @@ async def test_explicit_video_never_reaches_the_partner(
         assert max(abs(m - c) for m, c in zip(mean, RED, strict=True)) < 40
 
 
-async def test_held_video_keeps_audio_and_never_shows(
+async def test_held_video_of_a_possible_minor_never_shows(
     tmp_path: Path, loopback_only: None, callers: list[object]
 ) -> None:
-    """A possible minor goes to review and is not banned: the match goes on with audio
-    and text, and the partner never receives a frame of the held video."""
+    """Explicit video of a possible minor is held at the pre-screen, never banned: the
+    visitor is held (the match ends, the partner is told only that it ended), and the
+    partner never received a frame of that video."""
     with _screening(tmp_path) as server:
         purple = await _caller(server, callers, PURPLE)
         green = await _caller(server, callers, GREEN)
         await _pair(purple, green)
-        await purple.wait_frames_like(GREEN, count=10)  # the safe side opened
-        audio = green.received.audio_frames
-        await asyncio.sleep(1.5)
-        assert green.received.audio_frames > audio + 20  # audio flows all along
+        held = await purple.wait_for("held", timeout=15)
+        assert held["released"] is False
+        assert (await green.wait_for("partner_left", timeout=5))["reason"] == "ended"
+        await asyncio.sleep(1.0)  # anything in flight would have arrived by now
         assert green.frames_like(PURPLE) == 0
-        assert purple.count("banned") == 0 and green.count("partner_left") == 0
+        assert purple.count("banned") == 0
         assert _states(purple, "own") == ["checking"]
-        assert _states(purple, "partner") == ["checking", "open"]
         assert _metric(server, "duet_moderation_prescreens_total", outcome="held") == 1
-        assert _metric(server, "duet_moderation_prescreens_total", outcome="opened") == 1
 
 
 async def test_safe_video_opens_for_each_new_partner(

@@ -74,6 +74,7 @@ def node(tmp_path: Path, loopback_only: None) -> Iterator[DuetServer]:
         "DUET_MODERATION__TEXT__STRIKES_TO_BAN": "1",
         "DUET_REPORTS__VERBAL_THRESHOLD": "1",
         "DUET_REPORTS__COOLDOWN_S": "0",
+        "DUET_REPORTS__VERBAL_MIN_MATCH_S": "0",
     }
     with run_duet(tmp_path, env) as server:
         deadline = time.monotonic() + 30
@@ -132,7 +133,9 @@ async def test_wrong_lifts_an_automatic_ban_and_moves_precision(
     assert {k: qa[k] for k in STRATUM} == STRATUM
     assert qa["score"] == pytest.approx(0.97) and qa["evidence_id"] == ban["evidence_id"]
     evidence_files = list((tmp_path / "evidence").rglob(f"{ban['evidence_id']}*"))
-    assert len(evidence_files) == 3
+    # The frame, its blurred copy, its details, and the clip of the last seconds (WebM).
+    assert len(evidence_files) == 4
+    assert any(f.suffix == ".webm" for f in evidence_files)
     assert (await _banned_on_arrival(node))["type"] == "banned"  # the address is banned
 
     async with httpx.AsyncClient(base_url=node.url) as http:
@@ -230,13 +233,15 @@ async def test_chat_and_verbal_report_bans_are_sampled_and_correct_keeps_them(
         ("ban", "report", "verbal_reports", "reported"),
         ("ban", "text", "chat_strikes", "strikes"),
     ]
-    assert all(r["sampled"] == 1 and r["status"] == "open" for r in rows)
+    # The verbal-report ban already asks reviewers to confirm it (a review item): recorded
+    # for precision, not queued a second time. The chat-strike ban is sampled.
+    assert [(r["sampled"], r["status"]) for r in rows] == [(0, "unsampled"), (1, "open")]
     assert [bans[r["ref"]]["visitor"] for r in rows] == [reported.visitor, rude.visitor]
 
     async with httpx.AsyncClient(base_url=node.url) as http:
         headers = await _login(http)
         queue = (await http.get("/api/admin/queue")).json()["items"]
-        assert [i["kind"] for i in queue] == ["qa", "qa"]
+        assert sorted(i["kind"] for i in queue) == ["qa", "review"]
         chat = rows[1]["id"]
         casefile = (
             await http.post(f"/api/admin/items/qa/{chat}/open", headers=headers, json={})
@@ -261,4 +266,16 @@ async def test_chat_and_verbal_report_bans_are_sampled_and_correct_keeps_them(
             "reason": "strikes",
         }
         assert after[_key("duet_qa_precision", chat_stratum)] == 1
-        assert after[_key("duet_qa_sampled", ALL)] == 2
+        assert after[_key("duet_qa_sampled", ALL)] == 1
+
+        # Upholding the confirm item of the verbal-report ban counts it correct (via review).
+        (confirm,) = [i for i in queue if i["kind"] == "review"]
+        await http.post(f"/api/admin/items/review/{confirm['id']}/open", headers=headers, json={})
+        upheld = await http.post(
+            f"/api/admin/items/review/{confirm['id']}/decision",
+            headers=headers,
+            json={"action": "uphold", "reason": "rude, as reported"},
+        )
+        assert upheld.status_code == 200, upheld.text
+        verbal = _rows(node, f"SELECT status, via FROM qa_items WHERE id='{rows[0]['id']}'")
+        assert [(r["status"], r["via"]) for r in verbal] == [("correct", "review")]
