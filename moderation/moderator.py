@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from moderation.breaker import Breaker
 from moderation.classifiers import BgrFrame
@@ -39,6 +40,8 @@ from moderation.shared import SharedBudget
 from moderation.stats import ModerationStats
 from moderation.verdict import Verdict
 from moderation.workers import CheckFailed, NoWorker
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -433,38 +436,32 @@ class VideoModerator:
     async def _grab(self, subject: Subject) -> BgrFrame | None:
         """A frame of ``subject``'s video, or ``None``: the frame source (the SFU, maybe in
         another process) timing out or failing means there is nothing to check."""
-        try:
-            return await self.frames.grab(
-                subject.visitor, self.settings.tap_timeout_s, self.settings.frame_max_side
-            )
-        except asyncio.CancelledError:
-            self.breaker.release()
-            raise
-        except TimeoutError:
-            return None
-        except Exception:
-            logger.warning(
-                "no frame of %s: the frame source failed", subject.visitor, exc_info=True
-            )
-            return None
+        grab = self.frames.grab(
+            subject.visitor, self.settings.tap_timeout_s, self.settings.frame_max_side
+        )
+        return await self._or_none(grab, "no frame of %s: the frame source failed", subject)
 
     async def _screen(self, subject: Subject) -> Screened | None:
         """The keyframe a pre-screen judges (see :meth:`_grab`: a failing source is no
         frame, never a breaker failure)."""
         assert self.gate is not None
+        screen = self.gate.screen(
+            subject.visitor, self.settings.tap_timeout_s, self.settings.frame_max_side
+        )
+        return await self._or_none(screen, "no keyframe of %s: the video gate failed", subject)
+
+    async def _or_none(self, fetch: Awaitable[T], failed: str, subject: Subject) -> T | None:
+        """``fetch``'s result, or ``None`` when it times out or fails (logged as ``failed``
+        with the visitor); cancelled, the breaker's claim is released."""
         try:
-            return await self.gate.screen(
-                subject.visitor, self.settings.tap_timeout_s, self.settings.frame_max_side
-            )
+            return await fetch
         except asyncio.CancelledError:
             self.breaker.release()
             raise
         except TimeoutError:
             return None
         except Exception:
-            logger.warning(
-                "no keyframe of %s: the video gate failed", subject.visitor, exc_info=True
-            )
+            logger.warning(failed, subject.visitor, exc_info=True)
             return None
 
     # --- consequences -----------------------------------------------------------------

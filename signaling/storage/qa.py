@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Integer, cast, func, select, update
+from sqlalchemy import ColumnElement, Integer, cast, func, select, update
 
 from moderation.records import BanRecord, EvidenceRecord, ReviewItem
 from signaling.storage.audit import SYSTEM_MODERATION, AuditLog, AuditTransaction
@@ -141,10 +141,7 @@ def action_of_ban(ban: BanRecord, evidence: EvidenceRecord | None) -> AutomaticA
     elif ban.source == "report":
         classifier, reason = "verbal_reports", "reported"
     if evidence is not None and evidence.kind == "frame":
-        verdict = evidence.details.get("verdict", {})
-        classifier = word(str(verdict.get("source") or ""), ban.source)
-        raw_score = verdict.get("score")
-        score = float(raw_score) if isinstance(raw_score, int | float) else None
+        verdict, classifier, score = _frame_verdict(evidence, ban.source)
         boxes = [
             b
             for b in verdict.get("boxes", [])
@@ -170,15 +167,24 @@ def action_of_ban(ban: BanRecord, evidence: EvidenceRecord | None) -> AutomaticA
     )
 
 
+def _frame_verdict(
+    evidence: EvidenceRecord, fallback: str
+) -> tuple[dict[str, Any], str, float | None]:
+    """A frame's stored verdict, its classifier as a stratum word (``fallback`` when the
+    verdict names none) and its score (``None`` when absent or not a number)."""
+    verdict: dict[str, Any] = evidence.details.get("verdict", {})
+    raw_score = verdict.get("score")
+    score = float(raw_score) if isinstance(raw_score, int | float) else None
+    return verdict, word(str(verdict.get("source") or ""), fallback), score
+
+
 def action_of_hold(review: ReviewItem, evidence: EvidenceRecord | None) -> AutomaticAction:
     """The stratum of an automatic hold (a possible minor in explicit video): kind
-    ``hold``, source ``video``, the classifier and top box label as for a video ban."""
+    ``hold``, source ``video``, the classifier and score of the frame's verdict as for a
+    video ban, the reason from the review item's."""
     classifier, reason, score = "video", word(review.reason), None
     if evidence is not None and evidence.kind == "frame":
-        verdict = evidence.details.get("verdict", {})
-        classifier = word(str(verdict.get("source") or ""), classifier)
-        raw_score = verdict.get("score")
-        score = float(raw_score) if isinstance(raw_score, int | float) else None
+        _, classifier, score = _frame_verdict(evidence, classifier)
     return AutomaticAction(
         kind="hold",
         source="video",
@@ -337,28 +343,8 @@ class QaStore:
     ) -> list[str]:
         """An appeal overturned ban ``ban_id``: its automatic action, sampled or not,
         counts as ``wrong`` (an open QA item leaves the queue). Returns the items' ids."""
-        ids = list(
-            (
-                await tx.session.execute(
-                    select(QaRow.id).where(
-                        QaRow.ref == ban_id, QaRow.kind == "ban", QaRow.status != "wrong"
-                    )
-                )
-            ).scalars()
-        )
-        if ids:
-            await tx.session.execute(
-                update(QaRow)
-                .where(QaRow.id.in_(ids))
-                .values(
-                    status="wrong",
-                    via="appeal",
-                    decided_by=by,
-                    decided_at=utc(now),
-                    decision_note=note,
-                )
-            )
-        return ids
+        where = (QaRow.ref == ban_id, QaRow.kind == "ban", QaRow.status != "wrong")
+        return await _mark(tx, where, "wrong", "appeal", by, note, now)
 
     @staticmethod
     async def decided_by_review(
@@ -368,26 +354,9 @@ class QaStore:
         id, or the id of a ban the item asked to confirm): upheld means the action was
         ``correct``, overturned means ``wrong`` (``via`` ``review``). Returns the QA items'
         ids."""
-        ids = list(
-            (
-                await tx.session.execute(
-                    select(QaRow.id).where(QaRow.ref == ref, QaRow.status.not_in(DECIDED))
-                )
-            ).scalars()
-        )
-        if ids:
-            await tx.session.execute(
-                update(QaRow)
-                .where(QaRow.id.in_(ids))
-                .values(
-                    status="correct" if correct else "wrong",
-                    via="review",
-                    decided_by=by,
-                    decided_at=utc(now),
-                    decision_note=note,
-                )
-            )
-        return ids
+        where = (QaRow.ref == ref, QaRow.status.not_in(DECIDED))
+        status = "correct" if correct else "wrong"
+        return await _mark(tx, where, status, "review", by, note, now)
 
     # --- measuring ----------------------------------------------------------------------
 
@@ -415,3 +384,24 @@ class QaStore:
         return [
             StratumCount((k, s, c, r), int(n), int(sampled or 0)) for k, s, c, r, n, sampled in rows
         ]
+
+
+async def _mark(
+    tx: AuditTransaction,
+    where: tuple[ColumnElement[bool], ...],
+    status: str,
+    via: str,
+    by: str,
+    note: str,
+    now: datetime,
+) -> list[str]:
+    """Decide every QA item matching ``where`` as ``status`` (by an appeal or a review,
+    not a QA decision) inside ``tx``; returns their ids."""
+    ids = list((await tx.session.execute(select(QaRow.id).where(*where))).scalars())
+    if ids:
+        await tx.session.execute(
+            update(QaRow)
+            .where(QaRow.id.in_(ids))
+            .values(status=status, via=via, decided_by=by, decided_at=utc(now), decision_note=note)
+        )
+    return ids
