@@ -8,8 +8,10 @@ refuses UPDATE and DELETE on the table (triggers of migration 0004).
 
 Entries are appended inside the transaction of the change they describe
 (:meth:`AuditLog.run`), so an action and its audit entry are committed together or not
-at all. Appends are serialised by a lock in this process and, on PostgreSQL, across
-processes by a transaction-scoped advisory lock taken before reading the last entry.
+at all. Appends are serialised by a lock in this process and, across processes, before
+the last entry is read: on PostgreSQL by a transaction-scoped advisory lock, on SQLite by
+taking the database's write lock (a write that changes nothing; the driver starts
+transactions lazily, at their first write, so a plain read could see a stale last entry).
 ``seq`` is the primary key besides: should two appends still collide, the loser retries
 its whole transaction.
 The newest entries could be cut off without breaking the chain: keep the latest hash
@@ -119,15 +121,19 @@ class AuditTransaction:
         self._locked = False
 
     async def _lock(self) -> None:
-        """On PostgreSQL, wait for other processes' appends (held until commit)."""
+        """Wait for other connections' appends; the lock is held until commit."""
         if self._locked:
             return
         self._locked = True
-        bind = self.session.get_bind()
-        if bind.dialect.name == "postgresql":
+        dialect = self.session.get_bind().dialect.name
+        if dialect == "postgresql":
             await self.session.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK}
             )
+        elif dialect == "sqlite":
+            # Begins the write transaction (waiting, with the driver's busy timeout, for
+            # another connection's to end); no row matches, so the triggers never fire.
+            await self.session.execute(text("UPDATE audit_log SET seq = seq WHERE 0"))
 
     async def append(
         self,

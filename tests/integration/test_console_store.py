@@ -61,17 +61,51 @@ async def test_audit_chain_holds_and_rejects_changes(db: Database) -> None:  # n
 
 
 async def test_concurrent_appends_keep_one_chain(db: Database) -> None:  # noqa: F811
-    # Two AuditLog objects (as two processes would have) appending at once.
-    first, second = AuditLog(db), AuditLog(db)
-    await asyncio.gather(
-        *[
-            log.record("system:moderation", "review.created", f"review:r_{n}")
-            for n in range(10)
-            for log in (first, second)
-        ]
-    )
-    result = await first.verify()
-    assert result.entries == 20 and result.broken is None
+    # Two engines on one database (as two processes would have) appending at once; the
+    # retries alone would not do (they run out), the cross-connection lock must.
+    other = Database(db.url)
+    try:
+        first, second = AuditLog(db), AuditLog(other)
+        await asyncio.gather(
+            *[
+                log.record("system:moderation", "review.created", f"review:r_{n}")
+                for n in range(25)
+                for log in (first, second)
+            ]
+        )
+        result = await first.verify()
+        assert result.entries == 50 and result.broken is None
+    finally:
+        await other.close()
+
+
+async def test_an_append_waits_for_another_connections_open_one(
+    db: Database,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # While one connection's transaction has appended and not committed, another
+    # connection's append waits for it instead of reading a stale last entry and
+    # colliding (which only the retries would then repair).
+    other = Database(db.url)
+    try:
+        first, second = AuditLog(db), AuditLog(other)
+        appended = asyncio.Event()
+
+        async def slow(tx: AuditTransaction) -> int:
+            entry = await tx.append("reviewer:mo", "ban.created", "ban:b_1")
+            appended.set()
+            await asyncio.sleep(0.5)
+            return entry.seq
+
+        caplog.set_level("INFO", logger="signaling.storage.audit")
+        held = asyncio.create_task(first.run(slow))
+        await appended.wait()
+        later = await second.record("reviewer:al", "ban.created", "ban:b_2")
+        assert await held == 1 and later.seq == 2
+        assert "collided" not in caplog.text
+        assert (await first.verify()).broken is None
+    finally:
+        await other.close()
 
 
 async def test_only_one_reviewer_wins_a_claim(db: Database) -> None:  # noqa: F811
