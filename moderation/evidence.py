@@ -19,21 +19,19 @@ import os
 import secrets
 import tempfile
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
+from moderation.clock import SYSTEM_CLOCK
+from moderation.clock import utc_now as utc_now  # re-exported: callers outside moderation
 from moderation.records import EvidenceRecord
 from moderation.verdict import Verdict
 
 JPEG_QUALITY = 90
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -70,7 +68,8 @@ def blurred(frame: np.ndarray[Any, np.dtype[np.uint8]]) -> np.ndarray[Any, np.dt
 class EvidenceWriter:
     """Writes evidence files under ``directory`` and returns their records."""
 
-    def __init__(self, directory: Path, now: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, directory: Path, now: Callable[[], datetime] = SYSTEM_CLOCK.wall) -> None:
+        """``now``: the injected wall clock (:meth:`moderation.clock.Clock.wall`)."""
         self.directory = directory
         self.now = now
         self.written = 0

@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from moderation.evidence import utc_now
+from moderation.clock import SYSTEM_CLOCK
 from moderation.ports import Enforcer
 from moderation.records import (
     BanRecord,
@@ -33,7 +33,7 @@ class Sanctions:
         store: ModerationStore,
         enforcer: Enforcer,
         stats: ModerationStats,
-        now: Callable[[], datetime] = utc_now,
+        now: Callable[[], datetime] = SYSTEM_CLOCK.wall,
     ) -> None:
         self.store = store
         self.enforcer = enforcer

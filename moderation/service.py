@@ -12,8 +12,8 @@ import logging
 from typing import Any, Literal
 
 from moderation.classifiers import ClassifierConfig
-from moderation.clock import Clock, MonotonicClock
-from moderation.evidence import EvidenceWriter, utc_now
+from moderation.clock import SYSTEM_CLOCK, Clock
+from moderation.evidence import EvidenceWriter
 from moderation.moderator import VideoModerator
 from moderation.ports import (
     ClipSource,
@@ -65,10 +65,10 @@ class Moderation:
         evidence clips, for ``settings.evidence_clip_s``."""
         self.settings = settings
         self.store = store
-        self.clock = clock or MonotonicClock()
+        self.clock = clock or SYSTEM_CLOCK
         self.stats = ModerationStats()
-        self.evidence = EvidenceWriter(settings.evidence_dir)
-        self.sanctions = Sanctions(store, enforcer, self.stats)
+        self.evidence = EvidenceWriter(settings.evidence_dir, self.clock.wall)
+        self.sanctions = Sanctions(store, enforcer, self.stats, self.clock.wall)
         self.pool: WorkerPool | None = None
         if checker is None and settings.enabled:
             self.pool = WorkerPool(
@@ -77,6 +77,7 @@ class Moderation:
                 size=settings.workers,
                 timeout=settings.check_timeout_s,
                 max_pending=settings.max_pending_checks,
+                clock=self.clock,
             )
             checker = self.pool
         self.video: VideoModerator | None = None
@@ -208,14 +209,14 @@ class Moderation:
     async def active_ban(
         self, ip: str, session: str | None = None, device: str | None = None
     ) -> BanRecord | None:
-        return await self.store.active_ban(utc_now(), ip, session, device)
+        return await self.store.active_ban(self.clock.wall(), ip, session, device)
 
     async def active_hold(self, subject: Subject) -> ReviewItem | None:
         """The hold that keeps ``subject`` (visitor id, session or device) out of
         matching now, if any (asked at every ``join``; the store is the truth, shared by
         all nodes; a hold made earlier still applies with moderation turned off)."""
         return await self.store.active_hold(
-            utc_now(), subject.visitor, subject.session, subject.device
+            self.clock.wall(), subject.visitor, subject.session, subject.device
         )
 
     def released(self, visitor: str) -> None:

@@ -38,6 +38,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from moderation.classifiers import BgrFrame
+from moderation.clock import SYSTEM_CLOCK, Clock
 from moderation.verdict import Verdict, coerce_verdict
 from moderation.workers import CheckTimedOut, NoWorker, WorkerPool
 
@@ -67,8 +68,15 @@ def decode_frame(data: bytes) -> BgrFrame:
 class StreamChecker:
     """The node side: a :class:`~moderation.ports.FrameChecker` that asks ``duet worker``."""
 
-    def __init__(self, redis: Redis, prefix: str = "duet:", timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str = "duet:",
+        timeout: float = 2.0,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.redis = redis
+        self.clock = clock
         self.stream = prefix + "checks"
         self.prefix = prefix
         self.timeout = timeout
@@ -105,10 +113,9 @@ class StreamChecker:
 
     async def _wait(self, reply: str) -> bytes | str | None:
         """BLPOP in one-second slices (below any client socket timeout) until ``timeout``."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout
+        deadline = self.clock.now() + self.timeout
         while True:
-            left = deadline - loop.time()
+            left = deadline - self.clock.now()
             if left <= 0:
                 return None
             answer = await self.redis.blpop([reply], timeout=min(1.0, max(0.01, left)))
@@ -144,8 +151,10 @@ class StreamWorker:
         name: str | None = None,
         reclaim_after: float = 10.0,
         max_deliveries: int = 3,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.redis = redis
+        self.clock = clock
         self.pool = pool
         self.stream = prefix + "checks"
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
@@ -209,7 +218,7 @@ class StreamWorker:
 
     async def _reclaim_forever(self) -> None:
         while True:
-            await asyncio.sleep(max(0.5, self.reclaim_after / 2))
+            await self.clock.sleep(max(0.5, self.reclaim_after / 2))
             try:
                 await self.reclaim()
             except (ConnectionError, OSError, ResponseError) as exc:

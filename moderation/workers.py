@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from moderation.classifiers import BgrFrame, ClassifierConfig, load_factory
+from moderation.clock import SYSTEM_CLOCK, Clock
 from moderation.verdict import Verdict, coerce_verdict
 
 logger = logging.getLogger(__name__)
@@ -111,7 +112,10 @@ class WorkerPool:
         timeout: float = 2.0,
         max_pending: int = 16,
         max_backoff: float = 30.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        """``clock``: waits and restart back-off (the real clock in production; a worker's
+        reply is still bounded by ``asyncio.timeout`` on the event loop)."""
         if size < 1:
             raise ValueError("a worker pool needs at least one worker")
         self.factory = factory
@@ -120,6 +124,7 @@ class WorkerPool:
         self.timeout = timeout
         self.max_pending = max_pending
         self.max_backoff = max_backoff
+        self.clock = clock
         self.stats = PoolStats()
         self._context = multiprocessing.get_context("spawn")
         self._workers: list[_Worker] = []
@@ -143,25 +148,23 @@ class WorkerPool:
 
     async def wait_ready(self, timeout: float) -> bool:
         """Wait until every worker has loaded its classifier (for tests and benchmarks)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = self.clock.now() + timeout
         while self.ready_count < self.size:
-            if loop.time() > deadline:
+            if self.clock.now() > deadline:
                 return False
-            await asyncio.sleep(0.05)
+            await self.clock.sleep(0.05)
         return True
 
     async def first_outcome(self, timeout: float) -> str | None:
         """Wait until a worker has loaded the classifier (``None``) or one failed to
         (the error); ``"no worker became ready within N s"`` after ``timeout``."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = self.clock.now() + timeout
         while not self._ever_ready:
             if self.load_error is not None:
                 return self.load_error
-            if loop.time() > deadline:
+            if self.clock.now() > deadline:
                 return f"no worker became ready within {timeout:g} s"
-            await asyncio.sleep(0.05)
+            await self.clock.sleep(0.05)
         return None
 
     @property
@@ -257,7 +260,7 @@ class WorkerPool:
 
     async def _spawn(self, index: int, delay: float) -> None:
         if delay:
-            await asyncio.sleep(delay)
+            await self.clock.sleep(delay)
         if self._closing:
             return
         parent, child = self._context.Pipe(duplex=True)

@@ -68,3 +68,58 @@ def test_failed_test_check_reopens_for_a_new_cooloff() -> None:
     assert breaker.allow()
     breaker.release()  # the test check found no frame: another may try
     assert breaker.allow()
+
+
+def test_the_cooloff_must_pass_in_full_before_a_test_check() -> None:
+    clock = Tick()
+    breaker = Breaker(failures=2, cooloff=10, clock=clock)
+    for _ in range(2):
+        assert breaker.allow()
+        breaker.failure(TimeoutError())
+    assert breaker.state == "open"
+    clock.now += 9.999
+    assert not breaker.allow()
+    assert breaker.state == "open"
+    clock.now += 0.001
+    assert breaker.allow()
+    assert breaker.state == "half_open"
+
+
+def test_late_outcomes_while_open_change_nothing() -> None:
+    """Checks allowed while closed may end after the breaker opened: neither a success
+    nor a failure of theirs closes it or restarts its cool-off."""
+    clock = Tick()
+    breaker = Breaker(failures=1, cooloff=5, clock=clock)
+    assert breaker.allow() and breaker.allow()
+    breaker.failure(TimeoutError())
+    assert breaker.state == "open"
+    clock.now += 3
+    breaker.success()
+    assert breaker.state == "open"
+    breaker.failure(TimeoutError())
+    clock.now += 2.5
+    assert breaker.allow()  # the cool-off still counts from the first opening
+    assert breaker.stats.transitions == {"open": 1, "half_open": 1}
+
+
+def test_after_closing_the_count_starts_again() -> None:
+    clock = Tick()
+    breaker = Breaker(failures=2, cooloff=1, clock=clock)
+    for _ in range(2):
+        breaker.allow()
+        breaker.failure(TimeoutError())
+    clock.now += 2
+    assert breaker.allow()
+    breaker.success()
+    assert breaker.state == "closed"
+    breaker.allow()
+    breaker.failure(TimeoutError())
+    assert breaker.state == "closed"  # one failure of two
+    breaker.allow()
+    breaker.failure(TimeoutError())
+    assert breaker.state == "open"
+
+
+def test_a_breaker_needs_at_least_one_failure_to_open() -> None:
+    with pytest.raises(ValueError):
+        Breaker(failures=0, cooloff=1, clock=Tick())
