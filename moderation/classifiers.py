@@ -15,11 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import numpy as np
-
+from moderation.errors import ModerationError
+from moderation.frames import BgrFrame as BgrFrame  # re-exported for old importers
 from moderation.verdict import Box, Verdict
-
-BgrFrame = np.ndarray[Any, np.dtype[np.uint8]]
 
 NUDENET_SOURCE = "nudenet-320n+age"
 
@@ -43,8 +41,10 @@ class Classifier(Protocol):
 ClassifierFactory = Callable[[ClassifierConfig], Classifier]
 
 
-class FactoryNotFound(ValueError):
+class FactoryNotFound(ModerationError, ValueError):
     """``moderation.classifier`` does not name an importable callable."""
+
+    code = "classifier_not_found"
 
 
 def load_factory(path: str) -> ClassifierFactory:

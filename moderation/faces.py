@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from moderation.classifiers import BgrFrame
+from moderation.frames import BgrFrame
 from moderation.verdict import Verdict
 
 UPSAMPLE_BELOW = 360

@@ -19,10 +19,10 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from moderation.breaker import Breaker
-from moderation.classifiers import BgrFrame
 from moderation.clock import Clock
 from moderation.evidence import EvidenceWriter
 from moderation.faces import face_present
+from moderation.frames import BgrFrame
 from moderation.policy import Decision, Policy
 from moderation.ports import (
     ClipSource,
@@ -398,15 +398,15 @@ class VideoModerator:
         try:
             verdict = await self.checker.classify(frame)
         except NoWorker as exc:
-            if exc.reason == "unavailable":
+            if exc.code == "unavailable":
                 self.stats.checks_failed["unavailable"] += 1
                 self.breaker.failure(exc)
             else:
                 self.breaker.release()
-                self.stats.checks_skipped[exc.reason] += 1
+                self.stats.checks_skipped[exc.code] += 1
             return None
         except CheckFailed as exc:
-            self.stats.checks_failed[exc.reason] += 1
+            self.stats.checks_failed[exc.code] += 1
             self.breaker.failure(exc)
             return None
         except asyncio.CancelledError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from moderation.classifiers import BgrFrame
+from moderation.frames import BgrFrame
 from moderation.records import BanRecord, ReviewItem, Subject
 from moderation.verdict import Verdict
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from moderation.classifiers import ClassifierConfig
 from moderation.clock import SYSTEM_CLOCK, Clock
+from moderation.errors import ModerationError
 from moderation.evidence import EvidenceWriter
 from moderation.moderator import VideoModerator
 from moderation.ports import (
@@ -42,8 +43,10 @@ def classifier_config(settings: ModerationSettings) -> ClassifierConfig:
     )
 
 
-class ModerationDown(RuntimeError):
+class ModerationDown(ModerationError, RuntimeError):
     """Moderation is on but its classifier cannot be loaded (start-up, production)."""
+
+    code = "moderation_down"
 
 
 class Moderation:

@@ -37,8 +37,8 @@ import numpy as np
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from moderation.classifiers import BgrFrame
 from moderation.clock import SYSTEM_CLOCK, Clock
+from moderation.frames import BgrFrame
 from moderation.verdict import Verdict, coerce_verdict
 from moderation.workers import CheckTimedOut, NoWorker, WorkerPool
 

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from moderation.errors import ModerationError
+
 
 @dataclass(frozen=True)
 class Box:
@@ -58,8 +60,10 @@ class Verdict:
         return asdict(self)
 
 
-class BadVerdict(ValueError):
+class BadVerdict(ModerationError, ValueError):
     """A classifier returned something that is not a verdict."""
+
+    code = "bad_verdict"
 
 
 def coerce_verdict(value: object, source: str = "custom") -> Verdict:

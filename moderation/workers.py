@@ -30,37 +30,41 @@ from typing import Any
 
 import numpy as np
 
-from moderation.classifiers import BgrFrame, ClassifierConfig, load_factory
+from moderation.classifiers import ClassifierConfig, load_factory
 from moderation.clock import SYSTEM_CLOCK, Clock
+from moderation.errors import ModerationError
+from moderation.frames import BgrFrame
 from moderation.verdict import Verdict, coerce_verdict
 
 logger = logging.getLogger(__name__)
 
 
-class CheckFailed(Exception):
+class CheckFailed(ModerationError):
     """A check ran but produced no verdict; counts against the breaker."""
 
-    reason = "error"
+    code = "error"
 
 
 class WorkerDied(CheckFailed):
-    reason = "worker_died"
+    code = "worker_died"
 
 
 class CheckTimedOut(CheckFailed):
-    reason = "timeout"
+    code = "timeout"
 
 
 class ClassifierError(CheckFailed):
-    reason = "classifier_error"
+    code = "classifier_error"
 
 
-class NoWorker(Exception):
-    """No worker could take the check: ``busy``, ``starting`` or ``unavailable``."""
+class NoWorker(ModerationError):
+    """No worker could take the check: ``code`` is ``busy``, ``starting`` or
+    ``unavailable`` (also the message)."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    code = "no_worker"
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code, code)
 
 
 @dataclass

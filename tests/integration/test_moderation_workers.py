@@ -48,7 +48,7 @@ async def test_sigkilled_worker_fails_its_check_fast_and_is_replaced(
         assert time.monotonic() - killed < 2.5  # not the 10 s timeout, not the 3 s check
         with pytest.raises(NoWorker) as no_worker:
             await pool.classify(RED_BGR)
-        assert no_worker.value.reason == "unavailable"
+        assert no_worker.value.code == "unavailable"
         monkeypatch.setenv("DUETTEST_DELAY_S", "0")  # (the replacement reads it at spawn)
         assert await pool.wait_ready(30)
         assert pool.stats.pids != [pid] and pool.stats.restarts == 1
@@ -94,7 +94,7 @@ async def test_classifier_errors_and_load_failures_are_reported(
     try:
         with pytest.raises(NoWorker) as no_worker:
             await broken.classify(RED_BGR)
-        assert no_worker.value.reason == "starting"
+        assert no_worker.value.code == "starting"
         deadline = time.monotonic() + 30
         while broken.stats.load_failures == 0:
             assert time.monotonic() < deadline

@@ -1,0 +1,25 @@
+"""The base of moderation's coded errors.
+
+Every exception ``moderation`` raises on purpose is a :class:`ModerationError`: ``code``
+is stable (a metrics label, a log field: ``checks_failed{reason=...}``,
+``checks_skipped{reason=...}``), the message is for people. A subclass sets its ``code``
+as a class attribute; one that stands for several (``NoWorker``: ``busy``, ``starting``,
+``unavailable``) passes it. Subclasses may also derive from the builtin they replace
+(``ValueError``, ``RuntimeError``) so existing handlers keep catching them.
+"""
+
+from __future__ import annotations
+
+
+class ModerationError(Exception):
+    code: str = "moderation_error"
+    """Stable, snake_case."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @property
+    def message(self) -> str:
+        return str(self)
