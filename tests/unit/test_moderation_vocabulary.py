@@ -33,8 +33,8 @@ def defined_names(source: str) -> set[str]:
 
 def test_bgr_frame_is_defined_once() -> None:
     where = [
-        path.name
-        for path in sorted(PACKAGE.glob("*.py"))
+        str(path.relative_to(PACKAGE))
+        for path in sorted(PACKAGE.rglob("*.py"))
         if "BgrFrame" in defined_names(path.read_text(encoding="utf-8"))
     ]
     assert where == ["frames.py"], f"BgrFrame defined in {where}: import moderation.frames"
@@ -42,8 +42,8 @@ def test_bgr_frame_is_defined_once() -> None:
 
 def moderation_exceptions() -> list[type[BaseException]]:
     found: list[type[BaseException]] = []
-    for info in pkgutil.iter_modules([str(PACKAGE)]):
-        module = importlib.import_module(f"moderation.{info.name}")
+    for info in pkgutil.walk_packages([str(PACKAGE)], prefix="moderation."):
+        module = importlib.import_module(info.name)
         for _, value in inspect.getmembers(module, inspect.isclass):
             if issubclass(value, BaseException) and value.__module__ == module.__name__:
                 found.append(value)
