@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fractions
 import json
-import math
 import os
 import subprocess
 import sys
@@ -51,13 +49,12 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from benchmarks.caller import PING_EVERY_S, keep_loopback_candidates
 from benchmarks.door import open_session, ws_url_with
 from benchmarks.scrape import parse_metrics
+from benchmarks.tracks import ColorTrack, ToneTrack, colour_like
 from moderation.classifiers import ClassifierConfig
 from moderation.verdict import Verdict
 
 OFFENDER_RGB = (210, 40, 40)
 SAFE_RGB = ((40, 200, 60), (40, 60, 210), (220, 210, 40), (230, 230, 230))
-WIDTH, HEIGHT, FPS = 160, 120, 15
-TOLERANCE = 40.0
 READY_TIMEOUT_S = 60.0
 
 
@@ -65,14 +62,14 @@ READY_TIMEOUT_S = 60.0
 
 
 class ColourClassifier:
-    """Explicit = the offenders' red (mean colour within ``TOLERANCE``); safe otherwise."""
+    """Explicit = the offenders' red (mean colour within ``COLOUR_TOLERANCE``); safe otherwise."""
 
     def __init__(self, config: ClassifierConfig) -> None:
         self.config = config
 
     def classify(self, frame_bgr: np.ndarray[Any, Any]) -> Verdict:
         mean = frame_bgr.reshape(-1, 3).mean(axis=0)[::-1]
-        unsafe = _like(tuple(float(c) for c in mean), OFFENDER_RGB)  # type: ignore[arg-type]
+        unsafe = colour_like(tuple(float(c) for c in mean), OFFENDER_RGB)  # type: ignore[arg-type]
         return Verdict(
             unsafe=unsafe,
             minor=False,
@@ -86,58 +83,7 @@ def by_colour(config: ClassifierConfig) -> ColourClassifier:
     return ColourClassifier(config)
 
 
-def _like(mean: tuple[float, float, float], rgb: tuple[int, int, int]) -> bool:
-    return max(abs(m - c) for m, c in zip(mean, rgb, strict=True)) < TOLERANCE
-
-
 # --- callers ---------------------------------------------------------------------------
-
-
-class _Colour(MediaStreamTrack):
-    kind = "video"
-
-    def __init__(self, rgb: tuple[int, int, int]) -> None:
-        super().__init__()
-        self.picture = np.empty((HEIGHT, WIDTH, 3), dtype=np.uint8)
-        self.picture[:, :] = rgb
-        self._start: float | None = None
-        self._count = 0
-
-    async def recv(self) -> av.VideoFrame:
-        if self._start is None:
-            self._start = time.monotonic()
-        self._count += 1
-        wait = self._start + self._count / FPS - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        frame = av.VideoFrame.from_ndarray(self.picture, format="rgb24")
-        frame.pts = self._count * (90_000 // FPS)
-        frame.time_base = fractions.Fraction(1, 90_000)
-        return frame
-
-
-class _Tone(MediaStreamTrack):
-    kind = "audio"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._start: float | None = None
-        self._count = 0
-
-    async def recv(self) -> av.AudioFrame:
-        if self._start is None:
-            self._start = time.monotonic()
-        wait = self._start + self._count * 0.02 - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        t = (np.arange(960) + self._count * 960) / 48_000
-        pcm = (np.sin(2 * math.pi * 440 * t) * 8000).astype(np.int16).reshape(1, -1)
-        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
-        frame.sample_rate = 48_000
-        frame.pts = self._count * 960
-        frame.time_base = fractions.Fraction(1, 48_000)
-        self._count += 1
-        return frame
 
 
 class _Caller:
@@ -186,8 +132,8 @@ class _Caller:
         await pc.setRemoteDescription(
             RTCSessionDescription(sdp=keep_loopback_candidates(sdp), type="offer")
         )
-        pc.addTrack(_Colour(self.rgb))
-        pc.addTrack(_Tone())
+        pc.addTrack(ColorTrack(self.rgb))
+        pc.addTrack(ToneTrack())
         await pc.setLocalDescription(await pc.createAnswer())
         await self.send({"type": "answer", "sdp": pc.localDescription.sdp})
 
@@ -220,13 +166,13 @@ class _Caller:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for at, mean in self.frames:
-                if at >= after and _like(mean, rgb):
+                if at >= after and colour_like(mean, rgb):
                     return at
             await asyncio.sleep(0.005)
         return None
 
-    def frames_like(self, rgb: tuple[int, int, int], after: float = 0.0) -> int:
-        return sum(1 for at, mean in self.frames if at >= after and _like(mean, rgb))
+    def framescolour_like(self, rgb: tuple[int, int, int], after: float = 0.0) -> int:
+        return sum(1 for at, mean in self.frames if at >= after and colour_like(mean, rgb))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -422,7 +368,7 @@ async def _run_side(url: str, prescreen: bool, calls: int, offenders: int, durat
                 await offender.wait_for("banned", after=since, timeout=15)
                 side.offenders_banned += 1
             await asyncio.sleep(1.0)  # frames still in flight would arrive by now
-            side.offender_frames_seen += partner.frames_like(OFFENDER_RGB, since)
+            side.offender_frames_seen += partner.framescolour_like(OFFENDER_RGB, since)
             for caller in (partner, offender):
                 await caller.close()
     finally:

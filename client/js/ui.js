@@ -132,3 +132,17 @@ export function toast(text, kind = "error") {
   while (dom.toasts.children.length > MAX_TOASTS) dom.toasts.firstElementChild.remove();
   setTimeout(() => item.remove(), TOAST_MS);
 }
+
+/** What the visitor's own tile says while the server holds their video back from the
+ * partner (`video_state`, side "own"); nothing once it is open. */
+const OWN_VIDEO_TEXT = {
+  checking: "Checking your video before the stranger sees it…",
+  face_required: "Show your face to start video. The stranger can't see you until then.",
+};
+
+export function showOwnVideoState(state) {
+  const text = OWN_VIDEO_TEXT[state];
+  dom.localNotice.hidden = !text;
+  dom.localNotice.textContent = text ?? "";
+  dom.localNotice.dataset.state = text ? state : "open";
+}

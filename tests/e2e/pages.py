@@ -6,7 +6,7 @@ import asyncio
 
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import PageRecord
+from tests.e2e.conftest import PASSWORD, REVIEWER, PageRecord
 
 MATCH_TIMEOUT_MS = 10_000
 PLAY_TIMEOUT_MS = 12_000
@@ -101,3 +101,28 @@ def assert_clean(*records: PageRecord) -> None:
     for record in records:
         assert record.dialogs == [], f"a dialog opened: {record.dialogs}"
         assert record.errors == [], f"page errors: {record.errors}"
+
+
+# --- the reviewer console --------------------------------------------------------------
+
+
+async def enter_gate(page: Page) -> None:
+    """The age gate and the challenge, for a visitor who may be banned once in (so no
+    waiting for the mode choice)."""
+    await tid(page, "gate-year").fill("1990")
+    await tid(page, "gate-adult").check()
+    await tid(page, "gate-enter").click()
+
+
+async def log_in(page: Page) -> None:
+    """Log the console in as ``console_server``'s reviewer."""
+    await tid(page, "login-name").fill(REVIEWER)
+    await tid(page, "login-password").fill(PASSWORD)
+    await tid(page, "login-submit").click()
+    await expect(tid(page, "me")).to_have_text(REVIEWER)
+
+
+async def decide(page: Page, action: str, reason: str) -> None:
+    """Decide the opened item with ``action`` (``action-<action>``) and ``reason``."""
+    await tid(page, "decision-reason").fill(reason)
+    await tid(page, f"action-{action}").click()

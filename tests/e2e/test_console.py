@@ -1,6 +1,7 @@
 """The reviewer console and appeals end to end, in Chromium, against a real ``duet serve``
 with moderation on (the colour test classifier in real worker processes).
 
+The node and the reviewer's account come from ``console_server`` (tests/e2e/conftest.py).
 A purple aiortc caller is flagged as a possible minor by the pipeline; a reviewer logs in,
 finds the item, reveals the frame and upholds it (the caller is banned and removed). A
 visitor on the banned device opens Duet, sees the banned screen and appeals; the
@@ -17,93 +18,25 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import expect
 
 from signaling.storage.db import Database
 from signaling.storage.reports import NewReport, ReportStore
-from tests.e2e.conftest import PageRecord, pass_gate
-from tests.e2e.pages import assert_clean, tid, wait_online
+from tests.e2e.conftest import OpenPage, pass_gate
+from tests.e2e.pages import assert_clean, decide, enter_gate, log_in, tid, wait_online
 from tests.support.caller import Caller
-from tests.support.servers import REPO_ROOT, DuetServer, run_duet
+from tests.support.servers import REPO_ROOT, DuetServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 PURPLE, GREEN = (150, 40, 190), (40, 200, 60)
 PURPLE_DEVICE = "e2e_purple_device_0001"
-PASSWORD = "a reviewer's long password"
-ROLE = ["--role", "moderator", "--password-stdin"]
 SCREENSHOT = os.environ.get("DUET_CONSOLE_SCREENSHOT", "")
 BANNED_SCREENSHOT = os.environ.get("DUET_BANNED_SCREENSHOT", "")
-MODERATION_ENV = {
-    "DUET_MODERATION__ENABLED": "true",
-    "DUET_MODERATION__CLASSIFIER": "tests.support.classifiers:by_colour",
-    "DUET_MODERATION__SCHEDULE_OFFSETS_S": "[0.3, 0.8, 1.5]",
-    "DUET_MODERATION__PERIODIC_S": "0.5",
-    "DUET_MODERATION__PARTNER_STAGGER_S": "0.1",
-    # Generous under load: a check that gets no decoded frame in time is skipped.
-    "DUET_MODERATION__TAP_TIMEOUT_S": "3.0",
-    "DUETTEST_UNSAFE_RGB": "210,40,40",
-    "DUETTEST_MINOR_RGB": "150,40,190",
-    "DUET_SECRET_KEY": "e2e-console-secret",
-}
-
-OpenPage = Callable[..., Awaitable[PageRecord]]
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[DuetServer]:
-    database_url = f"sqlite+aiosqlite:///{tmp_path}/duet.sqlite3"
-    # The reviewer account, made the way an operator makes it (before the node starts).
-    created = subprocess.run(
-        [sys.executable, "-m", "signaling.cli", "admin", "create-user", "rita", *ROLE],
-        input=PASSWORD + "\n",
-        env={**os.environ, "DUET_DATABASE_URL": database_url},
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert created.returncode == 0, created.stderr
-    with run_duet(tmp_path, MODERATION_ENV) as server:
-        deadline = time.monotonic() + 30
-        while httpx.get(server.url + "/healthz").json()["moderation"]["workers_ready"] < 1:
-            assert time.monotonic() < deadline, server.log()
-            time.sleep(0.1)
-        yield server
-
-
-@pytest.fixture
-async def open_page(browser: Browser, server: DuetServer) -> AsyncIterator[OpenPage]:
-    contexts = []
-
-    async def open_one(path: str, init_script: str | None = None) -> PageRecord:
-        """A fresh browser context; ``init_script`` runs in the page before the app."""
-        context = await browser.new_context(viewport={"width": 1440, "height": 900})
-        contexts.append(context)
-        context.set_default_timeout(10_000)
-        if init_script:
-            await context.add_init_script(init_script)
-        page = await context.new_page()
-        record = PageRecord(page)
-        page.on("console", lambda m: record.errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda exc: record.errors.append(str(exc)))
-        await page.goto(server.url + path)
-        return record
-
-    try:
-        yield open_one
-    finally:
-        for context in contexts:
-            with contextlib.suppress(Exception):
-                await context.close()
 
 
 async def _file_reports(server: DuetServer) -> None:
@@ -138,49 +71,30 @@ async def _review_item_exists(server: DuetServer, timeout: float = 30.0) -> None
         await asyncio.sleep(0.2)
 
 
-async def _enter(page: Page) -> None:
-    """The age gate and the challenge, for a visitor who may be banned once in."""
-    await tid(page, "gate-year").fill("1990")
-    await tid(page, "gate-adult").check()
-    await tid(page, "gate-enter").click()
-
-
-async def _login(page: Page) -> None:
-    await tid(page, "login-name").fill("rita")
-    await tid(page, "login-password").fill(PASSWORD)
-    await tid(page, "login-submit").click()
-    await expect(tid(page, "me")).to_have_text("rita")
-
-
-async def _decide(page: Page, action: str, reason: str) -> None:
-    await tid(page, "decision-reason").fill(reason)
-    await tid(page, f"action-{action}").click()
-
-
 async def test_review_uphold_then_appeal_overturn(
-    server: DuetServer,
-    open_page: OpenPage,
+    console_server: DuetServer,
+    open_console_page: OpenPage,
     loopback_only: None,
     callers: list[object],
     tmp_path: Path,
 ) -> None:
-    await _file_reports(server)
+    await _file_reports(console_server)
     # The pipeline flags a purple caller (explicit, possible minor): held, never banned --
     # a HIGH review item that keeps it out of matching until a reviewer decides.
-    purple = await Caller(server.ws_url, PURPLE, device=PURPLE_DEVICE).connect()
+    purple = await Caller(console_server.ws_url, PURPLE, device=PURPLE_DEVICE).connect()
     callers.append(purple)
-    green = await Caller(server.ws_url, GREEN).connect()
+    green = await Caller(console_server.ws_url, GREEN).connect()
     callers.append(green)
     await purple.join("video")
     await green.join("video")
     await purple.wait_for("matched")
-    await _review_item_exists(server)
+    await _review_item_exists(console_server)
     await purple.wait_for("held", timeout=10)
     assert (await green.wait_for("partner_left", timeout=5))["reason"] == "ended"
 
-    reviewer = await open_page("/review")
+    reviewer = await open_console_page("/review")
     rp = reviewer.page
-    await _login(rp)
+    await log_in(rp)
     item = tid(rp, "queue-item").and_(rp.locator("[data-kind='review']"))
     await expect(item).to_have_count(1)
     await expect(tid(rp, "queue-item")).to_have_count(3)
@@ -210,7 +124,7 @@ async def test_review_uphold_then_appeal_overturn(
     await rp.wait_for_function(  # (after a short transition)
         "() => getComputedStyle(document.querySelector('.evidence__image')).filter === 'none'"
     )
-    await _decide(rp, "uphold", "Looks under 18 on camera")
+    await decide(rp, "uphold", "Looks under 18 on camera")
     await expect(tid(rp, "decision-result")).to_have_attribute("data-status", "upheld")
     banned = await purple.wait_for("banned", timeout=10)
     assert banned["appeal"]["status"] == "none" and banned["appeal"]["token"]
@@ -228,11 +142,11 @@ async def test_review_uphold_then_appeal_overturn(
 
     # The banned person (the same device, now in a browser) sees the banned screen and
     # appeals; only they get the appeal token, not others behind the same address.
-    visitor = await open_page(
+    visitor = await open_console_page(
         "/", init_script=f"localStorage.setItem('duet.device', '{PURPLE_DEVICE}')"
     )
     vp = visitor.page
-    await _enter(vp)
+    await enter_gate(vp)
     await expect(tid(vp, "banned")).to_be_visible(timeout=30_000)
     await expect(tid(vp, "banned-reason")).to_contain_text("minor")
     await expect(tid(vp, "banned-until")).not_to_be_empty()
@@ -254,7 +168,7 @@ async def test_review_uphold_then_appeal_overturn(
     await expect(rp.locator(".item__hash")).to_have_count(1)  # the ban's evidence, too
     evidence_files = list((tmp_path / "evidence").rglob("e_*.jpg"))
     assert evidence_files
-    await _decide(rp, "overturn", "Classifier mistake: a poster")
+    await decide(rp, "overturn", "Classifier mistake: a poster")
     await expect(tid(rp, "decision-result")).to_have_attribute("data-status", "overturned")
     assert not any(path.exists() for path in evidence_files)
 
@@ -263,7 +177,7 @@ async def test_review_uphold_then_appeal_overturn(
     await pass_gate(vp)
     await expect(tid(vp, "appeal-decision")).to_contain_text("Your appeal was accepted")
     await wait_online(vp)
-    other = await open_page("/")
+    other = await open_console_page("/")
     await pass_gate(other.page)
     await wait_online(other.page)
     await tid(vp, "start-text").click()

@@ -8,11 +8,9 @@ check (``DUETTEST_DELAY_S``), so that the waiting state lasts long enough to be 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.async_api import expect
 
@@ -24,7 +22,7 @@ from tests.e2e.pages import (
     tid,
     wait_online,
 )
-from tests.support.servers import Coturn, DuetServer, run_duet
+from tests.support.servers import Coturn, DuetServer, run_duet, wait_moderation_ready
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -44,10 +42,7 @@ def e2e_duet(tmp_path: Path, coturn: Coturn) -> Iterator[DuetServer]:
         "DUETTEST_DELAY_S": "1.5",
     }
     with run_duet(tmp_path, env=env) as server:
-        deadline = time.monotonic() + 30
-        while httpx.get(server.url + "/healthz").json()["moderation"]["workers_ready"] < 1:
-            assert time.monotonic() < deadline, "moderation workers never became ready"
-            time.sleep(0.1)
+        wait_moderation_ready(server)
         yield server
 
 

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,33 +16,16 @@ import websockets
 
 from tests.support.caller import Caller
 from tests.support.door import open_session
-from tests.support.servers import REPO_ROOT, DuetServer, run_duet
+from tests.support.servers import DuetServer, create_reviewer, run_duet
 
 PASSWORD = "an admin's long password"
-
-
-def _role(role: str) -> list[str]:
-    return ["--role", role, "--password-stdin"]
-
-
-def _create(database_url: str, name: str, role: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "signaling.cli", "admin", "create-user", name, *_role(role)],
-        input=PASSWORD + "\n",
-        env={**os.environ, "DUET_DATABASE_URL": database_url},
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[DuetServer]:
     database_url = f"sqlite+aiosqlite:///{tmp_path}/duet.sqlite3"
-    _create(database_url, "ada", "admin")
-    _create(database_url, "mo", "moderator")
+    create_reviewer(database_url, "ada", PASSWORD, "admin")
+    create_reviewer(database_url, "mo", PASSWORD)
     with run_duet(tmp_path) as server:
         yield server
 

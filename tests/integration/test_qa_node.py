@@ -12,11 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import sqlite3
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +23,7 @@ import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.caller import Caller
-from tests.support.servers import REPO_ROOT, DuetServer, run_duet
+from tests.support.servers import DuetServer, create_reviewer, run_duet, wait_moderation_ready
 
 RED, GREEN = (210, 40, 40), (40, 200, 60)
 PASSWORD = "a reviewer's long password"
@@ -38,26 +34,7 @@ ALL = {"kind": "all", "source": "all", "classifier": "all", "reason": "all"}
 @pytest.fixture
 def node(tmp_path: Path, loopback_only: None) -> Iterator[DuetServer]:
     database_url = f"sqlite+aiosqlite:///{tmp_path}/duet.sqlite3"
-    created = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "signaling.cli",
-            "admin",
-            "create-user",
-            "quinn",
-            "--role",
-            "moderator",
-            "--password-stdin",
-        ],
-        input=PASSWORD + "\n",
-        env={**os.environ, "DUET_DATABASE_URL": database_url},
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert created.returncode == 0, created.stderr
+    create_reviewer(database_url, "quinn", PASSWORD)
     env = {
         "DUET_MODERATION__ENABLED": "true",
         "DUET_MODERATION__CLASSIFIER": "tests.support.classifiers:by_colour",
@@ -77,10 +54,7 @@ def node(tmp_path: Path, loopback_only: None) -> Iterator[DuetServer]:
         "DUET_REPORTS__VERBAL_MIN_MATCH_S": "0",
     }
     with run_duet(tmp_path, env) as server:
-        deadline = time.monotonic() + 30
-        while httpx.get(server.url + "/healthz").json()["moderation"]["workers_ready"] < 1:
-            assert time.monotonic() < deadline, server.log()
-            time.sleep(0.1)
+        wait_moderation_ready(server)
         yield server
 
 

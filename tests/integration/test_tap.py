@@ -6,8 +6,8 @@ import asyncio
 
 import numpy as np
 
+from benchmarks.tracks import HEIGHT, WIDTH, ColorTrack
 from sfu import Router, SfuSettings
-from tests.support.caller import HEIGHT, WIDTH, ColorTrack
 from tests.support.inproc import connect_caller
 
 RED, GREEN = (210, 40, 40), (40, 200, 60)

@@ -10,24 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fractions
 import json
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import av
 import numpy as np
 import websockets
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import AUDIO_PTIME, MediaStreamError, MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from benchmarks.tracks import ColorTrack, ToneTrack, colour_like
 from tests.support.door import http_base, open_session
-
-WIDTH, HEIGHT = 160, 120
-FPS = 15
 
 
 class DecodeErrors(logging.Handler):
@@ -42,67 +37,6 @@ class DecodeErrors(logging.Handler):
             self.count += 1
 
 
-class ColorTrack(MediaStreamTrack):
-    """Solid-colour video at ``FPS`` frames per second."""
-
-    kind = "video"
-
-    def __init__(
-        self, rgb: tuple[int, int, int], picture: np.ndarray[Any, Any] | None = None
-    ) -> None:
-        """``picture``: an RGB photograph (H x W x 3, even sides) sent instead of ``rgb``;
-        it may be changed while sending (:meth:`CallerMedia.show`)."""
-        super().__init__()
-        self.rgb = rgb
-        self.picture = picture
-        self._start: float | None = None
-        self._count = 0
-
-    async def recv(self) -> av.VideoFrame:
-        if self._start is None:
-            self._start = time.monotonic()
-        self._count += 1
-        wait = self._start + self._count / FPS - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        if self.picture is not None:
-            picture = self.picture
-        else:
-            picture = np.empty((HEIGHT, WIDTH, 3), dtype=np.uint8)
-            picture[:, :] = self.rgb
-        frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
-        frame.pts = self._count * (90_000 // FPS)
-        frame.time_base = fractions.Fraction(1, 90_000)
-        return frame
-
-
-class ToneTrack(MediaStreamTrack):
-    """A 440 Hz tone in 20 ms mono frames at 48 kHz."""
-
-    kind = "audio"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._start: float | None = None
-        self._count = 0
-
-    async def recv(self) -> av.AudioFrame:
-        if self._start is None:
-            self._start = time.monotonic()
-        samples = int(48_000 * AUDIO_PTIME)
-        wait = self._start + self._count * AUDIO_PTIME - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        t = (np.arange(samples) + self._count * samples) / 48_000
-        pcm = (np.sin(2 * math.pi * 440 * t) * 8000).astype(np.int16).reshape(1, -1)
-        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
-        frame.sample_rate = 48_000
-        frame.pts = self._count * samples
-        frame.time_base = fractions.Fraction(1, 48_000)
-        self._count += 1
-        return frame
-
-
 @dataclass
 class Received:
     """What a caller got from the SFU."""
@@ -110,12 +44,6 @@ class Received:
     colors: list[tuple[float, tuple[float, float, float]]] = field(default_factory=list)
     """(monotonic time, mean RGB) of every decoded video frame."""
     audio_frames: int = 0
-
-
-def _close(mean: tuple[float, float, float], rgb: tuple[int, int, int]) -> bool:
-    """Whether a decoded frame's mean colour is the solid colour ``rgb`` (VP8 shifts it a
-    little; the test colours are far apart)."""
-    return max(abs(m - c) for m, c in zip(mean, rgb, strict=True)) < 40
 
 
 class CallerMedia:
@@ -171,12 +99,13 @@ class CallerMedia:
 
     def frames_like(self, rgb: tuple[int, int, int], since: float = 0.0) -> int:
         """How many received video frames since ``since`` look like colour ``rgb``."""
-        return sum(1 for at, mean in self.received.colors if at >= since and _close(mean, rgb))
+        return sum(1 for at, mean in self.received.colors if at >= since and colour_like(mean, rgb))
 
     def first_like(self, rgb: tuple[int, int, int], since: float = 0.0) -> float | None:
         """When the first frame like ``rgb`` arrived after ``since``."""
         return next(
-            (at for at, mean in self.received.colors if at >= since and _close(mean, rgb)), None
+            (at for at, mean in self.received.colors if at >= since and colour_like(mean, rgb)),
+            None,
         )
 
     async def wait_frames_like(

@@ -28,6 +28,10 @@ LOOPBACK_ENV = {
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+DUET_COMMAND = [sys.executable, "-m", "signaling.cli"]
+"""The ``duet`` command, run from this checkout by the interpreter running the tests."""
+
+
 @dataclass
 class DuetServer:
     url: str
@@ -100,6 +104,29 @@ def run_duet(
         yield server
     finally:
         _stop(process)
+
+
+def wait_moderation_ready(server: DuetServer, timeout: float = 30.0) -> None:
+    """Wait until ``server`` (with moderation on) has a moderation worker ready."""
+    deadline = time.monotonic() + timeout
+    while httpx.get(server.url + "/healthz").json()["moderation"]["workers_ready"] < 1:
+        assert time.monotonic() < deadline, server.log()[-4000:]
+        time.sleep(0.1)
+
+
+def create_reviewer(database_url: str, name: str, password: str, role: str = "moderator") -> None:
+    """Make a console account the way an operator does (``duet admin create-user``, the
+    password on stdin), in the database a node will use; before the node starts."""
+    result = subprocess.run(
+        [*DUET_COMMAND, "admin", "create-user", name, "--role", role, "--password-stdin"],
+        input=password + "\n",
+        env={**os.environ, "DUET_DATABASE_URL": database_url},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
 
 
 @dataclass

@@ -120,3 +120,18 @@ def test_console_evidence_is_blurred_and_grey_until_revealed() -> None:
     assert revealed and "filter: none" in revealed.group(1)
     viewer = (CLIENT / "review" / "js" / "evidence.js").read_text()
     assert "src: evidence.images.blurred" in viewer  # the blurred file is what loads first
+
+
+MAX_MODULE_LINES = 400
+"""The most lines one client module may have: past it, split it by what it does."""
+
+
+def test_no_client_module_is_over_the_size_limit() -> None:
+    modules = sorted(CLIENT.rglob("*.js"))
+    assert modules, "no client modules found"
+    too_long = {
+        str(path.relative_to(CLIENT)): lines
+        for path in modules
+        if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert too_long == {}, f"client modules over {MAX_MODULE_LINES} lines: {too_long}"

@@ -1,50 +1,15 @@
 // The queue page: undecided items (urgent first, then oldest), the opened item, its
 // actions, and the latest decisions. Opening an item claims it for a few minutes: nobody
 // else can open or decide it meanwhile. Keys: N next item, R reveal/hide the frame,
-// Esc release the item.
+// Esc release the item. The opened item's case file is drawn by case-view.js, its
+// decision form by actions.js.
 
+import { actionsForm, bansFor } from "./actions.js";
 import { get, post } from "./api.js";
-import { ago, ageOf, chip, fill, h, toast, when } from "./dom.js";
-import { evidenceView, messagesView } from "./evidence.js";
+import { KIND_LABEL, caseHead, caseMain, caseSide } from "./case-view.js";
+import { ago, ageOf, chip, fill, h, toast } from "./dom.js";
 
 const REFRESH_MS = 10_000;
-const KIND_LABEL = { review: "Review", report: "Report", appeal: "Appeal", qa: "QA" };
-const ACTIONS = {
-  review: [
-    ["uphold", "Uphold · ban", "danger"],
-    ["overturn", "Overturn · no violation", "ok"],
-    ["escalate", "Escalate", "warn"],
-  ],
-  report: [
-    ["uphold", "Uphold · ban", "danger"],
-    ["dismiss", "Dismiss", "ok"],
-    ["escalate", "Escalate", "warn"],
-  ],
-  appeal: [
-    ["uphold", "Uphold · keep ban", "danger"],
-    ["overturn", "Overturn · lift ban", "ok"],
-    ["escalate", "Escalate", "warn"],
-  ],
-  // A QA sample of an automatic action: was the machine right?
-  qa: [
-    ["correct", "Correct · keep", "danger"],
-    ["wrong", "Wrong · lift ban", "ok"],
-    ["unsure", "Unsure · escalate", "warn"],
-  ],
-};
-const PRESETS = {
-  review: ["Explicit content on camera", "Looks under 18", "No violation", "Unclear: needs a second look"],
-  report: ["Harassment confirmed", "Explicit content", "Not a violation", "Spam"],
-  appeal: ["Evidence is clear", "Classifier mistake", "Mistaken identity (shared IP)", "Ban was too harsh"],
-  qa: ["Evidence is clear", "Classifier mistake: no nudity", "Not the visitor's video", "Chat was not abusive"],
-};
-const DURATIONS = [
-  ["3600", "1 hour"],
-  ["86400", "1 day"],
-  ["604800", "7 days"],
-  ["2592000", "30 days"],
-  ["31536000", "365 days"],
-];
 
 function describeDecision(entry) {
   const who = entry.actor.replace(/^reviewer:/, "").replace(/^system:/, "⚙ ");
@@ -255,213 +220,16 @@ export class QueuePage {
       post(path).catch(() => {});
     }
     this.current = casefile;
-    this.evidence = null;
-    const { kind, item } = casefile;
-    const main = h("div", { class: "item__main" });
-    if (kind === "appeal") {
-      main.append(
-        h("h2", { class: "item__h", text: "Appeal" }),
-        h("blockquote", { class: "quote", "data-testid": "appeal-text" }, item.text),
-      );
-      if (casefile.ban) main.append(this.#banCard(casefile.ban));
-    }
-    if (kind === "qa") {
-      const score = item.score == null ? "" : ` · score ${Math.round(item.score * 100)}%`;
-      main.append(
-        h("h2", { class: "item__h", text: `QA sample: was this automatic ${item.kind} right?` }),
-        h("p", {
-          class: "item__qa",
-          "data-testid": "qa-stratum",
-          text: `${item.source} · ${item.classifier} · ${item.reason}${score}`,
-        }),
-      );
-      if (casefile.ban) main.append(this.#banCard(casefile.ban));
-    }
-    if (kind === "report") {
-      main.append(
-        h("h2", { class: "item__h", text: `Reported for ${item.reason}` }),
-        item.comment ? h("blockquote", { class: "quote" }, item.comment) : null,
-        h("h3", { class: "item__h3", text: "Chat transcript (attached by the report)" }),
-        item.transcript.length
-          ? h(
-              "ol",
-              { class: "transcript" },
-              item.transcript.map((line) =>
-                h(
-                  "li",
-                  { class: "transcript__line", dataset: { from: line.from } },
-                  h("span", { class: "transcript__who", text: line.from === "reported" ? "Reported" : "Reporter" }),
-                  line.text,
-                ),
-              ),
-            )
-          : h("p", { class: "empty", text: "No messages were attached." }),
-      );
-    }
-    const evidence = casefile.evidence;
-    if (evidence) {
-      main.append(h("h3", { class: "item__h3", text: "Evidence" }));
-      if (evidence.kind === "frame") {
-        this.evidence = evidenceView(evidence);
-        main.append(this.evidence.node);
-      } else {
-        main.append(messagesView(evidence));
-      }
-      main.append(h("p", { class: "item__hash", text: `SHA-256 ${evidence.sha256}` }));
-    } else if (kind !== "report") {
-      main.append(h("p", { class: "empty", text: "The evidence was deleted (retention or an overturned appeal)." }));
-    }
+    const main = caseMain(casefile);
+    this.evidence = main.evidence;
     fill(
       this.pane,
-      h(
-        "header",
-        { class: "item__head" },
-        chip(KIND_LABEL[kind], kind),
-        item.priority === "high" ? chip("high", "danger") : null,
-        kind === "qa" ? chip(item.kind) : null,
-        item.status === "escalated" ? chip("escalated", "warn") : null,
-        h("span", { class: "item__id", text: item.id }),
-        h("span", { class: "item__claim", "data-testid": "claim", text: "" }),
-        h("button", {
-          class: "btn btn--ghost btn--small",
-          type: "button",
-          text: "Release (Esc)",
-          onclick: () => this.release(),
-        }),
-      ),
-      h("div", { class: "item__body" }, main, this.#side(casefile)),
-      this.#actions(kind),
+      caseHead(casefile, () => this.release()),
+      h("div", { class: "item__body" }, main.node, caseSide(casefile)),
+      actionsForm(casefile.kind, (action, reason, duration) => this.decide(action, reason, duration)),
     );
     this.#tick();
     this.load();
-  }
-
-  #banCard(ban) {
-    return h(
-      "dl",
-      { class: "facts facts--card" },
-      h("dt", { text: "Ban" }),
-      h("dd", {}, ban.id, " ", chip(ban.state, ban.state === "active" ? "danger" : "")),
-      h("dt", { text: "Reason" }),
-      h("dd", { text: ban.reason }),
-      h("dt", { text: "Source" }),
-      h("dd", { text: ban.created_by ? `${ban.source} (${ban.created_by})` : ban.source }),
-      h("dt", { text: "Until" }),
-      h("dd", { text: when(ban.until) }),
-    );
-  }
-
-  #side(casefile) {
-    const { kind, item } = casefile;
-    const who = kind === "report" ? item.reported : kind === "appeal" ? (casefile.ban ?? {}) : item;
-    const facts = [
-      ["Visitor", who.visitor],
-      ["IP", who.ip],
-      ["Match", item.match ?? "–"],
-      ["Created", when(item.created_at)],
-      ["Reason", kind === "appeal" ? casefile.ban?.reason : item.reason],
-    ];
-    if (casefile.evidence?.verdict) {
-      const v = casefile.evidence.verdict;
-      const flags = [v.unsafe ? "unsafe" : "safe", v.minor ? "possible minor" : null];
-      facts.push(["Verdict", `${Math.round((v.score ?? 0) * 100)}% ${flags.filter(Boolean).join(", ")}`]);
-      facts.push(["Classifier", v.source ?? "?"]);
-    }
-    const history = casefile.history ?? {};
-    const counts = [
-      ["bans", history.bans?.length ?? 0],
-      ["reports", history.reports?.length ?? 0],
-      ["appeals", history.appeals?.length ?? 0],
-      ["reviews", history.reviews?.length ?? 0],
-    ];
-    return h(
-      "aside",
-      { class: "item__side" },
-      h(
-        "dl",
-        { class: "facts" },
-        facts.map(([label, value]) => [h("dt", { text: label }), h("dd", { text: value ?? "–" })]),
-      ),
-      h("h3", { class: "item__h3", text: "History of this visitor / IP" }),
-      h(
-        "p",
-        { class: "history__counts", "data-testid": "history" },
-        counts.map(([label, n]) => chip(`${n} ${label}`, n > 0 && label !== "reviews" ? "warn" : "")),
-      ),
-      h(
-        "ul",
-        { class: "history" },
-        (history.bans ?? []).map((b) =>
-          h("li", {}, chip(b.state), ` ${when(b.created_at)} · ${b.reason}`),
-        ),
-        (history.reports ?? []).map((r) => h("li", {}, chip("report"), ` ${when(r.created_at)} · ${r.reason} (${r.status})`)),
-        (history.appeals ?? []).map((a) => h("li", {}, chip("appeal"), ` ${when(a.created_at)} · ${a.status}`)),
-      ),
-    );
-  }
-
-  #actions(kind) {
-    const reason = h("input", {
-      class: "input",
-      "data-testid": "decision-reason",
-      placeholder: "Why? (a short reason, recorded in the audit log)",
-      maxlength: 500,
-    });
-    const duration = h(
-      "select",
-      { class: "input input--select", "data-testid": "decision-duration", "aria-label": "Ban length" },
-      DURATIONS.map(([value, label]) => h("option", { value, text: label, selected: value === "86400" })),
-    );
-    const presets = h(
-      "div",
-      { class: "presets" },
-      PRESETS[kind].map((text) =>
-        h("button", {
-          type: "button",
-          class: "preset",
-          text,
-          onclick: () => {
-            reason.value = text;
-            reason.focus();
-          },
-        }),
-      ),
-    );
-    const buttons = ACTIONS[kind].map(([action, label, tone]) =>
-      h("button", {
-        type: "button",
-        class: `btn btn--action btn--${tone}`,
-        "data-testid": `action-${action}`,
-        text: label,
-        onclick: () => this.decide(action, reason, duration),
-      }),
-    );
-    return h(
-      "footer",
-      { class: "item__actions" },
-      presets,
-      h(
-        "div",
-        { class: "item__decide" },
-        reason,
-        kind === "appeal" || kind === "qa" ? null : h("label", { class: "duration" }, "Ban for ", duration),
-      ),
-      h(
-        "div",
-        { class: "item__buttons" },
-        h(
-          "span",
-          { class: "item__keys" },
-          h("kbd", { text: "R" }),
-          " reveal · ",
-          h("kbd", { text: "N" }),
-          " next · ",
-          h("kbd", { text: "Esc" }),
-          " release",
-        ),
-        buttons,
-      ),
-    );
   }
 
   async decide(action, reasonInput, durationSelect) {
@@ -475,7 +243,7 @@ export class QueuePage {
       return;
     }
     const body = { action, reason };
-    if (action === "uphold" && current.kind !== "appeal" && current.kind !== "qa") body.duration_s = Number(durationSelect.value);
+    if (bansFor(current.kind, action)) body.duration_s = Number(durationSelect.value);
     try {
       const outcome = await post(
         `/api/admin/items/${current.kind}/${encodeURIComponent(current.item.id)}/decision`,
