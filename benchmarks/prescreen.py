@@ -267,7 +267,7 @@ def _node(tmp: Path, prescreen: bool, clip_s: float, port: int) -> Iterator[str]
         [
             sys.executable,
             "-m",
-            "signaling.cli",
+            "duet.cli",
             "serve",
             "--host",
             "127.0.0.1",

@@ -30,8 +30,8 @@ from altcha.v1 import (
     verify_solution,
 )
 
-from signaling.door.settings import ChallengeSettings
-from signaling.keys import as_keys
+from signaling.config.door import ChallengeSettings
+from signaling.config.keys import as_keys
 
 MAX_PAYLOAD_CHARS = 4_096
 """A solved challenge is a few hundred characters; anything longer is refused unread."""

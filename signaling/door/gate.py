@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from signaling.config.door import DoorSettings
 from signaling.door.challenge import ChallengeFailed, Challenges
 from signaling.door.limits import RateLimits, Suspects, device_key, ip_key
 from signaling.door.sessions import (
@@ -27,7 +28,6 @@ from signaling.door.sessions import (
     check_display_name,
     new_session_id,
 )
-from signaling.door.settings import DoorSettings
 
 logger = logging.getLogger(__name__)
 

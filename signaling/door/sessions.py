@@ -24,8 +24,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from signaling.config.keys import as_keys
 from signaling.door.challenge import derive_key
-from signaling.keys import as_keys
 
 DEVICE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 """A device id is random, made by the browser (``crypto.randomUUID`` or similar)."""

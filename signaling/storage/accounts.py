@@ -1,6 +1,6 @@
 """Reviewer accounts and their server-side sessions.
 
-Passwords are stored only as argon2 hashes (:mod:`signaling.admin.passwords` makes them);
+Passwords are stored only as argon2 hashes (:mod:`signaling.console.passwords` makes them);
 sessions only as the SHA-256 of their token, so a leaked table logs nobody in.
 """
 

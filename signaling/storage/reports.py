@@ -1,12 +1,12 @@
 """Reports: a visitor tells us their partner broke the rules.
 
 :meth:`ReportStore.file` is the Python API for filing a report; the room's
-:class:`signaling.reports.ReportDesk` uses it through the :class:`~signaling.reports.ReportSink`
-methods (:meth:`ReportStore.file_report`, :meth:`ReportStore.resolve`,
-:meth:`ReportStore.purge_transcripts`). Reviewers list, open and decide reports in the
-console. A report is a signal, never a verdict: filing one changes nothing for the reported
-visitor until a reviewer (or moderation's own check, audited as ``system:moderation``)
-acts. Chat text is stored only here, when a report attaches the
+:class:`signaling.room.reports.ReportDesk` uses it through the
+:class:`~signaling.room.reports.ReportSink` methods (:meth:`ReportStore.file_report`,
+:meth:`ReportStore.resolve`, :meth:`ReportStore.purge_transcripts`). Reviewers list, open
+and decide reports in the console. A report is a signal, never a verdict: filing one
+changes nothing for the reported visitor until a reviewer (or moderation's own check,
+audited as ``system:moderation``) acts. Chat text is stored only here, when a report attaches the
 last messages of the match, and bounded (:data:`MAX_TRANSCRIPT_LINES` lines of at most
 :data:`MAX_LINE_CHARS` characters).
 """
@@ -28,7 +28,7 @@ from signaling.storage.db import Database, utc
 from signaling.storage.tables import ReportRow
 
 if TYPE_CHECKING:
-    from signaling.reports import Filing
+    from signaling.room.reports import Filing
 
 REASONS: tuple[str, ...] = get_args(ReportReason)
 """Image reasons (:data:`IMAGE_REASONS`: what the camera shows) are HIGH priority."""

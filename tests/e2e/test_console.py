@@ -63,7 +63,7 @@ def server(tmp_path: Path) -> Iterator[DuetServer]:
     database_url = f"sqlite+aiosqlite:///{tmp_path}/duet.sqlite3"
     # The reviewer account, made the way an operator makes it (before the node starts).
     created = subprocess.run(
-        [sys.executable, "-m", "signaling.cli", "admin", "create-user", "rita", *ROLE],
+        [sys.executable, "-m", "duet.cli", "admin", "create-user", "rita", *ROLE],
         input=PASSWORD + "\n",
         env={**os.environ, "DUET_DATABASE_URL": database_url},
         cwd=REPO_ROOT,

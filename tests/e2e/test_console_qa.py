@@ -38,7 +38,7 @@ RED_DEVICE = "e2e_qa_red_device_0001"
 def qa_server(tmp_path: Path) -> Iterator[DuetServer]:
     database_url = f"sqlite+aiosqlite:///{tmp_path}/duet.sqlite3"
     created = subprocess.run(
-        [sys.executable, "-m", "signaling.cli", "admin", "create-user", "rita", *ROLE],
+        [sys.executable, "-m", "duet.cli", "admin", "create-user", "rita", *ROLE],
         input=PASSWORD + "\n",
         env={**os.environ, "DUET_DATABASE_URL": database_url},
         cwd=REPO_ROOT,

@@ -30,7 +30,7 @@ def _role(role: str) -> list[str]:
 
 def _create(database_url: str, name: str, role: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "signaling.cli", "admin", "create-user", name, *_role(role)],
+        [sys.executable, "-m", "duet.cli", "admin", "create-user", name, *_role(role)],
         input=PASSWORD + "\n",
         env={**os.environ, "DUET_DATABASE_URL": database_url},
         cwd=REPO_ROOT,

@@ -207,7 +207,7 @@ async def test_an_overturned_appeal_of_an_unsampled_ban_counts_as_wrong(
 
 def _qa_report(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "signaling.cli", "admin", "qa-report", *args],
+        [sys.executable, "-m", "duet.cli", "admin", "qa-report", *args],
         env={**os.environ, "DUET_DATABASE_URL": database_url},
         cwd=REPO_ROOT,
         capture_output=True,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from signaling.reports import Filing
+from signaling.room.reports import Filing
 from signaling.storage.reports import ReportStore
 from tests.support.console import ConsoleApp, console_app
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from signaling.admin.precision import precision_report
+from signaling.console.precision import precision_report
 from signaling.storage import Database
 from signaling.storage.audit import AuditLog, AuditTransaction
 from signaling.storage.claims import ClaimStore

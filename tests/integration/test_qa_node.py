@@ -42,7 +42,7 @@ def node(tmp_path: Path, loopback_only: None) -> Iterator[DuetServer]:
         [
             sys.executable,
             "-m",
-            "signaling.cli",
+            "duet.cli",
             "admin",
             "create-user",
             "quinn",

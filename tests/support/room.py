@@ -11,13 +11,13 @@ from typing import Any
 
 from moderation import Subject
 from sfu import Router
+from signaling.config.settings import Settings
 from signaling.door.limits import ChatBackoff, RateLimits
-from signaling.door.pace import Pace
-from signaling.lobby import Lobby
 from signaling.protocol import ClientMessage, ProtocolError, parse_client_message
-from signaling.reports import MemoryReportSink, ReportDesk
-from signaling.settings import Settings
-from signaling.visitor import Visitor
+from signaling.room.lobby import Lobby
+from signaling.room.pace import Pace
+from signaling.room.reports import MemoryReportSink, ReportDesk
+from signaling.room.visitor import Visitor
 
 
 class FakeClock:

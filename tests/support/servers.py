@@ -79,7 +79,7 @@ def run_duet(
             [
                 sys.executable,
                 "-m",
-                "signaling.cli",
+                "duet.cli",
                 "serve",
                 "--host",
                 "127.0.0.1",

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from signaling.blocks import Blocks, Identity
+from signaling.config.door import ChallengeSettings, LimitSettings
 from signaling.door.challenge import ChallengeFailed, Challenges, solve
 from signaling.door.limits import ChatBackoff, RateLimits, Suspects
 from signaling.door.sessions import (
@@ -21,8 +21,8 @@ from signaling.door.sessions import (
     check_age,
     check_display_name,
 )
-from signaling.door.settings import ChallengeSettings, LimitSettings
-from signaling.reports import VerbalWeights, reporter_keys
+from signaling.room.blocks import Blocks, Identity
+from signaling.room.reports import VerbalWeights, reporter_keys
 from tests.support.room import FakeClock
 
 EASY = ChallengeSettings(max_number=2_000, suspect_max_number=20_000, expires_s=60)

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from moderation.records import BanRecord, EvidenceRecord
-from signaling.admin.commands import days_type
-from signaling.admin.precision import build_report, wilson
+from signaling.console.commands import days_type
+from signaling.console.precision import build_report, wilson
 from signaling.storage.qa import AutomaticAction, QaItem, Sampler, StratumCount, action_of_ban, word
 
 AT = datetime(2026, 3, 1, tzinfo=UTC)

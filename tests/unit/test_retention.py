@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from signaling.door.settings import RetentionSettings
-from signaling.reports import Filing, MemoryReportSink
-from signaling.retention import RetentionJob
+from signaling.config.door import RetentionSettings
+from signaling.room.reports import Filing, MemoryReportSink
+from signaling.service.retention import RetentionJob
 from signaling.storage import Database, MatchStore, SessionStore
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)

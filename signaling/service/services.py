@@ -1,0 +1,313 @@
+"""The composition root: builds and wires every long-lived object of a Duet node.
+
+``duet serve`` -> :func:`signaling.service.app.create_app` -> :meth:`Services.build`. This is the
+only module that knows how the packages fit together: it hands the media plane (an
+in-process SFU router, or a cluster of SFU worker processes) and the storage to the
+lobby, and the lobby, moderation and the audit log to the reviewer console. Nothing is
+created at import time; :meth:`Services.start` and :meth:`Services.stop` run in the
+application's lifespan.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+
+from moderation import Moderation
+from moderation.evidence import utc_now
+from moderation.service import ModerationDown
+from moderation.shared import SharedBudget, SharedStrikes, SharedWeights
+from moderation.stream import StreamChecker
+from sfu import Router
+from sfu.cluster import SfuCluster
+from sfu.plane import MediaPlane
+from signaling.config.keys import KeyRing, key_ring
+from signaling.config.settings import Settings
+from signaling.console.console import Console, sampler_of
+from signaling.door.appeals import Appeals, AppealTokens
+from signaling.door.gate import Door
+from signaling.door.limits import ChatBackoff, RateLimits, limit_storage
+from signaling.room.enforcement import LobbyEnforcer, LobbyVideoGate, TapFrameSource
+from signaling.room.lobby import Lobby
+from signaling.room.pace import Pace
+from signaling.room.reports import ReportDesk
+from signaling.room.visitor import Match, Visitor
+from signaling.routing.bus import NodeBus
+from signaling.routing.matchmaker import RedisMatchmaker
+from signaling.routing.room import SharedRoom
+from signaling.service.build import build_info
+from signaling.service.metrics import Metrics
+from signaling.service.retention import RetentionJob
+from signaling.storage import Database, MatchStore, SessionStore, SqlModerationStore
+from signaling.storage.appeals import AppealStore
+from signaling.storage.audit import AuditLog
+from signaling.storage.bans import BanStore
+from signaling.storage.qa import QaStore
+from signaling.storage.reports import ReportStore
+from signaling.storage.writer import BackgroundWriter
+from turn import IceServers
+
+logger = logging.getLogger(__name__)
+
+
+def media_plane(settings: Settings, keys: KeyRing | None = None) -> MediaPlane:
+    """The SFU in this process (``sfu.workers = 0``), or a cluster of worker processes.
+    ``keys`` (default: the node's) sign and verify media-pipe subscriptions."""
+    secret = (keys or key_ring(settings)).raw
+    workers = settings.sfu.worker_count
+    # Pre-screen: every new link's video is held until moderation releases it. Without
+    # moderation nothing would release it, so nothing is held (fail open).
+    prescreen = settings.moderation.enabled and settings.moderation.prescreen
+    # Evidence clips: each visitor's last seconds of video stay at the SFU (bounded).
+    clip_s = settings.moderation.evidence_clip_s if settings.moderation.enabled else 0.0
+    if workers == 0:
+        return Router(settings.sfu, secret=secret, prescreen=prescreen, clip_s=clip_s)
+    return SfuCluster(
+        settings.sfu,
+        secret,
+        workers,
+        log_level=settings.log_level,
+        prescreen=prescreen,
+        clip_s=clip_s,
+    )
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    media: MediaPlane
+    writer: BackgroundWriter
+    lobby: Lobby
+    ice: IceServers
+    moderation: Moderation
+    metrics: Metrics
+    appeals: Appeals
+    console: Console
+    limits: RateLimits
+    door: Door
+    reports: ReportDesk
+    retention: RetentionJob
+    redis: Redis | None = None
+    shared: SharedRoom | None = None
+    keys: KeyRing = field(default_factory=KeyRing.ephemeral)
+    """The node's secret keys (:mod:`signaling.config.keys`)."""
+
+    @classmethod
+    def build(cls, settings: Settings) -> Services:
+        db = Database(settings.database_url)
+        audit = AuditLog(db)
+        keys = key_ring(settings)
+        secret = keys.raw
+        media = media_plane(settings, keys)
+        writer = BackgroundWriter()
+        match_store = MatchStore(db)
+        lobby = Lobby(settings, media, match_store, writer, clock=time.monotonic, keys=keys)
+        media.on_lost(lobby.media_lost)
+        limits = RateLimits(settings.limits, limit_storage(settings.redis_url))
+        session_store = SessionStore(db)
+        door = Door(
+            settings.door,
+            keys.keys,
+            limits,
+            submit=writer.submit,
+            records=session_store,
+            clock=lobby.clock,
+        )
+        lm = settings.limits
+        backoff = ChatBackoff(
+            lm.chat_timeout_s, lm.chat_timeout_max_s, lm.chat_violations_to_disconnect, lobby.clock
+        )
+        lobby.pace = Pace(limits, backoff, door.suspect)
+        ice = IceServers(settings.turn)
+        appeals = Appeals(
+            AppealTokens(secret),
+            BanStore(db),
+            AppealStore(db),
+            settings.admin.appeal_max_length,
+            utc_now,
+        )
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        shared = None
+        if redis is not None:
+            shared = SharedRoom(
+                lobby,
+                RedisMatchmaker(
+                    redis,
+                    settings.node_name,
+                    rematch_cooldown=settings.matching.rematch_cooldown_s,
+                    preference_wait=settings.matching.preference_wait_s,
+                ),
+                NodeBus(Redis.from_url(settings.redis_url), settings.node_name),
+                block_ttl_s=settings.blocks.ttl_s,
+                block_ip_ttl_s=settings.blocks.ip_ttl_s,
+            )
+            lobby.shared = shared
+        checker = None
+        if settings.moderation.enabled and settings.moderation.remote_workers and redis:
+            checker = StreamChecker(redis, timeout=settings.moderation.check_timeout_s)
+        enforcer = LobbyEnforcer(lobby, appeals)
+        if shared is not None:
+            enforcer.on_ban = shared.presence.cache_ban
+        gate = LobbyVideoGate(lobby, media)
+        ms = settings.moderation
+        qa = QaStore(db, audit, sampler_of(ms.qa_sample_rate, ms))
+        moderation = Moderation(
+            settings.moderation,
+            frames=TapFrameSource(media),
+            enforcer=enforcer,
+            store=SqlModerationStore(db, audit, qa),
+            checker=checker,
+            shared=None
+            if redis is None
+            else SharedBudget(
+                redis, settings.moderation.max_checks_per_s, settings.moderation.daily_budget
+            ),
+            gate=gate,
+            clips=media,
+        )
+        lobby.moderation = moderation
+        # Reports go to the reviewer console's store (the database), audited.
+        report_store = ReportStore(db, audit)
+        reports = ReportDesk(settings.reports, report_store, moderation, lobby.clock)
+        reports.live_video = lobby.sends_video
+        if redis is not None:
+            # Strikes and report weights follow a person to any node.
+            moderation.chat.shared = SharedStrikes(redis, settings.moderation.text.strike_window_s)
+            reports.shared_weights = SharedWeights(redis, settings.reports.verbal_window_s)
+        lobby.reports = reports
+        retention = RetentionJob(
+            settings.retention,
+            now=lambda: datetime.now(UTC),
+            matches=match_store.purge_ended,
+            sessions=session_store.purge_expired,
+            chat_attachments=report_store.purge_transcripts,
+        )
+        _forward_lobby_events(lobby, moderation, gate if moderation.prescreens else None)
+        metrics = Metrics.build(
+            build_info(), lobby, lobby, clock=lobby.clock, router=media, moderation=moderation
+        )
+        metrics.watch_door(door, limits, lobby.pace, reports, retention, lobby.blocks)
+        console = Console.build(
+            settings.admin,
+            secret,
+            db,
+            audit,
+            appeals,
+            report_store,
+            enforcer,
+            moderation,
+            media,
+            forget_ban=None if shared is None else shared.presence.forget_ban,
+            qa=qa,
+        )
+        metrics.watch_qa(console.precision)
+        return cls(
+            settings=settings,
+            db=db,
+            media=media,
+            writer=writer,
+            lobby=lobby,
+            ice=ice,
+            moderation=moderation,
+            metrics=metrics,
+            appeals=appeals,
+            console=console,
+            limits=limits,
+            door=door,
+            reports=reports,
+            retention=retention,
+            redis=redis,
+            shared=shared,
+            keys=keys,
+        )
+
+    async def start(self) -> None:
+        await self.db.migrate()
+        await self.media.start()
+        self.writer.start()
+        self.moderation.start()
+        if self.settings.mode == "production" and self.settings.moderation.enabled:
+            try:
+                await self.moderation.require_classifier()
+            except ModerationDown as exc:
+                logger.critical("refusing to serve unmoderated video: %s", exc)
+                await self.moderation.close()
+                raise
+        self.retention.start()
+        if self.shared is not None:
+            await self.shared.start()
+        logger.info(
+            "duet node %s started (forwarding=%s, %s)",
+            self.settings.node_name,
+            self.settings.sfu.forwarding,
+            "several nodes over Redis" if self.shared is not None else "one node",
+        )
+
+    async def stop(self) -> None:
+        for visitor in list(self.lobby.visitors.values()):
+            await self.lobby.disconnect(visitor)
+        if self.shared is not None:
+            await self.shared.close()
+        await self.retention.close()
+        await self.reports.close()
+        await self.moderation.close()
+        await self.media.close()
+        await self.writer.close()
+        await self.db.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+        self.ice.close()
+
+
+async def active_ban(services: Services, ip: str, session: str | None, device: str | None) -> Any:
+    """The ban that covers a visitor now: the shared cache first (several nodes), then the
+    database (the source of truth), whose answer is cached."""
+    shared = services.shared
+    if shared is not None:
+        cached = await shared.presence.cached_ban(ip, session, device)
+        if cached is not None:
+            return cached
+    ban = await services.moderation.active_ban(ip, session, device)
+    if ban is not None and shared is not None:
+        await shared.presence.cache_ban(ban)
+    return ban
+
+
+def _forward_lobby_events(
+    lobby: Lobby, moderation: Moderation, gate: LobbyVideoGate | None
+) -> None:
+    """Video matches get moderation schedules (and pre-screens, with ``gate``); ends and
+    departures cancel them."""
+
+    def started(match: Match) -> None:
+        if match.mode == "video":
+            # Each node moderates the visitors whose media it holds.
+            moderation.match_started(match.id, *(lobby.subject(v) for v in match.local()))
+
+    def ended(match: Match, reason: str) -> None:
+        moderation.match_ended(match.id)
+
+    def left(visitor: Visitor) -> None:
+        moderation.visitor_left(visitor.id)
+        if gate is not None:
+            gate.forget(visitor.id)
+
+    def rewired(match: Match, listener: str) -> None:
+        if gate is not None:
+            gate.rewired(match, listener)
+
+    def remote_open(match: Match, listener: str, keyframe: int | None) -> None:
+        if gate is not None:
+            gate.remote_open(match, listener, keyframe)
+
+    lobby.on("match_started", started)
+    lobby.on("match_ended", ended)
+    lobby.on("visitor_left", left)
+    lobby.on("media_rewired", rewired)
+    lobby.on("remote_video_open", remote_open)
