@@ -14,6 +14,8 @@ from signaling.room.remote import RemoteVisitor
 
 VisitorState = Literal["idle", "waiting", "matched", "closed"]
 LookingSince = Literal["join", "requeue"]
+EndReason = str
+"""Why a match ended: ``next``, ``left``, ``disconnected``, ``ended`` (by the server)."""
 
 CLOSE_POLICY = 1008
 """WebSocket close code "policy violation": the visitor is banned."""

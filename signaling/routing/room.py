@@ -2,7 +2,9 @@
 
 LiveKit's design is the model: a local router, and a Redis router wrapping it. The
 :class:`~signaling.room.lobby.Lobby` keeps doing everything about its own visitors; when
-``redis_url`` is set it hands three things to a :class:`SharedRoom`:
+``redis_url`` is set it hands three things to a :class:`SharedRoom` (its
+:class:`~signaling.room.crossing.Crossing`, built from the lobby when the lobby is built;
+the room calls only the lobby's public methods):
 
 - **pairing** (:meth:`SharedRoom.pair_soon`): the Redis matchmaker claims a partner
   atomically. A partner on this node is matched at once (after the ghost re-check). A
@@ -79,8 +81,8 @@ class SharedRoom:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refresher: asyncio.Task[None] | None = None
         bus.handler = self.on_message
-        bus.watched = lobby.remote_nodes
-        bus.dead_handlers.append(lobby.node_died)
+        bus.watched = lobby.remote.nodes
+        bus.dead_handlers.append(lobby.remote.node_died)
         lobby.on("visitor_arrived", lambda v: self._spawn(self.presence.arrived(v.id, v.ip)))
         lobby.on("visitor_left", lambda v: self._spawn(self.presence.left(v.id)))
 
@@ -158,7 +160,7 @@ class SharedRoom:
                 partner = self.lobby.visitors.get(pairing.partner)
                 # The ghost re-check: the partner may have vanished while waiting.
                 if partner is not None and self._waiting(partner):
-                    self.lobby._start_match(visitor, partner)
+                    self.lobby.start_match(visitor, partner)
                     return
                 continue
             if await self._offer(visitor, pairing):
@@ -197,11 +199,11 @@ class SharedRoom:
         if not self._waiting(visitor):
             partner.tell({"kind": "ended", "reason": "disconnected"})
             return True
-        self.lobby._start_match(visitor, partner, match_id=match_id, record=True)
+        self.lobby.start_match(visitor, partner, match_id=match_id, record=True)
         return True
 
     def _retry_later(self, visitor: Visitor, delay: float) -> None:
-        self.lobby._cancel_retry(visitor)
+        self.lobby.cancel_retry(visitor)
         loop = asyncio.get_running_loop()
         visitor.retry = loop.call_later(delay + 0.01, self._retry_now, visitor.id)
 
@@ -254,15 +256,15 @@ class SharedRoom:
             if reply is not None and not reply.done():
                 reply.set_result(message)
         elif kind == "ended":
-            self.lobby.remote_ended(to, match_id, str(message.get("reason", "left")))
+            self.lobby.remote.ended(to, match_id, str(message.get("reason", "left")))
         elif kind == "event" and isinstance(message.get("event"), dict):
-            self.lobby.remote_event(to, match_id, message["event"])
+            self.lobby.remote.event(to, match_id, message["event"])
         elif kind == "rewire":
             endpoint = message.get("endpoint")
-            self.lobby.remote_rewire(to, match_id, str(endpoint) if endpoint else None)
+            self.lobby.remote.rewire(to, match_id, str(endpoint) if endpoint else None)
         elif kind == "video_open":
             keyframe = message.get("keyframe")
-            self.lobby.remote_video_open(
+            self.lobby.remote.video_open(
                 to, match_id, keyframe if isinstance(keyframe, int) else None
             )
         elif kind == "requeue":
@@ -283,7 +285,7 @@ class SharedRoom:
                 self.pair_soon(visitor)  # its ticket was claimed: queue it again
             return
         partner = RemoteVisitor.from_description(origin, match_id, self.bus.send)
-        self.lobby._start_match(visitor, partner, match_id=match_id, record=False)
+        self.lobby.start_match(visitor, partner, match_id=match_id, record=False)
         await self._send(
             node,
             {

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -107,8 +108,7 @@ class Services:
         media = media_plane(settings, keys)
         writer = BackgroundWriter()
         match_store = MatchStore(db)
-        lobby = Lobby(settings, media, match_store, writer, clock=time.monotonic, keys=keys)
-        media.on_lost(lobby.media_lost)
+        clock = time.monotonic
         limits = RateLimits(settings.limits, limit_storage(settings.redis_url))
         session_store = SessionStore(db)
         door = Door(
@@ -117,13 +117,25 @@ class Services:
             limits,
             submit=writer.submit,
             records=session_store,
-            clock=lobby.clock,
+            clock=clock,
         )
         lm = settings.limits
         backoff = ChatBackoff(
-            lm.chat_timeout_s, lm.chat_timeout_max_s, lm.chat_violations_to_disconnect, lobby.clock
+            lm.chat_timeout_s, lm.chat_timeout_max_s, lm.chat_violations_to_disconnect, clock
         )
-        lobby.pace = Pace(limits, backoff, door.suspect)
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        lobby = Lobby(
+            settings,
+            media,
+            match_store,
+            writer,
+            clock=clock,
+            keys=keys,
+            pace=Pace(limits, backoff, door.suspect),
+            crossing=None if redis is None else _shared_room(settings, redis),
+        )
+        shared = lobby.shared if isinstance(lobby.shared, SharedRoom) else None
+        media.on_lost(lobby.media_lost)
         ice = IceServers(settings.turn)
         appeals = Appeals(
             AppealTokens(secret),
@@ -132,22 +144,6 @@ class Services:
             settings.admin.appeal_max_length,
             utc_now,
         )
-        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-        shared = None
-        if redis is not None:
-            shared = SharedRoom(
-                lobby,
-                RedisMatchmaker(
-                    redis,
-                    settings.node_name,
-                    rematch_cooldown=settings.matching.rematch_cooldown_s,
-                    preference_wait=settings.matching.preference_wait_s,
-                ),
-                NodeBus(Redis.from_url(settings.redis_url), settings.node_name),
-                block_ttl_s=settings.blocks.ttl_s,
-                block_ip_ttl_s=settings.blocks.ip_ttl_s,
-            )
-            lobby.shared = shared
         checker = None
         if settings.moderation.enabled and settings.moderation.remote_workers and redis:
             checker = StreamChecker(redis, timeout=settings.moderation.check_timeout_s)
@@ -277,6 +273,27 @@ async def active_ban(services: Services, ip: str, session: str | None, device: s
     if ban is not None and shared is not None:
         await shared.presence.cache_ban(ban)
     return ban
+
+
+def _shared_room(settings: Settings, redis: Redis) -> Callable[[Lobby], SharedRoom]:
+    """Several nodes: the lobby's side over Redis (matching, node bus), built from it."""
+
+    def build(lobby: Lobby) -> SharedRoom:
+        assert settings.redis_url is not None
+        return SharedRoom(
+            lobby,
+            RedisMatchmaker(
+                redis,
+                settings.node_name,
+                rematch_cooldown=settings.matching.rematch_cooldown_s,
+                preference_wait=settings.matching.preference_wait_s,
+            ),
+            NodeBus(Redis.from_url(settings.redis_url), settings.node_name),
+            block_ttl_s=settings.blocks.ttl_s,
+            block_ip_ttl_s=settings.blocks.ip_ttl_s,
+        )
+
+    return build
 
 
 def _forward_lobby_events(

@@ -118,13 +118,13 @@ def make_room(**overrides: Any) -> Room:
     settings = Settings(**{"moderation": {"enabled": False}, **overrides})
     clock = FakeClock()
     router = Router(settings.sfu)
-    lobby = Lobby(settings, router, NullMatches(), InlineWriter(), clock=clock)  # type: ignore[arg-type]
     limits = RateLimits(settings.limits)
     lm = settings.limits
     backoff = ChatBackoff(
         lm.chat_timeout_s, lm.chat_timeout_max_s, lm.chat_violations_to_disconnect, clock
     )
-    lobby.pace = Pace(limits, backoff, lambda ip, device: None)
+    pace = Pace(limits, backoff, lambda ip, device: None)
+    lobby = Lobby(settings, router, NullMatches(), InlineWriter(), clock=clock, pace=pace)  # type: ignore[arg-type]
     sink, moderation = MemoryReportSink(), FakeModeration()
     desk = ReportDesk(settings.reports, sink, moderation, clock)
     lobby.reports = desk
