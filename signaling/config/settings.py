@@ -32,7 +32,7 @@ from signaling.config.door import (
     RetentionSettings,
 )
 from signaling.config.keys import MIN_KEY_CHARS
-from signaling.door.proxy import parse_networks
+from signaling.config.networks import parse_networks
 from turn.settings import PLACEHOLDER_SECRET as TURN_PLACEHOLDER_SECRET
 from turn.settings import TurnSettings
 

@@ -29,15 +29,11 @@ from collections.abc import Iterable, Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from signaling.config.networks import parse_networks
+
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _SCHEMES = {"http", "https", "ws", "wss"}
-
-
-def parse_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
-    """CIDRs (a bare address means a single host). Raises ``ValueError`` on a bad one."""
-    return tuple(ipaddress.ip_network(cidr.strip(), strict=False) for cidr in cidrs)
 
 
 class TrustedProxies:

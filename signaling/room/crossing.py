@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from moderation import Subject
     from signaling.room.blocks import Identity
     from signaling.room.remote import RemoteVisitor
-    from signaling.room.reports import Filing
     from signaling.room.visitor import Visitor
+    from signaling.storage.reports import Filing
 
 
 class Crossing(Protocol):

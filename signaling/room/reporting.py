@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from moderation.text import sanitise
 from signaling.protocol import BlockedEvent, ProtocolError, Report, ReportedEvent
 from signaling.room.remote import RemoteVisitor
-from signaling.room.reports import Filing, Sender
 from signaling.room.visitor import Match, Visitor
+from signaling.storage.reports import Filing, Sender
 
 if TYPE_CHECKING:
     from signaling.room.lobby import Lobby

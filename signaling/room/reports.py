@@ -21,7 +21,7 @@ import ipaddress
 import logging
 import secrets
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -29,36 +29,13 @@ from typing import Any, Literal, Protocol
 from moderation import Subject
 from moderation.shared import SharedWeights
 from signaling.config.door import ReportSettings
-from signaling.protocol import IMAGE_REASONS, ReportReason
+from signaling.protocol import IMAGE_REASONS
+from signaling.storage.reports import Filing
 
 logger = logging.getLogger(__name__)
 
-Sender = Literal["reporter", "reported"]
 ReportStatus = Literal["open", "actioned", "dismissed"]
 CheckOutcome = Literal["ban", "review", "clean", "unchecked"]
-
-
-@dataclass(frozen=True)
-class Filing:
-    """One report as the room knows it (field names follow the reviewer console's
-    ``signaling.storage.reports.NewReport``)."""
-
-    reporter_visitor: str
-    reporter_ip: str
-    reported_visitor: str
-    reported_ip: str
-    reason: ReportReason
-    match: str | None = None
-    comment: str = ""
-    transcript: Sequence[tuple[Sender, str]] = ()
-    """The last messages of the match, oldest first: (who sent it, text)."""
-    reporter_session: str | None = None
-    reported_session: str | None = None
-    reported_device: str | None = None
-    reporter_device: str | None = None
-    matched_s: float | None = None
-    """How long the reporter and the reported person were matched (``None``: unknown,
-    counts as long enough)."""
 
 
 class ReportSink(Protocol):

@@ -36,10 +36,10 @@ from moderation import Subject
 from signaling.protocol import QueuedEvent
 from signaling.room.blocks import Identity
 from signaling.room.remote import RemoteVisitor
-from signaling.room.reports import Filing
 from signaling.routing.bus import Message, NodeBus
 from signaling.routing.matchmaker import Pairing, RedisMatchmaker
 from signaling.routing.presence import Presence
+from signaling.storage.reports import Filing
 
 if TYPE_CHECKING:
     from signaling.room.lobby import Lobby

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from signaling.config.door import RetentionSettings
-from signaling.room.reports import Filing, MemoryReportSink
+from signaling.room.reports import MemoryReportSink
 from signaling.service.retention import RetentionJob
 from signaling.storage import Database, MatchStore, SessionStore
+from signaling.storage.reports import Filing
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
