@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 from pyee.asyncio import AsyncIOEventEmitter
 
+from duet.tasks import TaskSet
 from moderation import Moderation, Subject
 from sfu.plane import MediaPlane
 from signaling.config.keys import KeyRing
@@ -117,7 +118,7 @@ class Lobby(AsyncIOEventEmitter):
             preference_wait=settings.matching.preference_wait_s,
             compatible=self._compatible,
         )
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks = TaskSet()
         self.pace = pace
         self.moderation: Moderation | None = None
         """Set by the composition root (moderation's enforcer needs the lobby first)."""
@@ -324,9 +325,7 @@ class Lobby(AsyncIOEventEmitter):
         for visitor_id in visitors:
             visitor = self.visitors.get(visitor_id)
             if visitor is not None and visitor.media and visitor.alive:
-                task = asyncio.ensure_future(connection.reopen(self, visitor))
-                self.tasks.add(task)
-                task.add_done_callback(self.tasks.discard)
+                self.tasks.spawn(connection.reopen(self, visitor))
 
     def _next(self, visitor: Visitor) -> None:
         if visitor.match is None:

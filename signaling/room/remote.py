@@ -9,12 +9,12 @@ events to the partner's node over the bus.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from duet.tasks import TaskSet
 from signaling.protocol import Event, Mode
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class RemoteVisitor:
     send_bus: Send | None = field(default=None, repr=False)
     gone: bool = False
     """Its node died or it left: nothing more is sent to it."""
-    _sending: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
+    _sending: TaskSet = field(default_factory=TaskSet, repr=False)
 
     @property
     def alive(self) -> bool:
@@ -64,9 +64,7 @@ class RemoteVisitor:
         if self.gone or self.send_bus is None:
             return
         payload = {**message, "to": self.id, "match": self.match_id}
-        task = asyncio.ensure_future(self._send(payload))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+        self._sending.spawn(self._send(payload))
 
     async def _send(self, payload: dict[str, Any]) -> None:
         if self.send_bus is None:

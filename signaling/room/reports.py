@@ -16,16 +16,16 @@ ever stored) through a :class:`ReportSink`. The room calls :meth:`ReportDesk.fil
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 import secrets
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+from duet.tasks import TaskSet
 from moderation import Subject
 from moderation.shared import SharedWeights
 from signaling.config.door import ReportSettings
@@ -190,7 +190,7 @@ class ReportDesk:
         """Whether a visitor of this node sends live video now (set by the composition
         root); image reports about anyone else are never checked (no model call, no
         budget spent): reviewers see them. ``None``: assume so."""
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet()
 
     async def file(self, filing: Filing, reporter: Subject, reported: Subject) -> str:
         """Store the report, then act on it in the background; returns its id."""
@@ -251,16 +251,13 @@ class ReportDesk:
         key = f"{reason}:{outcome}"
         self.outcomes[key] = self.outcomes.get(key, 0) + 1
 
-    def _spawn(self, coro: Any) -> None:
-        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        self._tasks.spawn(coro)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.cancel()
+        await self._tasks.wait()
 
     async def drain(self) -> None:
         """Wait for the checks in flight (tests)."""
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.wait()

@@ -24,6 +24,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from duet.tasks import TaskSet
+
 logger = logging.getLogger(__name__)
 
 Message = dict[str, Any]
@@ -57,7 +59,7 @@ class NodeBus:
         self._known_dead: set[str] = set()
         self._pubsub: PubSub | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._handling: set[asyncio.Task[None]] = set()
+        self._handling = TaskSet()
 
     def channel(self, node: str) -> str:
         return f"{self.prefix}to:{node}"
@@ -113,9 +115,7 @@ class NodeBus:
             logger.exception("bus message handling failed (%s)", message.get("kind"))
             return
         if result is not None:
-            task = asyncio.ensure_future(self._finish(result, message))
-            self._handling.add(task)
-            task.add_done_callback(self._handling.discard)
+            self._handling.spawn(self._finish(result, message))
 
     @staticmethod
     async def _finish(result: Awaitable[None], message: Message) -> None:

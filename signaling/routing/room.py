@@ -32,6 +32,7 @@ from collections.abc import Coroutine
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from duet.tasks import TaskSet
 from moderation import Subject
 from signaling.protocol import QueuedEvent
 from signaling.room.blocks import Identity
@@ -78,7 +79,7 @@ class SharedRoom:
         self._replies: dict[str, asyncio.Future[Message]] = {}
         self._pairing: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet()
         self._refresher: asyncio.Task[None] | None = None
         bus.handler = self.on_message
         bus.watched = lobby.remote.nodes
@@ -345,9 +346,7 @@ class SharedRoom:
             logger.exception("could not reach node %s", node)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro)
 
     async def _refresh(self) -> None:
         while True:
