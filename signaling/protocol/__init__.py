@@ -4,398 +4,104 @@ Every inbound text frame is parsed by :func:`parse_client_message`, which either
 one of the ``ClientMessage`` models or raises :class:`ProtocolError` carrying a stable
 ``code`` for the ``error`` event. Outbound events are built with the ``*Event`` models so
 that what the server sends is typed too.
+
+Inbound messages are in :mod:`~signaling.protocol.messages`, outbound events in
+:mod:`~signaling.protocol.events`, HTTP error bodies in :mod:`~signaling.protocol.http`;
+this package re-exports the first two.
 """
 
-from __future__ import annotations
-
-import json
-import math
-from typing import Annotated, Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from pydantic_core import PydanticSerializationError
-
-PROTOCOL_VERSION = 1
-
-Mode = Literal["video", "text"]
-
-
-class ProtocolError(Exception):
-    """An inbound message the server refuses; ``code`` is stable, ``message`` is for humans.
-    ``retry_after``: seconds until a rate-limited kind of message is accepted again."""
-
-    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.retry_after = retry_after
-
-
-class Disconnect(ProtocolError):
-    """The visitor broke the rules too often: refuse the message, then close the socket."""
-
-
-class _Message(BaseModel):
-    # Strict: "yes" is not a boolean and "1" is not a number.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-# --- client to server -----------------------------------------------------------------
-
-
-ReportReason = Literal["nudity", "minor", "harassment", "hate", "spam", "other"]
-IMAGE_REASONS: frozenset[str] = frozenset({"nudity", "minor"})
-"""Reasons an image classifier can check on the reported visitor's live video."""
-
-MAX_INTERESTS = 5
-
-
-class Join(_Message):
-    type: Literal["join"]
-    mode: Mode
-    interests: Annotated[
-        list[Annotated[str, Field(max_length=64)]], Field(max_length=MAX_INTERESTS)
-    ] = []
-    """Up to five interest tags (normalised by the server: see ``signaling.room.interests``)."""
-    language: Annotated[str, Field(max_length=16)] | None = None
-    """A language code such as ``en`` or ``pt-BR`` (only the primary part is matched)."""
-
-
-class Next(_Message):
-    type: Literal["next"]
-
-
-class Restart(_Message):
-    """The browser's connection to the SFU failed: ask for a fresh offer (the match stays)."""
-
-    type: Literal["restart"]
-
-
-class Leave(_Message):
-    type: Literal["leave"]
-
-
-class Answer(_Message):
-    type: Literal["answer"]
-    sdp: Annotated[str, Field(min_length=1, max_length=60_000)]
-
-
-class IceCandidate(_Message):
-    """An ICE candidate as the browser's ``RTCIceCandidate.toJSON()`` gives it.
-
-    An empty ``candidate`` string is the end-of-candidates marker."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
-
-    candidate: Annotated[str, Field(max_length=1024)]
-    sdpMid: Annotated[str, Field(max_length=64)] | None = None
-    sdpMLineIndex: Annotated[int, Field(ge=0, le=64)] | None = None
-
-
-class Candidate(_Message):
-    type: Literal["candidate"]
-    candidate: IceCandidate | None
-
-
-class Chat(_Message):
-    type: Literal["chat"]
-    text: Annotated[str, Field(min_length=1)]
-
-
-class Typing(_Message):
-    type: Literal["typing"]
-    on: bool
-
-
-class Media(_Message):
-    """The visitor turned its camera or microphone on or off (the partner is told)."""
-
-    type: Literal["media"]
-    audio: bool
-    video: bool
-
-
-class Report(_Message):
-    """Report the current partner (or the last one, shortly after the match ended)."""
-
-    type: Literal["report"]
-    reason: ReportReason
-    comment: Annotated[str, Field(max_length=2_000)] = ""
-
-
-class Block(_Message):
-    """Never be matched with the current (or last) partner again."""
-
-    type: Literal["block"]
-
-
-class Ping(_Message):
-    """Keeps the connection alive (answered with ``pong``)."""
-
-    type: Literal["ping"]
-
-
-ClientMessage = Annotated[
-    Join
-    | Next
-    | Leave
-    | Restart
-    | Answer
-    | Candidate
-    | Chat
-    | Typing
-    | Media
-    | Report
-    | Block
-    | Ping,
-    Field(discriminator="type"),
-]
-
-CLIENT_TYPES = frozenset(
-    {
-        "join",
-        "next",
-        "leave",
-        "restart",
-        "answer",
-        "candidate",
-        "chat",
-        "typing",
-        "media",
-        "report",
-        "block",
-        "ping",
-    }
+from signaling.protocol.events import (
+    AppealInfo,
+    AppealStatus,
+    BannedEvent,
+    BlockedEvent,
+    CandidateEvent,
+    ChatEvent,
+    ErrorEvent,
+    Event,
+    HeldEvent,
+    MatchedEvent,
+    MediaEvent,
+    OfferEvent,
+    PartnerLeftEvent,
+    PongEvent,
+    QueuedEvent,
+    ReportedEvent,
+    TypingEvent,
+    VideoStateEvent,
+    WarningEvent,
+    WelcomeEvent,
+)
+from signaling.protocol.messages import (
+    CLIENT_TYPES,
+    IMAGE_REASONS,
+    MAX_INT_DIGITS,
+    MAX_INTERESTS,
+    PROTOCOL_VERSION,
+    Answer,
+    Block,
+    Candidate,
+    Chat,
+    ClientMessage,
+    Disconnect,
+    IceCandidate,
+    Join,
+    Leave,
+    Media,
+    Mode,
+    Next,
+    Ping,
+    ProtocolError,
+    Report,
+    ReportReason,
+    Restart,
+    Typing,
+    parse_client_message,
 )
 
-# mypy cannot see through Annotated[Union, Field] here; pydantic handles it at run time.
-_client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)  # type: ignore[arg-type, unused-ignore]
-
-
-def parse_client_message(raw: str | bytes) -> ClientMessage:
-    """Validate one inbound frame; raise :class:`ProtocolError` with a stable code."""
-    if isinstance(raw, bytes):
-        raise ProtocolError("binary_not_supported", "send JSON text frames, not binary")
-    try:
-        data = json.loads(
-            raw, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant
-        )
-    except (ValueError, RecursionError):
-        # JSONDecodeError is a ValueError; so is whatever a number hook lets through.
-        raise ProtocolError("bad_json", "the message is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise ProtocolError("invalid_message", "a message must be a JSON object")
-    kind = data.get("type")
-    if not isinstance(kind, str):
-        raise ProtocolError("invalid_message", "a message needs a string 'type'")
-    if kind not in CLIENT_TYPES:
-        shown = kind[:40]
-        raise ProtocolError("unknown_type", f"unknown message type {shown!r}")
-    try:
-        return _client_adapter.validate_python(data)
-    except ValidationError as exc:
-        raise ProtocolError("invalid_message", _summarise(exc)) from None
-
-
-MAX_INT_DIGITS = 20
-"""No field takes an integer longer than this (a 64-bit integer has at most 20 digits with
-its sign); longer ones are refused before Python converts them (which is quadratic, and
-raises past ``sys.get_int_max_str_digits()``)."""
-
-
-def _parse_int(text: str) -> int:
-    if len(text) > MAX_INT_DIGITS:
-        raise ProtocolError("bad_number", f"integers have at most {MAX_INT_DIGITS} digits")
-    return int(text)
-
-
-def _parse_float(text: str) -> float:
-    if len(text) > 64:
-        raise ProtocolError("bad_number", "numbers have at most 64 characters")
-    value = float(text)
-    if not math.isfinite(value):
-        raise ProtocolError("bad_number", "numbers must be finite (1e400 is not)")
-    return value
-
-
-def _parse_constant(name: str) -> float:
-    raise ProtocolError("bad_number", f"{name} is not JSON: numbers must be finite")
-
-
-def _summarise(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors()[:3]:
-        where = ".".join(str(p) for p in error["loc"][1:]) or "message"
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)
-
-
-# --- server to client -----------------------------------------------------------------
-
-
-class Event(BaseModel):
-    """Base of server events; ``dump()`` gives the JSON text sent to the browser."""
-
-    model_config = ConfigDict(frozen=True)
-
-    def dump(self) -> str:
-        try:
-            return self.model_dump_json()
-        except PydanticSerializationError:
-            # A lone surrogate (a JSON "\\ud800" escape echoed back, e.g. an unknown type
-            # in an error message) cannot be UTF-8: escape it instead of failing.
-            return json.dumps(self.model_dump(), ensure_ascii=True)
-
-
-class WelcomeEvent(Event):
-    type: Literal["welcome"] = "welcome"
-    visitor: str
-    protocol: int = PROTOCOL_VERSION
-    limits: dict[str, int]
-    resume: str | None = None
-    """Give it back as ``/ws?resume=...`` after a dropped socket to keep this visitor id."""
-
-
-class QueuedEvent(Event):
-    type: Literal["queued"] = "queued"
-    mode: Mode
-
-
-class OfferEvent(Event):
-    type: Literal["offer"] = "offer"
-    sdp: str
-    restart: bool = False
-    """True when the offer replaces a failed connection: answer it on a new peer connection."""
-
-
-class CandidateEvent(Event):
-    type: Literal["candidate"] = "candidate"
-    candidate: dict[str, Any] | None
-
-
-class MatchedEvent(Event):
-    type: Literal["matched"] = "matched"
-    match: str
-    mode: Mode
-    interests: list[str] = []
-    """Interests both visitors gave (empty when none are shared)."""
-    partner_name: str | None = None
-    """The partner's display name, if it chose one (render it as text, never HTML)."""
-
-
-class PartnerLeftEvent(Event):
-    type: Literal["partner_left"] = "partner_left"
-    reason: Literal["next", "left", "disconnected", "ended"]
-    """``ended``: the server ended the match (never says why: a partner's ban is private)."""
-
-
-class ChatEvent(Event):
-    type: Literal["chat"] = "chat"
-    text: str
-
-
-class TypingEvent(Event):
-    type: Literal["typing"] = "typing"
-    on: bool
-
-
-class MediaEvent(Event):
-    """The partner's camera (``video``) or microphone (``audio``) is on or off."""
-
-    type: Literal["media"] = "media"
-    audio: bool
-    video: bool
-
-
-class VideoStateEvent(Event):
-    """Where a pre-screened video stands (``moderation.prescreen``), sent at each change.
-
-    ``side = "own"``: the visitor's own video to its partner -- ``checking`` (held until
-    a frame of it was checked), ``face_required`` (held until a face is seen:
-    ``moderation.require_face``) or ``open`` (the partner sees it). ``side = "partner"``:
-    the partner's video to the visitor -- ``checking``, ``waiting`` (the partner was asked
-    to show their face) or ``open``. A held video stays ``checking`` for the partner:
-    why is never said."""
-
-    type: Literal["video_state"] = "video_state"
-    side: Literal["own", "partner"]
-    state: Literal["checking", "face_required", "waiting", "open"]
-
-
-class ReportedEvent(Event):
-    """The visitor's report was received (what happens next is never said)."""
-
-    type: Literal["reported"] = "reported"
-    reason: ReportReason
-
-
-class BlockedEvent(Event):
-    """The partner is blocked: the match ended and they will never be matched again."""
-
-    type: Literal["blocked"] = "blocked"
-
-
-class PongEvent(Event):
-    type: Literal["pong"] = "pong"
-
-
-class ErrorEvent(Event):
-    type: Literal["error"] = "error"
-    code: str
-    message: str
-    retry_after: float | None = None
-    """For ``rate_limited``: seconds until the refused kind of message is accepted again."""
-
-
-class WarningEvent(Event):
-    """A chat message was flagged: it reached the partner censored."""
-
-    type: Literal["warning"] = "warning"
-    reason: str
-    message: str
-    strikes: int
-    """Flagged messages in the current window."""
-    strikes_to_ban: int
-
-
-class HeldEvent(Event):
-    """The visitor's video was stopped for a moderator to look at (a possible minor in
-    explicit video). Not a ban: the socket stays open, but ``join`` is refused (``held``)
-    until ``until`` or until a moderator decides. ``released``: a moderator cleared it,
-    the visitor may join again now."""
-
-    type: Literal["held"] = "held"
-    until: str
-    """End of the hold at the latest, ISO 8601 in UTC."""
-    released: bool = False
-
-
-AppealStatus = Literal["none", "pending", "upheld"]
-
-
-class AppealInfo(BaseModel):
-    """How a banned visitor can appeal (``POST /api/appeals``), and where that stands."""
-
-    model_config = ConfigDict(frozen=True)
-
-    token: str | None
-    """Unguessable token of this ban: proves the appeal comes from the banned visitor.
-    ``None`` for anyone else the ban covers only by sharing the IP address (they cannot
-    appeal someone else's ban)."""
-    status: AppealStatus
-    """``none``: not appealed yet; ``pending``: a reviewer will look at it; ``upheld``: a
-    reviewer confirmed the ban (one appeal per ban)."""
-    max_length: int
-    """Longest appeal text accepted, in characters."""
-
-
-class BannedEvent(Event):
-    """The visitor is banned; the server closes the socket right after this event."""
-
-    type: Literal["banned"] = "banned"
-    reason: str
-    until: str
-    """End of the ban, ISO 8601 in UTC."""
-    ban: str
-    """Ban id."""
-    appeal: AppealInfo
+__all__ = [
+    "CLIENT_TYPES",
+    "IMAGE_REASONS",
+    "MAX_INTERESTS",
+    "MAX_INT_DIGITS",
+    "PROTOCOL_VERSION",
+    "Answer",
+    "AppealInfo",
+    "AppealStatus",
+    "BannedEvent",
+    "Block",
+    "BlockedEvent",
+    "Candidate",
+    "CandidateEvent",
+    "Chat",
+    "ChatEvent",
+    "ClientMessage",
+    "Disconnect",
+    "ErrorEvent",
+    "Event",
+    "HeldEvent",
+    "IceCandidate",
+    "Join",
+    "Leave",
+    "MatchedEvent",
+    "Media",
+    "MediaEvent",
+    "Mode",
+    "Next",
+    "OfferEvent",
+    "PartnerLeftEvent",
+    "Ping",
+    "PongEvent",
+    "ProtocolError",
+    "QueuedEvent",
+    "Report",
+    "ReportReason",
+    "ReportedEvent",
+    "Restart",
+    "Typing",
+    "TypingEvent",
+    "VideoStateEvent",
+    "WarningEvent",
+    "WelcomeEvent",
+    "parse_client_message",
+]
