@@ -40,7 +40,8 @@ from signaling.storage.bans import BanStore
 from signaling.storage.claims import ClaimStore
 from signaling.storage.dashboard import DashboardStore
 from signaling.storage.db import Database
-from signaling.storage.qa import QaStore, Sampler
+from signaling.storage.qa import QaStore
+from signaling.storage.qa_actions import Sampler
 from signaling.storage.reports import ReportStore
 from signaling.storage.reviews import ReviewStore
 

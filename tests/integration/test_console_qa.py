@@ -28,7 +28,8 @@ from moderation.records import BanRecord
 from moderation.verdict import Box
 from signaling.storage.audit import AuditLog
 from signaling.storage.db import Database
-from signaling.storage.qa import AutomaticAction, QaStore, Sampler
+from signaling.storage.qa import QaStore
+from signaling.storage.qa_actions import AutomaticAction, Sampler
 from tests.support.console import ConsoleApp, Reviewer, console_app
 from tests.support.servers import REPO_ROOT
 
