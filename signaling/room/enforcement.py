@@ -118,12 +118,17 @@ class LobbyVideoGate:
 
 
 class LobbyEnforcer:
-    def __init__(self, lobby: Lobby, events: BannedEvents) -> None:
-        """``events`` makes the ``banned`` event (with the ban's appeal token)."""
+    def __init__(
+        self,
+        lobby: Lobby,
+        events: BannedEvents,
+        on_ban: Callable[[BanRecord], Awaitable[None]] | None = None,
+    ) -> None:
+        """``events`` makes the ``banned`` event (with the ban's appeal token).
+        ``on_ban``: also told of every enforced ban (several nodes: the shared ban cache)."""
         self.lobby = lobby
         self.events = events
-        self.on_ban: Callable[[BanRecord], Awaitable[None]] | None = None
-        """Also told of every enforced ban (several nodes: the shared ban cache)."""
+        self.on_ban = on_ban
 
     async def enforce(self, ban: BanRecord) -> None:
         # This visitor and its other tabs (same session or device) are removed now; the IP

@@ -91,11 +91,17 @@ class Lobby(AsyncIOEventEmitter):
         keys: KeyRing | None = None,
         pace: Pace | None = None,
         crossing: Callable[[Lobby], Crossing] | None = None,
+        moderation: Callable[[Lobby], Moderation] | None = None,
+        reports: Callable[[Lobby], ReportDesk] | None = None,
     ) -> None:
         """``keys``: the node's key ring (resume tokens); ``None``: a random key for this
         lobby only (tests). ``pace``: per-visitor rate limits (``None``: unlimited).
         ``crossing``: several nodes: builds, from this lobby, the side through which
-        matching, blocks and partners on other nodes go (Redis); ``None``: one node."""
+        matching, blocks and partners on other nodes go (Redis); ``None``: one node.
+        ``moderation`` then ``reports``: build, from this lobby, what checks chat and
+        holds (moderation's enforcer acts on the lobby) and where reports go; ``None``:
+        unmoderated, reports refused. They are called in that order, after the crossing,
+        so each may read what was built before it."""
         super().__init__()
         self.settings = settings
         self.media = media
@@ -120,16 +126,13 @@ class Lobby(AsyncIOEventEmitter):
         )
         self.tasks = TaskSet()
         self.pace = pace
-        self.moderation: Moderation | None = None
-        """Set by the composition root (moderation's enforcer needs the lobby first)."""
-        self.reports: ReportDesk | None = None
-        """Where reports go (set by the composition root with moderation, which they
-        need; ``None``: refused)."""
         self.remote = RemotePartners(self)
         """Partners on other nodes: what their nodes tell this one."""
         self.shared: Crossing | None = None if crossing is None else crossing(self)
         """Several nodes: matching, blocks and partners on other nodes go through Redis
         (``None``: one node)."""
+        self.moderation: Moderation | None = None if moderation is None else moderation(self)
+        self.reports: ReportDesk | None = None if reports is None else reports(self)
 
     # --- connection lifecycle ----------------------------------------------------------
 

@@ -177,19 +177,21 @@ class ReportDesk:
         sink: ReportSink,
         moderation: ReportModeration | None,
         clock: Callable[[], float],
+        live_video: Callable[[str], bool] | None = None,
+        shared_weights: SharedWeights | None = None,
     ) -> None:
+        """``live_video``: whether a visitor of this node sends live video now; image
+        reports about anyone else are never checked (no model call, no budget spent):
+        reviewers see them. ``None``: assume so. ``shared_weights``: with ``redis_url``,
+        the verbal-report weights of all nodes."""
         self.settings = settings
         self.sink = sink
         self.moderation = moderation
         self.weights = VerbalWeights(settings.verbal_window_s, clock)
         self.outcomes: dict[str, int] = {}
         """Reports by ``reason:outcome`` (for metrics)."""
-        self.shared_weights: SharedWeights | None = None
-        """With ``redis_url``: the weights of all nodes (set by the composition root)."""
-        self.live_video: Callable[[str], bool] | None = None
-        """Whether a visitor of this node sends live video now (set by the composition
-        root); image reports about anyone else are never checked (no model call, no
-        budget spent): reviewers see them. ``None``: assume so."""
+        self.shared_weights = shared_weights
+        self.live_video = live_video
         self._tasks = TaskSet()
 
     async def file(self, filing: Filing, reporter: Subject, reported: Subject) -> str:

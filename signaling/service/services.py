@@ -124,6 +124,26 @@ class Services:
             lm.chat_timeout_s, lm.chat_timeout_max_s, lm.chat_violations_to_disconnect, clock
         )
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        appeals = Appeals(
+            AppealTokens(secret),
+            BanStore(db),
+            AppealStore(db),
+            settings.admin.appeal_max_length,
+            utc_now,
+        )
+        ms = settings.moderation
+        qa = QaStore(db, audit, sampler_of(ms.qa_sample_rate, ms))
+        # Reports go to the reviewer console's store (the database), audited.
+        report_store = ReportStore(db, audit)
+        screening = _Screening(
+            settings,
+            media,
+            appeals,
+            report_store,
+            SqlModerationStore(db, audit, qa),
+            redis=redis,
+            clock=clock,
+        )
         lobby = Lobby(
             settings,
             media,
@@ -133,50 +153,16 @@ class Services:
             keys=keys,
             pace=Pace(limits, backoff, door.suspect),
             crossing=None if redis is None else _shared_room(settings, redis),
+            moderation=screening.moderation,
+            reports=screening.reports,
         )
         shared = lobby.shared if isinstance(lobby.shared, SharedRoom) else None
         media.on_lost(lobby.media_lost)
         ice = IceServers(settings.turn)
-        appeals = Appeals(
-            AppealTokens(secret),
-            BanStore(db),
-            AppealStore(db),
-            settings.admin.appeal_max_length,
-            utc_now,
-        )
-        checker = None
-        if settings.moderation.enabled and settings.moderation.remote_workers and redis:
-            checker = StreamChecker(redis, timeout=settings.moderation.check_timeout_s)
-        enforcer = LobbyEnforcer(lobby, appeals)
-        if shared is not None:
-            enforcer.on_ban = shared.presence.cache_ban
-        gate = LobbyVideoGate(lobby, media)
-        ms = settings.moderation
-        qa = QaStore(db, audit, sampler_of(ms.qa_sample_rate, ms))
-        moderation = Moderation(
-            settings.moderation,
-            frames=TapFrameSource(media),
-            enforcer=enforcer,
-            store=SqlModerationStore(db, audit, qa),
-            checker=checker,
-            shared=None
-            if redis is None
-            else SharedBudget(
-                redis, settings.moderation.max_checks_per_s, settings.moderation.daily_budget
-            ),
-            gate=gate,
-            clips=media,
-        )
-        lobby.moderation = moderation
-        # Reports go to the reviewer console's store (the database), audited.
-        report_store = ReportStore(db, audit)
-        reports = ReportDesk(settings.reports, report_store, moderation, lobby.clock)
-        reports.live_video = lobby.sends_video
-        if redis is not None:
-            # Strikes and report weights follow a person to any node.
-            moderation.chat.shared = SharedStrikes(redis, settings.moderation.text.strike_window_s)
-            reports.shared_weights = SharedWeights(redis, settings.reports.verbal_window_s)
-        lobby.reports = reports
+        moderation, reports = lobby.moderation, lobby.reports
+        enforcer, gate = screening.enforcer, screening.gate
+        assert moderation is not None and reports is not None
+        assert enforcer is not None and gate is not None
         retention = RetentionJob(
             settings.retention,
             now=lambda: datetime.now(UTC),
@@ -273,6 +259,67 @@ async def active_ban(services: Services, ip: str, session: str | None, device: s
     if ban is not None and shared is not None:
         await shared.presence.cache_ban(ban)
     return ban
+
+
+@dataclass
+class _Screening:
+    """Moderation and the report desk of a lobby, built from the lobby while the lobby is
+    built: moderation's enforcer and pre-screen gate act on the lobby, and the lobby asks
+    moderation about chat and holds. What was built is kept here for the rest of the
+    composition (the console needs the enforcer, the events the gate)."""
+
+    settings: Settings
+    media: MediaPlane
+    appeals: Appeals
+    report_store: ReportStore
+    moderation_store: SqlModerationStore
+    redis: Redis | None
+    clock: Callable[[], float]
+    enforcer: LobbyEnforcer | None = None
+    gate: LobbyVideoGate | None = None
+
+    def moderation(self, lobby: Lobby) -> Moderation:
+        settings, redis = self.settings, self.redis
+        shared = lobby.shared if isinstance(lobby.shared, SharedRoom) else None
+        checker = None
+        if settings.moderation.enabled and settings.moderation.remote_workers and redis:
+            checker = StreamChecker(redis, timeout=settings.moderation.check_timeout_s)
+        self.enforcer = LobbyEnforcer(
+            lobby, self.appeals, on_ban=None if shared is None else shared.presence.cache_ban
+        )
+        self.gate = LobbyVideoGate(lobby, self.media)
+        moderation = Moderation(
+            settings.moderation,
+            frames=TapFrameSource(self.media),
+            enforcer=self.enforcer,
+            store=self.moderation_store,
+            checker=checker,
+            shared=None
+            if redis is None
+            else SharedBudget(
+                redis, settings.moderation.max_checks_per_s, settings.moderation.daily_budget
+            ),
+            gate=self.gate,
+            clips=self.media,
+        )
+        if redis is not None:
+            # Strikes follow a person to any node.
+            moderation.chat.shared = SharedStrikes(redis, settings.moderation.text.strike_window_s)
+        return moderation
+
+    def reports(self, lobby: Lobby) -> ReportDesk:
+        settings, redis = self.settings, self.redis
+        return ReportDesk(
+            settings.reports,
+            self.report_store,
+            lobby.moderation,
+            self.clock,
+            live_video=lobby.sends_video,
+            # Report weights follow a person to any node.
+            shared_weights=None
+            if redis is None
+            else SharedWeights(redis, settings.reports.verbal_window_s),
+        )
 
 
 def _shared_room(settings: Settings, redis: Redis) -> Callable[[Lobby], SharedRoom]:

@@ -124,10 +124,17 @@ def make_room(**overrides: Any) -> Room:
         lm.chat_timeout_s, lm.chat_timeout_max_s, lm.chat_violations_to_disconnect, clock
     )
     pace = Pace(limits, backoff, lambda ip, device: None)
-    lobby = Lobby(settings, router, NullMatches(), InlineWriter(), clock=clock, pace=pace)  # type: ignore[arg-type]
     sink, moderation = MemoryReportSink(), FakeModeration()
     desk = ReportDesk(settings.reports, sink, moderation, clock)
-    lobby.reports = desk
+    lobby = Lobby(
+        settings,
+        router,
+        NullMatches(),  # type: ignore[arg-type]
+        InlineWriter(),  # type: ignore[arg-type]
+        clock=clock,
+        pace=pace,
+        reports=lambda lobby: desk,
+    )
     return Room(lobby, clock, sink, moderation, desk)
 
 
