@@ -33,7 +33,7 @@ from signaling.console.throttle import LoginThrottle
 from signaling.door.appeals import Appeals
 from signaling.room.enforcement import LobbyEnforcer
 from signaling.room.lobby import Lobby
-from signaling.storage.accounts import AccountStore, SessionStore
+from signaling.storage.accounts import AccountStore, ReviewerSessionStore
 from signaling.storage.appeals import AppealStore
 from signaling.storage.audit import AuditLog
 from signaling.storage.bans import BanStore
@@ -125,7 +125,7 @@ class Console:
             settings=settings,
             audit=audit,
             accounts=AccountStore(db),
-            sessions=ReviewerSessions(settings, SessionStore(db), secret, now),
+            sessions=ReviewerSessions(settings, ReviewerSessionStore(db), secret, now),
             passwords=Passwords(),
             throttle=throttle,
             queue=queue,

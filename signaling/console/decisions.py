@@ -42,7 +42,7 @@ from signaling.storage.reviews import ReviewStore
 
 logger = logging.getLogger(__name__)
 
-Action = Literal["uphold", "overturn", "dismiss", "escalate", "correct", "wrong", "unsure"]
+ReviewAction = Literal["uphold", "overturn", "dismiss", "escalate", "correct", "wrong", "unsure"]
 ALLOWED: dict[str, frozenset[str]] = {
     "review": frozenset({"uphold", "overturn", "escalate"}),
     "report": frozenset({"uphold", "dismiss", "escalate"}),
@@ -126,7 +126,7 @@ class Decisions:
         reviewer: Reviewer,
         kind: ItemKind,
         item_id: str,
-        action: Action,
+        action: ReviewAction,
         reason: str,
         duration_s: float | None = None,
     ) -> Outcome:
@@ -148,7 +148,7 @@ class Decisions:
         return outcome
 
     async def _review(
-        self, reviewer: Reviewer, item_id: str, action: Action, reason: str, duration: float
+        self, reviewer: Reviewer, item_id: str, action: ReviewAction, reason: str, duration: float
     ) -> tuple[Outcome, list[EvidenceRecord]]:
         item = await self.reviews.get(item_id)
         if item is None:
@@ -209,7 +209,7 @@ class Decisions:
         return await self.audit.run(work)
 
     async def _report(
-        self, reviewer: Reviewer, item_id: str, action: Action, reason: str, duration: float
+        self, reviewer: Reviewer, item_id: str, action: ReviewAction, reason: str, duration: float
     ) -> tuple[Outcome, list[EvidenceRecord]]:
         report = await self.reports.get(item_id)
         if report is None:
@@ -242,7 +242,7 @@ class Decisions:
         return await self.audit.run(work)
 
     async def _appeal(
-        self, reviewer: Reviewer, item_id: str, action: Action, reason: str
+        self, reviewer: Reviewer, item_id: str, action: ReviewAction, reason: str
     ) -> tuple[Outcome, list[EvidenceRecord]]:
         appeal = await self.appeals.get(item_id)
         if appeal is None:
@@ -286,7 +286,7 @@ class Decisions:
         return await self.audit.run(work)
 
     async def _qa(
-        self, reviewer: Reviewer, item_id: str, action: Action, reason: str
+        self, reviewer: Reviewer, item_id: str, action: ReviewAction, reason: str
     ) -> tuple[Outcome, list[EvidenceRecord]]:
         item = None if self.qa is None else await self.qa.get(item_id)
         if self.qa is None or item is None or not item.sampled:
@@ -335,7 +335,7 @@ class Decisions:
     # --- helpers ----------------------------------------------------------------------
 
     @staticmethod
-    def _may_decide(reviewer: Reviewer, status: str, action: Action) -> None:
+    def _may_decide(reviewer: Reviewer, status: str, action: ReviewAction) -> None:
         if status not in ("open", "escalated"):
             raise DecisionError(409, "conflict", f"the item was {status} already")
         if status == "escalated" and action == "escalate":

@@ -1,7 +1,7 @@
 """Reviewer sessions: the cookie, expiry (absolute and idle), and who is asking.
 
 The cookie holds a random token (HttpOnly, SameSite=Strict, Path=/api, Secure over https);
-the database holds only its SHA-256 (:class:`signaling.storage.accounts.SessionStore`). A
+the database holds only its SHA-256 (:class:`signaling.storage.accounts.ReviewerSessionStore`). A
 session ends ``session_ttl_s`` after login or ``session_idle_s`` after its last request,
 whichever comes first, and at logout; disabling an account ends its sessions.
 """
@@ -18,7 +18,7 @@ from starlette.responses import Response
 from signaling.config.console import AdminSettings
 from signaling.config.keys import as_raw_keys
 from signaling.console.csrf import csrf_token
-from signaling.storage.accounts import Account, Role, SessionStore
+from signaling.storage.accounts import Account, ReviewerSessionStore, Role
 
 COOKIE = "duet_review"
 COOKIE_PATH = "/api"
@@ -64,7 +64,7 @@ class ReviewerSessions:
     def __init__(
         self,
         settings: AdminSettings,
-        store: SessionStore,
+        store: ReviewerSessionStore,
         secret: bytes | Sequence[bytes],
         now: Callable[[], datetime],
     ) -> None:

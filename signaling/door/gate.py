@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 
 class SessionRecords(Protocol):
-    """Where session records go (``signaling.storage.SessionStore``)."""
+    """Where session records go (``signaling.storage.VisitorSessionStore``)."""
 
     async def created(
         self, session: str, device: str, created_at: datetime, expires_at: datetime

@@ -104,12 +104,12 @@ class _Offence:
     """Clock time of the last violation."""
 
 
-Verdict = Literal["ok", "timeout", "disconnect"]
+BackoffOutcome = Literal["ok", "timeout", "disconnect"]
 
 
 @dataclass(frozen=True)
 class BackoffResult:
-    verdict: Verdict
+    outcome: BackoffOutcome
     retry_after: float = 0.0
     """Seconds left in the timeout (``timeout``)."""
 

@@ -45,11 +45,11 @@ class Pace:
     async def chat(self, visitor: Visitor) -> None:
         key = visitor.limit_key
         result = self.backoff.check(key)
-        if result.verdict == "ok":
+        if result.outcome == "ok":
             if await self.limits.hit("chat", key):
                 return
             result = self.backoff.tripped(key)
-        if result.verdict == "disconnect":
+        if result.outcome == "disconnect":
             self.disconnects += 1
             raise Disconnect("rate_limited", "too many messages: you have been disconnected")
         raise ProtocolError(

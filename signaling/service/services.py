@@ -44,7 +44,7 @@ from signaling.routing.room import SharedRoom
 from signaling.service.build import build_info
 from signaling.service.metrics import Metrics
 from signaling.service.retention import RetentionJob
-from signaling.storage import Database, MatchStore, SessionStore, SqlModerationStore
+from signaling.storage import Database, MatchStore, SqlModerationStore, VisitorSessionStore
 from signaling.storage.appeals import AppealStore
 from signaling.storage.audit import AuditLog
 from signaling.storage.bans import BanStore
@@ -110,7 +110,7 @@ class Services:
         match_store = MatchStore(db)
         clock = time.monotonic
         limits = RateLimits(settings.limits, limit_storage(settings.redis_url))
-        session_store = SessionStore(db)
+        session_store = VisitorSessionStore(db)
         door = Door(
             settings.door,
             keys.keys,

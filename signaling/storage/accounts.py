@@ -137,7 +137,7 @@ class AccountStore:
         return bool(getattr(result, "rowcount", 0))
 
 
-class SessionStore:
+class ReviewerSessionStore:
     """Server-side reviewer sessions (one row per login)."""
 
     def __init__(self, db: Database) -> None:

@@ -193,9 +193,9 @@ def test_chat_backoff_doubles_up_to_the_cap_then_disconnects() -> None:
         result = backoff.tripped("s")
         timeouts.append(result.retry_after)
         clock.advance(result.retry_after)
-        assert backoff.check("s").verdict == "ok"
+        assert backoff.check("s").outcome == "ok"
     assert timeouts == [10, 20, 40, 80, 160, 300, 300]
-    assert backoff.tripped("s").verdict == "disconnect"
+    assert backoff.tripped("s").outcome == "disconnect"
 
 
 def test_chat_backoff_is_forgotten_after_a_quiet_while_and_bounded() -> None:

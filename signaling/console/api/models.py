@@ -20,7 +20,7 @@ class Login(Body):
     password: Annotated[str, Field(min_length=1, max_length=1024)]
 
 
-class Decision(Body):
+class DecisionBody(Body):
     action: Literal["uphold", "overturn", "dismiss", "escalate", "correct", "wrong", "unsure"]
     """``correct`` / ``wrong`` / ``unsure`` are for QA items only (others: 400)."""
     reason: Reason

@@ -7,7 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from signaling.console.api.models import Decision
+from signaling.console.api.models import DecisionBody
 from signaling.console.casefile import NotFound
 from signaling.console.console import Console, console_of
 from signaling.console.decisions import DecisionError
@@ -83,7 +83,7 @@ async def release_item(request: Request, reviewer: Reviewer) -> Response:
 
 async def decide_item(request: Request, reviewer: Reviewer) -> Response:
     kind, item_id = _item(request)
-    body = await read_json(request, Decision)
+    body = await read_json(request, DecisionBody)
     console = console_of(request)
     try:
         outcome = await console.decisions.decide(
