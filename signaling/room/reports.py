@@ -1,4 +1,4 @@
-"""Reports: a signal, never a verdict (seed 002).
+"""Reports: a signal, never a verdict.
 
 * Image reasons (nudity, minor): the reported visitor's live video is checked at once,
   bypassing its schedule but not moderation's global budget, and the verdict decides:
