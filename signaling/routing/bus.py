@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -43,17 +43,21 @@ class NodeBus:
         prefix: str = "duet:",
         beat: float = 1.0,
         ttl: float = 4.0,
+        handler: Handler | None = None,
+        watched: Callable[[], set[str]] = set,
+        dead_handlers: Sequence[DeadHandler] = (),
     ) -> None:
+        """``handler`` receives every message sent to this node; ``watched``: the other
+        nodes this node's visitors depend on; ``dead_handlers`` run once when one of those
+        stops beating."""
         self.redis = redis
         self.node = node
         self.prefix = prefix
         self.beat = beat
         self.ttl = ttl
-        self.handler: Handler | None = None
-        """Receives every message sent to this node."""
-        self.dead_handlers: list[DeadHandler] = []
-        self.watched: Callable[[], set[str]] = set
-        """The other nodes this node's visitors depend on (set by the lobby)."""
+        self.handler = handler
+        self.dead_handlers: list[DeadHandler] = list(dead_handlers)
+        self.watched = watched
         self.sent = 0
         self.received = 0
         self._known_dead: set[str] = set()

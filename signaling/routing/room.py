@@ -32,6 +32,8 @@ from collections.abc import Coroutine
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from redis.asyncio import Redis
+
 from duet.tasks import TaskSet
 from moderation import Subject
 from signaling.protocol import QueuedEvent
@@ -59,15 +61,22 @@ class SharedRoom:
         self,
         lobby: Lobby,
         matchmaker: RedisMatchmaker,
-        bus: NodeBus,
+        bus_redis: Redis,
         block_ttl_s: float,
         block_ip_ttl_s: float,
     ) -> None:
+        """``bus_redis``: a Redis client of its own for the node bus (it subscribes)."""
         self.lobby = lobby
         self.matchmaker = matchmaker
-        self.bus = bus
-        self.node = bus.node
-        self.presence = Presence(matchmaker.redis, bus.node, prefix=matchmaker.prefix)
+        self.node = matchmaker.node
+        self.bus = NodeBus(
+            bus_redis,
+            self.node,
+            handler=self.on_message,
+            watched=lobby.remote.nodes,
+            dead_handlers=[lobby.remote.node_died],
+        )
+        self.presence = Presence(matchmaker.redis, self.node, prefix=matchmaker.prefix)
         self.block_ttl_s = block_ttl_s
         self.block_ip_ttl_s = block_ip_ttl_s
         self.waiting: dict[str, int] = {}
@@ -81,9 +90,6 @@ class SharedRoom:
         self._again: set[str] = set()
         self._tasks = TaskSet()
         self._refresher: asyncio.Task[None] | None = None
-        bus.handler = self.on_message
-        bus.watched = lobby.remote.nodes
-        bus.dead_handlers.append(lobby.remote.node_died)
         lobby.on("visitor_arrived", lambda v: self._spawn(self.presence.arrived(v.id, v.ip)))
         lobby.on("visitor_left", lambda v: self._spawn(self.presence.left(v.id)))
 

@@ -38,7 +38,6 @@ from signaling.room.lobby import Lobby
 from signaling.room.pace import Pace
 from signaling.room.reports import ReportDesk
 from signaling.room.visitor import Match, Visitor
-from signaling.routing.bus import NodeBus
 from signaling.routing.matchmaker import RedisMatchmaker
 from signaling.routing.room import SharedRoom
 from signaling.service.build import build_info
@@ -335,7 +334,7 @@ def _shared_room(settings: Settings, redis: Redis) -> Callable[[Lobby], SharedRo
                 rematch_cooldown=settings.matching.rematch_cooldown_s,
                 preference_wait=settings.matching.preference_wait_s,
             ),
-            NodeBus(Redis.from_url(settings.redis_url), settings.node_name),
+            Redis.from_url(settings.redis_url),
             block_ttl_s=settings.blocks.ttl_s,
             block_ip_ttl_s=settings.blocks.ip_ttl_s,
         )
