@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from moderation.records import BanRecord
 from signaling.console.sessions import Reviewer
 from signaling.door.appeals import owns
+from signaling.protocol.errors import CodedError
 from signaling.room.enforcement import LobbyEnforcer
 from signaling.storage.audit import AuditLog, AuditTransaction
 from signaling.storage.bans import BanStore
@@ -26,14 +27,12 @@ MIN_BAN_S = 60.0
 MAX_BAN_S = 365 * 86_400.0
 
 
-class DecisionError(Exception):
+class DecisionError(CodedError):
     """A decision refused: ``status`` and ``code`` for the API, ``message`` for people."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(code, message)
         self.status = status
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

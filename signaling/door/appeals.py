@@ -22,6 +22,7 @@ from moderation.records import BanRecord
 from moderation.text import sanitise
 from signaling.config.keys import as_raw_keys
 from signaling.protocol import AppealInfo, AppealStatus, BannedEvent
+from signaling.protocol.errors import CodedError
 from signaling.storage.appeals import AlreadyAppealed, AppealRecord, AppealStore
 from signaling.storage.bans import BanStore
 
@@ -29,14 +30,9 @@ TOKEN_MAC_CHARS = 32
 MAX_TOKEN_CHARS = 120
 
 
-class AppealRefused(Exception):
+class AppealRefused(CodedError):
     """The appeal cannot be filed; ``code`` is stable (``bad_token``, ``not_banned``,
     ``already_appealed``, ``empty``, ``too_long``)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class AppealTokens:

@@ -28,6 +28,7 @@ from signaling.door.sessions import (
     check_display_name,
     new_session_id,
 )
+from signaling.protocol.errors import CodedError
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +41,12 @@ class SessionRecords(Protocol):
     ) -> None: ...
 
 
-class DoorError(Exception):
+class DoorError(CodedError):
     """A refused door request: ``status`` (HTTP), stable ``code``, human ``message``."""
 
     def __init__(self, status: int, code: str, message: str, retry_after: int = 0) -> None:
-        super().__init__(message)
+        super().__init__(code, message)
         self.status = status
-        self.code = code
-        self.message = message
         self.retry_after = retry_after
 
 

@@ -15,19 +15,21 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from signaling.protocol.errors import CodedError
+
 MAX_BODY_BYTES = 64 * 1024
 
 M = TypeVar("M", bound=BaseModel)
 
 
-class ApiError(Exception):
+class ApiError(CodedError):
+    """An HTTP refusal: ``status``, and ``headers`` to send with it."""
+
     def __init__(
         self, status: int, code: str, message: str, headers: dict[str, str] | None = None
     ) -> None:
-        super().__init__(message)
+        super().__init__(code, message)
         self.status = status
-        self.code = code
-        self.message = message
         self.headers = headers or {}
 
 

@@ -10,19 +10,19 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from signaling.protocol.errors import CodedError
+
 PROTOCOL_VERSION = 1
 
 Mode = Literal["video", "text"]
 
 
-class ProtocolError(Exception):
+class ProtocolError(CodedError):
     """An inbound message the server refuses; ``code`` is stable, ``message`` is for humans.
     ``retry_after``: seconds until a rate-limited kind of message is accepted again."""
 
     def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(code, message)
         self.retry_after = retry_after
 
 

@@ -57,3 +57,35 @@ def test_the_private_use_check_sees_one() -> None:
     assert _private_lobby_uses(ast.parse("self.lobby._start_match(a, b)")) == [
         "1: lobby._start_match"
     ]
+
+
+def _hand_made_coded_errors(tree: ast.AST) -> list[str]:
+    """Exception classes that set ``self.code`` themselves instead of deriving from
+    :class:`signaling.protocol.errors.CodedError`."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        sets_code = any(
+            isinstance(target, ast.Attribute)
+            and target.attr == "code"
+            and isinstance(target.value, ast.Name)
+            and target.value.id == "self"
+            for child in ast.walk(node)
+            if isinstance(child, ast.Assign)
+            for target in child.targets
+        )
+        bases = {base.id for base in node.bases if isinstance(base, ast.Name)}
+        if sets_code and bases & {"Exception", "ValueError", "RuntimeError"}:
+            found.append(node.name)
+    return found
+
+
+def test_every_coded_refusal_shares_one_base_class() -> None:
+    hand_made = {
+        str(path.relative_to(ROOT)): names
+        for path in _modules("signaling")
+        if path.name != "errors.py"
+        and (names := _hand_made_coded_errors(ast.parse(path.read_text())))
+    }
+    assert hand_made == {}
