@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from benchmarks.caller import PING_EVERY_S, keep_loopback_candidates
 from benchmarks.door import open_session, ws_url_with
 from benchmarks.scrape import parse_metrics
+from duet.tasks import TaskSet
 from moderation.classifiers import ClassifierConfig
 from moderation.verdict import Verdict
 
@@ -150,7 +151,7 @@ class _Caller:
         self.frames: list[tuple[float, tuple[float, float, float]]] = []
         self.pc: RTCPeerConnection | None = None
         self._ws: Any = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
 
     async def connect(self) -> _Caller:
         token = await open_session(self.ws_url)
@@ -228,18 +229,15 @@ class _Caller:
     def frames_like(self, rgb: tuple[int, int, int], after: float = 0.0) -> int:
         return sum(1 for at, mean in self.frames if at >= after and _like(mean, rgb))
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        self._tasks.spawn(coro)
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self._ws.close()
         if self.pc is not None:
             await self.pc.close()
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
 
 
 # --- a node ----------------------------------------------------------------------------
