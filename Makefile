@@ -26,6 +26,7 @@ test: $(VENV)/.installed-dev $(VENV)/.debs
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 	FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f '$(FAKE_DATE)' $(BIN)/pytest -q -p no:cacheprovider tests/unit
 

@@ -3,6 +3,6 @@
 - ``duet bench calls``: synthetic callers against a running node (:mod:`benchmarks.calls`);
 - ``duet bench matching``: the real matchmaker in-process (:mod:`benchmarks.matching`).
 
-Nothing here runs inside a Duet node; ``signaling.cli`` only delegates to
+Nothing here runs inside a Duet node; ``duet.cli`` only delegates to
 :mod:`benchmarks.cli`, which imports the heavy parts when a benchmark actually runs.
 """

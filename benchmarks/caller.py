@@ -38,6 +38,7 @@ from benchmarks.clip import AudioClip, VideoClip
 from benchmarks.door import DoorRefused, open_session, ws_url_with
 from benchmarks.mark import luma_of, read_mark
 from benchmarks.replay import ReplayAudioTrack, ReplayVideoTrack
+from duet.tasks import TaskSet
 from sfu.aiortc_hooks import hook_sender
 
 UNREADABLE = -1
@@ -149,7 +150,7 @@ class BenchCaller:
         self.audio_track = ReplayAudioTrack(audio)
         self._ws: Any = None
         self._pc: RTCPeerConnection | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
         self._pending_next: float | None = None
         self._other_mark: int | None = None
         """Last valid mark seen that is not this caller's own (the partner, normally)."""
@@ -220,8 +221,7 @@ class BenchCaller:
         self.record.keyframe_requests = self.video_track.keyframe_requests
         if self._pc is not None:
             self.record.connection_state = str(self._pc.connectionState)
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
         if self._ws is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._ws.close(), 2.0)
@@ -375,10 +375,7 @@ class BenchCaller:
             self.record.audio_times.append(time.monotonic())
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return self._tasks.spawn(coro)
 
 
 def _ignore_remb(bitrate: int) -> None:

@@ -1,4 +1,4 @@
-"""The ``duet bench`` sub-commands, added to ``duet``'s parser by :mod:`signaling.cli`.
+"""The ``duet bench`` sub-commands, added to ``duet``'s parser by :mod:`duet.cli`.
 
 Each benchmark contributes one ``add_*_parser(bench_commands)`` function; parsing imports
 nothing heavy: the benchmark's modules load only when it runs.

@@ -1,4 +1,4 @@
-"""``duet bench matching``: the real :class:`~signaling.matching.Matchmaker`, in-process.
+"""``duet bench matching``: the real :class:`~signaling.room.matching.Matchmaker`, in-process.
 
 A population of visitors joins, then random operations follow, each issuing the same
 matchmaker calls the lobby makes for it:
@@ -36,8 +36,8 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.stats import Summary
-from signaling.build import build_info
-from signaling.matching import Matchmaker
+from signaling.room.matching import Matchmaker
+from signaling.service.build import build_info
 
 NEXT_SHARE = 0.8
 """Of operations on a matched visitor, the share that are Next (the rest: leave)."""

@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from benchmarks.caller import PING_EVERY_S, keep_loopback_candidates
 from benchmarks.door import open_session, ws_url_with
 from benchmarks.scrape import parse_metrics
 from benchmarks.tracks import ColorTrack, ToneTrack, colour_like
+from duet.tasks import TaskSet
 from moderation.classifiers import ClassifierConfig
 from moderation.verdict import Verdict
 
@@ -96,7 +97,7 @@ class _Caller:
         self.frames: list[tuple[float, tuple[float, float, float]]] = []
         self.pc: RTCPeerConnection | None = None
         self._ws: Any = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
 
     async def connect(self) -> _Caller:
         token = await open_session(self.ws_url)
@@ -171,21 +172,18 @@ class _Caller:
             await asyncio.sleep(0.005)
         return None
 
-    def framescolour_like(self, rgb: tuple[int, int, int], after: float = 0.0) -> int:
+    def frames_like(self, rgb: tuple[int, int, int], after: float = 0.0) -> int:
         return sum(1 for at, mean in self.frames if at >= after and colour_like(mean, rgb))
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        self._tasks.spawn(coro)
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self._ws.close()
         if self.pc is not None:
             await self.pc.close()
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
 
 
 # --- a node ----------------------------------------------------------------------------
@@ -213,7 +211,7 @@ def _node(tmp: Path, prescreen: bool, clip_s: float, port: int) -> Iterator[str]
         [
             sys.executable,
             "-m",
-            "signaling.cli",
+            "duet.cli",
             "serve",
             "--host",
             "127.0.0.1",
@@ -368,7 +366,7 @@ async def _run_side(url: str, prescreen: bool, calls: int, offenders: int, durat
                 await offender.wait_for("banned", after=since, timeout=15)
                 side.offenders_banned += 1
             await asyncio.sleep(1.0)  # frames still in flight would arrive by now
-            side.offender_frames_seen += partner.framescolour_like(OFFENDER_RGB, since)
+            side.offender_frames_seen += partner.frames_like(OFFENDER_RGB, since)
             for caller in (partner, offender):
                 await caller.close()
     finally:

@@ -1,7 +1,7 @@
 """``duet bench matching --redis URL``: pairings per second through the shared Redis queues.
 
 ``--nodes`` processes stand in for Duet nodes, each with its own Redis connection and
-:class:`~signaling.multinode.matchmaker.RedisMatchmaker` (the same Lua script the nodes
+:class:`~signaling.routing.matchmaker.RedisMatchmaker` (the same Lua script the nodes
 run). Each keeps ``--concurrency`` arrivals in flight: a new visitor joins (``enqueue``);
 when the script pairs it with a waiting one (on any node), the pair's cooldown is written
 (``parted``, as when a match ends) and both are gone. So every pairing costs two atomic
@@ -55,7 +55,7 @@ def _node(index: int, options: RedisMatchingOptions, prefix: str, results: Any) 
 async def _drive(index: int, options: RedisMatchingOptions, prefix: str) -> dict[str, Any]:
     from redis.asyncio import Redis
 
-    from signaling.multinode.matchmaker import RedisMatchmaker
+    from signaling.routing.matchmaker import RedisMatchmaker
 
     redis = Redis.from_url(options.url)
     node = f"bench{index}"

@@ -16,7 +16,7 @@ from benchmarks.calls import RunData
 from benchmarks.offenders import exposure
 from benchmarks.scrape import Sample, busy_cores
 from benchmarks.stats import Summary
-from signaling.build import build_info
+from signaling.service.build import build_info
 
 MB = 1024 * 1024
 SCHEMA = 1

@@ -77,7 +77,7 @@ def serve(mode: str, sfu_workers: int, workdir: Path) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "signaling.cli",
+            "duet.cli",
             "serve",
             "--host",
             "127.0.0.1",

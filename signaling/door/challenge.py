@@ -30,21 +30,17 @@ from altcha.v1 import (
     verify_solution,
 )
 
-from signaling.door.settings import ChallengeSettings
-from signaling.keys import as_keys
+from signaling.config.door import ChallengeSettings
+from signaling.config.keys import as_keys
+from signaling.protocol.errors import CodedError
 
 MAX_PAYLOAD_CHARS = 4_096
 """A solved challenge is a few hundred characters; anything longer is refused unread."""
 
 
-class ChallengeFailed(Exception):
+class ChallengeFailed(CodedError):
     """A solved challenge was refused; ``code`` is stable (``challenge_invalid``,
     ``challenge_expired``, ``challenge_reused``, ``challenge_too_easy``)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def derive_key(secret: str, purpose: str) -> bytes:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from signaling.config.door import DoorSettings
 from signaling.door.challenge import ChallengeFailed, Challenges
 from signaling.door.limits import RateLimits, Suspects, device_key, ip_key
 from signaling.door.sessions import (
@@ -27,27 +28,25 @@ from signaling.door.sessions import (
     check_display_name,
     new_session_id,
 )
-from signaling.door.settings import DoorSettings
+from signaling.protocol.errors import CodedError
 
 logger = logging.getLogger(__name__)
 
 
 class SessionRecords(Protocol):
-    """Where session records go (``signaling.storage.SessionStore``)."""
+    """Where session records go (``signaling.storage.VisitorSessionStore``)."""
 
     async def created(
         self, session: str, device: str, created_at: datetime, expires_at: datetime
     ) -> None: ...
 
 
-class DoorError(Exception):
+class DoorError(CodedError):
     """A refused door request: ``status`` (HTTP), stable ``code``, human ``message``."""
 
     def __init__(self, status: int, code: str, message: str, retry_after: int = 0) -> None:
-        super().__init__(message)
+        super().__init__(code, message)
         self.status = status
-        self.code = code
-        self.message = message
         self.retry_after = retry_after
 
 

@@ -7,10 +7,10 @@ per-IP request limit (429 with ``Retry-After``).
   ``X-Frame-Options: DENY`` (old browsers), ``Permissions-Policy`` (camera and
   microphone for this origin only), ``Cross-Origin-Opener-Policy: same-origin``.
 * ``Strict-Transport-Security`` when the request came over https (``scope["scheme"]``;
-  behind a proxy, :mod:`signaling.proxy` sets it from a trusted proxy's headers).
+  behind a proxy, :mod:`signaling.door.proxy` sets it from a trusted proxy's headers).
 
 WebSocket handshakes are not touched here: ``/ws`` checks its Origin and limits its
-connections itself (:mod:`signaling.ws`).
+connections itself (:mod:`signaling.service.ws`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Rate limits (the ``limits`` package), chat backoff and bot suspicion.
 
-* :class:`RateLimits`: named limits from :class:`~signaling.door.settings.LimitSettings`
+* :class:`RateLimits`: named limits from :class:`~signaling.config.door.LimitSettings`
   over one storage. :func:`limit_storage` is the one place that picks the storage: memory
   for one node, Redis when ``redis_url`` is set. Counters expire with their window, so
   memory stays bounded by the active keys.
@@ -27,7 +27,7 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
-from signaling.door.settings import LimitSettings
+from signaling.config.door import LimitSettings
 
 LimitName = Literal[
     "http_per_ip",
@@ -104,12 +104,12 @@ class _Offence:
     """Clock time of the last violation."""
 
 
-Verdict = Literal["ok", "timeout", "disconnect"]
+BackoffOutcome = Literal["ok", "timeout", "disconnect"]
 
 
 @dataclass(frozen=True)
 class BackoffResult:
-    verdict: Verdict
+    outcome: BackoffOutcome
     retry_after: float = 0.0
     """Seconds left in the timeout (``timeout``)."""
 

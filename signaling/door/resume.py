@@ -14,7 +14,7 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
-from signaling.keys import as_raw_keys
+from signaling.config.keys import as_raw_keys
 
 
 def _mac(secret: bytes, visitor: str, session: str) -> str:

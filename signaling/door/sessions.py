@@ -24,8 +24,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from signaling.config.keys import as_keys
 from signaling.door.challenge import derive_key
-from signaling.keys import as_keys
+from signaling.protocol.errors import CodedError
 
 DEVICE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 """A device id is random, made by the browser (``crypto.randomUUID`` or similar)."""
@@ -34,13 +35,8 @@ _NAME_PATTERN = re.compile(r"^[\w .'-]+$")
 MAX_TOKEN_CHARS = 1_024
 
 
-class SessionRefused(Exception):
+class SessionRefused(CodedError):
     """``code``: ``underage``, ``refused`` (an earlier under-age answer), ``bad_request``."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,6 @@ unless it is evidence.
 from signaling.storage.db import Database
 from signaling.storage.matches import MatchStore
 from signaling.storage.moderation import SqlModerationStore
-from signaling.storage.sessions import SessionStore
+from signaling.storage.sessions import VisitorSessionStore
 
-__all__ = ["Database", "MatchStore", "SessionStore", "SqlModerationStore"]
+__all__ = ["Database", "MatchStore", "SqlModerationStore", "VisitorSessionStore"]

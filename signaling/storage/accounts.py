@@ -1,6 +1,6 @@
 """Reviewer accounts and their server-side sessions.
 
-Passwords are stored only as argon2 hashes (:mod:`signaling.admin.passwords` makes them);
+Passwords are stored only as argon2 hashes (:mod:`signaling.console.passwords` makes them);
 sessions only as the SHA-256 of their token, so a leaked table logs nobody in.
 """
 
@@ -137,7 +137,7 @@ class AccountStore:
         return bool(getattr(result, "rowcount", 0))
 
 
-class SessionStore:
+class ReviewerSessionStore:
     """Server-side reviewer sessions (one row per login)."""
 
     def __init__(self, db: Database) -> None:

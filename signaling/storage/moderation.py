@@ -18,7 +18,8 @@ from moderation.records import BanRecord, EvidenceRecord, ReviewItem
 from signaling.storage.audit import SYSTEM_MODERATION, AuditLog, AuditTransaction
 from signaling.storage.cases import OPEN_STATUSES
 from signaling.storage.db import Database, utc
-from signaling.storage.qa import QaStore, action_of_ban, action_of_hold
+from signaling.storage.qa import QaStore
+from signaling.storage.qa_actions import action_of_ban, action_of_hold
 from signaling.storage.tables import AppealRow, BanRow, EvidenceRow, ReviewRow
 
 

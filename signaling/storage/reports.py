@@ -1,12 +1,12 @@
 """Reports: a visitor tells us their partner broke the rules.
 
 :meth:`ReportStore.file` is the Python API for filing a report; the room's
-:class:`signaling.reports.ReportDesk` uses it through the :class:`~signaling.reports.ReportSink`
-methods (:meth:`ReportStore.file_report`, :meth:`ReportStore.resolve`,
-:meth:`ReportStore.purge_transcripts`). Reviewers list, open and decide reports in the
-console. A report is a signal, never a verdict: filing one changes nothing for the reported
-visitor until a reviewer (or moderation's own check, audited as ``system:moderation``)
-acts. Chat text is stored only here, when a report attaches the
+:class:`signaling.room.reports.ReportDesk` uses it through the
+:class:`~signaling.room.reports.ReportSink` methods (:meth:`ReportStore.file_report`,
+:meth:`ReportStore.resolve`, :meth:`ReportStore.purge_transcripts`). Reviewers list, open
+and decide reports in the console. A report is a signal, never a verdict: filing one
+changes nothing for the reported visitor until a reviewer (or moderation's own check,
+audited as ``system:moderation``) acts. Chat text is stored only here, when a report attaches the
 last messages of the match, and bounded (:data:`MAX_TRANSCRIPT_LINES` lines of at most
 :data:`MAX_LINE_CHARS` characters).
 """
@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
 from sqlalchemy import Text, cast, or_, select, update
 
@@ -26,9 +26,6 @@ from signaling.storage.audit import SYSTEM_MODERATION, AuditLog, AuditTransactio
 from signaling.storage.cases import OPEN_STATUSES, decide_case
 from signaling.storage.db import Database, utc
 from signaling.storage.tables import ReportRow
-
-if TYPE_CHECKING:
-    from signaling.reports import Filing
 
 REASONS: tuple[str, ...] = get_args(ReportReason)
 """Image reasons (:data:`IMAGE_REASONS`: what the camera shows) are HIGH priority."""
@@ -41,6 +38,32 @@ PURGE_BATCH = 1000
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else utc(value).isoformat()
+
+
+Sender = Literal["reporter", "reported"]
+"""Who sent a line of a report's transcript."""
+
+
+@dataclass(frozen=True)
+class Filing:
+    """One report as the room files it (field names follow :class:`NewReport`)."""
+
+    reporter_visitor: str
+    reporter_ip: str
+    reported_visitor: str
+    reported_ip: str
+    reason: ReportReason
+    match: str | None = None
+    comment: str = ""
+    transcript: Sequence[tuple[Sender, str]] = ()
+    """The last messages of the match, oldest first: (who sent it, text)."""
+    reporter_session: str | None = None
+    reported_session: str | None = None
+    reported_device: str | None = None
+    reporter_device: str | None = None
+    matched_s: float | None = None
+    """How long the reporter and the reported person were matched (``None``: unknown,
+    counts as long enough)."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from signaling.storage.db import Database
 from signaling.storage.tables import SessionRow
 
 
-class SessionStore:
+class VisitorSessionStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 

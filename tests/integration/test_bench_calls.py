@@ -14,7 +14,7 @@ from tests.support.servers import DuetServer, run_duet
 
 def _bench(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "signaling.cli", "bench", "calls", *args],
+        [sys.executable, "-m", "duet.cli", "bench", "calls", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -78,7 +78,7 @@ def test_a_node_dying_mid_run_fails_the_run_and_says_why(
     with run_duet(tmp_path) as server:
         bench = subprocess.Popen(
             [
-                sys.executable, "-m", "signaling.cli", "bench", "calls", "--url", server.url,
+                sys.executable, "-m", "duet.cli", "bench", "calls", "--url", server.url,
                 "--calls", "1", "--duration", "8", "--json", str(report_path),
             ],
             stdout=subprocess.PIPE,

@@ -14,7 +14,7 @@ def test_bench_sfu_compares_both_modes(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "signaling.cli",
+            "duet.cli",
             "bench",
             "sfu",
             "--calls",

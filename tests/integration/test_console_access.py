@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from starlette.routing import Route
 
-from signaling.admin.csrf import UNSAFE_METHODS
-from signaling.admin.guard import AdminRoute
-from signaling.admin.sessions import COOKIE
+from signaling.console.csrf import UNSAFE_METHODS
+from signaling.console.guard import AdminRoute
+from signaling.console.sessions import COOKIE
 from tests.support.console import PASSWORD, ConsoleApp, Reviewer, console_app
 
 

@@ -90,7 +90,7 @@ def _audit(console: ConsoleApp, tmp_path: Path) -> list[sqlite3.Row]:
 def _verify(tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DUET_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/duet.sqlite3"}
     return subprocess.run(
-        [sys.executable, "-m", "signaling.cli", "audit", "verify"],
+        [sys.executable, "-m", "duet.cli", "audit", "verify"],
         env=env,
         cwd=REPO_ROOT,
         capture_output=True,

@@ -28,7 +28,8 @@ from moderation.records import BanRecord
 from moderation.verdict import Box
 from signaling.storage.audit import AuditLog
 from signaling.storage.db import Database
-from signaling.storage.qa import AutomaticAction, QaStore, Sampler
+from signaling.storage.qa import QaStore
+from signaling.storage.qa_actions import AutomaticAction, Sampler
 from tests.support.console import ConsoleApp, Reviewer, console_app
 from tests.support.servers import REPO_ROOT
 
@@ -207,7 +208,7 @@ async def test_an_overturned_appeal_of_an_unsampled_ban_counts_as_wrong(
 
 def _qa_report(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "signaling.cli", "admin", "qa-report", *args],
+        [sys.executable, "-m", "duet.cli", "admin", "qa-report", *args],
         env={**os.environ, "DUET_DATABASE_URL": database_url},
         cwd=REPO_ROOT,
         capture_output=True,

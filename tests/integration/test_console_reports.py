@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from signaling.reports import Filing
-from signaling.storage.reports import ReportStore
+from signaling.storage.reports import Filing, ReportStore
 from tests.support.console import ConsoleApp, console_app
 
 

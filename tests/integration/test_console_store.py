@@ -11,13 +11,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from signaling.admin.precision import precision_report
+from signaling.console.precision import precision_report
 from signaling.storage import Database
 from signaling.storage.audit import AuditLog, AuditTransaction
 from signaling.storage.claims import ClaimStore
 from signaling.storage.dashboard import DashboardStore
 from signaling.storage.matches import MatchStore
-from signaling.storage.qa import AutomaticAction, QaStore, Sampler
+from signaling.storage.qa import QaStore
+from signaling.storage.qa_actions import AutomaticAction, Sampler
 from tests.integration.test_storage import db, postgres  # noqa: F401  (fixtures)
 
 NOW = datetime(2026, 11, 21, 12, 30, tzinfo=UTC)

@@ -16,7 +16,7 @@ import pytest
 from moderation import Subject, Verdict
 from moderation.records import EvidenceRecord, ReviewItem
 from signaling.protocol import Join
-from signaling.visitor import Visitor
+from signaling.room.visitor import Visitor
 from tests.support.console import ConsoleApp, console_app
 
 IP = "203.0.113.9"

@@ -30,7 +30,7 @@ def test_production_node_stops_when_the_classifier_cannot_be_loaded(tmp_path: Pa
     }
     port = str(free_port())
     done = subprocess.run(
-        [sys.executable, "-m", "signaling.cli", "serve", "--host", "127.0.0.1", "--port", port],
+        [sys.executable, "-m", "duet.cli", "serve", "--host", "127.0.0.1", "--port", port],
         env=env,
         cwd=REPO_ROOT,
         capture_output=True,

@@ -54,7 +54,7 @@ def _start_worker(
     busy.mkdir(exist_ok=True)
     log = (tmp / f"{name}.log").open("wb")
     return subprocess.Popen(
-        [sys.executable, "-m", "signaling.cli", "worker"],
+        [sys.executable, "-m", "duet.cli", "worker"],
         env=_worker_env(redis, busy, delay),
         cwd=REPO_ROOT,
         stdout=log,

@@ -69,7 +69,7 @@ def _duet(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "signaling.cli", *args],
+        [sys.executable, "-m", "duet.cli", *args],
         capture_output=True,
         text=True,
         timeout=60,

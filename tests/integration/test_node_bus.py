@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from signaling.multinode.bus import NodeBus
+from signaling.routing.bus import NodeBus
 from tests.support.datastores import Redis as RedisServer
 from tests.support.datastores import run_redis
 

@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from moderation.records import BanRecord
-from signaling.multinode.presence import Presence
+from signaling.routing.presence import Presence
 from tests.support.datastores import Redis as RedisServer
 from tests.support.datastores import run_redis
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from signaling.multinode.matchmaker import RedisMatchmaker
+from signaling.routing.matchmaker import RedisMatchmaker
 from tests.support.datastores import Redis as RedisServer
 from tests.support.datastores import run_redis
 
@@ -157,7 +157,7 @@ def test_bench_matching_over_redis_reports_pairings(
         [
             sys.executable,
             "-m",
-            "signaling.cli",
+            "duet.cli",
             "bench",
             "matching",
             "--redis",

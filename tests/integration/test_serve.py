@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import websockets
 
-from signaling.keys import KEY_FILE
+from signaling.config.keys import KEY_FILE
 from tests.support.door import open_session
 from tests.support.servers import LOOPBACK_ENV, REPO_ROOT, run_duet
 
@@ -61,7 +61,7 @@ def test_the_url_is_printed_only_once_the_node_listens(tmp_path: Path) -> None:
         "DUET_DATA_DIR": str(tmp_path / "data"),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "signaling.cli", "serve", "--port", "0"],
+        [sys.executable, "-m", "duet.cli", "serve", "--port", "0"],
         env=env,
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,

@@ -45,7 +45,7 @@ def render_coturn_config(tmp: Path, port: int) -> str:
         "log-file=stdout",
         "simple-log",
     ]
-    args = [sys.executable, "-m", "signaling.cli", "turn", "config", "--allow-loopback-peers"]
+    args = [sys.executable, "-m", "duet.cli", "turn", "config", "--allow-loopback-peers"]
     for line in extra:
         args += ["--extra", line]
     result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60, check=True)
@@ -71,7 +71,7 @@ def test_rendered_config_denies_private_peers_and_uses_the_secret(tmp_path: Path
     assert "allow-loopback-peers" in lines and "no-cli" in lines
     assert not any(line.startswith("denied-peer-ip=127.") for line in lines)
     production = subprocess.run(
-        [sys.executable, "-m", "signaling.cli", "turn", "config"],
+        [sys.executable, "-m", "duet.cli", "turn", "config"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -117,6 +117,8 @@ def test_the_wheel_carries_every_file_the_commands_need(wheel: Path) -> None:
         "configs/turnserver.conf.template",
         "configs/nginx.conf.template",
         "configs/duet.toml",
+        "duet/cli.py",
+        "duet/tasks.py",
         "client/index.html",
         "client/js/main.js",
         "client/review/index.html",

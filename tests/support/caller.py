@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from benchmarks.tracks import ColorTrack, ToneTrack, colour_like
+from duet.tasks import TaskSet
 from tests.support.door import http_base, open_session
 
 
@@ -62,7 +64,7 @@ class CallerMedia:
         self.received = Received()
         self.pc: RTCPeerConnection | None = None
         self.video: ColorTrack | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
 
     async def answer(self, offer_sdp: str) -> str:
         """A new peer connection answering ``offer_sdp``; returns the answer SDP."""
@@ -121,16 +123,13 @@ class CallerMedia:
                 )
             await asyncio.sleep(0.1)
 
-    def spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        self._tasks.spawn(coro)
 
     async def close(self) -> None:
         if self.pc is not None:
             await self.pc.close()
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
 
 
 class Caller(CallerMedia):

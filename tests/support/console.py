@@ -14,11 +14,11 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
-from signaling.admin.accounts import create_account
-from signaling.admin.sessions import COOKIE
-from signaling.app import create_app
-from signaling.services import Services
-from signaling.settings import Settings, load_settings
+from signaling.config.settings import Settings, load_settings
+from signaling.console.accounts import create_account
+from signaling.console.sessions import COOKIE
+from signaling.service.app import create_app
+from signaling.service.services import Services
 from signaling.storage.accounts import Role
 
 PASSWORD = "correct horse battery staple"

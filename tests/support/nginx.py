@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from signaling.nginx import NginxSite, render
+from signaling.service.nginx import NginxSite, render
 from tests.support.net import free_port, wait_tcp
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

@@ -11,13 +11,13 @@ from typing import Any
 
 from moderation import Subject
 from sfu import Router
+from signaling.config.settings import Settings
 from signaling.door.limits import ChatBackoff, RateLimits
-from signaling.door.pace import Pace
-from signaling.lobby import Lobby
 from signaling.protocol import ClientMessage, ProtocolError, parse_client_message
-from signaling.reports import MemoryReportSink, ReportDesk
-from signaling.settings import Settings
-from signaling.visitor import Visitor
+from signaling.room.lobby import Lobby
+from signaling.room.pace import Pace
+from signaling.room.reports import MemoryReportSink, ReportDesk
+from signaling.room.visitor import Visitor
 
 
 class FakeClock:
@@ -118,16 +118,23 @@ def make_room(**overrides: Any) -> Room:
     settings = Settings(**{"moderation": {"enabled": False}, **overrides})
     clock = FakeClock()
     router = Router(settings.sfu)
-    lobby = Lobby(settings, router, NullMatches(), InlineWriter(), clock=clock)  # type: ignore[arg-type]
     limits = RateLimits(settings.limits)
     lm = settings.limits
     backoff = ChatBackoff(
         lm.chat_timeout_s, lm.chat_timeout_max_s, lm.chat_violations_to_disconnect, clock
     )
-    lobby.pace = Pace(limits, backoff, lambda ip, device: None)
+    pace = Pace(limits, backoff, lambda ip, device: None)
     sink, moderation = MemoryReportSink(), FakeModeration()
     desk = ReportDesk(settings.reports, sink, moderation, clock)
-    lobby.reports = desk
+    lobby = Lobby(
+        settings,
+        router,
+        NullMatches(),  # type: ignore[arg-type]
+        InlineWriter(),  # type: ignore[arg-type]
+        clock=clock,
+        pace=pace,
+        reports=lambda lobby: desk,
+    )
     return Room(lobby, clock, sink, moderation, desk)
 
 

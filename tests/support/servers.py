@@ -28,7 +28,7 @@ LOOPBACK_ENV = {
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-DUET_COMMAND = [sys.executable, "-m", "signaling.cli"]
+DUET_COMMAND = [sys.executable, "-m", "duet.cli"]
 """The ``duet`` command, run from this checkout by the interpreter running the tests."""
 
 
@@ -83,7 +83,7 @@ def run_duet(
             [
                 sys.executable,
                 "-m",
-                "signaling.cli",
+                "duet.cli",
                 "serve",
                 "--host",
                 "127.0.0.1",

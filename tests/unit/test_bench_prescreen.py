@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from benchmarks.prescreen import OFFENDER_RGB, SAFE_RGB, by_colour
+from duet.cli import build_parser
 from moderation.classifiers import ClassifierConfig
-from signaling.cli import build_parser
 
 
 def test_prescreen_compare_needs_no_url() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from signaling.cli import add_bench_moderation, build_parser
+from duet.cli import add_bench_moderation, build_parser
 
 
 def test_bench_moderation_parses() -> None:

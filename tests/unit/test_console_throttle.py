@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from signaling.admin.throttle import LoginThrottle, Throttle
+from signaling.console.throttle import LoginThrottle, Throttle
 
 
 class Clock:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from signaling.blocks import Blocks, Identity
+from signaling.config.door import ChallengeSettings, LimitSettings
 from signaling.door.challenge import ChallengeFailed, Challenges, solve
 from signaling.door.limits import ChatBackoff, RateLimits, Suspects
 from signaling.door.sessions import (
@@ -21,8 +21,8 @@ from signaling.door.sessions import (
     check_age,
     check_display_name,
 )
-from signaling.door.settings import ChallengeSettings, LimitSettings
-from signaling.reports import VerbalWeights, reporter_keys
+from signaling.room.blocks import Blocks, Identity
+from signaling.room.reports import VerbalWeights, reporter_keys
 from tests.support.room import FakeClock
 
 EASY = ChallengeSettings(max_number=2_000, suspect_max_number=20_000, expires_s=60)
@@ -193,9 +193,9 @@ def test_chat_backoff_doubles_up_to_the_cap_then_disconnects() -> None:
         result = backoff.tripped("s")
         timeouts.append(result.retry_after)
         clock.advance(result.retry_after)
-        assert backoff.check("s").verdict == "ok"
+        assert backoff.check("s").outcome == "ok"
     assert timeouts == [10, 20, 40, 80, 160, 300, 300]
-    assert backoff.tripped("s").verdict == "disconnect"
+    assert backoff.tripped("s").outcome == "disconnect"
 
 
 def test_chat_backoff_is_forgotten_after_a_quiet_while_and_bounded() -> None:

@@ -19,10 +19,10 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 from moderation.records import BanRecord, EvidenceRecord
-from signaling.app import create_app
+from signaling.config.settings import Settings
 from signaling.door.challenge import solve
 from signaling.door.sessions import Claims, TokenCodec
-from signaling.settings import Settings
+from signaling.service.app import create_app
 
 DEVICE = "device_0123456789abcdef"
 

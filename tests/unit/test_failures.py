@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from signaling.failures import FailureLog
+from signaling.service.failures import FailureLog
 
 
 class Clock:

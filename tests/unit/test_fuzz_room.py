@@ -9,8 +9,8 @@ import asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from signaling.visitor import Visitor
-from signaling.ws import process_frame
+from signaling.room.visitor import Visitor
+from signaling.service.ws import process_frame
 from tests.support.hostile import hostile_frames, is_malformed
 from tests.support.room import Room, events, make_room
 

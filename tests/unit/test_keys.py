@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from signaling.admin import csrf
-from signaling.appeals import AppealTokens
+from signaling.config.door import ChallengeSettings
+from signaling.config.keys import KEY_FILE, KeyRing, key_ring, load_or_create
+from signaling.config.settings import Settings
+from signaling.console import csrf
+from signaling.door.appeals import AppealTokens
 from signaling.door.challenge import ChallengeFailed, Challenges, solve
 from signaling.door.resume import resume_token, resumed_visitor
 from signaling.door.sessions import Claims, TokenCodec
-from signaling.door.settings import ChallengeSettings
-from signaling.keys import KEY_FILE, KeyRing, key_ring, load_or_create
-from signaling.settings import Settings
 
 STRONG = "k" * 20 + "0123456789abcdef"  # 36 characters, 17 distinct
 OLD, NEW = "old-key", "new-key"
@@ -58,7 +58,7 @@ def test_a_key_file_others_can_read_is_narrowed(
     path = tmp_path / KEY_FILE
     path.write_text("a-key-someone-wrote\n")
     path.chmod(0o644)
-    with caplog.at_level(logging.WARNING, logger="signaling.keys"):
+    with caplog.at_level(logging.WARNING, logger="signaling.config.keys"):
         assert load_or_create(tmp_path) == "a-key-someone-wrote"
     assert _mode(path) == 0o600
     assert "narrowed" in caplog.text

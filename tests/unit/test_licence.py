@@ -10,8 +10,8 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from signaling.app import create_app
-from signaling.settings import PLACEHOLDER_SOURCE_URL, Settings
+from signaling.config.settings import PLACEHOLDER_SOURCE_URL, Settings
+from signaling.service.app import create_app
 
 ROOT = Path(__file__).parents[2]
 

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from signaling.logs import TextFormatter, configure_logging, json_formatter, redact
+from signaling.service.logs import TextFormatter, configure_logging, json_formatter, redact
 
 
 def _record(message: str = "match started", **extra: object) -> logging.LogRecord:
-    record = logging.LogRecord("signaling.lobby", logging.INFO, __file__, 1, message, (), None)
+    record = logging.LogRecord("signaling.room.lobby", logging.INFO, __file__, 1, message, (), None)
     for key, value in extra.items():
         setattr(record, key, value)
     return record
@@ -27,7 +27,7 @@ def test_json_lines_carry_the_ids() -> None:
     data = json.loads(line)
     assert data["message"] == "match started"
     assert data["level"] == "INFO"
-    assert data["logger"] == "signaling.lobby"
+    assert data["logger"] == "signaling.room.lobby"
     assert (data["visitor"], data["match"], data["partner"]) == ("v_1", "m_2", "v_3")
     assert "timestamp" in data
     assert "color_message" not in data
@@ -40,7 +40,7 @@ def test_json_keeps_exceptions_on_one_line() -> None:
         raise RuntimeError("boom")
     except RuntimeError:
         record = logging.LogRecord(
-            "signaling.ws", logging.ERROR, __file__, 1, "failed", (), sys.exc_info()
+            "signaling.service.ws", logging.ERROR, __file__, 1, "failed", (), sys.exc_info()
         )
     line = json_formatter().format(record)
     assert "\n" not in line
@@ -49,7 +49,7 @@ def test_json_keeps_exceptions_on_one_line() -> None:
 
 def test_text_lines_append_the_ids() -> None:
     line = TextFormatter().format(_record(visitor="v_1", match="m_2", reason="next"))
-    assert line.endswith("signaling.lobby: match started [visitor=v_1 match=m_2 reason=next]")
+    assert line.endswith("signaling.room.lobby: match started [visitor=v_1 match=m_2 reason=next]")
     assert "[" not in TextFormatter().format(_record())
 
 
@@ -96,7 +96,7 @@ def test_redact_leaves_other_text_alone() -> None:
 
 
 def test_uvicorns_invalid_utf8_traceback_becomes_one_quiet_line() -> None:
-    from signaling.logs import ClientErrorFilter
+    from signaling.service.logs import ClientErrorFilter
 
     try:
         b"\xff".decode()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from signaling.matching import Matchmaker
+from signaling.room.matching import Matchmaker
 
 
 class FakeClock:

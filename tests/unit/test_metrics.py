@@ -12,10 +12,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from pyee import EventEmitter
 
 from sfu.plane import PlaneSnapshot
-from signaling.build import BuildInfo
-from signaling.matching import Matchmaker
-from signaling.metrics import Metrics
-from signaling.visitor import Match, Visitor
+from signaling.room.matching import Matchmaker
+from signaling.room.visitor import Match, Visitor
+from signaling.service.build import BuildInfo
+from signaling.service.metrics import Metrics
 
 BUILD = BuildInfo(version="9.9.9", commit="abc123")
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from signaling.cli import main
-from signaling.nginx import NginxConfigError, NginxSite, render
+from duet.cli import main
+from signaling.service.nginx import NginxConfigError, NginxSite, render
 
 CERT, KEY = Path("/etc/ssl/duet.pem"), Path("/etc/ssl/duet.key")
 

@@ -10,9 +10,9 @@ import pytest
 from pydantic import ValidationError
 from starlette.types import Receive, Scope, Send
 
-from signaling.app import create_app
-from signaling.proxy import ProxyHeadersMiddleware
-from signaling.settings import Settings, load_settings
+from signaling.config.settings import Settings, load_settings
+from signaling.door.proxy import ProxyHeadersMiddleware
+from signaling.service.app import create_app
 
 TRUSTED = ["127.0.0.1/32", "10.0.0.0/8"]
 

@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 import pytest
 
 from moderation.records import BanRecord, EvidenceRecord
-from signaling.admin.commands import days_type
-from signaling.admin.precision import build_report, wilson
-from signaling.storage.qa import AutomaticAction, QaItem, Sampler, StratumCount, action_of_ban, word
+from signaling.console.commands import days_type
+from signaling.console.precision import build_report, wilson
+from signaling.storage.qa import QaItem, StratumCount
+from signaling.storage.qa_actions import AutomaticAction, Sampler, action_of_ban, word
 
 AT = datetime(2026, 3, 1, tzinfo=UTC)
 

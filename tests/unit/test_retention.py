@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from signaling.door.settings import RetentionSettings
-from signaling.reports import Filing, MemoryReportSink
-from signaling.retention import RetentionJob
-from signaling.storage import Database, MatchStore, SessionStore
+from signaling.config.door import RetentionSettings
+from signaling.room.reports import MemoryReportSink
+from signaling.service.retention import RetentionJob
+from signaling.storage import Database, MatchStore, VisitorSessionStore
+from signaling.storage.reports import Filing
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -46,7 +47,7 @@ async def test_sql_purges_of_matches_and_sessions(tmp_path: Path) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path}/duet.sqlite3")
     await db.migrate()
     try:
-        matches, sessions = MatchStore(db), SessionStore(db)
+        matches, sessions = MatchStore(db), VisitorSessionStore(db)
         old, new = NOW - timedelta(days=40), NOW - timedelta(days=1)
         await matches.started("m_old", "text", "a", "b", old)
         await matches.ended("m_old", "next", old)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from signaling.visitor import CLOSE_POLICY, Visitor
+from signaling.room.visitor import CLOSE_POLICY, Visitor
 from tests.support.room import Room, events, kinds, make_room, settle
 
 
@@ -266,9 +266,9 @@ async def test_a_ban_removes_every_tab_of_the_session_or_device() -> None:
     from datetime import UTC, datetime, timedelta
 
     from moderation.records import BanRecord
-    from signaling.appeals import AppealTokens
-    from signaling.enforcement import LobbyEnforcer
+    from signaling.door.appeals import AppealTokens
     from signaling.protocol import AppealInfo, BannedEvent
+    from signaling.room.enforcement import LobbyEnforcer
 
     class Events:
         async def banned_event(self, ban: BanRecord, new: bool = False) -> BannedEvent:

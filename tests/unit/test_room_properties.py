@@ -15,7 +15,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from signaling.visitor import Match, Visitor
+from signaling.room.visitor import Match, Visitor
 from tests.support.room import events, make_room
 
 IPS = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from signaling.settings import Settings, load_settings
+from signaling.config.settings import Settings, load_settings
 
 SAMPLE = Path(__file__).parents[2] / "configs" / "duet.toml"
 

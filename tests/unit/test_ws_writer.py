@@ -8,8 +8,8 @@ from typing import Any
 from starlette.websockets import WebSocketState
 
 from signaling.protocol import PartnerLeftEvent
-from signaling.visitor import Visitor
-from signaling.ws import Closer, _write
+from signaling.room.visitor import Visitor
+from signaling.service.ws import Closer, _write
 
 
 class Socket:
@@ -53,7 +53,7 @@ async def test_partner_left_is_sent_only_once_the_media_is_switched() -> None:
 
 
 async def test_a_failed_wiring_does_not_hold_events_back(monkeypatch: Any) -> None:
-    monkeypatch.setattr("signaling.ws.MEDIA_BARRIER_S", 0.01)
+    monkeypatch.setattr("signaling.service.ws.MEDIA_BARRIER_S", 0.01)
     visitor = Visitor(id="v_1", ip="10.0.0.1", outbox=asyncio.Queue(maxsize=8))
     socket = Socket()
     visitor.media_barrier = asyncio.get_running_loop().create_future()  # never done
