@@ -23,8 +23,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from moderation.classifiers import BgrFrame
 from moderation.evidence import EvidenceWriter
+from moderation.frames import BgrFrame
 from moderation.schedule import Schedule
 from moderation.service import classifier_config
 from moderation.settings import ModerationSettings

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from moderation.errors import ModerationError
-from moderation.frames import BgrFrame as BgrFrame  # re-exported for old importers
+from moderation.frames import BgrFrame
 from moderation.verdict import Box, Verdict
 
 NUDENET_SOURCE = "nudenet-320n+age"

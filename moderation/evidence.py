@@ -27,7 +27,6 @@ import cv2
 import numpy as np
 
 from moderation.clock import SYSTEM_CLOCK
-from moderation.clock import utc_now as utc_now  # re-exported: callers outside moderation
 from moderation.records import EvidenceRecord
 from moderation.verdict import Verdict
 

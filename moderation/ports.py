@@ -1,6 +1,6 @@
 """What moderation needs from the rest of Duet, as small protocols.
 
-The composition root (``signaling.services``) adapts the SFU's frame tap to
+The composition root (``signaling.service.services``) adapts the SFU's frame tap to
 :class:`FrameSource` and the lobby to :class:`Enforcer`; moderation imports neither.
 """
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-from moderation.classifiers import BgrFrame
+from moderation.frames import BgrFrame
 from moderation.ports import Screened, VideoState
 from moderation.records import BanRecord, ReviewItem
 from sfu.plane import MediaPlane

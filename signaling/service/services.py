@@ -20,7 +20,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from moderation import Moderation
-from moderation.evidence import utc_now
+from moderation.clock import utc_now
 from moderation.service import ModerationDown
 from moderation.shared import SharedBudget, SharedStrikes, SharedWeights
 from moderation.stream import StreamChecker
