@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,8 +12,9 @@ import pytest
 
 from sfu import Router, SfuSettings
 from sfu.packets import PacketFeed, PacketTrack
-from tests.support.caller import CallerMedia, DecodeErrors
+from tests.support.caller import FPS, CallerMedia, DecodeErrors
 from tests.support.inproc import connect_caller
+from tests.support.lossy import CANDIDATE, Direction, LossyRelay, retarget_candidates
 
 RED, GREEN, BLUE = (210, 40, 40), (40, 200, 60), (40, 60, 210)
 
@@ -150,3 +152,86 @@ async def test_sender_reports_carry_the_translated_timestamps(router: Router) ->
     await _until(translated)
     for media in (a, b):
         await media.close()
+
+
+async def _connect_through(
+    router: Router, visitor: str, rgb: Any, relay: LossyRelay
+) -> CallerMedia:
+    """Like ``connect_caller``, with every datagram between caller and SFU relayed."""
+    peer = router.create_peer(visitor)
+    offer = await peer.offer()
+    # Bundled: media flows on the first m-section's transport.
+    first = CANDIDATE.search(offer)
+    assert first is not None, offer
+    relay.sfu_addr = ("127.0.0.1", int(first.group(2)))
+    media = CallerMedia(rgb)
+    answer = await media.answer(retarget_candidates(offer, relay.caller_port))
+    await peer.accept_answer(retarget_candidates(answer, relay.sfu_port))
+    await _until(lambda: peer.feeds["video"].frames > 0, timeout=10)
+    return media
+
+
+def _gaps(times: list[float]) -> list[float]:
+    return [b - a for a, b in itertools.pairwise(times)]
+
+
+async def test_lossy_uplink_is_recovered_by_nack(
+    router: Router, decode_errors: DecodeErrors
+) -> None:
+    # a's packets to the SFU cross a relay that drops 3 % of them (retransmissions too);
+    # b watches a. The SFU NACKs a (again if needed) and forwards the retransmissions.
+    relay = LossyRelay(uplink=Direction(rate=0.03), downlink=Direction())
+    await relay.start()
+    try:
+        a = await _connect_through(router, "a", RED, relay)
+        b = await connect_caller(router, "b", GREEN)
+        router.link("a", "b")
+        await b.wait_frames_like(RED, count=5)
+        start = time.monotonic()
+        await asyncio.sleep(6.0)
+        end = time.monotonic()
+        times = [at for at, _ in b.received.colors if start <= at <= end]
+        feed = router.peers["a"].feeds["video"]
+        assert isinstance(feed, PacketFeed)
+        assert relay.uplink.dropped >= 5, relay.uplink  # loss really happened
+        # Generous bounds (a loaded 2-core machine): without NACK recovery aiortc's
+        # receiver stalls for seconds at the first lost packet.
+        assert len(times) >= 0.75 * FPS * (end - start), len(times)
+        assert max(_gaps(times)) < 0.5, max(_gaps(times))
+        assert feed.loss.recovered >= 3 and feed.nacks_sent >= feed.loss.recovered
+        assert decode_errors.count == 0
+        for media in (a, b):
+            await media.close()
+    finally:
+        relay.close()
+
+
+async def test_lossy_downlink_is_answered_from_history(
+    router: Router, decode_errors: DecodeErrors
+) -> None:
+    # b receives a's video through a relay that drops 5 % of the VP8 packets the SFU sends
+    # it (not the RTX retransmissions: aiortc's receiver NACKs a packet only once).
+    relay = LossyRelay(uplink=Direction(), downlink=Direction(rate=0.05))
+    await relay.start()
+    try:
+        a = await connect_caller(router, "a", RED)
+        b = await _connect_through(router, "b", GREEN, relay)
+        track = router.peers["b"].outbound["video"]
+        assert isinstance(track, PacketTrack) and track.out is not None
+        assert track.out.payload_type is not None and track.out.rtx_payload_type is not None
+        relay.downlink.payload_types = {track.out.payload_type}
+        router.link("a", "b")
+        await b.wait_frames_like(RED, count=5)
+        start = time.monotonic()
+        await asyncio.sleep(6.0)
+        end = time.monotonic()
+        times = [at for at, _ in b.received.colors if start <= at <= end]
+        assert relay.downlink.dropped >= 2, relay.downlink
+        assert len(times) >= 0.75 * FPS * (end - start), len(times)
+        assert max(_gaps(times)) < 0.5, max(_gaps(times))
+        assert track.retransmissions >= relay.downlink.dropped - 1
+        assert decode_errors.count == 0
+        for media in (a, b):
+            await media.close()
+    finally:
+        relay.close()
