@@ -12,6 +12,7 @@ import pytest
 
 from sfu import Router, SfuSettings
 from sfu.packets import PacketFeed, PacketTrack
+from sfu.rtp_rewrite import vp8_keyframe_start
 from tests.support.caller import FPS, CallerMedia, DecodeErrors
 from tests.support.inproc import connect_caller
 from tests.support.lossy import CANDIDATE, Direction, LossyRelay, retarget_candidates
@@ -81,18 +82,36 @@ async def test_next_switches_partner_without_renegotiation(
     b = await connect_caller(router, "b", GREEN)
     assert v.pc is not None
     sdp = v.pc.remoteDescription.sdp
+    track = router.peers["v"].outbound["video"]
+    assert isinstance(track, PacketTrack) and track.out is not None
+    sent: list[bytes] = []  # payloads v was sent, with b"" where a switch happened
+    original_send = track.out.send
+
+    async def recording_send(packet: Any) -> bool:
+        sent.append(packet.payload)
+        return await original_send(packet)
+
+    track.out.send = recording_send  # type: ignore[method-assign]
     for _ in range(2):
+        sent.append(b"")
         await router.connect("v", "a")
         await v.wait_frames_like(RED, count=5, since=time.monotonic())
         switched = time.monotonic()
+        # b was just asked for a keyframe: the switch's own request waits out the
+        # coalescing interval, and b's next frames are not keyframes.
+        router.peers["b"].feeds["video"].request_keyframe()
+        await asyncio.sleep(0.05)
+        sent.append(b"")
         await router.connect("v", "b")
         await v.wait_frames_like(GREEN, count=10, since=switched)
         first_green = v.first_like(GREEN, since=switched)
         assert first_green is not None
         assert v.frames_like(RED, since=first_green + 0.001) == 0
     assert v.pc.remoteDescription.sdp == sdp  # no new offer
-    track = router.peers["v"].outbound["video"]
-    assert isinstance(track, PacketTrack) and track.switches >= 4
+    assert track.switches >= 4
+    # Each source's packets start with a keyframe (nothing before it is decodable).
+    firsts = [sent[i + 1] for i, p in enumerate(sent[:-1]) if p == b""]
+    assert len(firsts) == 4 and all(vp8_keyframe_start(p) for p in firsts)
     assert decode_errors.count == 0
     for media in (v, a, b):
         await media.close()
