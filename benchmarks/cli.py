@@ -171,12 +171,18 @@ def _add_load_options(parser: argparse.ArgumentParser) -> None:
 def add_sfu_parser(commands: SubParsers) -> None:
     sfu = commands.add_parser(
         "sfu",
-        help="passthrough vs transcode forwarding, side by side",
+        help="forwarding modes (packets, passthrough, transcode) side by side",
         description=(
-            "Start a node per forwarding mode (passthrough, then transcode) on loopback, drive "
-            "the same synthetic calls against each, and compare server cores per call, "
-            "delivered fps and loss (goal: passthrough >= 10x cheaper at >= 29 fps)."
+            "Start a node per forwarding mode (packets, passthrough, then transcode) on "
+            "loopback, drive the same synthetic calls against each, and compare server cores "
+            "per call, delivered fps and loss (goals: passthrough >= 10x cheaper than "
+            "transcode at >= 29 fps; packets <= 0.012 cores per call above idle)."
         ),
+    )
+    sfu.add_argument(
+        "--modes",
+        default="packets,passthrough,transcode",
+        help="comma-separated forwarding modes to compare (default: all three)",
     )
     sfu.add_argument("--calls", type=int, required=True, help="N: calls per mode")
     sfu.add_argument("--duration", type=float, required=True, help="seconds of each window")
@@ -194,10 +200,11 @@ def add_sfu_parser(commands: SubParsers) -> None:
 def _run_sfu(args: argparse.Namespace) -> int:
     from benchmarks.calls import BenchError, CallsOptions
     from benchmarks.clip import VideoSpec
-    from benchmarks.sfu import SfuOptions, run_sfu
+    from benchmarks.sfu import SfuOptions, parse_modes, run_sfu
 
     width, height, fps = args.video
     try:
+        modes = parse_modes(args.modes)
         calls = CallsOptions(
             url="http://127.0.0.1:1",
             calls=args.calls,
@@ -214,7 +221,9 @@ def _run_sfu(args: argparse.Namespace) -> int:
     except (BenchError, ValueError) as exc:
         print(f"duet bench sfu: {exc}", file=sys.stderr)
         return 2
-    return run_sfu(SfuOptions(calls=calls, sfu_workers=args.sfu_workers, json_path=args.json))
+    return run_sfu(
+        SfuOptions(calls=calls, sfu_workers=args.sfu_workers, json_path=args.json, modes=modes)
+    )
 
 
 def add_hostile_parser(commands: SubParsers) -> None:

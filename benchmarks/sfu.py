@@ -1,7 +1,10 @@
-"""``duet bench sfu``: passthrough against aiortc-style transcoding, side by side, in one run.
+"""``duet bench sfu``: the forwarding modes side by side, in one run.
 
-For each forwarding mode the benchmark starts its own ``duet serve`` on a free loopback
-port (moderation off: this measures forwarding), drives the same ``duet bench calls`` load
+The modes (``sfu.forwarding``): ``packets`` (RTP packets rewritten and forwarded, no frames),
+``passthrough`` (encoded frames: aiortc reassembles and re-packetises them) and
+``transcode`` (aiortc-style decode and re-encode). For each mode the benchmark starts its
+own ``duet serve`` on a free loopback port (moderation off: this measures forwarding),
+drives the same ``duet bench calls`` load
 against it, stops it, and then compares server cores per call, delivered fps and loss.
 Both servers see identical callers (same clip, same count, same window), one after the
 other, so the ratio is not skewed by other load changing between runs more than the
@@ -13,6 +16,10 @@ some CPU with nobody connected (HTTP, stats sampling, the scrapes themselves), w
 dominates a per-call average at the few calls transcoding can carry on two cores; so each
 node's idle cost is measured first and the ratio compares what the calls add above it
 (the raw ratio is reported too).
+
+Goal of issue 16: packets at most 0.012 server cores per call above idle. ``calls_per_core``
+is 1 / (cores per call above idle): an extrapolation from the cost at this call count, not
+a measured capacity (no ramp until quality drops is run).
 """
 
 from __future__ import annotations
@@ -36,9 +43,10 @@ from rich.table import Table
 
 from benchmarks.calls import BenchError, CallsOptions, CallsRun
 
-MODES = ("passthrough", "transcode")
+MODES = ("packets", "passthrough", "transcode")
 RATIO_GOAL = 10.0
 CORES_GOAL = 0.03
+PACKETS_CORES_GOAL = 0.012
 FPS_GOAL = 29.0
 
 
@@ -49,6 +57,17 @@ class SfuOptions:
     sfu_workers: int = 0
     """SFU worker processes of each server (0: the SFU in the server process)."""
     json_path: Path | None = None
+    modes: tuple[str, ...] = MODES
+    """Forwarding modes to measure, in this order."""
+
+
+def parse_modes(text: str) -> tuple[str, ...]:
+    """``"packets,passthrough"`` -> the modes, checked; ValueError names a bad one."""
+    modes = tuple(m.strip() for m in text.split(",") if m.strip())
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes or len(set(modes)) != len(modes):
+        raise ValueError(f"--modes takes distinct names among {', '.join(MODES)}: {text!r}")
+    return modes
 
 
 def _free_port() -> int:
@@ -142,6 +161,7 @@ def _summary(report: dict[str, Any], idle: float | None) -> dict[str, Any]:
     net = None
     if cores is not None and idle is not None and matched:
         net = round(max(0.0, cores - idle) / matched, 4)
+    per_call = net or server["cpu_cores_per_call"]
     return {
         "calls_media_ok": report["calls"]["media_ok"],
         "calls_matched": matched,
@@ -149,6 +169,7 @@ def _summary(report: dict[str, Any], idle: float | None) -> dict[str, Any]:
         "cpu_cores_idle": None if idle is None else round(idle, 4),
         "cpu_cores_per_call": server["cpu_cores_per_call"],
         "cpu_cores_per_call_net": net,
+        "calls_per_core": round(1 / per_call, 1) if per_call else None,
         "rss_mb_per_call": server["rss_mb_per_call"],
         "fps": report["fps"],
         "frames_lost": frames["lost"],
@@ -160,26 +181,45 @@ def _summary(report: dict[str, Any], idle: float | None) -> dict[str, Any]:
     }
 
 
-def compare(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Ratios and goals from the two modes' summaries. The ratio compares what the calls
-    cost above each node's idle cost (``cpu_cores_per_call_net``) when both were measured,
-    else the raw per-call cost; both raw and net are in the report."""
-    passthrough, transcode = results.get("passthrough"), results.get("transcode")
+def _ratio(
+    dearer: dict[str, Any] | None, cheaper: dict[str, Any] | None
+) -> tuple[float | None, float | None]:
+    """(ratio above idle, raw ratio) of two modes' cores per call; the first falls back to
+    the raw ratio when either idle cost is missing."""
     ratio = raw_ratio = None
-    if passthrough and transcode:
-        p, t = passthrough["cpu_cores_per_call"], transcode["cpu_cores_per_call"]
-        if p and t:
-            raw_ratio = ratio = round(t / p, 1)
-        pn, tn = passthrough.get("cpu_cores_per_call_net"), transcode.get("cpu_cores_per_call_net")
-        if pn and tn:
-            ratio = round(tn / pn, 1)
+    if dearer and cheaper:
+        d, c = dearer["cpu_cores_per_call"], cheaper["cpu_cores_per_call"]
+        if d and c:
+            raw_ratio = ratio = round(d / c, 1)
+        dn, cn = dearer.get("cpu_cores_per_call_net"), cheaper.get("cpu_cores_per_call_net")
+        if dn and cn:
+            ratio = round(dn / cn, 1)
+    return ratio, raw_ratio
+
+
+def compare(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Ratios and goals from the modes' summaries. A ratio compares what the calls cost
+    above each node's idle cost (``cpu_cores_per_call_net``) when both were measured, else
+    the raw per-call cost; both raw and net are in the report."""
+    packets = results.get("packets")
+    passthrough, transcode = results.get("passthrough"), results.get("transcode")
+    ratio, raw_ratio = _ratio(transcode, passthrough)
+    packets_ratio, packets_raw = _ratio(passthrough, packets)
     p_fps = (passthrough or {}).get("fps", {}).get("min")
     t_fps = (transcode or {}).get("fps", {}).get("min")
     p_cores = (passthrough or {}).get("cpu_cores_per_call")
+    k_cores = (packets or {}).get("cpu_cores_per_call_net")
+    k_fps = (packets or {}).get("fps", {}).get("min")
     return {
         "transcode_over_passthrough_cores": ratio,
         "transcode_over_passthrough_cores_raw": raw_ratio,
+        "passthrough_over_packets_cores": packets_ratio,
+        "passthrough_over_packets_cores_raw": packets_raw,
         "goals": {
+            "packets_at_most_0_012_cores_per_call_above_idle": None
+            if k_cores is None
+            else k_cores <= PACKETS_CORES_GOAL,
+            "packets_fps_at_least_29": None if k_fps is None else k_fps >= FPS_GOAL,
             "ratio_at_least_10x": None if ratio is None else ratio >= RATIO_GOAL,
             "equal_fps_at_least_29": None
             if p_fps is None or t_fps is None
@@ -199,7 +239,7 @@ def run_sfu(options: SfuOptions, console: Console | None = None, out: Console | 
     out = out or Console(width=None if sys.stdout.isatty() else 132)
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="duet-bench-sfu-") as tmp:
-        for mode in MODES:
+        for mode in options.modes:
             console.print(f"[bold]{mode}[/]: starting a server")
             try:
                 with serve(mode, options.sfu_workers, Path(tmp)) as url:
@@ -214,7 +254,11 @@ def run_sfu(options: SfuOptions, console: Console | None = None, out: Console | 
     comparison = compare(results)
     document = {
         "benchmark": "sfu",
-        "args": {**options.calls.as_args(), "sfu_workers": options.sfu_workers},
+        "args": {
+            **options.calls.as_args(),
+            "sfu_workers": options.sfu_workers,
+            "modes": list(options.modes),
+        },
         "modes": results,
         **comparison,
     }
@@ -234,6 +278,7 @@ def _print(out: Console, document: dict[str, Any]) -> None:
         "cores/call",
         "idle cores",
         "net cores/call",
+        "calls/core (est.)",
         "fps p50 / min",
         "loss",
         "machine busy",
@@ -247,6 +292,7 @@ def _print(out: Console, document: dict[str, Any]) -> None:
             f"{r['cpu_cores_per_call']}",
             f"{r['cpu_cores_idle']}",
             f"{r['cpu_cores_per_call_net']}",
+            f"{r['calls_per_core']}",
             f"{fps.get('p50')} / {fps.get('min')}",
             f"{r['loss_ratio']}",
             f"{r['machine_busy_cores']}",
@@ -254,10 +300,17 @@ def _print(out: Console, document: dict[str, Any]) -> None:
     out.print(table)
     ratio = document["transcode_over_passthrough_cores"]
     raw = document["transcode_over_passthrough_cores_raw"]
-    out.print(f"transcode / passthrough server cores per call: {ratio}x above idle ({raw}x raw)")
+    if ratio is not None or raw is not None:
+        out.print(
+            f"transcode / passthrough server cores per call: {ratio}x above idle ({raw}x raw)"
+        )
+    ratio = document["passthrough_over_packets_cores"]
+    raw = document["passthrough_over_packets_cores_raw"]
+    if ratio is not None or raw is not None:
+        out.print(f"passthrough / packets server cores per call: {ratio}x above idle ({raw}x raw)")
     for goal, met in document["goals"].items():
         verdict = "met" if met else "NOT met" if met is False else "unknown"
-        if goal.startswith("passthrough_at_most"):
+        if goal.startswith(("passthrough_at_most", "packets_at_most")):
             # Issue 4 sets this goal at the largest N the machine drives, not at this N.
             verdict += f" at {document['args']['calls']} call(s) (judge it at your largest N)"
         out.print(f"  {goal}: {verdict}")
