@@ -43,6 +43,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
 from sfu.aiortc_hooks import (
+    SEQUENCE_GAP,
     PacketReceiverControl,
     PacketSender,
     hook_receiver_packets,
@@ -71,6 +72,10 @@ HOLD_PACKETS = 2048
 """Packets a held (not yet screened) video track keeps since the last keyframe start."""
 NACK_INTERVAL = 0.02
 """Seconds between two passes over a feed's missing packets (re-NACK, give up)."""
+NACK_RETRY_S = 0.08
+"""Seconds between two NACKs of one missing packet."""
+NACK_TRIES = 8
+"""NACKs per missing packet before giving up on it (about 0.6 s)."""
 
 
 class PacketFeed(EncodedFeed):
@@ -87,7 +92,10 @@ class PacketFeed(EncodedFeed):
         """Sequence numbers NACKed to the source (first requests and retries)."""
         self.relayed_nacks = 0
         """Sequence numbers a partner NACKed that the SFU had not received either."""
-        self.loss = LossTracker()
+        self.loss = LossTracker(retry_s=NACK_RETRY_S, tries=NACK_TRIES)
+        self.discontinuities = 0
+        """Times a lost packet was given up on (tracks then wait for a keyframe and start
+        a new run of sequence numbers at it)."""
         self._packet_sinks: list[PacketSink] = []
         self._report_sinks: list[ReportSink] = []
         self._packet_control: PacketReceiverControl | None = None
@@ -163,8 +171,7 @@ class PacketFeed(EncodedFeed):
         if new:
             self._nack(new)
         if gave_up:
-            self.lost()
-            self.request_keyframe()
+            self._unrecoverable()
         if self.loss.missing and self._nack_timer is None:
             loop = asyncio.get_running_loop()
             self._nack_timer = loop.call_later(NACK_INTERVAL, self._nack_again)
@@ -175,11 +182,16 @@ class PacketFeed(EncodedFeed):
         if again:
             self._nack(again)
         if gave_up:
-            self.lost()
-            self.request_keyframe()
+            self._unrecoverable()
         if self.loss.missing:
             loop = asyncio.get_running_loop()
             self._nack_timer = loop.call_later(NACK_INTERVAL, self._nack_again)
+
+    def _unrecoverable(self) -> None:
+        """A packet will not come: what follows is undecodable until the next keyframe."""
+        self.lost()
+        self.discontinuities += 1
+        self.request_keyframe()
 
     def _nack(self, seqs: list[int]) -> None:
         if self._packet_control is None or self._ssrc is None:
@@ -267,13 +279,18 @@ class PacketTrack(EncodedTrack):
     def __init__(self, kind: str, queue_size: int = 16) -> None:
         super().__init__(kind, queue_size)
         self.out: PacketSender | None = None
-        self.rewriter = StreamRewriter(FRAME_STEP[kind])
+        self.rewriter = StreamRewriter(FRAME_STEP[kind], compact=kind == "audio")
         self.history: PacketHistory[RtpPacket] = PacketHistory(HISTORY_SIZE)
         self.packets = 0
         """RTP packets sent on this stream (first transmissions)."""
         self.retransmissions = 0
         """Packets sent again for the partner's NACKs, from the history."""
         self._packet_source: PacketFeed | None = None
+        self._discontinuities = 0
+        self._resync = False
+        """At the next keyframe, skip sequence numbers (an unrecoverable loss upstream)."""
+        self._mid_frame = False
+        """The last video packet sent did not end its frame."""
         self._held_packets: list[tuple[RtpPacket, bool]] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -303,10 +320,14 @@ class PacketTrack(EncodedTrack):
         self._rebase = True
         self._new_source = self._new_source or self.frames > 0
         self.switches += 1
-        self.rewriter.start_source()
+        # Cut in the middle of a frame: skip numbers so that the receiver drops the part.
+        self.rewriter.start_source(SEQUENCE_GAP if self._mid_frame else 0)
+        self._mid_frame = False
+        self._resync = False
         self._on_switch()  # video waits for a keyframe of the new source, requested now
         if isinstance(feed, PacketFeed):
             self._packet_source = feed
+            self._discontinuities = feed.discontinuities
             feed.subscribe_packets(self._on_packet, self._on_report)
         elif feed is not None:
             feed.subscribe(self._deliver)
@@ -322,6 +343,10 @@ class PacketTrack(EncodedTrack):
         if self.readyState != "live" or self.out is None or not self.out.ready:
             return
         if self.kind == "video":
+            source = self._packet_source
+            if source is not None and source.discontinuities != self._discontinuities:
+                self._discontinuities = source.discontinuities
+                self._awaiting_keyframe = self._resync = True
             if self._held_packets is not None:
                 self._hold_packet(packet, keyframe)
                 return
@@ -333,6 +358,10 @@ class PacketTrack(EncodedTrack):
                             self.source.request_keyframe()
                     return
                 self._awaiting_keyframe = False
+                if self._resync:
+                    self._resync = False
+                    self.rewriter.start_source(SEQUENCE_GAP)
+            self._mid_frame = not packet.marker
         await self._send(packet)
 
     async def _send(self, packet: RtpPacket) -> None:

@@ -72,10 +72,24 @@ class StreamRewriter:
     (:meth:`start_source`) the offsets are chosen so that the sequence number follows the
     last one sent by exactly one (no gap: a receiver sees one continuous stream) and the
     timestamp advances by ``ts_step`` (about one frame). Packets of the current source older
-    than its first forwarded one belong to before the switch: they are refused."""
+    than its first forwarded one belong to before the switch: they are refused.
 
-    def __init__(self, ts_step: int, first_seq: int | None = None, first_ts: int | None = None):
+    ``compact`` (audio, which is not NACKed): sequence numbers are given out one by one
+    instead, so a packet lost before the SFU leaves no gap a receiver would wait on (aiortc's
+    receiver holds its audio until the gap fills or 16 packets pass); a packet older than
+    the newest one forwarded (reordered, or a duplicate) is refused. Timestamps keep the
+    fixed offset either way."""
+
+    def __init__(
+        self,
+        ts_step: int,
+        first_seq: int | None = None,
+        first_ts: int | None = None,
+        compact: bool = False,
+    ) -> None:
         self.ts_step = ts_step
+        self.compact = compact
+        self._source_last: int | None = None
         self._next_seq = random.randrange(SEQ_MOD) if first_seq is None else first_seq
         self._next_ts = random.randrange(TS_MOD) if first_ts is None else first_ts
         self._seq_offset = 0
@@ -96,11 +110,14 @@ class StreamRewriter:
     def last_seq(self) -> int | None:
         return self._last_seq
 
-    def start_source(self) -> None:
-        """The next packet is the first of a new source."""
+    def start_source(self, skip: int = 0) -> None:
+        """The next packet is the first of a new source (or of the same source after an
+        unrecoverable loss). ``skip``: sequence numbers to leave out before it, to make a
+        receiver drop what it holds of the stream so far (see
+        ``sfu.aiortc_hooks.SEQUENCE_GAP``); 0 keeps the stream continuous."""
         if self._last_seq is not None:
             assert self._last_ts is not None
-            self._next_seq = (self._last_seq + 1) % SEQ_MOD
+            self._next_seq = (self._last_seq + 1 + skip) % SEQ_MOD
             self._next_ts = (self._last_ts + self.ts_step) % TS_MOD
         self._base = None
 
@@ -108,9 +125,15 @@ class StreamRewriter:
         """The outbound ``(sequence number, timestamp)`` of a source packet, or ``None``
         for a packet from before the current source's first forwarded one."""
         if self._base is None:
-            self._base = seq
+            self._base = self._source_last = seq
             self._seq_offset = (self._next_seq - seq) % SEQ_MOD
             self._ts_offset = (self._next_ts - ts) % TS_MOD
+        elif self.compact:
+            assert self._source_last is not None and self._last_seq is not None
+            if not seq_newer(seq, self._source_last):
+                return None
+            self._source_last = seq
+            self._seq_offset = (self._last_seq + 1 - seq) % SEQ_MOD
         elif seq != self._base and not seq_newer(seq, self._base):
             return None
         out_seq = (seq + self._seq_offset) % SEQ_MOD
@@ -128,8 +151,9 @@ class StreamRewriter:
 
     def source_seq(self, out_seq: int) -> int | None:
         """The current source's sequence number behind outbound ``out_seq`` (to relay a
-        NACK upstream), or ``None`` if it was sent before the current source."""
-        if self._base is None:
+        NACK upstream), or ``None`` if it was sent before the current source (or the
+        stream is ``compact``)."""
+        if self._base is None or self.compact:
             return None
         seq = (out_seq - self._seq_offset) % SEQ_MOD
         if seq != self._base and not seq_newer(seq, self._base):

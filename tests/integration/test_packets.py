@@ -254,3 +254,70 @@ async def test_lossy_downlink_is_answered_from_history(
             await media.close()
     finally:
         relay.close()
+
+
+async def test_a_match_across_sfu_processes_in_packets_mode(
+    loopback_only: None, decode_errors: DecodeErrors
+) -> None:
+    # Pipes carry frames: the publishing feed reassembles them on demand, the receiving
+    # track falls back to the frame path on the same sender.
+    one, two = (
+        Router(SfuSettings(host_addresses=["127.0.0.1"], forwarding="packets"), secret=b"s")
+        for _ in range(2)
+    )
+    await one.start()
+    await two.start()
+    try:
+        a = await connect_caller(one, "a", RED)
+        b = await connect_caller(two, "b", GREEN)
+        endpoint_a, endpoint_b = one.endpoint("a"), two.endpoint("b")
+        assert endpoint_a and endpoint_b
+        await one.connect("a", "b", endpoint_b)
+        await two.connect("b", "a", endpoint_a)
+        await a.wait_frames_like(GREEN, count=15)
+        await b.wait_frames_like(RED, count=15)
+        assert decode_errors.count == 0
+        assert one.pipe.counters.frames_sent > 10
+        for media in (a, b):
+            await media.close()
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_prescreen_gate_forwards_the_screened_keyframe_first(
+    loopback_only: None, decode_errors: DecodeErrors
+) -> None:
+    router = Router(SfuSettings(host_addresses=["127.0.0.1"], forwarding="packets"), prescreen=True)
+    await router.start()
+    try:
+        a = await connect_caller(router, "a", RED)
+        b = await connect_caller(router, "b", GREEN)
+        router.link("a", "b")
+        track = router.peers["b"].outbound["video"]
+        assert isinstance(track, PacketTrack) and track.held
+        await asyncio.sleep(0.5)
+        assert b.frames_like(RED) == 0 and track.packets == 0  # nothing before screening
+        screened = await router.screen("a", timeout=2)
+        assert screened is not None
+        _picture, keyframe = screened
+        sent: list[Any] = []
+        assert track.out is not None
+        original_send = track.out.send
+
+        async def recording_send(packet: Any) -> bool:
+            sent.append(packet)
+            return await original_send(packet)
+
+        track.out.send = recording_send  # type: ignore[method-assign]
+        assert await router.release("b", "a", keyframe)
+        await b.wait_frames_like(RED, count=5)
+        assert not track.held
+        # The first packet out is the start of the very keyframe moderation looked at.
+        assert sent and vp8_keyframe_start(sent[0].payload)
+        assert track.rewriter.timestamp(keyframe) == sent[0].timestamp  # type: ignore[arg-type]
+        assert decode_errors.count == 0
+        for media in (a, b):
+            await media.close()
+    finally:
+        await router.close()

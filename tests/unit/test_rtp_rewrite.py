@@ -169,3 +169,24 @@ def test_rtp_packet_fields_used_by_forwarding() -> None:
     packet.extensions.abs_send_time = 1
     packet.extensions.audio_level = None
     assert packet.payload == b""
+
+
+def test_compact_stream_hides_gaps_and_refuses_old_packets() -> None:
+    rw = StreamRewriter(ts_step=960, first_seq=65535, first_ts=0, compact=True)
+    rw.start_source()
+    assert rw.rewrite(10, 1000) == (65535, 0)
+    assert rw.rewrite(13, 3880) == (0, 2880)  # 11 and 12 lost: no gap, timestamp kept
+    assert rw.rewrite(12, 2920) is None  # late: would go backwards
+    assert rw.rewrite(13, 3880) is None  # duplicate
+    assert rw.rewrite(14, 4840) == (1, 3840)
+    assert rw.source_seq(1) is None  # audio is not NACKed
+    rw.start_source()
+    assert rw.rewrite(500, 0) == (2, 3840 + 960)
+
+
+def test_skip_leaves_a_gap_at_a_new_run() -> None:
+    rw = StreamRewriter(ts_step=3000, first_seq=100, first_ts=0)
+    rw.start_source()
+    rw.rewrite(7, 0)
+    rw.start_source(skip=1024)  # an unrecoverable loss: the receiver must drop its state
+    assert rw.rewrite(20, 9000) == (100 + 1 + 1024, 3000)
