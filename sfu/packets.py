@@ -66,8 +66,9 @@ PacketSink = Callable[[RtpPacket, bool], Awaitable[None]]
 ReportSink = Callable[[int, int], None]
 """Gets each Sender Report of a feed's source: (NTP timestamp, RTP timestamp)."""
 
-HISTORY_SIZE = 1024
-"""Packets kept per outbound stream to answer NACKs (about 1 s of 8 Mbit/s video)."""
+HISTORY_SIZE = 256
+"""Video packets kept per outbound stream to answer NACKs (about 2.5 s at 1 Mbit/s; aiortc's
+own sender keeps 128). Audio is not NACKed and keeps none."""
 HOLD_PACKETS = 2048
 """Packets a held (not yet screened) video track keeps since the last keyframe start."""
 NACK_INTERVAL = 0.02
@@ -280,7 +281,8 @@ class PacketTrack(EncodedTrack):
         super().__init__(kind, queue_size)
         self.out: PacketSender | None = None
         self.rewriter = StreamRewriter(FRAME_STEP[kind], compact=kind == "audio")
-        self.history: PacketHistory[RtpPacket] = PacketHistory(HISTORY_SIZE)
+        size = HISTORY_SIZE if kind == "video" else 1
+        self.history: PacketHistory[RtpPacket] = PacketHistory(size)
         self.packets = 0
         """RTP packets sent on this stream (first transmissions)."""
         self.retransmissions = 0
@@ -371,7 +373,7 @@ class PacketTrack(EncodedTrack):
         if mapped is None:
             return
         seq, ts = mapped
-        if self.history.get(seq) is not None:
+        if self.kind == "video" and self.history.get(seq) is not None:
             return  # a second retransmission from the source: the partner has the first
         sent = RtpPacket(
             payload_type=out.payload_type,
@@ -384,7 +386,8 @@ class PacketTrack(EncodedTrack):
         sent.extensions.mid = out.mid
         sent.extensions.abs_send_time = (clock.current_ntp_time() >> 14) & 0x00FFFFFF
         sent.extensions.audio_level = packet.extensions.audio_level
-        self.history.put(seq, sent)
+        if self.kind == "video":
+            self.history.put(seq, sent)
         if await out.send(sent):
             self.packets += 1
             if self.kind == "audio" or packet.marker:
