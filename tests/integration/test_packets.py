@@ -321,3 +321,38 @@ async def test_prescreen_gate_forwards_the_screened_keyframe_first(
             await media.close()
     finally:
         await router.close()
+
+
+async def test_unrecoverable_loss_resumes_at_a_keyframe_after_a_sequence_gap(
+    router: Router, decode_errors: DecodeErrors
+) -> None:
+    from sfu.aiortc_hooks import SEQUENCE_GAP
+
+    a, b = await _pair(router)
+    feed = router.peers["a"].feeds["video"]
+    track = router.peers["b"].outbound["video"]
+    assert isinstance(feed, PacketFeed) and isinstance(track, PacketTrack)
+    assert track.out is not None
+    sent: list[Any] = []
+    original_send = track.out.send
+
+    async def recording_send(packet: Any) -> bool:
+        sent.append(packet)
+        return await original_send(packet)
+
+    track.out.send = recording_send  # type: ignore[method-assign]
+    await _until(lambda: len(sent) > 3)
+    await asyncio.sleep(0.4)  # past the keyframe request coalescing interval
+    before = len(sent)
+    last = sent[-1].sequence_number
+    feed._unrecoverable()  # what the loss tracker does when NACKs did not bring a packet
+    await _until(lambda: len(sent) > before)
+    first = sent[before]
+    # Nothing until the keyframe; there, a jump that makes a receiver drop what it holds.
+    assert vp8_keyframe_start(first.payload)
+    assert first.sequence_number == (last + 1 + SEQUENCE_GAP) % 65536
+    since = time.monotonic()
+    await b.wait_frames_like(RED, count=10, since=since)
+    assert decode_errors.count == 0
+    for media in (a, b):
+        await media.close()
