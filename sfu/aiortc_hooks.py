@@ -388,12 +388,13 @@ def hook_sequence_gap(sender: RTCRtpSender) -> SequenceGap:
 # ``RTCDtlsTransport._handle_rtp_data`` unprotects and parses each packet (header
 # extensions by the negotiated ids) and calls ``receiver._handle_rtp_packet(packet,
 # arrival_time_ms=...)`` on the receiver it routed the packet to. We shadow that method on
-# the instance with a slim one that keeps what the rest of aiortc relies on, in the same
-# order as the original: the ``_enabled`` check, the remote bitrate estimator (when kept),
-# ``__active_ssrc`` (behind ``getSynchronizationSources``), the codec lookup in ``__codecs``,
-# the ``__remote_streams`` statistics (receiver reports and ``getStats``) and RTX unwrapping
-# (``__rtx_ssrc``). Then it hands the packet to Duet instead of NACK generation, the jitter
-# buffer, depacketisation and the decoder queue, none of which run. Sender Reports reach
+# the instance with a slim one that keeps what the rest of aiortc relies on, in the
+# original's order: the ``_enabled`` check, the remote bitrate estimator (when kept), the
+# codec lookup in ``__codecs``, the ``__remote_streams`` statistics (receiver reports and
+# ``getStats``), RTX unwrapping (``__rtx_ssrc``), and ``__active_ssrc`` (behind
+# ``getSynchronizationSources``; only media SSRCs, see below). Then it hands the packet to
+# Duet instead of NACK generation, the jitter buffer, depacketisation and the decoder
+# queue, none of which run. Sender Reports reach
 # ``receiver._handle_rtcp_packet``; we look at them first (for lip sync) and let it go on.
 
 PacketHandler = Callable[[RtpPacket, RTCRtpCodecParameters], Awaitable[None]]
@@ -433,7 +434,6 @@ def hook_receiver_packets(
         if r._RTCRtpReceiver__remote_bitrate_estimator is not None:
             # The original's first step (REMB from the estimator); run it alone.
             await _estimate_only(receiver, packet, arrival_time_ms)
-        active_ssrc[packet.ssrc] = clock.current_datetime()
         codec = codecs.get(packet.payload_type)
         if codec is None:
             return
@@ -453,6 +453,10 @@ def hook_receiver_packets(
                 return
             packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
             codec = codecs[apt]
+        # Unlike the original, only media SSRCs are recorded (after RTX unwrapping):
+        # ``ReceiverControl.media_ssrc`` takes the last one as the target of PLIs, and a PLI
+        # naming the RTX SSRC is ignored by the source.
+        active_ssrc[packet.ssrc] = clock.current_datetime()
         await on_packet(packet, codec)
 
     receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]

@@ -213,7 +213,8 @@ async def test_hook9_packets_out_of_the_receiver() -> None:
         await receiver._handle_rtp_packet(rtx, 0)
         await receiver._handle_rtp_packet(RtpPacket(payload_type=111, ssrc=7), 0)  # unknown
         assert got == [(7, 5, 96, "video/VP8"), (7, 4, 96, "video/VP8")]
-        assert receiver.getSynchronizationSources()[0].source in (7, 8)
+        # Only the media SSRC is a synchronisation source (PLIs name it), never RTX's.
+        assert [s.source for s in receiver.getSynchronizationSources()] == [7]
         assert 7 in receiver._RTCRtpReceiver__remote_streams  # receiver reports go on
         sr = RtcpSrPacket(
             ssrc=7,
