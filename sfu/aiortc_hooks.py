@@ -183,9 +183,13 @@ class ReceiverControl:
         self.plis_sent = 0
 
     def media_ssrc(self) -> int | None:
-        """The SSRC the visitor sends on (public API: ``getSynchronizationSources``)."""
-        sources = self._receiver.getSynchronizationSources()
-        return sources[-1].source if sources else None
+        """The SSRC the visitor sends media on (``getSynchronizationSources``, less the
+        RTX SSRCs of the receiver's private ``__rtx_ssrc`` map: aiortc's own packet handler
+        records an RTX packet's SSRC too, and a PLI naming it is ignored by the source)."""
+        rtx: dict[int, int] = self._receiver._RTCRtpReceiver__rtx_ssrc  # type: ignore[attr-defined]
+        sources = [s.source for s in self._receiver.getSynchronizationSources()]
+        media = [ssrc for ssrc in sources if ssrc not in rtx]
+        return media[-1] if media else None
 
     async def request_keyframe(self) -> bool:
         """Send a PLI to the visitor; False if its SSRC is not known yet."""

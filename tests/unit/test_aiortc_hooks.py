@@ -66,6 +66,17 @@ async def test_hook2_and_5_receiver_internals() -> None:
         assert audio._RTCRtpReceiver__jitter_buffer._prefetch == 0
         assert not isinstance(audio._RTCRtpReceiver__decoder_queue, queue.Queue)
         assert control.media_ssrc() is None
+        # aiortc's handler records an RTX packet's SSRC as a source too: PLIs must not
+        # name it (the source ignores them), so media_ssrc skips the receiver's RTX SSRCs.
+        from aiortc import clock
+
+        active = audio._RTCRtpReceiver__active_ssrc
+        assert "self.__active_ssrc[packet.ssrc]" in source
+        assert source.index("self.__active_ssrc[packet.ssrc]") < source.index("unwrap_rtx(")
+        audio._RTCRtpReceiver__rtx_ssrc[8] = 7
+        active[7] = clock.current_datetime()
+        active[8] = clock.current_datetime()
+        assert control.media_ssrc() == 7
     finally:
         await pc.close()
 
