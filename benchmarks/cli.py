@@ -184,6 +184,15 @@ def add_sfu_parser(commands: SubParsers) -> None:
         default="packets,passthrough,transcode",
         help="comma-separated forwarding modes to compare (default: all three)",
     )
+    sfu.add_argument(
+        "--capacity",
+        default="",
+        metavar="N1,N2,...",
+        help=(
+            "after the comparison, ramp each mode's node through these call counts until one "
+            "does not hold (>= 29 fps, <= 1%% loss, all media ok) and report calls per core"
+        ),
+    )
     sfu.add_argument("--calls", type=int, required=True, help="N: calls per mode")
     sfu.add_argument("--duration", type=float, required=True, help="seconds of each window")
     sfu.add_argument(
@@ -200,11 +209,12 @@ def add_sfu_parser(commands: SubParsers) -> None:
 def _run_sfu(args: argparse.Namespace) -> int:
     from benchmarks.calls import BenchError, CallsOptions
     from benchmarks.clip import VideoSpec
-    from benchmarks.sfu import SfuOptions, parse_modes, run_sfu
+    from benchmarks.sfu import SfuOptions, parse_counts, parse_modes, run_sfu
 
     width, height, fps = args.video
     try:
         modes = parse_modes(args.modes)
+        counts = parse_counts(args.capacity) if args.capacity else ()
         calls = CallsOptions(
             url="http://127.0.0.1:1",
             calls=args.calls,
@@ -222,7 +232,13 @@ def _run_sfu(args: argparse.Namespace) -> int:
         print(f"duet bench sfu: {exc}", file=sys.stderr)
         return 2
     return run_sfu(
-        SfuOptions(calls=calls, sfu_workers=args.sfu_workers, json_path=args.json, modes=modes)
+        SfuOptions(
+            calls=calls,
+            sfu_workers=args.sfu_workers,
+            json_path=args.json,
+            modes=modes,
+            capacity=counts,
+        )
     )
 
 

@@ -25,6 +25,7 @@ a measured capacity (no ramp until quality drops is run).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import socket
@@ -59,6 +60,59 @@ class SfuOptions:
     json_path: Path | None = None
     modes: tuple[str, ...] = MODES
     """Forwarding modes to measure, in this order."""
+    capacity: tuple[int, ...] = ()
+    """Call counts to ramp through on each mode's node after the comparison, stopping at
+    the first that does not hold (empty: no capacity ramp)."""
+
+
+LOSS_GOAL = 0.01
+"""Most lost frames (ratio) a capacity step may have."""
+
+
+def parse_counts(text: str) -> tuple[int, ...]:
+    """``"4,8,12"`` -> increasing call counts; ValueError otherwise."""
+    problem = f"--capacity takes increasing call counts, e.g. 4,8,12: {text!r}"
+    try:
+        counts = tuple(int(c) for c in text.split(",") if c.strip())
+    except ValueError:
+        raise ValueError(problem) from None
+    if not counts or counts[0] < 1 or any(b <= a for a, b in itertools.pairwise(counts)):
+        raise ValueError(problem)
+    return counts
+
+
+def step_holds(summary: dict[str, Any], calls: int) -> bool:
+    """Whether ``calls`` calls held: all media ok, every caller >= 29 fps, <= 1 % loss."""
+    fps_min = (summary.get("fps") or {}).get("min")
+    loss = summary.get("loss_ratio")
+    return (
+        summary.get("calls_media_ok") == calls
+        and fps_min is not None
+        and fps_min >= FPS_GOAL
+        and loss is not None
+        and loss <= LOSS_GOAL
+    )
+
+
+def capacity(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """The capacity of one mode from its ramp (``steps``: ``{"calls", "holds",
+    "cpu_cores"}`` in order, up to and including the first that did not hold): the most
+    calls held, the server cores they took, and calls held per server core."""
+    held = None
+    for step in steps:
+        if not step["holds"]:
+            break
+        held = step
+    if held is None:
+        return {"held_calls": 0, "cpu_cores": None, "calls_per_core": None, "steps": steps}
+    cores = held["cpu_cores"]
+    return {
+        "held_calls": held["calls"],
+        "cpu_cores": cores,
+        "calls_per_core": round(held["calls"] / cores, 1) if cores else None,
+        "limited_by_ramp": held is steps[-1],
+        "steps": steps,
+    }
 
 
 def parse_modes(text: str) -> tuple[str, ...]:
@@ -204,6 +258,11 @@ def compare(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     packets = results.get("packets")
     passthrough, transcode = results.get("passthrough"), results.get("transcode")
     ratio, raw_ratio = _ratio(transcode, passthrough)
+    held = {m: (r.get("capacity") or {}).get("calls_per_core") for m, r in results.items()}
+    capacity_ratio = None
+    packets_held, passthrough_held = held.get("packets"), held.get("passthrough")
+    if packets_held and passthrough_held:
+        capacity_ratio = round(packets_held / passthrough_held, 2)
     packets_ratio, packets_raw = _ratio(passthrough, packets)
     p_fps = (passthrough or {}).get("fps", {}).get("min")
     t_fps = (transcode or {}).get("fps", {}).get("min")
@@ -215,6 +274,7 @@ def compare(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "transcode_over_passthrough_cores_raw": raw_ratio,
         "passthrough_over_packets_cores": packets_ratio,
         "passthrough_over_packets_cores_raw": packets_raw,
+        "packets_over_passthrough_capacity": capacity_ratio,
         "goals": {
             "packets_at_most_0_012_cores_per_call_above_idle": None
             if k_cores is None
@@ -248,6 +308,8 @@ def run_sfu(options: SfuOptions, console: Console | None = None, out: Console | 
                     calls = replace(options.calls, url=url, json_path=None, plot_path=None)
                     data = CallsRun(calls, console).run()
                     results[mode] = _summary(build_report(data), idle)
+                    if options.capacity:
+                        results[mode]["capacity"] = _ramp(mode, url, options, console)
             except BenchError as exc:
                 console.print(f"[bold red]duet bench sfu ({mode}):[/] {exc}", highlight=False)
                 return 1
@@ -258,6 +320,7 @@ def run_sfu(options: SfuOptions, console: Console | None = None, out: Console | 
             **options.calls.as_args(),
             "sfu_workers": options.sfu_workers,
             "modes": list(options.modes),
+            "capacity": list(options.capacity),
         },
         "modes": results,
         **comparison,
@@ -268,6 +331,31 @@ def run_sfu(options: SfuOptions, console: Console | None = None, out: Console | 
         console.print(f"wrote {options.json_path}")
     ok = all(r["calls_media_ok"] == options.calls.calls for r in results.values())
     return 0 if ok else 1
+
+
+def _ramp(mode: str, url: str, options: SfuOptions, console: Console) -> dict[str, Any]:
+    """Ramp ``options.capacity`` on one node until a step does not hold."""
+    from benchmarks.report import build_report
+
+    steps: list[dict[str, Any]] = []
+    for count in options.capacity:
+        console.print(f"[bold]{mode}[/]: capacity step, {count} call(s)")
+        calls = replace(options.calls, url=url, calls=count, json_path=None, plot_path=None)
+        summary = _summary(build_report(CallsRun(calls, console).run()), None)
+        holds = step_holds(summary, count)
+        steps.append(
+            {
+                "calls": count,
+                "holds": holds,
+                "cpu_cores": summary["cpu_cores"],
+                "fps_min": summary["fps"].get("min"),
+                "loss_ratio": summary["loss_ratio"],
+                "machine_busy_cores": summary["machine_busy_cores"],
+            }
+        )
+        if not holds:
+            break
+    return capacity(steps)
 
 
 def _print(out: Console, document: dict[str, Any]) -> None:
@@ -308,6 +396,20 @@ def _print(out: Console, document: dict[str, Any]) -> None:
     raw = document["passthrough_over_packets_cores_raw"]
     if ratio is not None or raw is not None:
         out.print(f"passthrough / packets server cores per call: {ratio}x above idle ({raw}x raw)")
+    for mode, r in document["modes"].items():
+        cap = r.get("capacity")
+        if cap:
+            more = " (the ramp's largest step: more may hold)" if cap.get("limited_by_ramp") else ""
+            out.print(
+                f"{mode} capacity: {cap['held_calls']} call(s) held at >= 29 fps and <= 1 % "
+                f"loss, {cap['cpu_cores']} server cores: {cap['calls_per_core']} calls per "
+                f"core{more}"
+            )
+    if document.get("packets_over_passthrough_capacity") is not None:
+        out.print(
+            "packets / passthrough capacity (calls per server core): "
+            f"{document['packets_over_passthrough_capacity']}x"
+        )
     for goal, met in document["goals"].items():
         verdict = "met" if met else "NOT met" if met is False else "unknown"
         if goal.startswith(("passthrough_at_most", "packets_at_most")):

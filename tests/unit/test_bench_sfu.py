@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.sfu import MODES, compare, parse_modes
+from benchmarks.sfu import MODES, capacity, compare, parse_counts, parse_modes, step_holds
 
 
 def _mode(cores: float | None, fps_min: float | None) -> dict[str, object]:
@@ -71,3 +71,43 @@ def test_modes_are_parsed_and_checked() -> None:
     for bad in ("", "packets,teleport", "packets,packets"):
         with pytest.raises(ValueError, match="--modes"):
             parse_modes(bad)
+
+
+def _summary(ok: int, fps_min: float, loss: float) -> dict[str, object]:
+    return {"calls_media_ok": ok, "fps": {"min": fps_min}, "loss_ratio": loss}
+
+
+def test_a_capacity_step_holds_only_with_every_call_fast_and_whole() -> None:
+    assert step_holds(_summary(4, 29.5, 0.004), 4)
+    assert not step_holds(_summary(3, 29.5, 0.004), 4)  # a call not media ok
+    assert not step_holds(_summary(4, 28.9, 0.0), 4)  # one caller below 29 fps
+    assert not step_holds(_summary(4, 30.0, 0.011), 4)  # more than 1 % lost
+    assert not step_holds({"calls_media_ok": 4, "fps": {}, "loss_ratio": None}, 4)
+
+
+def test_capacity_is_the_last_step_that_held() -> None:
+    steps = [
+        {"calls": 4, "holds": True, "cpu_cores": 0.2},
+        {"calls": 8, "holds": True, "cpu_cores": 0.4},
+        {"calls": 12, "holds": False, "cpu_cores": 0.7},
+    ]
+    result = capacity(steps)
+    assert result["held_calls"] == 8 and result["calls_per_core"] == 20.0
+    assert result["limited_by_ramp"] is False
+    assert capacity(steps[:2])["limited_by_ramp"] is True  # the ramp ended first
+    assert capacity(steps[2:])["held_calls"] == 0
+
+
+def test_capacity_ratio_of_packets_over_passthrough() -> None:
+    packets = {**_mode(0.02, 30), "capacity": {"calls_per_core": 40.0}}
+    passthrough = {**_mode(0.04, 30), "capacity": {"calls_per_core": 25.0}}
+    result = compare({"packets": packets, "passthrough": passthrough})
+    assert result["packets_over_passthrough_capacity"] == 1.6
+    assert compare({"packets": packets})["packets_over_passthrough_capacity"] is None
+
+
+def test_capacity_counts_are_parsed_and_checked() -> None:
+    assert parse_counts("4,8, 12") == (4, 8, 12)
+    for bad in ("", "8,4", "4,4", "0,4", "four"):
+        with pytest.raises(ValueError, match="--capacity"):
+            parse_counts(bad)
