@@ -12,6 +12,7 @@ import asyncio
 import queue
 import random
 import socket
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -431,6 +432,7 @@ def hook_receiver_packets(
     remote_streams: dict[int, StreamStatistics] = r._RTCRtpReceiver__remote_streams
     rtx_ssrc: dict[int, int] = r._RTCRtpReceiver__rtx_ssrc
     active_ssrc: dict[int, Any] = r._RTCRtpReceiver__active_ssrc
+    seen: dict[int, float] = {}
 
     async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
         if not receiver._enabled:
@@ -459,8 +461,12 @@ def hook_receiver_packets(
             codec = codecs[apt]
         # Unlike the original, only media SSRCs are recorded (after RTX unwrapping):
         # ``ReceiverControl.media_ssrc`` takes the last one as the target of PLIs, and a PLI
-        # naming the RTX SSRC is ignored by the source.
-        active_ssrc[packet.ssrc] = clock.current_datetime()
+        # naming the RTX SSRC is ignored by the source. Sources count as active for 10 s:
+        # refreshing the time once a second is enough (a datetime per packet is not free).
+        now = time.monotonic()
+        if now - seen.get(packet.ssrc, -2.0) >= 1.0:
+            seen[packet.ssrc] = now
+            active_ssrc[packet.ssrc] = clock.current_datetime()
         await on_packet(packet, codec)
 
     receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]

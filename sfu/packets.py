@@ -36,7 +36,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from aiortc import RTCRtpReceiver, RTCRtpSender, clock
+from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs import depayload
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
@@ -55,6 +55,7 @@ from sfu.rtp_rewrite import (
     LossTracker,
     PacketHistory,
     StreamRewriter,
+    abs_send_time,
     vp8_frame_start,
     vp8_keyframe_start,
 )
@@ -384,7 +385,7 @@ class PacketTrack(EncodedTrack):
             payload=packet.payload,
         )
         sent.extensions.mid = out.mid
-        sent.extensions.abs_send_time = (clock.current_ntp_time() >> 14) & 0x00FFFFFF
+        sent.extensions.abs_send_time = abs_send_time(time.time())
         sent.extensions.audio_level = packet.extensions.audio_level
         if self.kind == "video":
             self.history.put(seq, sent)

@@ -24,6 +24,16 @@ TS_MOD = 1 << 32
 T = TypeVar("T")
 
 
+NTP_UNIX_OFFSET = 2_208_988_800
+"""Seconds from the NTP epoch (1900) to the Unix epoch (1970)."""
+
+
+def abs_send_time(unix_time: float) -> int:
+    """The abs-send-time header extension value (6.18 fixed-point seconds, 24 bits) of a
+    Unix time: what aiortc computes as ``(current_ntp_time() >> 14) & 0xFFFFFF``."""
+    return int((unix_time + NTP_UNIX_OFFSET) * (1 << 18)) & 0xFFFFFF
+
+
 def seq_newer(a: int, b: int) -> bool:
     """Whether 16-bit sequence number ``a`` comes after ``b`` (RFC 3550 serial arithmetic)."""
     return a != b and ((a - b) % SEQ_MOD) < SEQ_MOD // 2

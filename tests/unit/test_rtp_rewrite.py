@@ -190,3 +190,17 @@ def test_skip_leaves_a_gap_at_a_new_run() -> None:
     rw.rewrite(7, 0)
     rw.start_source(skip=1024)  # an unrecoverable loss: the receiver must drop its state
     assert rw.rewrite(20, 9000) == (100 + 1 + 1024, 3000)
+
+
+def test_abs_send_time_matches_aiortcs_clock() -> None:
+    import time
+
+    from aiortc import clock
+
+    from sfu.rtp_rewrite import abs_send_time
+
+    ours = abs_send_time(time.time())
+    theirs = (clock.current_ntp_time() >> 14) & 0xFFFFFF
+    # Same 6.18 fixed-point clock (1/262144 s units, wrapping every 64 s): a few ms apart.
+    assert min((ours - theirs) % (1 << 24), (theirs - ours) % (1 << 24)) < 2600
+    assert abs_send_time(0.0) == (2_208_988_800 << 18) & 0xFFFFFF
