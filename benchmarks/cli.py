@@ -185,6 +185,14 @@ def add_sfu_parser(commands: SubParsers) -> None:
         help="comma-separated forwarding modes to compare (default: all three)",
     )
     sfu.add_argument(
+        "--next-every",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="in the steady window each call switches partners (Next) every SECONDS; the "
+        "report gives Next -> first frame of the new partner per mode",
+    )
+    sfu.add_argument(
         "--capacity",
         default="",
         metavar="N1,N2,...",
@@ -220,7 +228,7 @@ def _run_sfu(args: argparse.Namespace) -> int:
             calls=args.calls,
             duration=args.duration,
             ramp=args.ramp,
-            next_every=None,
+            next_every=args.next_every,
             json_path=None,
             plot_path=None,
             video=VideoSpec(width=width, height=height, fps=fps, kbps=args.video_kbps),

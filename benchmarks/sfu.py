@@ -230,6 +230,7 @@ def _summary(report: dict[str, Any], idle: float | None) -> dict[str, Any]:
         "loss_ratio": round(frames["lost"] / expected, 4) if expected else None,
         "undecodable": frames["undecodable"],
         "first_frame_ms": report["first_frame_ms"],
+        "next_first_frame_ms": report.get("next_first_frame_ms"),
         "machine_busy_cores": report["machine"]["cpu_busy_cores"],
         "warnings": report["warnings"],
     }
@@ -396,6 +397,13 @@ def _print(out: Console, document: dict[str, Any]) -> None:
     raw = document["passthrough_over_packets_cores_raw"]
     if ratio is not None or raw is not None:
         out.print(f"passthrough / packets server cores per call: {ratio}x above idle ({raw}x raw)")
+    for mode, r in document["modes"].items():
+        switch = r.get("next_first_frame_ms")
+        if switch:
+            out.print(
+                f"{mode}: Next -> first frame of the new partner p50 {switch.get('p50')} ms, "
+                f"p95 {switch.get('p95')} ms"
+            )
     for mode, r in document["modes"].items():
         cap = r.get("capacity")
         if cap:

@@ -292,8 +292,6 @@ class PacketTrack(EncodedTrack):
         self._discontinuities = 0
         self._resync = False
         """At the next keyframe, skip sequence numbers (an unrecoverable loss upstream)."""
-        self._mid_frame = False
-        """The last video packet sent did not end its frame."""
         self._held_packets: list[tuple[RtpPacket, bool]] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -323,9 +321,13 @@ class PacketTrack(EncodedTrack):
         self._rebase = True
         self._new_source = self._new_source or self.frames > 0
         self.switches += 1
-        # Cut in the middle of a frame: skip numbers so that the receiver drops the part.
-        self.rewriter.start_source(SEQUENCE_GAP if self._mid_frame else 0)
-        self._mid_frame = False
+        # A new source starts after Hook 8's sequence gap (timestamps stay continuous): a
+        # receiver that holds the last frame until a packet of the next one arrives
+        # (aiortc's jitter buffer) would otherwise show the previous partner's last frame
+        # once the new partner's first packet came; and a frame cut in the middle would be
+        # decoded incomplete. The gap makes it drop both; a browser asks for a keyframe,
+        # which the new source is sending anyway.
+        self.rewriter.start_source(SEQUENCE_GAP if self.packets else 0)
         self._resync = False
         self._on_switch()  # video waits for a keyframe of the new source, requested now
         if isinstance(feed, PacketFeed):
@@ -364,7 +366,6 @@ class PacketTrack(EncodedTrack):
                 if self._resync:
                     self._resync = False
                     self.rewriter.start_source(SEQUENCE_GAP)
-            self._mid_frame = not packet.marker
         await self._send(packet)
 
     async def _send(self, packet: RtpPacket) -> None:

@@ -395,3 +395,26 @@ async def test_a_real_node_forwards_packets_and_next_rewires_them(
         assert first_blue is not None and a.frames_like(GREEN, since=first_blue) == 0
         assert a.received.audio_frames > 10 and c.received.audio_frames > 10
         assert decode_errors.count == 0
+
+
+async def test_no_frame_of_the_previous_source_after_a_switch(
+    router: Router, decode_errors: DecodeErrors
+) -> None:
+    # aiortc's receiver holds a frame until a packet of the next one arrives: without the
+    # sequence gap at a switch, the previous partner's last frame would be shown once the
+    # new partner's first packet came (the bench counts such frames as stale).
+    v = await connect_caller(router, "v", BLUE)
+    a = await connect_caller(router, "a", RED)
+    b = await connect_caller(router, "b", GREEN)
+    for _ in range(2):
+        await router.connect("v", "a")
+        await v.wait_frames_like(RED, count=5, since=time.monotonic())
+        await router.disconnect("v")
+        await asyncio.sleep(0.5)  # whatever a sent before is decoded by now
+        switched = time.monotonic()
+        await router.connect("v", "b")
+        await v.wait_frames_like(GREEN, count=5, since=switched)
+        assert v.frames_like(RED, since=switched) == 0
+    assert decode_errors.count == 0
+    for media in (v, a, b):
+        await media.close()
