@@ -9,7 +9,8 @@ depacketiser and re-packetiser never run; aiortc still does ICE, DTLS, SRTP and 
 
 - **Switches** (Next): a video track forwards a new source from its next keyframe (read
   from the VP8 payload descriptor) and asks the source for one (PLI, coalesced by the feed).
-  Sequence numbers and timestamps stay continuous: a receiver sees one stream.
+  Timestamps stay continuous; sequence numbers jump by ``SEQUENCE_GAP`` so that a
+  receiver drops what it holds of the previous partner (see ``PacketTrack.switch``).
 - **Loss**: the feed tracks gaps in its source's sequence numbers and NACKs them (again,
   a few times); a packet that never comes makes it request a keyframe. A partner's NACK is
   answered from the track's history of sent packets, or relayed to the source (translated

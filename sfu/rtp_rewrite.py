@@ -5,8 +5,8 @@ Nothing here touches aiortc or the network, so each rule is unit-tested on its o
 - :func:`vp8_frame_start` / :func:`vp8_keyframe_start` read the VP8 payload descriptor
   (RFC 7741 section 4.2) and the VP8 frame tag behind it (RFC 6386 section 9.1);
 - :class:`StreamRewriter` maps each source's sequence numbers and timestamps into one
-  outbound stream that stays continuous across switches of source (Next), with 16-bit and
-  32-bit wraparound;
+  outbound stream across switches of source (Next): continuous, or after a chosen gap in
+  the sequence numbers; with 16-bit and 32-bit wraparound;
 - :class:`PacketHistory` keeps the last packets sent on a stream, to answer NACKs;
 - :class:`LossTracker` notices gaps in a source's sequence numbers and says when to NACK
   (again) for each missing packet, a bounded number of times.
@@ -80,7 +80,7 @@ class StreamRewriter:
     Within one source the mapping is a fixed offset (modulo 2**16 and 2**32), so reordered
     and retransmitted packets keep their place. At the first packet of a new source
     (:meth:`start_source`) the offsets are chosen so that the sequence number follows the
-    last one sent by exactly one (no gap: a receiver sees one continuous stream) and the
+    last one sent by exactly one (plus ``skip``, if asked) and the
     timestamp advances by ``ts_step`` (about one frame). Packets of the current source older
     than its first forwarded one belong to before the switch: they are refused.
 
