@@ -372,10 +372,17 @@ class PacketTrack(EncodedTrack):
     async def _send(self, packet: RtpPacket) -> None:
         out = self.out
         assert out is not None and out.payload_type is not None
+        new_offsets = not self.rewriter.mapped
         mapped = self.rewriter.rewrite(packet.sequence_number, packet.timestamp)
         if mapped is None:
             return
         seq, ts = mapped
+        source = self._packet_source
+        if new_offsets and source is not None and source.sender_report is not None:
+            # A new source (or a new run after a loss): its last Sender Report, translated
+            # with the new offset, replaces the previous mapping now rather than at the
+            # source's next report (up to seconds of wrong lip sync otherwise).
+            self._on_report(*source.sender_report)
         if self.kind == "video" and self.history.get(seq) is not None:
             return  # a second retransmission from the source: the partner has the first
         sent = RtpPacket(

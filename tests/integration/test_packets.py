@@ -418,3 +418,27 @@ async def test_no_frame_of_the_previous_source_after_a_switch(
     assert decode_errors.count == 0
     for media in (v, a, b):
         await media.close()
+
+
+async def test_sender_reports_follow_a_switch_at_once(router: Router) -> None:
+    v = await connect_caller(router, "v", BLUE)
+    a = await connect_caller(router, "a", RED)
+    b = await connect_caller(router, "b", GREEN)
+    feed_b = router.peers["b"].feeds["video"]
+    assert isinstance(feed_b, PacketFeed)
+    await router.connect("v", "a")
+    await v.wait_frames_like(RED, count=5)
+    await _until(lambda: feed_b.sender_report is not None, timeout=8)
+    track = router.peers["v"].outbound["video"]
+    assert isinstance(track, PacketTrack)
+    sender = router.peers["v"].pc.getTransceivers()[1].sender
+    sent = track.packets
+    await router.connect("v", "b")
+    await _until(lambda: track.rewriter.mapped and track.packets > sent, timeout=5)
+    # Before b's next report: the mapping already is b's, with the new offset.
+    assert feed_b.sender_report is not None
+    ntp, rtp = feed_b.sender_report
+    assert sender._RTCRtpSender__ntp_timestamp == ntp
+    assert sender._RTCRtpSender__rtp_timestamp == track.rewriter.timestamp(rtp)
+    for media in (v, a, b):
+        await media.close()
