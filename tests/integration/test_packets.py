@@ -442,3 +442,27 @@ async def test_sender_reports_follow_a_switch_at_once(router: Router) -> None:
     assert sender._RTCRtpSender__rtp_timestamp == track.rewriter.timestamp(rtp)
     for media in (v, a, b):
         await media.close()
+
+
+async def test_partner_feedback_reaches_the_source(router: Router) -> None:
+    a, b = await _pair(router)
+    feed = router.peers["a"].feeds["video"]
+    track = router.peers["b"].outbound["video"]
+    assert isinstance(feed, PacketFeed) and isinstance(track, PacketTrack)
+    receiver = _transceiver(b, "video").receiver
+    ssrc = receiver.getSynchronizationSources()[0].source
+    # A NACK for a packet the SFU never had (here: one not sent yet) goes to the source,
+    # in the source's own numbering.
+    last = track.rewriter.last_seq
+    assert last is not None
+    nacks = feed.nacks_sent
+    await receiver._send_rtcp_nack(ssrc, [(last + 3) % 65536])
+    await _until(lambda: feed.relayed_nacks >= 1 and feed.nacks_sent > nacks)
+    # A PLI is relayed too: the source sends a keyframe.
+    await asyncio.sleep(0.4)  # past the keyframe request coalescing interval
+    keyframes = feed.keyframes
+    await receiver._send_rtcp_pli(ssrc)
+    await _until(lambda: feed.keyframes > keyframes)
+    assert track.keyframe_requests >= 1
+    for media in (a, b):
+        await media.close()
