@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -50,9 +51,12 @@ from sfu.aiortc_hooks import (
     hook_receiver_packets,
     hook_sender_packets,
 )
+from sfu.clip import DEFAULT_MAX_BYTES, VIDEO_CLOCK, ClipBuffer
 from sfu.forwarding import FRAME_STEP, Feed
 from sfu.passthrough import EncodedFeed, EncodedFrame, EncodedTrack, is_vp8_keyframe
 from sfu.rtp_rewrite import (
+    SEQ_MOD,
+    TS_MOD,
     LossTracker,
     PacketHistory,
     StreamRewriter,
@@ -81,6 +85,78 @@ NACK_TRIES = 8
 """NACKs per missing packet before giving up on it (about 0.6 s)."""
 
 
+class PacketClip(ClipBuffer):
+    """An evidence clip buffer fed RTP packets (:meth:`add_packet`), not frames.
+
+    It keeps the packet runs that start at a keyframe and cover the last ``seconds``
+    (bounded by ``max_bytes`` of payload), and reassembles frames only when a clip is asked
+    for (:meth:`frames`): keeping clips then costs no reassembly per packet. Within a run,
+    packets are put in sequence order (retransmissions arrive late) and the run stops at
+    the first packet still missing (what follows would not decode)."""
+
+    def __init__(self, seconds: float, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        super().__init__(seconds, max_bytes)
+        self._runs: deque[list[RtpPacket]] = deque()
+        self._codec: RTCRtpCodecParameters | None = None
+
+    def add(self, frame: EncodedFrame) -> None:
+        """Frames are not kept: the packets are (:meth:`add_packet`)."""
+
+    def add_packet(self, packet: RtpPacket, codec: RTCRtpCodecParameters, keyframe: bool) -> None:
+        """One inbound video packet, in arrival order."""
+        if keyframe:
+            self._runs.append([packet])
+            self._codec = codec
+        elif self._runs:
+            self._runs[-1].append(packet)
+        else:
+            return
+        self.bytes += len(packet.payload)
+        while len(self._runs) > 1 and (
+            (packet.timestamp - self._runs[1][0].timestamp) % TS_MOD >= self.span
+        ):
+            self._drop_run()
+        while self.bytes > self.max_bytes and self._runs:
+            self._drop_run()
+
+    def _drop_run(self) -> None:
+        gone = self._runs.popleft()
+        self.bytes -= sum(len(p.payload) for p in gone)
+
+    def frames(self) -> list[EncodedFrame]:
+        codec = self._codec
+        if codec is None:
+            return []
+        frames: list[EncodedFrame] = []
+        for run in self._runs:
+            first = run[0].sequence_number
+            ordered = sorted({(p.sequence_number - first) % SEQ_MOD: p for p in run}.items())
+            parts: list[bytes] = []
+            timestamp: int | None = None
+            for expected, (offset, packet) in enumerate(ordered):
+                if offset != expected:
+                    break  # a packet is missing: nothing after it decodes
+                if timestamp is not None and packet.timestamp != timestamp:
+                    frames.append(_frame(b"".join(parts), timestamp))
+                    parts = []
+                timestamp = packet.timestamp
+                try:
+                    parts.append(depayload(codec, packet.payload))
+                except ValueError:
+                    break
+            if timestamp is not None and parts and ordered[-1][1].marker:
+                frames.append(_frame(b"".join(parts), timestamp))
+        return frames
+
+    def clear(self) -> None:
+        super().clear()
+        self._runs.clear()
+
+
+def _frame(data: bytes, timestamp: int) -> EncodedFrame:
+    return EncodedFrame(data, timestamp, is_vp8_keyframe(data))
+
+
 class PacketFeed(EncodedFeed):
     """One visitor's inbound RTP packets of one kind, pushed to packet sinks.
 
@@ -107,6 +183,18 @@ class PacketFeed(EncodedFeed):
         """The source's last Sender Report: (NTP timestamp, RTP timestamp)."""
         self._assembler: JitterBuffer | None = None
         self._nack_timer: asyncio.TimerHandle | None = None
+
+    @property
+    def clip(self) -> ClipBuffer | None:
+        """Evidence clip buffer: a plain :class:`ClipBuffer` given by the router is
+        replaced by a :class:`PacketClip` of the same length and budget."""
+        return self._clip
+
+    @clip.setter
+    def clip(self, value: ClipBuffer | None) -> None:
+        if value is not None and not isinstance(value, PacketClip):
+            value = PacketClip(value.span / VIDEO_CLOCK, value.max_bytes)
+        self._clip = value
 
     def hook(self, receiver: RTCRtpReceiver, estimate_uplink: bool = True) -> None:
         """Take this kind's RTP packets out of ``receiver`` (before it starts)."""
@@ -152,7 +240,11 @@ class PacketFeed(EncodedFeed):
                 self.frames += 1
         else:
             self.frames += 1
-        if self._sinks or self.clip is not None or self._keyframe_waiters:
+        clip = self._clip
+        if clip is not None and self.kind == "video":
+            assert isinstance(clip, PacketClip)
+            clip.add_packet(packet, codec, keyframe)
+        if self._sinks or self._keyframe_waiters:
             self._assemble(packet, codec)
         else:
             self._assembler = None

@@ -466,3 +466,33 @@ async def test_partner_feedback_reaches_the_source(router: Router) -> None:
     assert track.keyframe_requests >= 1
     for media in (a, b):
         await media.close()
+
+
+async def test_evidence_clip_is_reassembled_from_packets_on_demand(
+    loopback_only: None, decode_errors: DecodeErrors
+) -> None:
+    import io
+
+    import av
+
+    from sfu.packets import PacketClip
+
+    router = Router(SfuSettings(host_addresses=["127.0.0.1"], forwarding="packets"), clip_s=2.0)
+    await router.start()
+    try:
+        a, b = await _pair(router)
+        feed = router.peers["a"].feeds["video"]
+        assert isinstance(feed, PacketFeed) and isinstance(feed.clip, PacketClip)
+        await asyncio.sleep(1.0)
+        assert feed.gop == []  # nothing was reassembled while forwarding
+        webm = await router.clip("a")
+        assert webm is not None
+        with av.open(io.BytesIO(webm)) as container:
+            pictures = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        assert len(pictures) >= 5
+        red, green, _blue = pictures[-1].reshape(-1, 3).mean(axis=0)
+        assert red > 150 and green < 100  # a's own video
+        for media in (a, b):
+            await media.close()
+    finally:
+        await router.close()
