@@ -19,10 +19,10 @@ depacketiser and re-packetiser never run; aiortc still does ICE, DTLS, SRTP and 
 - **Lip sync**: each Sender Report of the source is passed on with its RTP timestamp
   rewritten by the same offset as the packets, so the partner's browser can align audio
   and video as the source captured them.
-- **Frames only on demand**: the moderation tap, evidence clips and pipes to other SFU
-  processes want whole encoded frames. The feed reassembles frames (aiortc's depayloader
-  and jitter buffer) only while one of them is waiting; when a tap is pending, only until
-  the next keyframe.
+- **Frames only on demand**: the moderation tap and pipes to other SFU processes want
+  whole encoded frames. The feed reassembles frames (aiortc's depayloader and jitter
+  buffer) only while one of them is waiting; when a tap is pending, only until the next
+  keyframe. Evidence clips keep packets (:class:`PacketClip`) and reassemble on request.
 
 A track whose source is not a :class:`PacketFeed` (a pipe from another SFU process sends
 frames) falls back to :class:`sfu.passthrough.EncodedTrack`'s frame path on the same sender.
