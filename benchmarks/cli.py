@@ -171,11 +171,34 @@ def _add_load_options(parser: argparse.ArgumentParser) -> None:
 def add_sfu_parser(commands: SubParsers) -> None:
     sfu = commands.add_parser(
         "sfu",
-        help="passthrough vs transcode forwarding, side by side",
+        help="forwarding modes (packets, passthrough, transcode) side by side",
         description=(
-            "Start a node per forwarding mode (passthrough, then transcode) on loopback, drive "
-            "the same synthetic calls against each, and compare server cores per call, "
-            "delivered fps and loss (goal: passthrough >= 10x cheaper at >= 29 fps)."
+            "Start a node per forwarding mode (packets, passthrough, then transcode) on "
+            "loopback, drive the same synthetic calls against each, and compare server cores "
+            "per call, delivered fps and loss (goals: passthrough >= 10x cheaper than "
+            "transcode at >= 29 fps; packets <= 0.012 cores per call above idle)."
+        ),
+    )
+    sfu.add_argument(
+        "--modes",
+        default="packets,passthrough,transcode",
+        help="comma-separated forwarding modes to compare (default: all three)",
+    )
+    sfu.add_argument(
+        "--next-every",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="in the steady window each call switches partners (Next) every SECONDS; the "
+        "report gives Next -> first frame of the new partner per mode",
+    )
+    sfu.add_argument(
+        "--capacity",
+        default="",
+        metavar="N1,N2,...",
+        help=(
+            "after the comparison, ramp each mode's node through these call counts until one "
+            "does not hold (>= 29 fps, <= 1%% loss, all media ok) and report calls per core"
         ),
     )
     sfu.add_argument("--calls", type=int, required=True, help="N: calls per mode")
@@ -194,16 +217,18 @@ def add_sfu_parser(commands: SubParsers) -> None:
 def _run_sfu(args: argparse.Namespace) -> int:
     from benchmarks.calls import BenchError, CallsOptions
     from benchmarks.clip import VideoSpec
-    from benchmarks.sfu import SfuOptions, run_sfu
+    from benchmarks.sfu import SfuOptions, parse_counts, parse_modes, run_sfu
 
     width, height, fps = args.video
     try:
+        modes = parse_modes(args.modes)
+        counts = parse_counts(args.capacity) if args.capacity else ()
         calls = CallsOptions(
             url="http://127.0.0.1:1",
             calls=args.calls,
             duration=args.duration,
             ramp=args.ramp,
-            next_every=None,
+            next_every=args.next_every,
             json_path=None,
             plot_path=None,
             video=VideoSpec(width=width, height=height, fps=fps, kbps=args.video_kbps),
@@ -214,7 +239,15 @@ def _run_sfu(args: argparse.Namespace) -> int:
     except (BenchError, ValueError) as exc:
         print(f"duet bench sfu: {exc}", file=sys.stderr)
         return 2
-    return run_sfu(SfuOptions(calls=calls, sfu_workers=args.sfu_workers, json_path=args.json))
+    return run_sfu(
+        SfuOptions(
+            calls=calls,
+            sfu_workers=args.sfu_workers,
+            json_path=args.json,
+            modes=modes,
+            capacity=counts,
+        )
+    )
 
 
 def add_hostile_parser(commands: SubParsers) -> None:

@@ -1,7 +1,10 @@
-"""``duet bench sfu``: passthrough against aiortc-style transcoding, side by side, in one run.
+"""``duet bench sfu``: the forwarding modes side by side, in one run.
 
-For each forwarding mode the benchmark starts its own ``duet serve`` on a free loopback
-port (moderation off: this measures forwarding), drives the same ``duet bench calls`` load
+The modes (``sfu.forwarding``): ``packets`` (RTP packets rewritten and forwarded, no frames),
+``passthrough`` (encoded frames: aiortc reassembles and re-packetises them) and
+``transcode`` (aiortc-style decode and re-encode). For each mode the benchmark starts its
+own ``duet serve`` on a free loopback port (moderation off: this measures forwarding),
+drives the same ``duet bench calls`` load
 against it, stops it, and then compares server cores per call, delivered fps and loss.
 Both servers see identical callers (same clip, same count, same window), one after the
 other, so the ratio is not skewed by other load changing between runs more than the
@@ -13,11 +16,16 @@ some CPU with nobody connected (HTTP, stats sampling, the scrapes themselves), w
 dominates a per-call average at the few calls transcoding can carry on two cores; so each
 node's idle cost is measured first and the ratio compares what the calls add above it
 (the raw ratio is reported too).
+
+Goal of issue 16: packets at most 0.012 server cores per call above idle. ``calls_per_core``
+is 1 / (cores per call above idle): an extrapolation from the cost at this call count, not
+a measured capacity (no ramp until quality drops is run).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import socket
@@ -36,9 +44,10 @@ from rich.table import Table
 
 from benchmarks.calls import BenchError, CallsOptions, CallsRun
 
-MODES = ("passthrough", "transcode")
+MODES = ("packets", "passthrough", "transcode")
 RATIO_GOAL = 10.0
 CORES_GOAL = 0.03
+PACKETS_CORES_GOAL = 0.012
 FPS_GOAL = 29.0
 
 
@@ -49,6 +58,70 @@ class SfuOptions:
     sfu_workers: int = 0
     """SFU worker processes of each server (0: the SFU in the server process)."""
     json_path: Path | None = None
+    modes: tuple[str, ...] = MODES
+    """Forwarding modes to measure, in this order."""
+    capacity: tuple[int, ...] = ()
+    """Call counts to ramp through on each mode's node after the comparison, stopping at
+    the first that does not hold (empty: no capacity ramp)."""
+
+
+LOSS_GOAL = 0.01
+"""Most lost frames (ratio) a capacity step may have."""
+
+
+def parse_counts(text: str) -> tuple[int, ...]:
+    """``"4,8,12"`` -> increasing call counts; ValueError otherwise."""
+    problem = f"--capacity takes increasing call counts, e.g. 4,8,12: {text!r}"
+    try:
+        counts = tuple(int(c) for c in text.split(",") if c.strip())
+    except ValueError:
+        raise ValueError(problem) from None
+    if not counts or counts[0] < 1 or any(b <= a for a, b in itertools.pairwise(counts)):
+        raise ValueError(problem)
+    return counts
+
+
+def step_holds(summary: dict[str, Any], calls: int) -> bool:
+    """Whether ``calls`` calls held: all media ok, every caller >= 29 fps, <= 1 % loss."""
+    fps_min = (summary.get("fps") or {}).get("min")
+    loss = summary.get("loss_ratio")
+    return (
+        summary.get("calls_media_ok") == calls
+        and fps_min is not None
+        and fps_min >= FPS_GOAL
+        and loss is not None
+        and loss <= LOSS_GOAL
+    )
+
+
+def capacity(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """The capacity of one mode from its ramp (``steps``: ``{"calls", "holds",
+    "cpu_cores"}`` in order, up to and including the first that did not hold): the most
+    calls held, the server cores they took, and calls held per server core."""
+    held = None
+    for step in steps:
+        if not step["holds"]:
+            break
+        held = step
+    if held is None:
+        return {"held_calls": 0, "cpu_cores": None, "calls_per_core": None, "steps": steps}
+    cores = held["cpu_cores"]
+    return {
+        "held_calls": held["calls"],
+        "cpu_cores": cores,
+        "calls_per_core": round(held["calls"] / cores, 1) if cores else None,
+        "limited_by_ramp": held is steps[-1],
+        "steps": steps,
+    }
+
+
+def parse_modes(text: str) -> tuple[str, ...]:
+    """``"packets,passthrough"`` -> the modes, checked; ValueError names a bad one."""
+    modes = tuple(m.strip() for m in text.split(",") if m.strip())
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes or len(set(modes)) != len(modes):
+        raise ValueError(f"--modes takes distinct names among {', '.join(MODES)}: {text!r}")
+    return modes
 
 
 def _free_port() -> int:
@@ -142,6 +215,7 @@ def _summary(report: dict[str, Any], idle: float | None) -> dict[str, Any]:
     net = None
     if cores is not None and idle is not None and matched:
         net = round(max(0.0, cores - idle) / matched, 4)
+    per_call = net or server["cpu_cores_per_call"]
     return {
         "calls_media_ok": report["calls"]["media_ok"],
         "calls_matched": matched,
@@ -149,37 +223,64 @@ def _summary(report: dict[str, Any], idle: float | None) -> dict[str, Any]:
         "cpu_cores_idle": None if idle is None else round(idle, 4),
         "cpu_cores_per_call": server["cpu_cores_per_call"],
         "cpu_cores_per_call_net": net,
+        "calls_per_core": round(1 / per_call, 1) if per_call else None,
         "rss_mb_per_call": server["rss_mb_per_call"],
         "fps": report["fps"],
         "frames_lost": frames["lost"],
         "loss_ratio": round(frames["lost"] / expected, 4) if expected else None,
         "undecodable": frames["undecodable"],
         "first_frame_ms": report["first_frame_ms"],
+        "next_first_frame_ms": report.get("next_first_frame_ms"),
         "machine_busy_cores": report["machine"]["cpu_busy_cores"],
         "warnings": report["warnings"],
     }
 
 
-def compare(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Ratios and goals from the two modes' summaries. The ratio compares what the calls
-    cost above each node's idle cost (``cpu_cores_per_call_net``) when both were measured,
-    else the raw per-call cost; both raw and net are in the report."""
-    passthrough, transcode = results.get("passthrough"), results.get("transcode")
+def _ratio(
+    dearer: dict[str, Any] | None, cheaper: dict[str, Any] | None
+) -> tuple[float | None, float | None]:
+    """(ratio above idle, raw ratio) of two modes' cores per call; the first falls back to
+    the raw ratio when either idle cost is missing."""
     ratio = raw_ratio = None
-    if passthrough and transcode:
-        p, t = passthrough["cpu_cores_per_call"], transcode["cpu_cores_per_call"]
-        if p and t:
-            raw_ratio = ratio = round(t / p, 1)
-        pn, tn = passthrough.get("cpu_cores_per_call_net"), transcode.get("cpu_cores_per_call_net")
-        if pn and tn:
-            ratio = round(tn / pn, 1)
+    if dearer and cheaper:
+        d, c = dearer["cpu_cores_per_call"], cheaper["cpu_cores_per_call"]
+        if d and c:
+            raw_ratio = ratio = round(d / c, 1)
+        dn, cn = dearer.get("cpu_cores_per_call_net"), cheaper.get("cpu_cores_per_call_net")
+        if dn and cn:
+            ratio = round(dn / cn, 1)
+    return ratio, raw_ratio
+
+
+def compare(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Ratios and goals from the modes' summaries. A ratio compares what the calls cost
+    above each node's idle cost (``cpu_cores_per_call_net``) when both were measured, else
+    the raw per-call cost; both raw and net are in the report."""
+    packets = results.get("packets")
+    passthrough, transcode = results.get("passthrough"), results.get("transcode")
+    ratio, raw_ratio = _ratio(transcode, passthrough)
+    held = {m: (r.get("capacity") or {}).get("calls_per_core") for m, r in results.items()}
+    capacity_ratio = None
+    packets_held, passthrough_held = held.get("packets"), held.get("passthrough")
+    if packets_held and passthrough_held:
+        capacity_ratio = round(packets_held / passthrough_held, 2)
+    packets_ratio, packets_raw = _ratio(passthrough, packets)
     p_fps = (passthrough or {}).get("fps", {}).get("min")
     t_fps = (transcode or {}).get("fps", {}).get("min")
     p_cores = (passthrough or {}).get("cpu_cores_per_call")
+    k_cores = (packets or {}).get("cpu_cores_per_call_net")
+    k_fps = (packets or {}).get("fps", {}).get("min")
     return {
         "transcode_over_passthrough_cores": ratio,
         "transcode_over_passthrough_cores_raw": raw_ratio,
+        "passthrough_over_packets_cores": packets_ratio,
+        "passthrough_over_packets_cores_raw": packets_raw,
+        "packets_over_passthrough_capacity": capacity_ratio,
         "goals": {
+            "packets_at_most_0_012_cores_per_call_above_idle": None
+            if k_cores is None
+            else k_cores <= PACKETS_CORES_GOAL,
+            "packets_fps_at_least_29": None if k_fps is None else k_fps >= FPS_GOAL,
             "ratio_at_least_10x": None if ratio is None else ratio >= RATIO_GOAL,
             "equal_fps_at_least_29": None
             if p_fps is None or t_fps is None
@@ -199,7 +300,7 @@ def run_sfu(options: SfuOptions, console: Console | None = None, out: Console | 
     out = out or Console(width=None if sys.stdout.isatty() else 132)
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="duet-bench-sfu-") as tmp:
-        for mode in MODES:
+        for mode in options.modes:
             console.print(f"[bold]{mode}[/]: starting a server")
             try:
                 with serve(mode, options.sfu_workers, Path(tmp)) as url:
@@ -208,13 +309,20 @@ def run_sfu(options: SfuOptions, console: Console | None = None, out: Console | 
                     calls = replace(options.calls, url=url, json_path=None, plot_path=None)
                     data = CallsRun(calls, console).run()
                     results[mode] = _summary(build_report(data), idle)
+                    if options.capacity:
+                        results[mode]["capacity"] = _ramp(mode, url, options, console)
             except BenchError as exc:
                 console.print(f"[bold red]duet bench sfu ({mode}):[/] {exc}", highlight=False)
                 return 1
     comparison = compare(results)
     document = {
         "benchmark": "sfu",
-        "args": {**options.calls.as_args(), "sfu_workers": options.sfu_workers},
+        "args": {
+            **options.calls.as_args(),
+            "sfu_workers": options.sfu_workers,
+            "modes": list(options.modes),
+            "capacity": list(options.capacity),
+        },
         "modes": results,
         **comparison,
     }
@@ -226,6 +334,31 @@ def run_sfu(options: SfuOptions, console: Console | None = None, out: Console | 
     return 0 if ok else 1
 
 
+def _ramp(mode: str, url: str, options: SfuOptions, console: Console) -> dict[str, Any]:
+    """Ramp ``options.capacity`` on one node until a step does not hold."""
+    from benchmarks.report import build_report
+
+    steps: list[dict[str, Any]] = []
+    for count in options.capacity:
+        console.print(f"[bold]{mode}[/]: capacity step, {count} call(s)")
+        calls = replace(options.calls, url=url, calls=count, json_path=None, plot_path=None)
+        summary = _summary(build_report(CallsRun(calls, console).run()), None)
+        holds = step_holds(summary, count)
+        steps.append(
+            {
+                "calls": count,
+                "holds": holds,
+                "cpu_cores": summary["cpu_cores"],
+                "fps_min": summary["fps"].get("min"),
+                "loss_ratio": summary["loss_ratio"],
+                "machine_busy_cores": summary["machine_busy_cores"],
+            }
+        )
+        if not holds:
+            break
+    return capacity(steps)
+
+
 def _print(out: Console, document: dict[str, Any]) -> None:
     table = Table(title=f"duet bench sfu: {document['args']['calls']} call(s) per mode")
     table.add_column("mode")
@@ -234,6 +367,7 @@ def _print(out: Console, document: dict[str, Any]) -> None:
         "cores/call",
         "idle cores",
         "net cores/call",
+        "calls/core (est.)",
         "fps p50 / min",
         "loss",
         "machine busy",
@@ -247,6 +381,7 @@ def _print(out: Console, document: dict[str, Any]) -> None:
             f"{r['cpu_cores_per_call']}",
             f"{r['cpu_cores_idle']}",
             f"{r['cpu_cores_per_call_net']}",
+            f"{r['calls_per_core']}",
             f"{fps.get('p50')} / {fps.get('min')}",
             f"{r['loss_ratio']}",
             f"{r['machine_busy_cores']}",
@@ -254,10 +389,38 @@ def _print(out: Console, document: dict[str, Any]) -> None:
     out.print(table)
     ratio = document["transcode_over_passthrough_cores"]
     raw = document["transcode_over_passthrough_cores_raw"]
-    out.print(f"transcode / passthrough server cores per call: {ratio}x above idle ({raw}x raw)")
+    if ratio is not None or raw is not None:
+        out.print(
+            f"transcode / passthrough server cores per call: {ratio}x above idle ({raw}x raw)"
+        )
+    ratio = document["passthrough_over_packets_cores"]
+    raw = document["passthrough_over_packets_cores_raw"]
+    if ratio is not None or raw is not None:
+        out.print(f"passthrough / packets server cores per call: {ratio}x above idle ({raw}x raw)")
+    for mode, r in document["modes"].items():
+        switch = r.get("next_first_frame_ms")
+        if switch:
+            out.print(
+                f"{mode}: Next -> first frame of the new partner p50 {switch.get('p50')} ms, "
+                f"p95 {switch.get('p95')} ms"
+            )
+    for mode, r in document["modes"].items():
+        cap = r.get("capacity")
+        if cap:
+            more = " (the ramp's largest step: more may hold)" if cap.get("limited_by_ramp") else ""
+            out.print(
+                f"{mode} capacity: {cap['held_calls']} call(s) held at >= 29 fps and <= 1 % "
+                f"loss, {cap['cpu_cores']} server cores: {cap['calls_per_core']} calls per "
+                f"core{more}"
+            )
+    if document.get("packets_over_passthrough_capacity") is not None:
+        out.print(
+            "packets / passthrough capacity (calls per server core): "
+            f"{document['packets_over_passthrough_capacity']}x"
+        )
     for goal, met in document["goals"].items():
         verdict = "met" if met else "NOT met" if met is False else "unknown"
-        if goal.startswith("passthrough_at_most"):
+        if goal.startswith(("passthrough_at_most", "packets_at_most")):
             # Issue 4 sets this goal at the largest N the machine drives, not at this N.
             verdict += f" at {document['args']['calls']} call(s) (judge it at your largest N)"
         out.print(f"  {goal}: {verdict}")

@@ -28,6 +28,7 @@ from pyee.asyncio import AsyncIOEventEmitter
 from sfu.aiortc_hooks import hook_sequence_gap
 from sfu.forwarding import Feed, OutboundTrack
 from sfu.ice_grammar import check_candidate
+from sfu.packets import PacketFeed, PacketTrack
 from sfu.passthrough import EncodedFeed, EncodedTrack
 from sfu.stats import Counters, collect
 from sfu.transcode import DecodedFeed, DecodedTrack
@@ -66,8 +67,11 @@ class Peer(AsyncIOEventEmitter):
         self._answered = False
         for kind in KINDS:
             track: OutboundTrack[Any]
-            if forwarding == "passthrough":
-                feed: Feed = EncodedFeed(kind, visitor)
+            if forwarding == "packets":
+                feed: Feed = PacketFeed(kind, visitor)
+                track = PacketTrack(kind)
+            elif forwarding == "passthrough":
+                feed = EncodedFeed(kind, visitor)
                 track = EncodedTrack(kind)
             else:
                 feed, track = DecodedFeed(kind, visitor), DecodedTrack(kind)
@@ -78,6 +82,7 @@ class Peer(AsyncIOEventEmitter):
             )
             track.new_source_hook = hook_sequence_gap(transceiver.sender).request
             if isinstance(feed, EncodedFeed) and isinstance(track, EncodedTrack):
+                # PacketFeed/PacketTrack override hook() with their packet hooks.
                 feed.hook(transceiver.receiver, estimate_uplink=estimate_uplink)
                 track.hook(transceiver.sender)
             self.feeds[kind], self.outbound[kind] = feed, track

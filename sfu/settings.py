@@ -31,9 +31,11 @@ class SfuSettings(BaseModel):
     port_max: int = Field(default=0, ge=0, le=65535)
     """Highest UDP port for the SFU's candidates; each visitor uses one."""
 
-    forwarding: Literal["passthrough", "transcode"] = "passthrough"
-    """``passthrough`` forwards encoded frames (no decoding, no encoding); ``transcode``
-    decodes and re-encodes every frame as aiortc's MediaRelay does (kept to compare)."""
+    forwarding: Literal["passthrough", "packets", "transcode"] = "passthrough"
+    """``passthrough`` forwards encoded frames (no decoding, no encoding); ``packets``
+    forwards RTP packets as they arrive (no reassembly into frames, no re-packetising:
+    :mod:`sfu.packets`); ``transcode`` decodes and re-encodes every frame as aiortc's
+    MediaRelay does (kept to compare)."""
 
     uplink_estimation: bool = False
     """Estimate each visitor's uplink bandwidth at the SFU (REMB from aiortc's estimator).

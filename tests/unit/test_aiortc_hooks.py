@@ -66,6 +66,17 @@ async def test_hook2_and_5_receiver_internals() -> None:
         assert audio._RTCRtpReceiver__jitter_buffer._prefetch == 0
         assert not isinstance(audio._RTCRtpReceiver__decoder_queue, queue.Queue)
         assert control.media_ssrc() is None
+        # aiortc's handler records an RTX packet's SSRC as a source too: PLIs must not
+        # name it (the source ignores them), so media_ssrc skips the receiver's RTX SSRCs.
+        from aiortc import clock
+
+        active = audio._RTCRtpReceiver__active_ssrc
+        assert "self.__active_ssrc[packet.ssrc]" in source
+        assert source.index("self.__active_ssrc[packet.ssrc]") < source.index("unwrap_rtx(")
+        audio._RTCRtpReceiver__rtx_ssrc[8] = 7
+        active[7] = clock.current_datetime()
+        active[8] = clock.current_datetime()
+        assert control.media_ssrc() == 7
     finally:
         await pc.close()
 
@@ -150,3 +161,143 @@ async def test_hook8_sequence_gap_internals() -> None:
     # A NACK names the shifted number and finds the packet.
     assert history.get(second.sequence_number % RTP_HISTORY_SIZE) is second
     await pc.close()
+
+
+async def test_hook9_packets_out_of_the_receiver() -> None:
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+    from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket, RtpPacket
+
+    from sfu.aiortc_hooks import hook_receiver_packets
+
+    routed = inspect.getsource(RTCDtlsTransport._handle_rtp_data)
+    assert "await receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)" in routed
+    assert "RtpPacket.parse(data, self._rtp_header_extensions_map)" in routed
+    source = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    steps = [
+        "if not self._enabled:",
+        "self.__remote_bitrate_estimator.add(",
+        "self.__active_ssrc[packet.ssrc] = clock.current_datetime()",
+        "codec = self.__codecs.get(packet.payload_type)",
+        "self.__remote_streams[packet.ssrc] = StreamStatistics(codec.clockRate)",
+        "self.__remote_streams[packet.ssrc].add(packet)",
+        "original_ssrc = self.__rtx_ssrc.get(packet.ssrc)",
+        'apt = codec.parameters.get("apt")',
+        "packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)",
+        "self.__nack_generator.add(packet)",
+    ]
+    positions = [source.index(step) for step in steps]
+    assert positions == sorted(positions)  # the slim handler keeps this order
+    assert "isinstance(packet, RtcpSrPacket)" in inspect.getsource(
+        RTCRtpReceiver._handle_rtcp_packet
+    )
+    assert list(inspect.signature(RTCRtpReceiver._send_rtcp_nack).parameters) == [
+        "self",
+        "media_ssrc",
+        "lost",
+    ]
+
+    pc = RTCPeerConnection()
+    try:
+        receiver = pc.addTransceiver("video").receiver
+        got: list[tuple[int, int, int, str]] = []
+        reports: list[tuple[int, int, int]] = []
+
+        async def on_packet(packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
+            got.append((packet.ssrc, packet.sequence_number, packet.payload_type, codec.mimeType))
+
+        hook_receiver_packets(
+            receiver, on_packet, lambda *sr: reports.append(sr), estimate_uplink=False
+        )
+        assert receiver._RTCRtpReceiver__remote_bitrate_estimator is None
+        codecs = receiver._RTCRtpReceiver__codecs
+        codecs[96] = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+        codecs[97] = RTCRtpCodecParameters(
+            mimeType="video/rtx", clockRate=90000, payloadType=97, parameters={"apt": 96}
+        )
+        receiver._RTCRtpReceiver__rtx_ssrc[8] = 7
+        assert receiver._enabled
+        await receiver._handle_rtp_packet(
+            RtpPacket(payload_type=96, sequence_number=5, ssrc=7, payload=b"\x10ab"), 0
+        )
+        rtx = RtpPacket(payload_type=97, sequence_number=900, ssrc=8, payload=b"\x00\x04\x10ab")
+        await receiver._handle_rtp_packet(rtx, 0)
+        await receiver._handle_rtp_packet(RtpPacket(payload_type=111, ssrc=7), 0)  # unknown
+        assert got == [(7, 5, 96, "video/VP8"), (7, 4, 96, "video/VP8")]
+        # Only the media SSRC is a synchronisation source (PLIs name it), never RTX's.
+        assert [s.source for s in receiver.getSynchronizationSources()] == [7]
+        assert 7 in receiver._RTCRtpReceiver__remote_streams  # receiver reports go on
+        sr = RtcpSrPacket(
+            ssrc=7,
+            sender_info=RtcpSenderInfo(
+                ntp_timestamp=123, rtp_timestamp=456, packet_count=1, octet_count=2
+            ),
+        )
+        await receiver._handle_rtcp_packet(sr)
+        assert reports == [(7, 123, 456)]
+    finally:
+        await pc.close()
+
+
+async def test_hook10_packets_into_the_sender() -> None:
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+    from aiortc.rtcrtpparameters import (
+        RTCRtcpParameters,
+        RTCRtpCodecParameters,
+        RTCRtpHeaderExtensionParameters,
+        RTCRtpSendParameters,
+    )
+    from aiortc.rtp import RTCP_RTPFB_NACK, RtcpRtpfbPacket
+
+    from sfu.aiortc_hooks import hook_sender_packets
+
+    send = inspect.getsource(RTCRtpSender.send)
+    assert "self._run_rtp(parameters.codecs[0])" in send
+    assert "self.__rtp_header_extensions_map.configure(parameters)" in send
+    rtcp = inspect.getsource(RTCRtpSender._run_rtcp)
+    for field in ("ntp_timestamp", "rtp_timestamp", "packet_count", "octet_count"):
+        assert f"{field}=self.__{field}" in rtcp
+    stats = inspect.getsource(RTCRtpSender.getStats)
+    assert "packetsSent=self.__packet_count" in stats
+    assert "bytesSent=self.__octet_count" in stats
+    assert inspect.iscoroutinefunction(RTCDtlsTransport._send_rtp)
+    handle = inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+    assert "packet.fmt == RTCP_RTPFB_NACK" in handle
+
+    pc = RTCPeerConnection()
+    try:
+        sender = pc.addTransceiver("video").sender
+        nacked: list[list[int]] = []
+
+        async def on_nack(lost: list[int]) -> None:
+            nacked.append(lost)
+
+        out = hook_sender_packets(sender, lambda: None, lambda b: None, on_nack)
+        assert out.ssrc == sender._ssrc and out.rtx_ssrc == sender._rtx_ssrc
+        assert not out.ready
+        parameters = RTCRtpSendParameters(
+            codecs=[
+                RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=100),
+                RTCRtpCodecParameters(
+                    mimeType="video/rtx", clockRate=90000, payloadType=101, parameters={"apt": 100}
+                ),
+            ],
+            headerExtensions=[
+                RTCRtpHeaderExtensionParameters(id=9, uri="urn:ietf:params:rtp-hdrext:sdes:mid")
+            ],
+            muxId="1",
+            rtcp=RTCRtcpParameters(cname="x"),
+        )
+        out.configure(parameters)
+        assert (out.payload_type, out.rtx_payload_type, out.mid) == (100, 101, "1")
+        assert out.ready
+        packet = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=sender._ssrc)
+        packet.lost = [3, 4]
+        await sender._handle_rtcp_packet(packet)
+        assert nacked == [[3, 4]]
+        out.set_sender_report(77, 88)
+        assert sender._RTCRtpSender__ntp_timestamp == 77
+        assert sender._RTCRtpSender__rtp_timestamp == 88
+        assert sender._RTCRtpSender__packet_count == 0
+    finally:
+        await pc.close()

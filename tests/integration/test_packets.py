@@ -1,0 +1,498 @@
+"""Packet forwarding (``forwarding = "packets"``) in an in-process SFU, real aiortc callers."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sfu import Router, SfuSettings
+from sfu.packets import PacketFeed, PacketTrack
+from sfu.rtp_rewrite import vp8_keyframe_start
+from tests.support.caller import FPS, CallerMedia, DecodeErrors
+from tests.support.inproc import connect_caller
+from tests.support.lossy import CANDIDATE, Direction, LossyRelay, retarget_candidates
+
+RED, GREEN, BLUE = (210, 40, 40), (40, 200, 60), (40, 60, 210)
+
+
+@pytest.fixture
+async def router(loopback_only: None) -> AsyncIterator[Router]:
+    router = Router(SfuSettings(host_addresses=["127.0.0.1"], forwarding="packets"))
+    await router.start()
+    yield router
+    await router.close()
+
+
+async def _pair(router: Router) -> tuple[CallerMedia, CallerMedia]:
+    a = await connect_caller(router, "a", RED)
+    b = await connect_caller(router, "b", GREEN)
+    router.link("a", "b")
+    await a.wait_frames_like(GREEN, count=5)
+    await b.wait_frames_like(RED, count=5)
+    return a, b
+
+
+def _transceiver(media: CallerMedia, kind: str) -> Any:
+    assert media.pc is not None
+    return next(t for t in media.pc.getTransceivers() if t.kind == kind)
+
+
+async def _until(predicate: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+async def test_callers_see_each_other_and_hear_audio(
+    router: Router, decode_errors: DecodeErrors
+) -> None:
+    a, b = await _pair(router)
+    await a.wait_frames_like(GREEN, count=30)
+    await b.wait_frames_like(RED, count=30)
+    assert a.frames_like(RED) == 0 and b.frames_like(GREEN) == 0
+    await _until(lambda: a.received.audio_frames > 20 and b.received.audio_frames > 20)
+    assert decode_errors.count == 0
+    feed = router.peers["a"].feeds["video"]
+    track = router.peers["b"].outbound["video"]
+    assert isinstance(feed, PacketFeed) and isinstance(track, PacketTrack)
+    # Packets went out one by one; aiortc's sender packetised nothing itself.
+    assert track.packets > 30 and feed.keyframes >= 1
+    assert _transceiver(b, "video").receiver.getSynchronizationSources()
+    stats = await router.peers["b"].pc.getStats()
+    sent = [s for s in stats.values() if s.type == "outbound-rtp" and s.kind == "video"]
+    assert sent and sent[0].packetsSent >= track.packets - 5
+    # No frame was reassembled at the SFU: nobody asked for one.
+    assert feed.gop == []
+    for media in (a, b):
+        await media.close()
+
+
+async def test_next_switches_partner_without_renegotiation(
+    router: Router, decode_errors: DecodeErrors
+) -> None:
+    v = await connect_caller(router, "v", BLUE)
+    a = await connect_caller(router, "a", RED)
+    b = await connect_caller(router, "b", GREEN)
+    assert v.pc is not None
+    sdp = v.pc.remoteDescription.sdp
+    track = router.peers["v"].outbound["video"]
+    assert isinstance(track, PacketTrack) and track.out is not None
+    sent: list[bytes] = []  # payloads v was sent, with b"" where a switch happened
+    original_send = track.out.send
+
+    async def recording_send(packet: Any) -> bool:
+        sent.append(packet.payload)
+        return await original_send(packet)
+
+    track.out.send = recording_send  # type: ignore[method-assign]
+    for _ in range(2):
+        sent.append(b"")
+        await router.connect("v", "a")
+        await v.wait_frames_like(RED, count=5, since=time.monotonic())
+        switched = time.monotonic()
+        # b was just asked for a keyframe: the switch's own request waits out the
+        # coalescing interval, and b's next frames are not keyframes.
+        router.peers["b"].feeds["video"].request_keyframe()
+        await asyncio.sleep(0.05)
+        sent.append(b"")
+        await router.connect("v", "b")
+        await v.wait_frames_like(GREEN, count=10, since=switched)
+        first_green = v.first_like(GREEN, since=switched)
+        assert first_green is not None
+        assert v.frames_like(RED, since=first_green + 0.001) == 0
+    assert v.pc.remoteDescription.sdp == sdp  # no new offer
+    assert track.switches >= 4
+    # Each source's packets start with a keyframe (nothing before it is decodable).
+    firsts = [sent[i + 1] for i, p in enumerate(sent[:-1]) if p == b""]
+    assert len(firsts) == 4 and all(vp8_keyframe_start(p) for p in firsts)
+    assert decode_errors.count == 0
+    for media in (v, a, b):
+        await media.close()
+
+
+async def test_tap_decodes_the_visitors_own_keyframe(router: Router) -> None:
+    a, b = await _pair(router)
+    source = router.peers["a"].feeds["video"]
+    keyframes = source.keyframes
+    frame = await router.tap("a", timeout=2)
+    assert frame is not None
+    assert source.keyframes > keyframes  # requested, then decoded
+    _blue, green, red = frame.reshape(-1, 3).mean(axis=0)
+    assert red > 150 and green < 100
+    screened = await router.screen("b", timeout=2)
+    assert screened is not None
+    picture, timestamp = screened
+    _blue, green, red = picture.reshape(-1, 3).mean(axis=0)
+    assert green > 150 and red < 100 and timestamp is not None
+    for media in (a, b):
+        await media.close()
+
+
+async def test_partner_nack_is_answered_from_history(router: Router) -> None:
+    a, b = await _pair(router)
+    track = router.peers["b"].outbound["video"]
+    assert isinstance(track, PacketTrack)
+    await _until(lambda: track.rewriter.last_seq is not None)
+    last = track.rewriter.last_seq
+    assert last is not None
+    receiver = _transceiver(b, "video").receiver
+    ssrc = receiver.getSynchronizationSources()[0].source
+    before = track.retransmissions
+    await receiver._send_rtcp_nack(ssrc, [(last - 2) % 65536, (last - 1) % 65536])
+    await _until(lambda: track.retransmissions >= before + 2)
+    for media in (a, b):
+        await media.close()
+
+
+async def test_sender_reports_carry_the_translated_timestamps(router: Router) -> None:
+    a, b = await _pair(router)
+    feed = router.peers["a"].feeds["video"]
+    track = router.peers["b"].outbound["video"]
+    assert isinstance(feed, PacketFeed) and isinstance(track, PacketTrack)
+    await _until(lambda: feed.sender_report is not None, timeout=8)
+    sender = router.peers["b"].pc.getTransceivers()[1].sender
+
+    def translated() -> bool:
+        assert feed.sender_report is not None
+        ntp, rtp = feed.sender_report
+        return bool(
+            sender._RTCRtpSender__ntp_timestamp == ntp
+            and sender._RTCRtpSender__rtp_timestamp == track.rewriter.timestamp(rtp)
+        )
+
+    # b's Sender Reports map a's capture clock (NTP) to the timestamps b receives.
+    await _until(translated)
+    for media in (a, b):
+        await media.close()
+
+
+async def _connect_through(
+    router: Router, visitor: str, rgb: Any, relay: LossyRelay
+) -> CallerMedia:
+    """Like ``connect_caller``, with every datagram between caller and SFU relayed."""
+    peer = router.create_peer(visitor)
+    offer = await peer.offer()
+    # Bundled: media flows on the first m-section's transport.
+    first = CANDIDATE.search(offer)
+    assert first is not None, offer
+    relay.sfu_addr = ("127.0.0.1", int(first.group(2)))
+    media = CallerMedia(rgb)
+    answer = await media.answer(retarget_candidates(offer, relay.caller_port))
+    await peer.accept_answer(retarget_candidates(answer, relay.sfu_port))
+    await _until(lambda: peer.feeds["video"].frames > 0, timeout=10)
+    return media
+
+
+def _gaps(times: list[float]) -> list[float]:
+    return [b - a for a, b in itertools.pairwise(times)]
+
+
+async def test_lossy_uplink_is_recovered_by_nack(
+    router: Router, decode_errors: DecodeErrors
+) -> None:
+    # a's video packets to the SFU cross a relay that drops 5 % of them (RTX
+    # retransmissions too; audio is not NACKed and passes); b watches a. The SFU NACKs a
+    # (again if needed) and forwards the retransmissions.
+    relay = LossyRelay(uplink=Direction(rate=0.05), downlink=Direction())
+    await relay.start()
+    try:
+        a = await _connect_through(router, "a", RED, relay)
+        b = await connect_caller(router, "b", GREEN)
+        out = router.peers["a"].outbound["video"]
+        assert isinstance(out, PacketTrack) and out.out is not None
+        # a answered the SFU's offer, so it sends with the payload types the SFU sends.
+        relay.uplink.payload_types = {out.out.payload_type, out.out.rtx_payload_type}  # type: ignore[arg-type]
+        router.link("a", "b")
+        await b.wait_frames_like(RED, count=5)
+        start = time.monotonic()
+        await asyncio.sleep(8.0)
+        end = time.monotonic()
+        times = [at for at, _ in b.received.colors if start <= at <= end]
+        feed = router.peers["a"].feeds["video"]
+        assert isinstance(feed, PacketFeed)
+        assert relay.uplink.dropped >= 3, relay.uplink  # loss really happened
+        # Generous bounds (a loaded 2-core machine): without NACK recovery aiortc's
+        # receiver stalls for seconds at the first lost packet.
+        assert len(times) >= 0.75 * FPS * (end - start), len(times)
+        assert max(_gaps(times)) < 0.5, max(_gaps(times))
+        assert feed.loss.recovered >= 2 and feed.nacks_sent >= feed.loss.recovered
+        assert decode_errors.count == 0
+        for media in (a, b):
+            await media.close()
+    finally:
+        relay.close()
+
+
+async def test_lossy_downlink_is_answered_from_history(
+    router: Router, decode_errors: DecodeErrors
+) -> None:
+    # b receives a's video through a relay that drops 5 % of the VP8 packets the SFU sends
+    # it (not the RTX retransmissions: aiortc's receiver NACKs a packet only once).
+    relay = LossyRelay(uplink=Direction(), downlink=Direction(rate=0.05))
+    await relay.start()
+    try:
+        a = await connect_caller(router, "a", RED)
+        b = await _connect_through(router, "b", GREEN, relay)
+        track = router.peers["b"].outbound["video"]
+        assert isinstance(track, PacketTrack) and track.out is not None
+        assert track.out.payload_type is not None and track.out.rtx_payload_type is not None
+        relay.downlink.payload_types = {track.out.payload_type}
+        router.link("a", "b")
+        await b.wait_frames_like(RED, count=5)
+        start = time.monotonic()
+        await asyncio.sleep(6.0)
+        end = time.monotonic()
+        times = [at for at, _ in b.received.colors if start <= at <= end]
+        assert relay.downlink.dropped >= 2, relay.downlink
+        assert len(times) >= 0.75 * FPS * (end - start), len(times)
+        assert max(_gaps(times)) < 0.5, max(_gaps(times))
+        assert track.retransmissions >= relay.downlink.dropped - 1
+        assert decode_errors.count == 0
+        for media in (a, b):
+            await media.close()
+    finally:
+        relay.close()
+
+
+async def test_a_match_across_sfu_processes_in_packets_mode(
+    loopback_only: None, decode_errors: DecodeErrors
+) -> None:
+    # Pipes carry frames: the publishing feed reassembles them on demand, the receiving
+    # track falls back to the frame path on the same sender.
+    one, two = (
+        Router(SfuSettings(host_addresses=["127.0.0.1"], forwarding="packets"), secret=b"s")
+        for _ in range(2)
+    )
+    await one.start()
+    await two.start()
+    try:
+        a = await connect_caller(one, "a", RED)
+        b = await connect_caller(two, "b", GREEN)
+        endpoint_a, endpoint_b = one.endpoint("a"), two.endpoint("b")
+        assert endpoint_a and endpoint_b
+        await one.connect("a", "b", endpoint_b)
+        await two.connect("b", "a", endpoint_a)
+        await a.wait_frames_like(GREEN, count=15)
+        await b.wait_frames_like(RED, count=15)
+        assert decode_errors.count == 0
+        assert one.pipe.counters.frames_sent > 10
+        for media in (a, b):
+            await media.close()
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_prescreen_gate_forwards_the_screened_keyframe_first(
+    loopback_only: None, decode_errors: DecodeErrors
+) -> None:
+    router = Router(SfuSettings(host_addresses=["127.0.0.1"], forwarding="packets"), prescreen=True)
+    await router.start()
+    try:
+        a = await connect_caller(router, "a", RED)
+        b = await connect_caller(router, "b", GREEN)
+        router.link("a", "b")
+        track = router.peers["b"].outbound["video"]
+        assert isinstance(track, PacketTrack) and track.held
+        await asyncio.sleep(0.5)
+        assert b.frames_like(RED) == 0 and track.packets == 0  # nothing before screening
+        screened = await router.screen("a", timeout=2)
+        assert screened is not None
+        _picture, keyframe = screened
+        sent: list[Any] = []
+        assert track.out is not None
+        original_send = track.out.send
+
+        async def recording_send(packet: Any) -> bool:
+            sent.append(packet)
+            return await original_send(packet)
+
+        track.out.send = recording_send  # type: ignore[method-assign]
+        assert await router.release("b", "a", keyframe)
+        await b.wait_frames_like(RED, count=5)
+        assert not track.held
+        # The first packet out is the start of the very keyframe moderation looked at.
+        assert sent and vp8_keyframe_start(sent[0].payload)
+        assert track.rewriter.timestamp(keyframe) == sent[0].timestamp  # type: ignore[arg-type]
+        assert decode_errors.count == 0
+        for media in (a, b):
+            await media.close()
+    finally:
+        await router.close()
+
+
+async def test_unrecoverable_loss_resumes_at_a_keyframe_after_a_sequence_gap(
+    router: Router, decode_errors: DecodeErrors
+) -> None:
+    from sfu.aiortc_hooks import SEQUENCE_GAP
+
+    a, b = await _pair(router)
+    feed = router.peers["a"].feeds["video"]
+    track = router.peers["b"].outbound["video"]
+    assert isinstance(feed, PacketFeed) and isinstance(track, PacketTrack)
+    assert track.out is not None
+    sent: list[Any] = []
+    original_send = track.out.send
+
+    async def recording_send(packet: Any) -> bool:
+        sent.append(packet)
+        return await original_send(packet)
+
+    track.out.send = recording_send  # type: ignore[method-assign]
+    await _until(lambda: len(sent) > 3)
+    await asyncio.sleep(0.4)  # past the keyframe request coalescing interval
+    before = len(sent)
+    last = sent[-1].sequence_number
+    feed._unrecoverable()  # what the loss tracker does when NACKs did not bring a packet
+    await _until(lambda: len(sent) > before)
+    first = sent[before]
+    # Nothing until the keyframe; there, a jump that makes a receiver drop what it holds.
+    assert vp8_keyframe_start(first.payload)
+    assert first.sequence_number == (last + 1 + SEQUENCE_GAP) % 65536
+    since = time.monotonic()
+    await b.wait_frames_like(RED, count=10, since=since)
+    assert decode_errors.count == 0
+    for media in (a, b):
+        await media.close()
+
+
+async def test_a_real_node_forwards_packets_and_next_rewires_them(
+    tmp_path: Path, loopback_only: None, callers: list[object], decode_errors: DecodeErrors
+) -> None:
+    # The whole node (signaling, lobby, SFU) with `sfu.forwarding = "packets"` from the env.
+    import httpx
+
+    from tests.support.caller import Caller
+    from tests.support.servers import run_duet
+
+    with run_duet(tmp_path, env={"DUET_SFU__FORWARDING": "packets"}) as duet:
+        async with httpx.AsyncClient() as client:
+            health = (await client.get(duet.url + "/healthz", timeout=5)).json()
+        assert health["forwarding"] == "packets"
+        a, b, c = [await Caller(duet.ws_url, rgb).connect() for rgb in (RED, GREEN, BLUE)]
+        callers.extend([a, b, c])
+        await a.join("video")
+        await b.join("video")
+        await a.wait_frames_like(GREEN, count=10)
+        await b.wait_frames_like(RED, count=10)
+        await c.join("video")
+        await c.wait_for("queued")
+        switched = time.monotonic()
+        await a.send({"type": "next"})
+        await a.wait_for("matched")
+        await a.wait_frames_like(BLUE, count=10, since=switched)
+        await c.wait_frames_like(RED, count=10)
+        assert a.count("offer") == 1 and c.count("offer") == 1
+        first_blue = a.first_like(BLUE, since=switched)
+        assert first_blue is not None and a.frames_like(GREEN, since=first_blue) == 0
+        assert a.received.audio_frames > 10 and c.received.audio_frames > 10
+        assert decode_errors.count == 0
+
+
+async def test_no_frame_of_the_previous_source_after_a_switch(
+    router: Router, decode_errors: DecodeErrors
+) -> None:
+    # aiortc's receiver holds a frame until a packet of the next one arrives: without the
+    # sequence gap at a switch, the previous partner's last frame would be shown once the
+    # new partner's first packet came (the bench counts such frames as stale).
+    v = await connect_caller(router, "v", BLUE)
+    a = await connect_caller(router, "a", RED)
+    b = await connect_caller(router, "b", GREEN)
+    for _ in range(2):
+        await router.connect("v", "a")
+        await v.wait_frames_like(RED, count=5, since=time.monotonic())
+        await router.disconnect("v")
+        await asyncio.sleep(0.5)  # whatever a sent before is decoded by now
+        switched = time.monotonic()
+        await router.connect("v", "b")
+        await v.wait_frames_like(GREEN, count=5, since=switched)
+        assert v.frames_like(RED, since=switched) == 0
+    assert decode_errors.count == 0
+    for media in (v, a, b):
+        await media.close()
+
+
+async def test_sender_reports_follow_a_switch_at_once(router: Router) -> None:
+    v = await connect_caller(router, "v", BLUE)
+    a = await connect_caller(router, "a", RED)
+    b = await connect_caller(router, "b", GREEN)
+    feed_b = router.peers["b"].feeds["video"]
+    assert isinstance(feed_b, PacketFeed)
+    await router.connect("v", "a")
+    await v.wait_frames_like(RED, count=5)
+    await _until(lambda: feed_b.sender_report is not None, timeout=8)
+    track = router.peers["v"].outbound["video"]
+    assert isinstance(track, PacketTrack)
+    sender = router.peers["v"].pc.getTransceivers()[1].sender
+    sent = track.packets
+    await router.connect("v", "b")
+    await _until(lambda: track.rewriter.mapped and track.packets > sent, timeout=5)
+    # Before b's next report: the mapping already is b's, with the new offset.
+    assert feed_b.sender_report is not None
+    ntp, rtp = feed_b.sender_report
+    assert sender._RTCRtpSender__ntp_timestamp == ntp
+    assert sender._RTCRtpSender__rtp_timestamp == track.rewriter.timestamp(rtp)
+    for media in (v, a, b):
+        await media.close()
+
+
+async def test_partner_feedback_reaches_the_source(router: Router) -> None:
+    a, b = await _pair(router)
+    feed = router.peers["a"].feeds["video"]
+    track = router.peers["b"].outbound["video"]
+    assert isinstance(feed, PacketFeed) and isinstance(track, PacketTrack)
+    receiver = _transceiver(b, "video").receiver
+    ssrc = receiver.getSynchronizationSources()[0].source
+    # A NACK for a packet the SFU never had (here: one not sent yet) goes to the source,
+    # in the source's own numbering.
+    last = track.rewriter.last_seq
+    assert last is not None
+    nacks = feed.nacks_sent
+    await receiver._send_rtcp_nack(ssrc, [(last + 3) % 65536])
+    await _until(lambda: feed.relayed_nacks >= 1 and feed.nacks_sent > nacks)
+    # A PLI is relayed too: the source sends a keyframe.
+    await asyncio.sleep(0.4)  # past the keyframe request coalescing interval
+    keyframes = feed.keyframes
+    await receiver._send_rtcp_pli(ssrc)
+    await _until(lambda: feed.keyframes > keyframes)
+    assert track.keyframe_requests >= 1
+    for media in (a, b):
+        await media.close()
+
+
+async def test_evidence_clip_is_reassembled_from_packets_on_demand(
+    loopback_only: None, decode_errors: DecodeErrors
+) -> None:
+    import io
+
+    import av
+
+    from sfu.packets import PacketClip
+
+    router = Router(SfuSettings(host_addresses=["127.0.0.1"], forwarding="packets"), clip_s=2.0)
+    await router.start()
+    try:
+        a, b = await _pair(router)
+        feed = router.peers["a"].feeds["video"]
+        assert isinstance(feed, PacketFeed) and isinstance(feed.clip, PacketClip)
+        await asyncio.sleep(1.0)
+        assert feed.gop == []  # nothing was reassembled while forwarding
+        webm = await router.clip("a")
+        assert webm is not None
+        with av.open(io.BytesIO(webm)) as container:
+            pictures = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        assert len(pictures) >= 5
+        red, green, _blue = pictures[-1].reshape(-1, 3).mean(axis=0)
+        assert red > 150 and green < 100  # a's own video
+        for media in (a, b):
+            await media.close()
+    finally:
+        await router.close()
