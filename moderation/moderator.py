@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from duet.tasks import TaskSet
 from moderation.breaker import Breaker
 from moderation.clock import Clock
 from moderation.evidence import EvidenceWriter
@@ -100,9 +101,9 @@ class VideoModerator:
         self.policy = Policy(settings, clock.now)
         self.shared: SharedBudget | None = None
         """With ``redis_url``: the global rate and daily budget of all nodes together."""
-        self._schedules: dict[str, set[asyncio.Task[None]]] = {}
+        self._schedules: dict[str, TaskSet] = {}
         self._reviewed: dict[str, set[tuple[str, str]]] = {}
-        self._background: set[asyncio.Task[Any]] = set()
+        self._background = TaskSet()
         self._sanctioning = 0
 
     @property
@@ -118,12 +119,10 @@ class VideoModerator:
 
     async def close(self) -> None:
         for tasks in self._schedules.values():
-            for task in tasks:
-                task.cancel()
+            tasks.cancel()
         self._schedules.clear()
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background.cancel()
+        await self._background.wait()
 
     # --- events from the composition root ---------------------------------------------
 
@@ -131,7 +130,7 @@ class VideoModerator:
         """Start a fresh schedule for each visitor of a new video match."""
         started = self.clock.now()
         s = self.settings
-        tasks = self._schedules.setdefault(match.id, set())
+        tasks = self._schedules.setdefault(match.id, TaskSet())
         for index, subject in enumerate(match.subjects):
             # Matched again: not banned, and no hold any more (it expired or was cleared),
             # so checked like anyone from the start.
@@ -141,13 +140,12 @@ class VideoModerator:
                 follow = self._screen_then_follow(subject, match.id, schedule, started)
             else:
                 follow = self._follow(subject, match.id, schedule, started)
-            task = asyncio.ensure_future(follow)
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
+            tasks.spawn(follow)
 
     def match_ended(self, match_id: str) -> None:
-        for task in self._schedules.pop(match_id, set()):
-            task.cancel()
+        tasks = self._schedules.pop(match_id, None)
+        if tasks is not None:
+            tasks.cancel()
         self.backstops.forget(match_id)
         self._reviewed.pop(match_id, None)
 
@@ -182,9 +180,7 @@ class VideoModerator:
         tasks = self._schedules.get(match_id)
         if tasks is None or self.settings.confirm_checks == 0:
             return
-        task = asyncio.ensure_future(self._reconfirm(subject, match_id))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        tasks.spawn(self._reconfirm(subject, match_id))
 
     async def _reconfirm(self, subject: Subject, match_id: str) -> None:
         for _ in range(self.settings.confirm_checks):
@@ -544,7 +540,4 @@ class VideoModerator:
         return len(records)
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return task
+        return self._background.spawn(coro)

@@ -37,6 +37,7 @@ import numpy as np
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from duet.tasks import TaskSet
 from moderation.clock import SYSTEM_CLOCK, Clock
 from moderation.frames import BgrFrame
 from moderation.verdict import Verdict, coerce_verdict
@@ -162,7 +163,7 @@ class StreamWorker:
         self.max_deliveries = max_deliveries
         self.stats = WorkerStats()
         self._slots = asyncio.Semaphore(pool.size)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
 
     async def run(self) -> None:
         """Consume until cancelled."""
@@ -185,13 +186,10 @@ class StreamWorker:
             reclaimer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reclaimer
-            for task in list(self._tasks):
-                task.cancel()
+            self._tasks.cancel()
 
     def _handle_soon(self, entry_id: Any, fields: dict[Any, Any]) -> None:
-        task = asyncio.ensure_future(self._handle(entry_id, fields))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._handle(entry_id, fields))
 
     async def _handle(self, entry_id: Any, fields: dict[Any, Any]) -> None:
         try:

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from duet.tasks import TaskSet
 from moderation.classifiers import ClassifierConfig, load_factory
 from moderation.clock import SYSTEM_CLOCK, Clock
 from moderation.errors import ModerationError
@@ -140,7 +141,7 @@ class WorkerPool:
         self.load_error: str | None = None
         """Why the last worker could not load its classifier (``None``: none failed)."""
         self._failed_starts = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -183,8 +184,7 @@ class WorkerPool:
     async def close(self) -> None:
         """Ask every worker to stop; kill those that do not within two seconds."""
         self._closing = True
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
         workers = list(self._workers)
         for worker in workers:
             worker.doomed = True
@@ -258,9 +258,7 @@ class WorkerPool:
     # --- process management -----------------------------------------------------------
 
     def _spawn_soon(self, index: int, delay: float) -> None:
-        task = asyncio.ensure_future(self._spawn(index, delay))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._spawn(index, delay))
 
     async def _spawn(self, index: int, delay: float) -> None:
         if delay:
@@ -392,9 +390,7 @@ class WorkerPool:
         self.stats.pids = [w.pid for w in self._workers if not w.gone]
 
     def _spawn_task(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro)
 
 
 def worker_main(conn: Connection, factory: str, config: ClassifierConfig) -> None:

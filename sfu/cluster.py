@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from sfu.plane import BgrFrame, LostHandler, PlaneSnapshot, ProcessLoad
+from duet.tasks import TaskSet
+from sfu.frames import BgrFrame
+from sfu.plane import LostHandler, PlaneSnapshot, ProcessLoad
 from sfu.rpc import Channel, ChannelClosed
 from sfu.settings import SfuSettings
 from sfu.stats import Totals
@@ -84,7 +86,7 @@ class SfuCluster:
         self._retired = Totals()
         self._closing = False
         self._context = multiprocessing.get_context("spawn")
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -94,8 +96,7 @@ class SfuCluster:
 
     async def close(self) -> None:
         self._closing = True
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
         for worker in list(self.workers.values()):
             await worker.channel.close()
         for worker in list(self.workers.values()):
@@ -186,9 +187,7 @@ class SfuCluster:
             except Exception:
                 logger.exception("lost-media handler failed")
         self.restarts += 1
-        task = asyncio.ensure_future(self._respawn(worker))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._respawn(worker))
 
     async def _respawn(self, dead: _Worker) -> None:
         await asyncio.to_thread(dead.process.join, 5.0)

@@ -44,6 +44,7 @@ from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
+from duet.tasks import TaskSet
 from sfu.aiortc_hooks import (
     SEQUENCE_GAP,
     PacketReceiverControl,
@@ -386,7 +387,7 @@ class PacketTrack(EncodedTrack):
         self._resync = False
         """At the next keyframe, skip sequence numbers (an unrecoverable loss upstream)."""
         self._held_packets: list[tuple[RtpPacket, bool]] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
 
     def hook(self, sender: RTCRtpSender) -> None:
         self.out = hook_sender_packets(
@@ -556,9 +557,7 @@ class PacketTrack(EncodedTrack):
         return True
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(work)
 
     async def _flush(self, packets: list[RtpPacket]) -> None:
         for packet in packets:

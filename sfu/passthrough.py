@@ -25,6 +25,7 @@ from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
+from duet.tasks import TaskSet
 from sfu.aiortc_hooks import hook_receiver, hook_sender
 from sfu.forwarding import CLOCK_RATE, Feed, OutboundTrack
 
@@ -105,7 +106,7 @@ class EncodedFeed(Feed):
         self._pending_pli: asyncio.TimerHandle | None = None
         self._partner_remb: tuple[int, float] | None = None
         self._keyframe_waiters: list[asyncio.Future[EncodedFrame]] = []
-        self._rtcp_tasks: set[asyncio.Task[bool]] = set()
+        self._rtcp_tasks = TaskSet()
 
     def hook(self, receiver: RTCRtpReceiver, estimate_uplink: bool = True) -> None:
         """Take this kind's encoded frames out of ``receiver`` (before it starts)."""
@@ -179,9 +180,7 @@ class EncodedFeed(Feed):
         self._send_rtcp(self._control.request_keyframe())
 
     def _send_rtcp(self, sending: Coroutine[Any, Any, bool]) -> None:
-        task = asyncio.ensure_future(sending)
-        self._rtcp_tasks.add(task)
-        task.add_done_callback(self._rtcp_tasks.discard)
+        self._rtcp_tasks.spawn(sending)
 
     def _cancel_pending_pli(self) -> None:
         if self._pending_pli is not None:

@@ -18,11 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import numpy as np
-
+from sfu.frames import BgrFrame
 from sfu.stats import Totals
-
-BgrFrame = np.ndarray[Any, np.dtype[np.uint8]]
 
 
 @dataclass

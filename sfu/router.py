@@ -17,13 +17,15 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from duet.tasks import TaskSet
 from sfu.aiortc_hooks import set_host_addresses, set_host_candidates
 from sfu.clip import ClipBuffer, mux_webm
 from sfu.forwarding import Feed
+from sfu.frames import BgrFrame
 from sfu.passthrough import EncodedFeed
 from sfu.peer import KINDS, Peer
 from sfu.pipe import Pipe, RemoteSource
-from sfu.plane import BgrFrame, LostHandler, PlaneSnapshot
+from sfu.plane import LostHandler, PlaneSnapshot
 from sfu.settings import SfuSettings
 from sfu.stats import StatsSampler
 from sfu.tap import grab, grab_decoded, grab_keyframe
@@ -61,7 +63,7 @@ class Router:
         self.pipe = Pipe(self._local_feeds, secret or b"duet", settings.pipe_chunk_bytes)
         self._sources: dict[str, tuple[str, RemoteSource | None]] = {}
         """visitor -> (source visitor, the pipe source when it is remote)."""
-        self._closing: set[asyncio.Task[None]] = set()
+        self._closing = TaskSet()
         self._endpoint: str | None = None
         self.stats = StatsSampler(self.peers, settings.stats_interval_s)
         """Per-visitor media statistics and process totals."""
@@ -103,9 +105,7 @@ class Router:
             self._rewire_listeners(visitor)
             if source is not None:
                 self._switch(visitor, self._feeds_of(source[0], source[1]))
-            task = asyncio.ensure_future(old.close())
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
+            self._closing.spawn(old.close())
         return peer
 
     def link(self, a: str, b: str) -> None:
@@ -279,9 +279,7 @@ class Router:
         self._screened.pop(visitor, None)
         self._switch(visitor, None)
         if entry is not None and entry[1] is not None:
-            task = asyncio.ensure_future(entry[1].close())
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
+            self._closing.spawn(entry[1].close())
 
     def _rewire_listeners(self, visitor: str) -> None:
         """``visitor`` has a new peer: local listeners and pipe subscribers follow it."""

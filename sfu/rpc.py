@@ -23,6 +23,7 @@ import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from duet.tasks import TaskSet
 from sfu.peer import BadSdp
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class Channel:
         self._on_event = on_event
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
         self.closed = False
 
     async def call(self, method: str, *args: Any, timeout: float = 30.0) -> Any:
@@ -119,9 +120,7 @@ class Channel:
                     future.set_exception(_rebuild(*value))
         elif kind == "req" and self._handler is not None:
             call = self._handler(message[2], message[3])
-            task = asyncio.ensure_future(self._answer(message[1], call))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self._answer(message[1], call))
         elif kind == "evt" and self._on_event is not None:
             try:
                 self._on_event(message[1], message[2])

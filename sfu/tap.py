@@ -22,9 +22,8 @@ import cv2
 import numpy as np
 
 from sfu.forwarding import Feed
+from sfu.frames import BgrFrame
 from sfu.passthrough import EncodedFeed, EncodedFrame
-
-BgrFrame = np.ndarray[Any, np.dtype[np.uint8]]
 
 
 def to_bgr(frame: Any, max_side: int) -> BgrFrame:
