@@ -1,9 +1,10 @@
-"""Every place where Duet reaches into aiortc's or aioice's internals.
+"""Where Duet reaches into aiortc's or aioice's internals: ICE, encoded frames (Hooks 1-8).
 
 aiortc is pinned (``pyproject.toml``) to the minor version these hooks were written for
 (1.16, aioice 0.13); ``tests/unit/test_aiortc_hooks.py`` fails loudly if an upgrade moves
 any of them. Nothing else in Duet may touch a private attribute of aiortc or aioice: add the
-hook here, with a comment saying what it relies on.
+hook here (or, for packet forwarding, in :mod:`sfu.aiortc_rtp_hooks`: Hooks 9 and 10), with a
+comment saying what it relies on.
 """
 
 from __future__ import annotations
@@ -12,30 +13,20 @@ import asyncio
 import queue
 import random
 import socket
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aioice.ice
 from aioice.candidate import Candidate, candidate_foundation, candidate_priority
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, clock
-from aiortc.codecs import is_rtx
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
-from aiortc.rtcrtpreceiver import StreamStatistics
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import (
     RTCP_PSFB_APP,
-    RTCP_RTPFB_NACK,
     RTP_HISTORY_SIZE,
-    HeaderExtensionsMap,
     RtcpPsfbPacket,
-    RtcpRtpfbPacket,
-    RtcpSrPacket,
-    RtpPacket,
     pack_remb_fci,
     unpack_remb_fci,
-    unwrap_rtx,
-    wrap_rtx,
 )
 
 # --- Hook 1: host candidate addresses ---------------------------------------------------
@@ -387,225 +378,3 @@ def hook_sequence_gap(sender: RTCRtpSender) -> SequenceGap:
     history.update(sender._RTCRtpSender__rtp_history)  # type: ignore[attr-defined]
     sender._RTCRtpSender__rtp_history = history  # type: ignore[attr-defined]
     return SequenceGap(history)
-
-
-# --- Hook 9: RTP packets out of the receiver (``forwarding = "packets"``) -----------------
-# ``RTCDtlsTransport._handle_rtp_data`` unprotects and parses each packet (header
-# extensions by the negotiated ids) and calls ``receiver._handle_rtp_packet(packet,
-# arrival_time_ms=...)`` on the receiver it routed the packet to. We shadow that method on
-# the instance with a slim one that keeps what the rest of aiortc relies on, in the
-# original's order: the ``_enabled`` check, the remote bitrate estimator (when kept), the
-# codec lookup in ``__codecs``, the ``__remote_streams`` statistics (receiver reports and
-# ``getStats``), RTX unwrapping (``__rtx_ssrc``), and ``__active_ssrc`` (behind
-# ``getSynchronizationSources``; only media SSRCs, see below). Then it hands the packet to
-# Duet instead of NACK generation, the jitter buffer, depacketisation and the decoder
-# queue, none of which run. Sender Reports reach
-# ``receiver._handle_rtcp_packet``; we look at them first (for lip sync) and let it go on.
-
-PacketHandler = Callable[[RtpPacket, RTCRtpCodecParameters], Awaitable[None]]
-SenderReportHandler = Callable[[int, int, int], None]
-"""Called with (ssrc, NTP timestamp, RTP timestamp) of each Sender Report from a source."""
-
-
-class PacketReceiverControl(ReceiverControl):
-    """A hooked packet receiver: keyframe requests, REMB, and NACKs to the source."""
-
-    async def send_nack(self, media_ssrc: int, lost: list[int]) -> None:
-        """Ask the source to retransmit ``lost`` (its own sequence numbers)."""
-        await self._receiver._send_rtcp_nack(media_ssrc, lost)
-
-
-def hook_receiver_packets(
-    receiver: RTCRtpReceiver,
-    on_packet: PacketHandler,
-    on_sender_report: SenderReportHandler,
-    estimate_uplink: bool = False,
-) -> PacketReceiverControl:
-    """Take every RTP packet of ``receiver`` (Hook 9); nothing is reassembled or decoded.
-
-    ``on_packet`` gets the parsed packet (RTX already unwrapped to the original SSRC,
-    sequence number and payload type) and its codec, on the event loop."""
-    r: Any = receiver
-    if not estimate_uplink:
-        r._RTCRtpReceiver__remote_bitrate_estimator = None
-    codecs: dict[int, RTCRtpCodecParameters] = r._RTCRtpReceiver__codecs
-    remote_streams: dict[int, StreamStatistics] = r._RTCRtpReceiver__remote_streams
-    rtx_ssrc: dict[int, int] = r._RTCRtpReceiver__rtx_ssrc
-    active_ssrc: dict[int, Any] = r._RTCRtpReceiver__active_ssrc
-    seen: dict[int, float] = {}
-
-    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
-        if not receiver._enabled:
-            return
-        if r._RTCRtpReceiver__remote_bitrate_estimator is not None:
-            # The original's first step (REMB from the estimator); run it alone.
-            await _estimate_only(receiver, packet, arrival_time_ms)
-        codec = codecs.get(packet.payload_type)
-        if codec is None:
-            return
-        stream = remote_streams.get(packet.ssrc)
-        if stream is None:
-            stream = remote_streams[packet.ssrc] = StreamStatistics(codec.clockRate)
-        stream.add(packet)
-        if is_rtx(codec):
-            original_ssrc = rtx_ssrc.get(packet.ssrc)
-            apt = codec.parameters.get("apt")
-            if (
-                original_ssrc is None
-                or len(packet.payload) < 2
-                or not isinstance(apt, int)
-                or apt not in codecs
-            ):
-                return
-            packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
-            codec = codecs[apt]
-        # Unlike the original, only media SSRCs are recorded (after RTX unwrapping):
-        # ``ReceiverControl.media_ssrc`` takes the last one as the target of PLIs, and a PLI
-        # naming the RTX SSRC is ignored by the source. Sources count as active for 10 s:
-        # refreshing the time once a second is enough (a datetime per packet is not free).
-        now = time.monotonic()
-        if now - seen.get(packet.ssrc, -2.0) >= 1.0:
-            seen[packet.ssrc] = now
-            active_ssrc[packet.ssrc] = clock.current_datetime()
-        await on_packet(packet, codec)
-
-    receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
-
-    original_rtcp = receiver._handle_rtcp_packet
-
-    async def handle_rtcp_packet(packet: Any) -> None:
-        if isinstance(packet, RtcpSrPacket):
-            info = packet.sender_info
-            on_sender_report(packet.ssrc, info.ntp_timestamp, info.rtp_timestamp)
-        await original_rtcp(packet)
-
-    receiver._handle_rtcp_packet = handle_rtcp_packet  # type: ignore[method-assign]
-    return PacketReceiverControl(receiver, receiver._send_rtcp_pli, receiver._send_rtcp)
-
-
-async def _estimate_only(receiver: RTCRtpReceiver, packet: RtpPacket, arrival_time_ms: int) -> None:
-    """The original handler's first step: feed the remote bitrate estimator (kept only
-    with ``sfu.uplink_estimation``) and send its REMB."""
-    r: Any = receiver
-    estimator = r._RTCRtpReceiver__remote_bitrate_estimator
-    if packet.extensions.abs_send_time is None:
-        return
-    remb = estimator.add(
-        abs_send_time=packet.extensions.abs_send_time,
-        arrival_time_ms=arrival_time_ms,
-        payload_size=len(packet.payload) + packet.padding_size,
-        ssrc=packet.ssrc,
-    )
-    rtcp_ssrc = r._RTCRtpReceiver__rtcp_ssrc
-    if rtcp_ssrc is not None and remb is not None:
-        rtcp = RtcpPsfbPacket(
-            fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb)
-        )
-        await receiver._send_rtcp(rtcp)
-
-
-# --- Hook 10: RTP packets into the sender's transport (``forwarding = "packets"``) ---------
-# ``RTCRtpSender.send(parameters)`` is where the sender learns its negotiated codecs (the
-# first is the one it sends), RTX payload type, MID and header extension ids; we wrap it on
-# the instance to read the same parameters. Packets are then serialised with those ids and
-# given to ``sender.transport._send_rtp(bytes)`` (the DTLS transport: SRTP protect, then
-# the ICE connection), as the sender's own ``_run_rtp`` does; its ``_run_rtp`` meanwhile
-# waits on a track that yields nothing. The sender's RTCP loop (``_run_rtcp``) keeps
-# sending Sender Reports from ``__ntp_timestamp``, ``__rtp_timestamp``, ``__packet_count``
-# and ``__octet_count``, which we set (``getStats`` reads the counts too). A NACK reaches
-# ``_handle_rtcp_packet`` (Hook 3's wrapper), which hands its lost sequence numbers to
-# Duet before aiortc looks them up in its own history (which holds only what ``_run_rtp``
-# sent).
-
-
-class PacketSender:
-    """Sends Duet's packets on one hooked sender as if the sender had made them."""
-
-    def __init__(self, sender: RTCRtpSender) -> None:
-        self._sender = sender
-        self.ssrc: int = sender._ssrc
-        self.rtx_ssrc: int = sender._rtx_ssrc
-        self.payload_type: int | None = None
-        """Payload type of the negotiated codec (None until the answer is applied)."""
-        self.rtx_payload_type: int | None = None
-        self.mid: str | None = None
-        self.extensions = HeaderExtensionsMap()
-        self._rtx_seq = random.randrange(1 << 16)
-
-    @property
-    def ready(self) -> bool:
-        return self.payload_type is not None
-
-    def configure(self, parameters: RTCRtpSendParameters) -> None:
-        codec = parameters.codecs[0]
-        self.payload_type = codec.payloadType
-        self.mid = parameters.muxId
-        self.extensions.configure(parameters)
-        for other in parameters.codecs:
-            if is_rtx(other) and other.parameters.get("apt") == codec.payloadType:
-                self.rtx_payload_type = other.payloadType
-
-    async def send(self, packet: RtpPacket) -> bool:
-        """Protect and send ``packet`` now; False if the transport is not connected."""
-        data = packet.serialize(self.extensions)
-        try:
-            await self._sender.transport._send_rtp(data)
-        except ConnectionError:
-            return False
-        s: Any = self._sender
-        s._RTCRtpSender__packet_count += 1
-        s._RTCRtpSender__octet_count += len(packet.payload)
-        return True
-
-    async def resend(self, packet: RtpPacket) -> bool:
-        """Retransmit a packet already sent: as RTX when negotiated (RFC 4588)."""
-        if self.rtx_payload_type is not None:
-            packet = wrap_rtx(
-                packet,
-                payload_type=self.rtx_payload_type,
-                sequence_number=self._rtx_seq,
-                ssrc=self.rtx_ssrc,
-            )
-            self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
-        try:
-            await self._sender.transport._send_rtp(packet.serialize(self.extensions))
-        except ConnectionError:
-            return False
-        return True
-
-    def set_sender_report(self, ntp_timestamp: int, rtp_timestamp: int) -> None:
-        """The NTP <-> RTP mapping the next Sender Reports announce."""
-        s: Any = self._sender
-        s._RTCRtpSender__ntp_timestamp = ntp_timestamp
-        s._RTCRtpSender__rtp_timestamp = rtp_timestamp
-
-
-def hook_sender_packets(
-    sender: RTCRtpSender,
-    on_keyframe_request: Callable[[], None],
-    on_remb: Callable[[int], None],
-    on_nack: Callable[[list[int]], Awaitable[None]],
-) -> PacketSender:
-    """Hooks 3 and 4, plus Hook 10: Duet sends on ``sender`` and answers its NACKs."""
-    hook_sender(sender, on_keyframe_request, on_remb)
-    out = PacketSender(sender)
-    original_send = sender.send
-
-    async def send(parameters: RTCRtpSendParameters) -> None:
-        out.configure(parameters)
-        await original_send(parameters)
-
-    sender.send = send  # type: ignore[method-assign]
-    handle = sender._handle_rtcp_packet
-
-    async def handle_rtcp_packet(packet: Any) -> None:
-        if (
-            isinstance(packet, RtcpRtpfbPacket)
-            and packet.fmt == RTCP_RTPFB_NACK
-            and packet.media_ssrc == out.ssrc
-        ):
-            await on_nack(list(packet.lost))
-        await handle(packet)
-
-    sender._handle_rtcp_packet = handle_rtcp_packet  # type: ignore[method-assign]
-    return out

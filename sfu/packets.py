@@ -1,10 +1,10 @@
 """The ``packets`` forwarding strategy: RTP packets in, RTP packets out, no frames.
 
 A visitor's receiver hands every decrypted RTP packet to a :class:`PacketFeed`
-(``sfu.aiortc_hooks.hook_receiver_packets``); the partner's :class:`PacketTrack` rewrites
+(``sfu.aiortc_rtp_hooks.hook_receiver_packets``); the partner's :class:`PacketTrack` rewrites
 it for its own stream (SSRC, sequence number, timestamp, payload type, header extension
 ids: :class:`sfu.rtp_rewrite.StreamRewriter`) and hands it to the partner's transport for
-SRTP and sending (``sfu.aiortc_hooks.PacketSender``). aiortc's jitter buffer,
+SRTP and sending (``sfu.aiortc_rtp_hooks.PacketSender``). aiortc's jitter buffer,
 depacketiser and re-packetiser never run; aiortc still does ICE, DTLS, SRTP and RTCP.
 
 - **Switches** (Next): a video track forwards a new source from its next keyframe (read
@@ -45,8 +45,8 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
 from duet.tasks import TaskSet
-from sfu.aiortc_hooks import (
-    SEQUENCE_GAP,
+from sfu.aiortc_hooks import SEQUENCE_GAP
+from sfu.aiortc_rtp_hooks import (
     PacketReceiverControl,
     PacketSender,
     hook_receiver_packets,

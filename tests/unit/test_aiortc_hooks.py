@@ -1,14 +1,18 @@
-"""Fails loudly if an aiortc/aioice upgrade moves an internal that sfu.aiortc_hooks uses.
+"""Fails loudly if an aiortc/aioice upgrade moves an internal that the hooks modules use.
 
-Each check names the hook (see the comments in ``sfu/aiortc_hooks.py``). If one fails after
-an upgrade, re-read that part of aiortc, adapt the hook, and re-run the SFU benchmarks.
+Each check names the hook (see the comments in ``sfu/aiortc_hooks.py``, Hooks 1-8, and
+``sfu/aiortc_rtp_hooks.py``, Hooks 9 and 10). If one fails after an upgrade, re-read that
+part of aiortc, adapt the hook, and re-run the SFU benchmarks. The last test checks that no
+other ``sfu`` module reaches into aiortc's name-mangled internals.
 """
 
 from __future__ import annotations
 
 import inspect
 import queue
+import re
 from importlib.metadata import version
+from pathlib import Path
 
 import aioice.ice
 import aioice.turn
@@ -168,7 +172,7 @@ async def test_hook9_packets_out_of_the_receiver() -> None:
     from aiortc.rtcrtpparameters import RTCRtpCodecParameters
     from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket, RtpPacket
 
-    from sfu.aiortc_hooks import hook_receiver_packets
+    from sfu.aiortc_rtp_hooks import hook_receiver_packets
 
     routed = inspect.getsource(RTCDtlsTransport._handle_rtp_data)
     assert "await receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)" in routed
@@ -249,7 +253,7 @@ async def test_hook10_packets_into_the_sender() -> None:
     )
     from aiortc.rtp import RTCP_RTPFB_NACK, RtcpRtpfbPacket
 
-    from sfu.aiortc_hooks import hook_sender_packets
+    from sfu.aiortc_rtp_hooks import hook_sender_packets
 
     send = inspect.getsource(RTCRtpSender.send)
     assert "self._run_rtp(parameters.codecs[0])" in send
@@ -301,3 +305,29 @@ async def test_hook10_packets_into_the_sender() -> None:
         assert sender._RTCRtpSender__packet_count == 0
     finally:
         await pc.close()
+
+
+HOOKS_MODULES = {"aiortc_hooks.py", "aiortc_rtp_hooks.py"}
+MANGLED = re.compile(r"\._(RTC|Connection)\w*__\w+")
+"""A name-mangled private attribute of an aiortc or aioice class (``x._RTCRtpSender__y``)."""
+
+
+def mangled_uses(source: str) -> list[str]:
+    return MANGLED.findall(source)
+
+
+def test_only_the_hooks_modules_touch_aiortc_internals() -> None:
+    import sfu
+
+    package = Path(sfu.__file__).parent
+    offenders = [
+        str(path.relative_to(package))
+        for path in sorted(package.rglob("*.py"))
+        if path.name not in HOOKS_MODULES and mangled_uses(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
+
+
+def test_the_internals_check_sees_one() -> None:
+    assert mangled_uses("r._RTCRtpReceiver__codecs") != []
+    assert mangled_uses("r._private") == []
