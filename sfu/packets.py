@@ -26,347 +26,40 @@ depacketiser and re-packetiser never run; aiortc still does ICE, DTLS, SRTP and 
 
 A track whose source is not a :class:`PacketFeed` (a pipe from another SFU process sends
 frames) falls back to :class:`sfu.passthrough.EncodedTrack`'s frame path on the same sender.
+
+This module is the outbound half (:class:`PacketTrack`); the inbound half is
+:mod:`sfu.packet_feed` (:class:`PacketFeed`), the evidence clips :mod:`sfu.packet_clip`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
-from aiortc import RTCRtpReceiver, RTCRtpSender
-from aiortc.codecs import depayload
-from aiortc.jitterbuffer import JitterBuffer
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc import RTCRtpSender
 from aiortc.rtp import RtpPacket
 
 from duet.tasks import TaskSet
 from sfu.aiortc_hooks import SEQUENCE_GAP
 from sfu.aiortc_rtp_hooks import (
-    PacketReceiverControl,
     PacketSender,
-    hook_receiver_packets,
     hook_sender_packets,
 )
-from sfu.clip import DEFAULT_MAX_BYTES, VIDEO_CLOCK, ClipBuffer
 from sfu.forwarding import FRAME_STEP, Feed
-from sfu.passthrough import EncodedFeed, EncodedFrame, EncodedTrack, is_vp8_keyframe
+from sfu.packet_feed import PacketFeed
+from sfu.passthrough import EncodedTrack
 from sfu.rtp_rewrite import (
-    SEQ_MOD,
-    TS_MOD,
-    LossTracker,
     PacketHistory,
     StreamRewriter,
     abs_send_time,
-    vp8_frame_start,
-    vp8_keyframe_start,
 )
-
-logger = logging.getLogger(__name__)
-
-PacketSink = Callable[[RtpPacket, bool], Awaitable[None]]
-"""Gets each packet of a feed and whether it starts a keyframe; awaited in order."""
-ReportSink = Callable[[int, int], None]
-"""Gets each Sender Report of a feed's source: (NTP timestamp, RTP timestamp)."""
 
 HISTORY_SIZE = 256
 """Video packets kept per outbound stream to answer NACKs (about 2.5 s at 1 Mbit/s; aiortc's
 own sender keeps 128). Audio is not NACKed and keeps none."""
 HOLD_PACKETS = 2048
 """Packets a held (not yet screened) video track keeps since the last keyframe start."""
-NACK_INTERVAL = 0.02
-"""Seconds between two passes over a feed's missing packets (re-NACK, give up)."""
-NACK_RETRY_S = 0.08
-"""Seconds between two NACKs of one missing packet."""
-NACK_TRIES = 8
-"""NACKs per missing packet before giving up on it (about 0.6 s)."""
-
-
-class PacketClip(ClipBuffer):
-    """An evidence clip buffer fed RTP packets (:meth:`add_packet`), not frames.
-
-    It keeps the packet runs that start at a keyframe and cover the last ``seconds``
-    (bounded by ``max_bytes`` of payload), and reassembles frames only when a clip is asked
-    for (:meth:`frames`): keeping clips then costs no reassembly per packet. Within a run,
-    packets are put in sequence order (retransmissions arrive late) and the run stops at
-    the first packet still missing (what follows would not decode)."""
-
-    def __init__(self, seconds: float, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        super().__init__(seconds, max_bytes)
-        self._runs: deque[list[RtpPacket]] = deque()
-        self._codec: RTCRtpCodecParameters | None = None
-
-    def add(self, frame: EncodedFrame) -> None:
-        """Frames are not kept: the packets are (:meth:`add_packet`)."""
-
-    def add_packet(self, packet: RtpPacket, codec: RTCRtpCodecParameters, keyframe: bool) -> None:
-        """One inbound video packet, in arrival order."""
-        if keyframe:
-            self._runs.append([packet])
-            self._codec = codec
-        elif self._runs:
-            self._runs[-1].append(packet)
-        else:
-            return
-        self.bytes += len(packet.payload)
-        while len(self._runs) > 1 and (
-            (packet.timestamp - self._runs[1][0].timestamp) % TS_MOD >= self.span
-        ):
-            self._drop_run()
-        while self.bytes > self.max_bytes and self._runs:
-            self._drop_run()
-
-    def _drop_run(self) -> None:
-        gone = self._runs.popleft()
-        self.bytes -= sum(len(p.payload) for p in gone)
-
-    def frames(self) -> list[EncodedFrame]:
-        codec = self._codec
-        if codec is None:
-            return []
-        frames: list[EncodedFrame] = []
-        for run in self._runs:
-            first = run[0].sequence_number
-            ordered = sorted({(p.sequence_number - first) % SEQ_MOD: p for p in run}.items())
-            parts: list[bytes] = []
-            timestamp: int | None = None
-            for expected, (offset, packet) in enumerate(ordered):
-                if offset != expected:
-                    break  # a packet is missing: nothing after it decodes
-                if timestamp is not None and packet.timestamp != timestamp:
-                    frames.append(_frame(b"".join(parts), timestamp))
-                    parts = []
-                timestamp = packet.timestamp
-                try:
-                    parts.append(depayload(codec, packet.payload))
-                except ValueError:
-                    break
-            if timestamp is not None and parts and ordered[-1][1].marker:
-                frames.append(_frame(b"".join(parts), timestamp))
-        return frames
-
-    def clear(self) -> None:
-        super().clear()
-        self._runs.clear()
-
-
-def _frame(data: bytes, timestamp: int) -> EncodedFrame:
-    return EncodedFrame(data, timestamp, is_vp8_keyframe(data))
-
-
-class PacketFeed(EncodedFeed):
-    """One visitor's inbound RTP packets of one kind, pushed to packet sinks.
-
-    Frame sinks (:meth:`subscribe`), evidence clips and keyframe waiters still get whole
-    encoded frames, reassembled only while one of them exists. ``frames`` and ``keyframes``
-    count frames seen in the packets (marker bits, keyframe starts) either way."""
-
-    def __init__(self, kind: str, owner: str, gop_limit: int = 150) -> None:
-        super().__init__(kind, owner, gop_limit)
-        self.packets = 0
-        self.nacks_sent = 0
-        """Sequence numbers NACKed to the source (first requests and retries)."""
-        self.relayed_nacks = 0
-        """Sequence numbers a partner NACKed that the SFU had not received either."""
-        self.loss = LossTracker(retry_s=NACK_RETRY_S, tries=NACK_TRIES)
-        self.discontinuities = 0
-        """Times a lost packet was given up on (tracks then wait for a keyframe and start
-        a new run of sequence numbers at it)."""
-        self._packet_sinks: list[PacketSink] = []
-        self._report_sinks: list[ReportSink] = []
-        self._packet_control: PacketReceiverControl | None = None
-        self._ssrc: int | None = None
-        self.sender_report: tuple[int, int] | None = None
-        """The source's last Sender Report: (NTP timestamp, RTP timestamp)."""
-        self._assembler: JitterBuffer | None = None
-        self._nack_timer: asyncio.TimerHandle | None = None
-
-    @property
-    def clip(self) -> ClipBuffer | None:
-        """Evidence clip buffer: a plain :class:`ClipBuffer` given by the router is
-        replaced by a :class:`PacketClip` of the same length and budget."""
-        return self._clip
-
-    @clip.setter
-    def clip(self, value: ClipBuffer | None) -> None:
-        if value is not None and not isinstance(value, PacketClip):
-            value = PacketClip(value.span / VIDEO_CLOCK, value.max_bytes)
-        self._clip = value
-
-    def hook(self, receiver: RTCRtpReceiver, estimate_uplink: bool = True) -> None:
-        """Take this kind's RTP packets out of ``receiver`` (before it starts)."""
-        control = hook_receiver_packets(
-            receiver,
-            on_packet=self.on_packet,
-            on_sender_report=self._on_sender_report,
-            estimate_uplink=estimate_uplink,
-        )
-        self._packet_control = control
-        self.attach_control(control)
-
-    # --- sinks --------------------------------------------------------------------------
-
-    def subscribe_packets(self, sink: PacketSink, reports: ReportSink | None = None) -> None:
-        if sink not in self._packet_sinks:
-            self._packet_sinks.append(sink)
-        if reports is not None and reports not in self._report_sinks:
-            self._report_sinks.append(reports)
-
-    def unsubscribe_packets(self, sink: PacketSink, reports: ReportSink | None = None) -> None:
-        with contextlib.suppress(ValueError):
-            self._packet_sinks.remove(sink)
-        if reports is not None:
-            with contextlib.suppress(ValueError):
-                self._report_sinks.remove(reports)
-
-    # --- packets in ---------------------------------------------------------------------
-
-    async def on_packet(self, packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
-        """One RTP packet from the source (RTX already unwrapped)."""
-        self.packets += 1
-        self.bytes += len(packet.payload)
-        self._ssrc = packet.ssrc
-        keyframe = False
-        if self.kind == "video":
-            self._track_loss(packet.sequence_number)
-            keyframe = vp8_keyframe_start(packet.payload)
-            if keyframe:
-                self.keyframes += 1
-                self._cancel_pending_pli()
-            if packet.marker:
-                self.frames += 1
-        else:
-            self.frames += 1
-        clip = self._clip
-        if clip is not None and self.kind == "video":
-            assert isinstance(clip, PacketClip)
-            clip.add_packet(packet, codec, keyframe)
-        if self._sinks or self._keyframe_waiters:
-            self._assemble(packet, codec)
-        else:
-            self._assembler = None
-        for sink in list(self._packet_sinks):
-            try:
-                await sink(packet, keyframe)
-            except Exception:  # a broken consumer must not stop the others
-                logger.exception("packet sink failed (%s of %s)", self.kind, self.owner)
-
-    def _on_sender_report(self, ssrc: int, ntp_timestamp: int, rtp_timestamp: int) -> None:
-        self.sender_report = (ntp_timestamp, rtp_timestamp)
-        for sink in list(self._report_sinks):
-            sink(ntp_timestamp, rtp_timestamp)
-
-    # --- loss: NACK the source, a few times, then ask for a keyframe ---------------------
-
-    def _track_loss(self, seq: int) -> None:
-        new, gave_up = self.loss.received(seq, time.monotonic())
-        if new:
-            self._nack(new)
-        if gave_up:
-            self._unrecoverable()
-        if self.loss.missing and self._nack_timer is None:
-            loop = asyncio.get_running_loop()
-            self._nack_timer = loop.call_later(NACK_INTERVAL, self._nack_again)
-
-    def _nack_again(self) -> None:
-        self._nack_timer = None
-        again, gave_up = self.loss.due(time.monotonic())
-        if again:
-            self._nack(again)
-        if gave_up:
-            self._unrecoverable()
-        if self.loss.missing:
-            loop = asyncio.get_running_loop()
-            self._nack_timer = loop.call_later(NACK_INTERVAL, self._nack_again)
-
-    def _unrecoverable(self) -> None:
-        """A packet will not come: what follows is undecodable until the next keyframe."""
-        self.lost()
-        self.discontinuities += 1
-        self.request_keyframe()
-
-    def _nack(self, seqs: list[int]) -> None:
-        if self._packet_control is None or self._ssrc is None:
-            return
-        self.nacks_sent += len(seqs)
-        self._send_rtcp(self._nack_coro(self._ssrc, seqs))
-
-    async def _nack_coro(self, ssrc: int, seqs: list[int]) -> bool:
-        if self._packet_control is None:
-            return False
-        await self._packet_control.send_nack(ssrc, seqs)
-        return True
-
-    def retransmit_upstream(self, seqs: list[int]) -> None:
-        """A partner lost these packets and the SFU never got them: NACK the source (if
-        the feed is not NACKing them already)."""
-        missing = set(self.loss.missing)
-        ask = [s for s in seqs if s not in missing]
-        self.relayed_nacks += len(seqs)
-        if ask:
-            self._nack(ask)
-
-    # --- frames on demand ---------------------------------------------------------------
-
-    def _assemble(self, packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
-        try:
-            data = depayload(codec, packet.payload) if packet.payload else b""
-        except ValueError:
-            return
-        if self.kind == "audio":
-            self.accept(data, packet.timestamp)
-            return
-        if self._assembler is None:
-            if not vp8_frame_start(packet.payload):
-                return  # start at a frame boundary: no partial first frame
-            self._assembler = JitterBuffer(capacity=128, is_video=True)
-        packet._data = data  # type: ignore[attr-defined]  # what JitterBuffer joins
-        lost, frame = self._assembler.add(packet)
-        if lost:
-            self.lost()
-        if frame is not None:
-            self.accept(bytes(frame.data), int(frame.timestamp))
-
-    def accept(self, data: bytes, timestamp: int) -> None:
-        """One reassembled frame: keyframe waiters, gop, clip and frame sinks (the packet
-        path already counted it)."""
-        keyframe = self.kind == "video" and is_vp8_keyframe(data)
-        item = EncodedFrame(data, timestamp, keyframe)
-        if self.kind == "video":
-            if keyframe:
-                self._broken = False
-                self.gop = [item]
-                for waiter in self._keyframe_waiters:
-                    if not waiter.done():
-                        waiter.set_result(item)
-                self._keyframe_waiters.clear()
-            elif self._broken:
-                return
-            elif self.gop:
-                if len(self.gop) < self._gop_limit:
-                    self.gop.append(item)
-                else:
-                    self.gop = []
-            if self.clip is not None:
-                self.clip.add(item)
-        for sink in list(self._sinks):
-            try:
-                sink(item)
-            except Exception:
-                logger.exception("feed sink failed (%s of %s)", self.kind, self.owner)
-
-    async def close(self) -> None:
-        await super().close()
-        self._packet_sinks.clear()
-        self._report_sinks.clear()
-        self._packet_control = None
-        if self._nack_timer is not None:
-            self._nack_timer.cancel()
-            self._nack_timer = None
 
 
 class PacketTrack(EncodedTrack):

@@ -28,7 +28,8 @@ from pyee.asyncio import AsyncIOEventEmitter
 from sfu.aiortc_hooks import hook_sequence_gap
 from sfu.forwarding import Feed, OutboundTrack
 from sfu.ice_grammar import check_candidate
-from sfu.packets import PacketFeed, PacketTrack
+from sfu.packet_feed import PacketFeed
+from sfu.packets import PacketTrack
 from sfu.passthrough import EncodedFeed, EncodedTrack
 from sfu.stats import Counters, collect
 from sfu.transcode import DecodedFeed, DecodedTrack

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from sfu import Router, SfuSettings
-from sfu.packets import PacketFeed, PacketTrack
+from sfu.packet_feed import PacketFeed
+from sfu.packets import PacketTrack
 from sfu.rtp_rewrite import vp8_keyframe_start
 from tests.support.caller import FPS, CallerMedia, DecodeErrors
 from tests.support.inproc import connect_caller
@@ -475,7 +476,7 @@ async def test_evidence_clip_is_reassembled_from_packets_on_demand(
 
     import av
 
-    from sfu.packets import PacketClip
+    from sfu.packet_clip import PacketClip
 
     router = Router(SfuSettings(host_addresses=["127.0.0.1"], forwarding="packets"), clip_s=2.0)
     await router.start()

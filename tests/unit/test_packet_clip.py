@@ -1,11 +1,11 @@
-"""Evidence clips kept as RTP packets and reassembled on demand (sfu.packets.PacketClip)."""
+"""Evidence clips kept as RTP packets and reassembled on demand (sfu.packet_clip.PacketClip)."""
 
 from __future__ import annotations
 
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
-from sfu.packets import PacketClip
+from sfu.packet_clip import PacketClip
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
 KEY = b"\x00\x00\x00\x9d\x01\x2a" + b"\x80\x02\xe0\x01"  # frame tag P=0, start code, size
