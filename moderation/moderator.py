@@ -6,31 +6,30 @@ or review item. A review-worthy verdict schedules quick confirmation checks of t
 visitor only; only a banned or held visitor stops being checked (the partner never).
 One task per (visitor, match) sleeps on the injected clock until its next offset; ending
 the match cancels both. Sanctions run in their own task so that the ban ending the match
-(and so cancelling the schedule) cannot interrupt them half-way.
+(and so cancelling the schedule) cannot interrupt them half-way. One check is
+:mod:`moderation.check`; what a decision leads to, :mod:`moderation.consequences`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from duet.tasks import TaskSet
 from moderation.breaker import Breaker
+from moderation.check import CheckResult, FrameCheck
 from moderation.clock import Clock
+from moderation.consequences import Consequences
 from moderation.evidence import EvidenceWriter
 from moderation.faces import face_present
-from moderation.frames import BgrFrame
 from moderation.policy import Decision, Policy
 from moderation.ports import (
     ClipSource,
     FrameChecker,
     FrameSource,
     MatchRef,
-    Screened,
     VideoGate,
 )
 from moderation.records import ModerationStore, Subject
@@ -39,23 +38,12 @@ from moderation.schedule import Backstops, ReportBudget, Schedule
 from moderation.settings import ModerationSettings
 from moderation.shared import SharedBudget
 from moderation.stats import ModerationStats
-from moderation.verdict import Verdict
-from moderation.workers import CheckFailed, NoWorker
 
 T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
 RETENTION_EVERY_S = 3600.0
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    frame: BgrFrame
-    verdict: Verdict
-    decision: Decision
-    keyframe: int | None = None
-    """For a pre-screen: the SFU's name of the keyframe that was judged."""
 
 
 class VideoModerator:
@@ -102,20 +90,24 @@ class VideoModerator:
         self.shared: SharedBudget | None = None
         """With ``redis_url``: the global rate and daily budget of all nodes together."""
         self._schedules: dict[str, TaskSet] = {}
-        self._reviewed: dict[str, set[tuple[str, str]]] = {}
         self._background = TaskSet()
-        self._sanctioning = 0
+        self.checking = FrameCheck(
+            settings, checker, frames, self.gate, self.breaker, self.policy, self.stats, clock
+        )
+        self.consequences = Consequences(
+            settings, sanctions, evidence, self.clips, self.backstops, self.policy, self._background
+        )
 
     @property
     def busy(self) -> bool:
         """Whether evidence is being written, a sanction applied or a face looked for
         right now (work in threads, which a fake clock must wait for)."""
-        return self._sanctioning > 0
+        return self.consequences.working > 0
 
     # --- lifecycle --------------------------------------------------------------------
 
     def start(self) -> None:
-        self._spawn(self._retention())
+        self._background.spawn(self._retention())
 
     async def close(self) -> None:
         for tasks in self._schedules.values():
@@ -147,7 +139,7 @@ class VideoModerator:
         if tasks is not None:
             tasks.cancel()
         self.backstops.forget(match_id)
-        self._reviewed.pop(match_id, None)
+        self.consequences.forget_match(match_id)
 
     def visitor_left(self, visitor: str) -> None:
         self.policy.forget(visitor)
@@ -169,7 +161,7 @@ class VideoModerator:
             return None
         if result.decision.action == "confirm":
             result = await self._confirm(subject, match_id, result)
-        await self._act(subject, match_id, result)
+        await self.consequences.act(subject, match_id, result)
         if result.decision.action == "review":
             self._reconfirm_soon(subject, match_id)
         return result.decision
@@ -192,7 +184,7 @@ class VideoModerator:
                     continue
                 if result.decision.action == "confirm":
                     result = await self._confirm(subject, match_id, result)
-                await self._act(subject, match_id, result)
+                await self.consequences.act(subject, match_id, result)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -223,7 +215,7 @@ class VideoModerator:
             reason = "breaker_half_open" if self.breaker.state == "half_open" else "breaker_open"
             self.stats.checks_skipped[reason] += 1
             return None
-        result = await self._run(subject)
+        result = await self.checking.run(subject)
         if result is None:
             return None
         if result.decision.action == "confirm":
@@ -231,7 +223,7 @@ class VideoModerator:
                 "review", f"reported, borderline: {result.decision.reason}", "normal"
             )
             result = CheckResult(result.frame, result.verdict, decision)
-        await self._act(subject, match_id, result)
+        await self.consequences.act(subject, match_id, result)
         return result.decision
 
     async def _screen_then_follow(
@@ -288,7 +280,7 @@ class VideoModerator:
                 self.breaker.release()
                 self.stats.checks_skipped[skip] += 1
                 return self._open(visitor, match_id, None, "fail_open_" + skip)
-            result = await self._run(subject, screen=True)
+            result = await self.checking.run(subject, screen=True)
             if result is None:  # no frame, or a failed check (the breaker counts those)
                 # At most one attempt per ``retry`` seconds; one that waited that long for
                 # a frame (media still connecting) is followed at once.
@@ -297,11 +289,11 @@ class VideoModerator:
             decision = result.decision
             if decision.action == "none":
                 if self.settings.require_face:
-                    self._sanctioning += 1  # a thread at work: ``busy`` (fake clocks wait)
+                    self.consequences.working += 1  # a thread at work: ``busy`` (fake clocks wait)
                     try:
                         face = await asyncio.to_thread(face_present, result.verdict, result.frame)
                     finally:
-                        self._sanctioning -= 1
+                        self.consequences.working -= 1
                     self.stats.face_gate["face" if face else "no_face"] += 1
                     if not face:
                         if not asked_for_face:
@@ -313,7 +305,7 @@ class VideoModerator:
             self.stats.prescreens["held"] += 1
             if decision.action == "confirm":
                 result = await self._confirm(subject, match_id, result)
-            await self._act(subject, match_id, result)
+            await self.consequences.act(subject, match_id, result)
             return False
 
     def _open(self, visitor: str, match_id: str, keyframe: int | None, outcome: str) -> bool:
@@ -370,156 +362,9 @@ class VideoModerator:
                 )
                 self.stats.checks_skipped[reason] += 1
                 return None
-            return await self._run(subject)
+            return await self.checking.run(subject)
         finally:
             self.backstops.done(match_id)
-
-    async def _run(self, subject: Subject, screen: bool = False) -> CheckResult | None:
-        """Tap, classify, judge. The breaker has allowed this check. ``screen``: judge the
-        keyframe the gate will forward (:meth:`prescreen`)."""
-        started = self.clock.now()
-        keyframe: int | None = None
-        if screen:
-            assert self.gate is not None
-            screened = await self._screen(subject)
-            frame = None if screened is None else screened.frame
-            keyframe = None if screened is None else screened.keyframe
-        else:
-            frame = await self._grab(subject)
-        if frame is None:
-            # No frame is no verdict on the classifier: a skip, never a breaker failure.
-            self.breaker.release()
-            self.stats.checks_skipped["no_frame"] += 1
-            return None
-        try:
-            verdict = await self.checker.classify(frame)
-        except NoWorker as exc:
-            if exc.code == "unavailable":
-                self.stats.checks_failed["unavailable"] += 1
-                self.breaker.failure(exc)
-            else:
-                self.breaker.release()
-                self.stats.checks_skipped[exc.code] += 1
-            return None
-        except CheckFailed as exc:
-            self.stats.checks_failed[exc.code] += 1
-            self.breaker.failure(exc)
-            return None
-        except asyncio.CancelledError:
-            self.breaker.release()
-            raise
-        except Exception as exc:
-            logger.exception("moderation check failed")
-            self.stats.checks_failed["error"] += 1
-            self.breaker.failure(exc)
-            return None
-        self.breaker.success()
-        self.stats.checks_run += 1
-        self.stats.verdicts[verdict.outcome] += 1
-        self.stats.faces["face" if verdict.faces else "no_face"] += 1
-        self.stats.latency_s.observe(self.clock.now() - started)
-        decision = self.policy.decide(subject.visitor, verdict)
-        if verdict.unsafe or verdict.minor:
-            logger.info(
-                "moderation verdict for %s: %s (%s) -> %s",
-                subject.visitor,
-                verdict.outcome,
-                verdict.reason,
-                decision.action,
-            )
-        return CheckResult(frame, verdict, decision, keyframe)
-
-    async def _grab(self, subject: Subject) -> BgrFrame | None:
-        """A frame of ``subject``'s video, or ``None``: the frame source (the SFU, maybe in
-        another process) timing out or failing means there is nothing to check."""
-        grab = self.frames.grab(
-            subject.visitor, self.settings.tap_timeout_s, self.settings.frame_max_side
-        )
-        return await self._or_none(grab, "no frame of %s: the frame source failed", subject)
-
-    async def _screen(self, subject: Subject) -> Screened | None:
-        """The keyframe a pre-screen judges (see :meth:`_grab`: a failing source is no
-        frame, never a breaker failure)."""
-        assert self.gate is not None
-        screen = self.gate.screen(
-            subject.visitor, self.settings.tap_timeout_s, self.settings.frame_max_side
-        )
-        return await self._or_none(screen, "no keyframe of %s: the video gate failed", subject)
-
-    async def _or_none(self, fetch: Awaitable[T], failed: str, subject: Subject) -> T | None:
-        """``fetch``'s result, or ``None`` when it times out or fails (logged as ``failed``
-        with the visitor); cancelled, the breaker's claim is released."""
-        try:
-            return await fetch
-        except asyncio.CancelledError:
-            self.breaker.release()
-            raise
-        except TimeoutError:
-            return None
-        except Exception:
-            logger.warning(failed, subject.visitor, exc_info=True)
-            return None
-
-    # --- consequences -----------------------------------------------------------------
-
-    async def _act(self, subject: Subject, match_id: str, result: CheckResult) -> None:
-        decision = result.decision
-        if decision.action not in ("ban", "review", "hold"):
-            return
-        if decision.action in ("ban", "hold"):
-            # Only the visitor themself stops being checked; the partner's schedule runs on.
-            self.backstops.stop(subject.visitor)
-        if decision.action == "review":
-            key = (subject.visitor, decision.priority or "normal")
-            reviewed = self._reviewed.setdefault(match_id, set())
-            if key in reviewed:
-                return  # one review item per visitor, match and priority
-            reviewed.add(key)
-        task = self._spawn(self._sanction(subject, match_id, result))
-        await asyncio.shield(task)
-
-    async def _sanction(self, subject: Subject, match_id: str, result: CheckResult) -> None:
-        decision = result.decision
-        self._sanctioning += 1
-        try:
-            clip = await self._clip(subject.visitor)
-            evidence = await self.evidence.frame(
-                subject.visitor, match_id, result.frame, result.verdict, decision.reason, clip
-            )
-            if decision.action == "ban":
-                await self.sanctions.ban(
-                    subject, decision.reason, "video", self.settings.ban_duration_s, evidence
-                )
-                self.policy.forget(subject.visitor)
-            elif decision.action == "hold":
-                await self.sanctions.hold(
-                    subject, match_id, decision.reason, evidence, self.settings.hold_max_s
-                )
-            else:
-                await self.sanctions.review(
-                    subject, match_id, decision.priority or "normal", decision.reason, evidence
-                )
-        except Exception:
-            # No evidence, no ban: a failed write leaves the visitor unbanned (logged), and
-            # still checked.
-            if decision.action in ("ban", "hold"):
-                self.backstops.resume(subject.visitor)
-            logger.exception(
-                "moderation could not record a %s for %s", decision.action, subject.visitor
-            )
-        finally:
-            self._sanctioning -= 1
-
-    async def _clip(self, visitor: str) -> bytes | None:
-        """The visitor's last seconds of video, or ``None`` (off, none, or it failed: a
-        clip is extra evidence, never a reason not to act)."""
-        if self.clips is None:
-            return None
-        try:
-            return await self.clips.clip(visitor)
-        except Exception:
-            logger.exception("no evidence clip of %s", visitor)
-            return None
 
     async def _retention(self) -> None:
         """Hourly: delete evidence older than ``evidence_retention_days``."""
@@ -538,6 +383,3 @@ class VideoModerator:
             await self.evidence.delete(records)
             await self.store.delete_evidence([r.id for r in records])
         return len(records)
-
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        return self._background.spawn(coro)
