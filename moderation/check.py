@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from moderation.breaker import Breaker
 from moderation.clock import Clock
+from moderation.errors import CheckFailed, NoWorker
 from moderation.frames import BgrFrame
 from moderation.policy import Decision, Policy
 from moderation.ports import (
@@ -27,7 +28,6 @@ from moderation.records import Subject
 from moderation.settings import ModerationSettings
 from moderation.stats import ModerationStats
 from moderation.verdict import Verdict
-from moderation.workers import CheckFailed, NoWorker
 
 T = TypeVar("T")
 

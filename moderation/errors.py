@@ -6,6 +6,10 @@ is stable (a metrics label, a log field: ``checks_failed{reason=...}``,
 as a class attribute; one that stands for several (``NoWorker``: ``busy``, ``starting``,
 ``unavailable``) passes it. Subclasses may also derive from the builtin they replace
 (``ValueError``, ``RuntimeError``) so existing handlers keep catching them.
+
+The errors of one check are here too: :class:`CheckFailed` (no verdict; counts against the
+breaker) and its kinds, and :class:`NoWorker` (the check could not start), raised by the
+classifier worker pool (``moderation.workers``) and the job stream.
 """
 
 from __future__ import annotations
@@ -23,3 +27,31 @@ class ModerationError(Exception):
     @property
     def message(self) -> str:
         return str(self)
+
+
+class CheckFailed(ModerationError):
+    """A check ran but produced no verdict; counts against the breaker."""
+
+    code = "error"
+
+
+class WorkerDied(CheckFailed):
+    code = "worker_died"
+
+
+class CheckTimedOut(CheckFailed):
+    code = "timeout"
+
+
+class ClassifierError(CheckFailed):
+    code = "classifier_error"
+
+
+class NoWorker(ModerationError):
+    """No worker could take the check: ``code`` is ``busy``, ``starting`` or
+    ``unavailable`` (also the message)."""
+
+    code = "no_worker"
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code, code)

@@ -22,8 +22,8 @@ class FrameSource(Protocol):
 
 class FrameChecker(Protocol):
     async def classify(self, frame: BgrFrame) -> Verdict:
-        """A verdict, or :class:`~moderation.workers.CheckFailed` /
-        :class:`~moderation.workers.NoWorker`."""
+        """A verdict, or :class:`~moderation.errors.CheckFailed` /
+        :class:`~moderation.errors.NoWorker`."""
         ...
 
 

@@ -39,9 +39,10 @@ from redis.exceptions import ResponseError
 
 from duet.tasks import TaskSet
 from moderation.clock import SYSTEM_CLOCK, Clock
+from moderation.errors import CheckTimedOut, NoWorker
 from moderation.frames import BgrFrame
 from moderation.verdict import Verdict, coerce_verdict
-from moderation.workers import CheckTimedOut, NoWorker, WorkerPool
+from moderation.workers import WorkerPool
 
 logger = logging.getLogger(__name__)
 

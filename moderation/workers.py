@@ -22,7 +22,6 @@ import itertools
 import logging
 import multiprocessing
 import os
-import signal
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -31,41 +30,14 @@ from typing import Any
 import numpy as np
 
 from duet.tasks import TaskSet
-from moderation.classifiers import ClassifierConfig, load_factory
+from moderation.classifiers import ClassifierConfig
 from moderation.clock import SYSTEM_CLOCK, Clock
-from moderation.errors import ModerationError
+from moderation.errors import CheckFailed, CheckTimedOut, ClassifierError, NoWorker, WorkerDied
 from moderation.frames import BgrFrame
-from moderation.verdict import Verdict, coerce_verdict
+from moderation.verdict import Verdict
+from moderation.worker_process import worker_main
 
 logger = logging.getLogger(__name__)
-
-
-class CheckFailed(ModerationError):
-    """A check ran but produced no verdict; counts against the breaker."""
-
-    code = "error"
-
-
-class WorkerDied(CheckFailed):
-    code = "worker_died"
-
-
-class CheckTimedOut(CheckFailed):
-    code = "timeout"
-
-
-class ClassifierError(CheckFailed):
-    code = "classifier_error"
-
-
-class NoWorker(ModerationError):
-    """No worker could take the check: ``code`` is ``busy``, ``starting`` or
-    ``unavailable`` (also the message)."""
-
-    code = "no_worker"
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code, code)
 
 
 @dataclass
@@ -391,29 +363,3 @@ class WorkerPool:
 
     def _spawn_task(self, coro: Any) -> None:
         self._tasks.spawn(coro)
-
-
-def worker_main(conn: Connection, factory: str, config: ClassifierConfig) -> None:
-    """Body of a worker process: load the classifier once, then answer checks."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
-    try:
-        classifier = load_factory(factory)(config)
-    except Exception as exc:
-        conn.send(("fatal", f"{type(exc).__name__}: {exc}"))
-        return
-    conn.send(("ready", os.getpid()))
-    while True:
-        try:
-            message = conn.recv()
-        except (EOFError, OSError):
-            return
-        if message is None:
-            return
-        job, shape, data = message
-        frame = np.frombuffer(bytearray(data), dtype=np.uint8).reshape(shape)
-        try:
-            verdict = coerce_verdict(classifier.classify(frame))
-        except Exception as exc:
-            conn.send(("error", job, f"{type(exc).__name__}: {exc}"))
-            continue
-        conn.send(("ok", job, verdict))

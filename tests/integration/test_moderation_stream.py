@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from redis.asyncio import Redis
 
+from moderation.errors import CheckTimedOut
 from moderation.stream import FRAME_MARGIN_S, GROUP, StreamChecker
-from moderation.workers import CheckTimedOut
 from tests.support.caller import Caller
 from tests.support.datastores import Redis as RedisServer
 from tests.support.datastores import run_redis

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from moderation.classifiers import ClassifierConfig
-from moderation.workers import CheckTimedOut, ClassifierError, NoWorker, WorkerDied, WorkerPool
+from moderation.errors import CheckTimedOut, ClassifierError, NoWorker, WorkerDied
+from moderation.workers import WorkerPool
 
 CONFIG = ClassifierConfig(unsafe_thresholds={}, minor_age=23, face_min_score=0.3)
 RED_BGR = np.full((48, 64, 3), (40, 40, 210), dtype=np.uint8)

@@ -10,9 +10,8 @@ import re
 from pathlib import Path
 
 import moderation
-from moderation.errors import ModerationError
+from moderation.errors import ModerationError, NoWorker, WorkerDied
 from moderation.verdict import BadVerdict
-from moderation.workers import NoWorker, WorkerDied
 
 PACKAGE = Path(moderation.__file__).parent
 

@@ -12,8 +12,8 @@ import numpy as np
 
 from moderation import MemoryStore, Moderation, ModerationSettings, Subject, Verdict
 from moderation.clock import FakeClock
+from moderation.errors import WorkerDied
 from moderation.records import BanRecord, ReviewItem
-from moderation.workers import WorkerDied
 
 SAFE = Verdict(unsafe=False, minor=False, score=0.0, reason="ok", source="fake")
 EXPLICIT = Verdict(unsafe=True, minor=False, score=0.95, reason="explicit", source="fake")

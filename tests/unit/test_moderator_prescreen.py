@@ -8,8 +8,8 @@ from typing import Any
 
 from moderation import MemoryStore, Moderation, ModerationSettings
 from moderation.clock import FakeClock
+from moderation.errors import WorkerDied
 from moderation.ports import Screened, VideoState
-from moderation.workers import WorkerDied
 from tests.unit.test_moderator import EXPLICIT, MINOR, SAFE, A, B, Checker, Enforcer, Frames
 
 
