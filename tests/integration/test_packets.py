@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
+from benchmarks.tracks import FPS
 from sfu import Router, SfuSettings
 from sfu.packet_feed import PacketFeed
 from sfu.packets import PacketTrack
 from sfu.rtp_rewrite import vp8_keyframe_start
-from tests.support.caller import FPS, CallerMedia, DecodeErrors
+from tests.support.caller import CallerMedia, DecodeErrors
 from tests.support.inproc import connect_caller
 from tests.support.lossy import CANDIDATE, Direction, LossyRelay, retarget_candidates
 
