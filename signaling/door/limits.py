@@ -17,7 +17,6 @@ wall clock (its own).
 from __future__ import annotations
 
 import ipaddress
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
+from duet.clock import SYSTEM_CLOCK
 from signaling.config.door import LimitSettings
 
 LimitName = Literal[
@@ -55,8 +55,16 @@ def limit_storage(redis_url: str = "") -> Storage:
 class RateLimits:
     """``await hit(name, key)``: count one event against limit ``name`` for ``key``."""
 
-    def __init__(self, settings: LimitSettings, storage: Storage | None = None) -> None:
+    def __init__(
+        self,
+        settings: LimitSettings,
+        storage: Storage | None = None,
+        wall: Callable[[], float] = lambda: SYSTEM_CLOCK.wall().timestamp(),
+    ) -> None:
+        """``wall``: POSIX seconds, to turn a window's reset time into a wait; it must be
+        the real wall clock, which the ``limits`` package reads itself."""
         self.settings = settings
+        self.wall = wall
         self.storage = storage if storage is not None else limit_storage()
         self._limiter = SlidingWindowCounterRateLimiter(self.storage)
         self._items: dict[LimitName, RateLimitItem] = {
@@ -90,7 +98,7 @@ class RateLimits:
     async def retry_after(self, name: LimitName, key: str) -> int:
         """Whole seconds until ``key`` may try ``name`` again (at least 1)."""
         stats = await self._limiter.get_window_stats(self._items[name], name, key)
-        return max(1, int(stats.reset_time - time.time() + 0.999))
+        return max(1, int(stats.reset_time - self.wall() + 0.999))
 
 
 @dataclass

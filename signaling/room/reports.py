@@ -22,9 +22,10 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from duet.clock import SYSTEM_CLOCK
 from duet.tasks import TaskSet
 from moderation import Subject
 from moderation.shared import SharedWeights
@@ -82,10 +83,12 @@ class MemoryReportSink:
 
     reports: dict[str, StoredReport] = field(default_factory=dict)
     max_reports: int = 10_000
+    wall: Callable[[], datetime] = SYSTEM_CLOCK.wall
+    """The wall clock reports are dated by (UTC)."""
 
     async def file_report(self, filing: Filing) -> str:
         report_id = "rp_" + secrets.token_hex(8)
-        self.reports[report_id] = StoredReport(report_id, filing, datetime.now(UTC))
+        self.reports[report_id] = StoredReport(report_id, filing, self.wall())
         while len(self.reports) > self.max_reports:
             del self.reports[next(iter(self.reports))]
         return report_id
