@@ -1,0 +1,62 @@
+"""Signaling's expiring maps (cachetools on the injected clock): each entry lives exactly
+its time on the clock, and a full map forgets the least recently used entry first."""
+
+from __future__ import annotations
+
+from signaling.door.limits import ChatBackoff, Suspects
+from tests.support.room import FakeClock
+
+
+def test_a_chat_offence_is_kept_until_quiet_for_the_cap_after_its_timeout() -> None:
+    clock = FakeClock()
+    backoff = ChatBackoff(10, 300, violations_to_disconnect=10, clock=clock)
+    backoff.tripped("s")  # timeout until +10; forgotten at +10 +300
+    clock.advance(309.9)
+    assert backoff.level("s") == 1
+    assert backoff.tripped("s").retry_after == 20  # remembered: the next timeout doubles
+    clock.advance(20 + 300)
+    assert backoff.level("s") == 0
+    assert backoff.tripped("s").retry_after == 10
+
+
+def test_a_full_backoff_forgets_the_least_recently_offending_key() -> None:
+    clock = FakeClock()
+    backoff = ChatBackoff(10, 300, violations_to_disconnect=10, clock=clock, max_keys=2)
+    backoff.tripped("a"), backoff.tripped("b")
+    clock.advance(11)
+    backoff.tripped("a")  # "a" offended last
+    backoff.tripped("c")
+    assert backoff.level("a") == 2 and backoff.level("c") == 1 and backoff.level("b") == 0
+
+
+def test_a_suspect_is_marked_for_exactly_its_ttl_from_the_last_mark() -> None:
+    clock = FakeClock()
+    suspects = Suspects(ttl=60, clock=clock, max_size=10)
+    suspects.mark("ip:1")
+    clock.advance(30)
+    suspects.mark("ip:1")
+    clock.advance(59.9)
+    assert suspects.any("ip:1")
+    clock.advance(0.1)
+    assert not suspects.any("ip:1") and len(suspects) == 0
+
+
+def test_a_full_suspect_map_forgets_the_least_recently_marked() -> None:
+    clock = FakeClock()
+    suspects = Suspects(ttl=60, clock=clock, max_size=2)
+    suspects.mark("a", "b")
+    suspects.mark("a")
+    suspects.mark("c")
+    assert suspects.any("a") and suspects.any("c") and not suspects.any("b")
+
+
+def test_each_new_chat_offence_restarts_the_quiet_period() -> None:
+    clock = FakeClock()
+    backoff = ChatBackoff(10, 300, violations_to_disconnect=10, clock=clock)
+    backoff.tripped("s")
+    clock.advance(200)
+    backoff.tripped("s")  # timeout until +220; remembered until +520
+    clock.advance(319.9)
+    assert backoff.level("s") == 2
+    clock.advance(0.1)
+    assert backoff.level("s") == 0
