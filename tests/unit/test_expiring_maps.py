@@ -3,7 +3,9 @@ its time on the clock, and a full map forgets the least recently used entry firs
 
 from __future__ import annotations
 
+from signaling.console.throttle import Throttle
 from signaling.door.limits import ChatBackoff, Suspects
+from signaling.room.reports import VerbalWeights, reporter_keys
 from tests.support.room import FakeClock
 
 
@@ -60,3 +62,39 @@ def test_each_new_chat_offence_restarts_the_quiet_period() -> None:
     assert backoff.level("s") == 2
     clock.advance(0.1)
     assert backoff.level("s") == 0
+
+
+def test_a_login_lockout_outlives_the_failure_window_then_is_forgotten() -> None:
+    clock = FakeClock()
+    throttle = Throttle(limit=2, window=60, lockout=300, clock=clock)
+    throttle.failed("x")
+    assert throttle.failed("x")  # locked for 300 s, longer than the window
+    clock.advance(299.9)
+    assert throttle.retry_after("x") > 0
+    clock.advance(0.1)
+    assert throttle.retry_after("x") == 0 and len(throttle._keys) == 0
+
+
+def test_failures_count_within_the_window_and_are_forgotten_after_it() -> None:
+    clock = FakeClock()
+    throttle = Throttle(limit=3, window=60, lockout=30, clock=clock)
+    throttle.failed("x"), throttle.failed("x")
+    clock.advance(59.9)
+    assert throttle.failed("x")  # the first two are still in the window
+    clock.advance(30)
+    throttle.failed("y")
+    clock.advance(60)
+    assert len(throttle._keys) == 0
+
+
+def test_a_reported_person_is_forgotten_a_window_after_the_last_report() -> None:
+    clock = FakeClock()
+    weights = VerbalWeights(window_s=100, clock=clock)
+    weights.add("t", reporter_keys("s_1", "d_1", "1.1.1.1"))
+    clock.advance(50)
+    assert weights.add("t", reporter_keys("s_2", "d_2", "2.2.2.2")) == 2
+    clock.advance(99.9)
+    assert weights.add("u", reporter_keys("s_3", "d_3", "3.3.3.3")) == 1
+    assert "t" in weights._reports
+    clock.advance(0.1)
+    assert "t" not in weights._reports
