@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from signaling.console.throttle import Throttle
 from signaling.door.limits import ChatBackoff, Suspects
+from signaling.room.blocks import Blocks, Identity
 from signaling.room.reports import VerbalWeights, reporter_keys
 from tests.support.room import FakeClock
 
@@ -98,3 +99,34 @@ def test_a_reported_person_is_forgotten_a_window_after_the_last_report() -> None
     assert "t" in weights._reports
     clock.advance(0.1)
     assert "t" not in weights._reports
+
+
+A = Identity("s_a", "d_a", "10.0.0.1")
+B = Identity("s_b", "d_b", "10.0.0.2")
+B_NEW_SESSION = Identity("s_b2", "d_b2", "10.0.0.2")
+
+
+def test_each_part_of_a_block_lives_its_own_time_then_the_blocker_is_forgotten() -> None:
+    clock = FakeClock()
+    blocks = Blocks(ttl_s=1_000, ip_ttl_s=10, clock=clock)
+    blocks.block(A, B)
+    clock.advance(9.9)
+    assert not blocks.allows(A, B_NEW_SESSION)  # same IP, within ip_ttl_s
+    clock.advance(0.1)
+    assert blocks.allows(A, B_NEW_SESSION) and not blocks.allows(A, B)
+    clock.advance(989.9)
+    assert not blocks.allows(B, A)  # either way round
+    clock.advance(0.1)
+    assert blocks.allows(A, B) and len(blocks._by_blocker) == 0
+
+
+def test_blocking_again_restarts_the_block() -> None:
+    clock = FakeClock()
+    blocks = Blocks(ttl_s=100, ip_ttl_s=10, clock=clock)
+    blocks.block(A, B)
+    clock.advance(60)
+    blocks.block(A, B)
+    clock.advance(99.9)
+    assert not blocks.allows(A, B)
+    clock.advance(0.1)
+    assert blocks.allows(A, B)
