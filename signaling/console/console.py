@@ -8,14 +8,14 @@ throttle, queue, casefiles, decisions and dashboard. Endpoints reach it through
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from starlette.requests import HTTPConnection
 
+from duet.clock import SYSTEM_CLOCK
 from moderation import Moderation
 from moderation.records import BanRecord
 from moderation.settings import ModerationSettings
@@ -44,10 +44,6 @@ from signaling.storage.qa import QaStore
 from signaling.storage.qa_actions import Sampler
 from signaling.storage.reports import ReportStore
 from signaling.storage.reviews import ReviewStore
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -85,12 +81,14 @@ class Console:
         moderation: Moderation,
         media: MediaPlane,
         forget_ban: Callable[[BanRecord], Awaitable[None]] | None = None,
-        now: Callable[[], datetime] = utc_now,
+        now: Callable[[], datetime] = SYSTEM_CLOCK.wall,
+        monotonic: Callable[[], float] = SYSTEM_CLOCK.now,
         qa: QaStore | None = None,
     ) -> Console:
         """``enforcer`` removes banned visitors (the one moderation uses); ``forget_ban``
         drops a lifted ban from the shared ban cache (several nodes); ``qa``: the store
-        moderation records automatic actions in (one is made from the settings if not)."""
+        moderation records automatic actions in (one is made from the settings if not).
+        ``now`` and ``monotonic``: the node's clock (:class:`duet.clock.Clock` wall, now)."""
         lobby = enforcer.lobby
         ms = moderation.settings
         if qa is None:
@@ -119,7 +117,7 @@ class Console:
             settings.login_failures_per_ip,
             settings.login_window_s,
             settings.lockout_s,
-            time.monotonic,
+            monotonic,
         )
         return cls(
             settings=settings,

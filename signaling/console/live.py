@@ -6,7 +6,6 @@ Listing is bounded (:data:`MAX_LISTED` visitors); counts cover everyone.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from typing import Any
 
@@ -35,7 +34,7 @@ def online(lobby: Lobby) -> dict[str, Any]:
 def snapshot(lobby: Lobby) -> dict[str, Any]:
     """Connected visitors and their matches (the first :data:`MAX_LISTED`)."""
     now = lobby.clock()
-    wall = time.time()
+    wall = lobby.wall().timestamp()
     visitors = list(lobby.visitors.values())[:MAX_LISTED]
     matches: dict[str, dict[str, Any]] = {}
     for visitor in visitors:

@@ -7,12 +7,12 @@ database the settings name: a rich table, or JSON with ``--json``.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from io import StringIO
 
 from rich.console import Console
 from rich.table import Table
 
+from duet.clock import SYSTEM_CLOCK
 from signaling.config.settings import Settings
 from signaling.console.precision import PrecisionReport, Stratum, precision_report
 
@@ -28,7 +28,7 @@ async def load_report(settings: Settings, days: float) -> PrecisionReport:
         await db.migrate()
         ms = settings.moderation
         store = QaStore(db, AuditLog(db), sampler_of(ms.qa_sample_rate, ms))
-        return await precision_report(store, datetime.now(UTC), days)
+        return await precision_report(store, SYSTEM_CLOCK.wall(), days)
     finally:
         await db.close()
 

@@ -5,15 +5,19 @@ for ``lockout`` seconds; while locked, every login for it is refused, even with 
 password. The same rule applies to names that do not exist, so lockouts do not reveal which
 names are accounts. A successful login clears its name's failures (not its IP's).
 
-Single process: the counts live in this object (bounded: the least recently failed keys
-are forgotten first beyond ``max_keys``); each node of a cluster throttles on its own.
+Single process: the counts live in this object, a ``cachetools.TTLCache`` on the injected
+clock: a key is forgotten ``max(window, lockout)`` after its last failure, when it can no
+longer count or lock; beyond ``max_keys`` the least recently used key goes first (expired
+ones before any). Each node of a cluster throttles on its own.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from cachetools import TTLCache
 
 MAX_KEYS = 50_000
 
@@ -38,7 +42,9 @@ class Throttle:
         self.lockout = lockout
         self.clock = clock
         self.max_keys = max_keys
-        self._keys: OrderedDict[str, _Key] = OrderedDict()
+        self._keys: TTLCache[str, _Key] = TTLCache(
+            maxsize=max_keys, ttl=max(window, lockout), timer=clock
+        )
 
     def retry_after(self, key: str) -> float:
         """Seconds until ``key`` may try again (0: it may now)."""
@@ -50,8 +56,7 @@ class Throttle:
     def failed(self, key: str) -> bool:
         """Count a failure; ``True`` when it locks ``key``."""
         now = self.clock()
-        state = self._keys.pop(key, None) or _Key()
-        self._keys[key] = state  # most recent last
+        state = self._keys.get(key) or _Key()
         while state.failures and state.failures[0] <= now - self.window:
             state.failures.popleft()
         state.failures.append(now)
@@ -59,8 +64,7 @@ class Throttle:
         if locked:
             state.locked_until = now + self.lockout
             state.failures.clear()
-        while len(self._keys) > self.max_keys:
-            self._keys.popitem(last=False)
+        self._keys[key] = state  # most recent; kept ``max(window, lockout)`` from now
         return locked
 
     def succeeded(self, key: str) -> None:

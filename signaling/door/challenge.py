@@ -19,7 +19,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from altcha.v1 import (
@@ -30,6 +30,7 @@ from altcha.v1 import (
     verify_solution,
 )
 
+from duet.clock import SYSTEM_CLOCK
 from signaling.config.door import ChallengeSettings
 from signaling.config.keys import as_keys
 from signaling.protocol.errors import CodedError
@@ -64,7 +65,7 @@ class Challenges:
         self,
         settings: ChallengeSettings,
         secret: str | Sequence[str],
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Callable[[], datetime] = SYSTEM_CLOCK.wall,
         max_remembered: int = 200_000,
     ) -> None:
         self.settings = settings

@@ -8,13 +8,13 @@ tripped a connect, join or next limit) get the harder challenge (:class:`Suspect
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from duet.clock import SYSTEM_CLOCK
 from signaling.config.door import DoorSettings
 from signaling.door.challenge import ChallengeFailed, Challenges
 from signaling.door.limits import RateLimits, Suspects, device_key, ip_key
@@ -64,10 +64,12 @@ class Door:
         limits: RateLimits,
         submit: Callable[[Callable[[], Awaitable[None]]], None] | None = None,
         records: SessionRecords | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        wall: Callable[[], float] = time.time,
+        clock: Callable[[], float] = SYSTEM_CLOCK.now,
+        wall: Callable[[], float] = lambda: SYSTEM_CLOCK.wall().timestamp(),
     ) -> None:
-        """``submit`` runs a storage write in the background (the node's writer)."""
+        """``submit`` runs a storage write in the background (the node's writer).
+        ``clock``: monotonic seconds; ``wall``: POSIX seconds (token expiry, birth year),
+        both from the node's :class:`duet.clock.Clock`."""
         self.settings = settings
         self.limits = limits
         self.challenges = Challenges(

@@ -17,16 +17,16 @@ wall clock (its own).
 from __future__ import annotations
 
 import ipaddress
-import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from cachetools import TLRUCache, TTLCache
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
+from duet.clock import SYSTEM_CLOCK
 from signaling.config.door import LimitSettings
 
 LimitName = Literal[
@@ -55,8 +55,16 @@ def limit_storage(redis_url: str = "") -> Storage:
 class RateLimits:
     """``await hit(name, key)``: count one event against limit ``name`` for ``key``."""
 
-    def __init__(self, settings: LimitSettings, storage: Storage | None = None) -> None:
+    def __init__(
+        self,
+        settings: LimitSettings,
+        storage: Storage | None = None,
+        wall: Callable[[], float] = lambda: SYSTEM_CLOCK.wall().timestamp(),
+    ) -> None:
+        """``wall``: POSIX seconds, to turn a window's reset time into a wait; it must be
+        the real wall clock, which the ``limits`` package reads itself."""
         self.settings = settings
+        self.wall = wall
         self.storage = storage if storage is not None else limit_storage()
         self._limiter = SlidingWindowCounterRateLimiter(self.storage)
         self._items: dict[LimitName, RateLimitItem] = {
@@ -90,7 +98,7 @@ class RateLimits:
     async def retry_after(self, name: LimitName, key: str) -> int:
         """Whole seconds until ``key`` may try ``name`` again (at least 1)."""
         stats = await self._limiter.get_window_stats(self._items[name], name, key)
-        return max(1, int(stats.reset_time - time.time() + 0.999))
+        return max(1, int(stats.reset_time - self.wall() + 0.999))
 
 
 @dataclass
@@ -131,7 +139,15 @@ class ChatBackoff:
         self.violations_to_disconnect = violations_to_disconnect
         self.clock = clock
         self.max_keys = max_keys
-        self._offences: OrderedDict[str, _Offence] = OrderedDict()
+        # An offence is forgotten once quiet for ``max_s`` after its timeout ended (its
+        # time to use, set each time it is stored); beyond ``max_keys`` the least recently
+        # offending key goes first (a flood of new keys can only reset old, quiet levels).
+        self._offences: TLRUCache[str, _Offence] = TLRUCache(
+            maxsize=max_keys, ttu=self._forgotten_at, timer=clock
+        )
+
+    def _forgotten_at(self, key: str, offence: _Offence, now: float) -> float:
+        return max(offence.last, offence.until, now) + self.max_s
 
     def check(self, key: str) -> BackoffResult:
         """Whether a message of ``key`` may go now. A message during a timeout is refused
@@ -144,11 +160,7 @@ class ChatBackoff:
 
     def tripped(self, key: str) -> BackoffResult:
         """The rate limit refused a message of ``key``: start the next, longer timeout."""
-        self._prune()
-        offence = self._offences.pop(key, None) or _Offence()
-        self._offences[key] = offence
-        while len(self._offences) > self.max_keys:
-            self._offences.popitem(last=False)
+        offence = self._offences.get(key) or _Offence()
         return self._violate(key, offence, self.clock(), start_timeout=True)
 
     def _violate(
@@ -156,10 +168,10 @@ class ChatBackoff:
     ) -> BackoffResult:
         offence.violations += 1
         offence.last = now
-        self._offences.move_to_end(key)
         if start_timeout:
             offence.until = now + min(self.max_s, self.base_s * 2**offence.level)
             offence.level += 1
+        self._offences[key] = offence  # (re)stored: most recent, quiet period from now
         if offence.violations >= self.violations_to_disconnect:
             return BackoffResult("disconnect")
         return BackoffResult("timeout", max(0.0, offence.until - now))
@@ -171,15 +183,6 @@ class ChatBackoff:
     def __len__(self) -> int:
         return len(self._offences)
 
-    def _prune(self) -> None:
-        """Forget offences quiet for ``max_s`` after their timeout ended (oldest first)."""
-        now = self.clock()
-        while self._offences:
-            key, offence = next(iter(self._offences.items()))
-            if now - max(offence.last, offence.until) < self.max_s:
-                return
-            del self._offences[key]
-
 
 class Suspects:
     """Keys (``ip:...``, ``device:...``) that behaved like bots, for ``ttl`` seconds."""
@@ -188,32 +191,26 @@ class Suspects:
         self.ttl = ttl
         self.clock = clock
         self.max_size = max_size
-        self._until: OrderedDict[str, float] = OrderedDict()
+        # Marked keys for ``ttl`` seconds of the injected clock; beyond ``max_size`` the
+        # least recently marked key is forgotten first (it only eases a challenge).
+        self._marked: TTLCache[str, bool] = TTLCache(maxsize=max_size, ttl=ttl, timer=clock)
         self.marked = 0
         """Times a key was marked (for metrics)."""
 
     def mark(self, *keys: str | None) -> None:
-        now = self.clock()
-        self._prune(now)
         for key in keys:
             if key is None:
                 continue
             self.marked += 1
-            self._until.pop(key, None)
-            self._until[key] = now + self.ttl
-        while len(self._until) > self.max_size:
-            self._until.popitem(last=False)
+            self._marked.pop(key, None)  # marked again: most recent, ``ttl`` from now
+            self._marked[key] = True
 
     def any(self, *keys: str | None) -> bool:
-        self._prune(self.clock())
-        return any(key is not None and key in self._until for key in keys)
+        return any(key is not None and key in self._marked for key in keys)
 
     def __len__(self) -> int:
-        return len(self._until)
-
-    def _prune(self, now: float) -> None:
-        while self._until and next(iter(self._until.values())) <= now:
-            self._until.popitem(last=False)
+        self._marked.expire()
+        return len(self._marked)
 
 
 def ip_key(ip: str) -> str:

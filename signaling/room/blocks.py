@@ -5,16 +5,20 @@ blocker is remembered by its session and device (never by its IP, which would sh
 everyone behind the blocker's NAT). The IP part of a block lasts ``ip_ttl_s`` only, since
 others may share the blocked person's address; session and device parts last ``ttl_s``.
 
-Single process, in memory: the source of truth is :attr:`Blocks._by_blocker`. Bounded:
-``max_per_blocker`` blocks per blocker identifier (oldest dropped), ``max_blockers``
-blocker identifiers (least recently blocking dropped), and expired entries pruned.
+Single process, in memory: the source of truth is :attr:`Blocks._by_blocker`, cachetools
+maps on the injected clock. Each block lives its own time (``TLRUCache``: ``ttl_s`` or
+``ip_ttl_s``); a blocker identifier is forgotten when its newest block has expired
+(``TTLCache`` of the longer time, refreshed by each block). Bounded: ``max_per_blocker``
+blocks per blocker identifier (oldest block dropped first), ``max_blockers`` blocker
+identifiers (least recently used dropped first); expired entries always go before any.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from cachetools import TLRUCache, TTLCache
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,9 @@ class Blocks:
         self.clock = clock
         self.max_per_blocker = max_per_blocker
         self.max_blockers = max_blockers
-        self._by_blocker: OrderedDict[str, OrderedDict[str, float]] = OrderedDict()
+        self._by_blocker: TTLCache[str, TLRUCache[str, float]] = TTLCache(
+            maxsize=max_blockers, ttl=max(ttl_s, ip_ttl_s), timer=clock
+        )
         self.count = 0
         """Blocks recorded (for metrics)."""
 
@@ -59,37 +65,31 @@ class Blocks:
         now = self.clock()
         self.count += 1
         for key in blocker.blocker_keys():
-            entries = self._by_blocker.pop(key, None) or OrderedDict()
-            self._by_blocker[key] = entries
+            entries = self._by_blocker.pop(key, None)
+            if entries is None:
+                entries = TLRUCache(maxsize=self.max_per_blocker, ttu=_until, timer=self.clock)
             for target in blocked.blocked_keys():
                 ttl = self.ip_ttl_s if target.startswith("i:") else self.ttl_s
-                entries.pop(target, None)
+                entries.pop(target, None)  # blocked again: newest, its time from now
                 entries[target] = now + ttl
-            while len(entries) > self.max_per_blocker:
-                entries.popitem(last=False)
-        while len(self._by_blocker) > self.max_blockers:
-            self._by_blocker.popitem(last=False)
+            self._by_blocker[key] = entries  # most recent; kept while its newest block lasts
 
     def allows(self, a: Identity, b: Identity) -> bool:
         """Whether ``a`` and ``b`` may be matched (neither blocked the other)."""
-        now = self.clock()
-        return not (
-            self._blocked(a, b.blocked_keys(), now) or self._blocked(b, a.blocked_keys(), now)
-        )
+        return not (self._blocked(a, b.blocked_keys()) or self._blocked(b, a.blocked_keys()))
 
-    def _blocked(self, blocker: Identity, targets: Sequence[str], now: float) -> bool:
+    def _blocked(self, blocker: Identity, targets: Sequence[str]) -> bool:
         for key in blocker.blocker_keys():
             entries = self._by_blocker.get(key)
-            if not entries:
-                continue
-            for target in targets:
-                until = entries.get(target)
-                if until is None:
-                    continue
-                if until > now:
-                    return True
-                del entries[target]
+            if entries is not None and any(target in entries for target in targets):
+                return True
         return False
 
     def __len__(self) -> int:
-        return sum(len(entries) for entries in self._by_blocker.values())
+        """Blocks held (expired ones not yet dropped included)."""
+        return sum(len(entries) for entries in list(self._by_blocker.values()))
+
+
+def _until(target: str, until: float, now: float) -> float:
+    """A block's time to use is its end, stored as its value."""
+    return until

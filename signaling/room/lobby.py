@@ -20,9 +20,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 from pyee.asyncio import AsyncIOEventEmitter
 
+from duet.clock import SYSTEM_CLOCK
 from duet.tasks import TaskSet
 from moderation import Moderation, Subject
 from sfu.plane import MediaPlane
@@ -88,14 +90,16 @@ class Lobby(AsyncIOEventEmitter):
         matches: MatchStore,
         writer: BackgroundWriter,
         clock: Callable[[], float],
+        wall: Callable[[], datetime] = SYSTEM_CLOCK.wall,
         keys: KeyRing | None = None,
         pace: Pace | None = None,
         crossing: Callable[[Lobby], Crossing] | None = None,
         moderation: Callable[[Lobby], Moderation] | None = None,
         reports: Callable[[Lobby], ReportDesk] | None = None,
     ) -> None:
-        """``keys``: the node's key ring (resume tokens); ``None``: a random key for this
-        lobby only (tests). ``pace``: per-visitor rate limits (``None``: unlimited).
+        """``clock``, ``wall``: the node clock's monotonic seconds and UTC wall time (match
+        dates). ``keys``: the node's key ring (resume tokens); ``None``: a random key for
+        this lobby only (tests). ``pace``: per-visitor rate limits (``None``: unlimited).
         ``crossing``: several nodes: builds, from this lobby, the side through which
         matching, blocks and partners on other nodes go (Redis); ``None``: one node.
         ``moderation`` then ``reports``: build, from this lobby, what checks chat and
@@ -108,7 +112,7 @@ class Lobby(AsyncIOEventEmitter):
         self.wiring = Wiring(media)
         self.matches = matches
         self.writer = writer
-        self.clock = clock
+        self.clock, self.wall = clock, wall
         self.visitors: dict[str, Visitor] = {}
         self.keys = keys or KeyRing.ephemeral()
         self._secret = self.keys.raw[0]

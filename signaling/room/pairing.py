@@ -13,7 +13,6 @@ import asyncio
 import logging
 import secrets
 from collections import deque
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from signaling.protocol import MatchedEvent, MediaEvent, PartnerLeftEvent, QueuedEvent
@@ -94,7 +93,7 @@ def start_match(
         mode=a.mode,
         a=a,
         b=b,
-        started_at=datetime.now(UTC),
+        started_at=lobby.wall(),
         started_clock=lobby.clock(),
         lines=deque(maxlen=max(1, lobby.settings.reports.attached_messages)),
     )
@@ -166,7 +165,7 @@ def end_match(
         lobby.shared.parted(match.a.id, match.b.id)
     else:
         lobby.matchmaker.parted(match.a.id, match.b.id)
-    ended = datetime.now(UTC)
+    ended = lobby.wall()
     lobby.writer.submit(lambda: lobby.matches.ended(match.id, reason, ended))
     lobby.emit("match_ended", match, reason)
     logger.info("match ended", extra={"match": match.id, "visitor": by.id, "reason": reason})

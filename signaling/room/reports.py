@@ -19,12 +19,14 @@ from __future__ import annotations
 import ipaddress
 import logging
 import secrets
-from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from cachetools import TTLCache
+
+from duet.clock import SYSTEM_CLOCK
 from duet.tasks import TaskSet
 from moderation import Subject
 from moderation.shared import SharedWeights
@@ -82,10 +84,12 @@ class MemoryReportSink:
 
     reports: dict[str, StoredReport] = field(default_factory=dict)
     max_reports: int = 10_000
+    wall: Callable[[], datetime] = SYSTEM_CLOCK.wall
+    """The wall clock reports are dated by (UTC)."""
 
     async def file_report(self, filing: Filing) -> str:
         report_id = "rp_" + secrets.token_hex(8)
-        self.reports[report_id] = StoredReport(report_id, filing, datetime.now(UTC))
+        self.reports[report_id] = StoredReport(report_id, filing, self.wall())
         while len(self.reports) > self.max_reports:
             del self.reports[next(iter(self.reports))]
         return report_id
@@ -111,7 +115,11 @@ Reporter = tuple[str, ...]
 
 
 class VerbalWeights:
-    """Distinct reporters per reported person within a window (bounded)."""
+    """Distinct reporters per reported person within a window (bounded).
+
+    A ``cachetools.TTLCache`` on the injected clock: a person is forgotten ``window_s``
+    after the last report about them (every report is then out of the window); beyond
+    ``max_targets`` the least recently reported person goes first (expired ones before)."""
 
     def __init__(
         self, window_s: float, clock: Callable[[], float], max_targets: int = 100_000
@@ -119,7 +127,9 @@ class VerbalWeights:
         self.window_s = window_s
         self.clock = clock
         self.max_targets = max_targets
-        self._reports: OrderedDict[str, list[tuple[float, Reporter]]] = OrderedDict()
+        self._reports: TTLCache[str, list[tuple[float, Reporter]]] = TTLCache(
+            maxsize=max_targets, ttl=window_s, timer=clock
+        )
 
     def add(self, target: str, reporter: Reporter) -> int:
         """Record a report about ``target``; returns the distinct reporters in the window
@@ -128,9 +138,7 @@ class VerbalWeights:
         entries = [e for e in self._reports.pop(target, []) if e[0] > now - self.window_s]
         if not any(set(reporter) & set(earlier) for _, earlier in entries):
             entries.append((now, reporter))
-        self._reports[target] = entries
-        while len(self._reports) > self.max_targets:
-            self._reports.popitem(last=False)
+        self._reports[target] = entries  # most recent; kept ``window_s`` from now
         return len(entries)
 
     def forget(self, target: str) -> None:

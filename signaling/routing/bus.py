@@ -24,6 +24,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from duet.clock import SYSTEM_CLOCK
 from duet.tasks import TaskSet
 
 logger = logging.getLogger(__name__)
@@ -46,10 +47,12 @@ class NodeBus:
         handler: Handler | None = None,
         watched: Callable[[], set[str]] = set,
         dead_handlers: Sequence[DeadHandler] = (),
+        sleep: Callable[[float], Awaitable[None]] = SYSTEM_CLOCK.sleep,
     ) -> None:
         """``handler`` receives every message sent to this node; ``watched``: the other
         nodes this node's visitors depend on; ``dead_handlers`` run once when one of those
-        stops beating."""
+        stops beating. ``sleep``: the node clock's (:meth:`duet.clock.Clock.sleep`)."""
+        self.sleep = sleep
         self.redis = redis
         self.node = node
         self.prefix = prefix
@@ -135,7 +138,7 @@ class NodeBus:
                 item = await self._pubsub.get_message(timeout=1.0)
             except (ConnectionError, OSError) as exc:
                 logger.error("bus subscription lost (%s); retrying", exc)
-                await asyncio.sleep(1.0)
+                await self.sleep(1.0)
                 continue
             if item is None or item.get("type") != "message":
                 continue
@@ -157,7 +160,7 @@ class NodeBus:
 
     async def _beat(self) -> None:
         while True:
-            await asyncio.sleep(self.beat)
+            await self.sleep(self.beat)
             try:
                 await self._heartbeat()
                 await self._find_dead()

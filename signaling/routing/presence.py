@@ -13,12 +13,12 @@
 from __future__ import annotations
 
 import json
-import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
 
+from duet.clock import SYSTEM_CLOCK, Clock
 from moderation.records import BanRecord
 
 MAX_CACHE_S = 3600
@@ -69,7 +69,16 @@ def _decode(data: bytes | str) -> BanRecord:
 
 
 class Presence:
-    def __init__(self, redis: Redis, node: str, prefix: str = "duet:", ttl: float = 5.0) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        node: str,
+        prefix: str = "duet:",
+        ttl: float = 5.0,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        """``clock``: wall time for arrival dates and ban expiry (the node's clock)."""
+        self.clock = clock
         self.redis = redis
         self.node = node
         self.prefix = prefix
@@ -81,7 +90,9 @@ class Presence:
 
     async def arrived(self, visitor: str, ip: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.key, visitor, json.dumps({"ip": ip, "since": time.time()}))
+            pipe.hset(
+                self.key, visitor, json.dumps({"ip": ip, "since": self.clock.wall().timestamp()})
+            )
             pipe.pexpire(self.key, int(self.ttl * 1000))
             await pipe.execute()
 
@@ -108,7 +119,7 @@ class Presence:
     # --- ban cache ----------------------------------------------------------------------
 
     async def cache_ban(self, ban: BanRecord) -> None:
-        ttl = min(MAX_CACHE_S, (ban.until - datetime.now(UTC)).total_seconds())
+        ttl = min(MAX_CACHE_S, (ban.until - self.clock.wall()).total_seconds())
         if ttl <= 0:
             return
         data = _encode(ban)
@@ -126,7 +137,7 @@ class Presence:
         for value in await self.redis.mget(keys):
             if value is not None:
                 ban = _decode(value)
-                if ban.until > datetime.now(UTC):
+                if ban.until > self.clock.wall():
                     return ban
         return None
 

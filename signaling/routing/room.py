@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 
+from duet.clock import SYSTEM_CLOCK, Clock
 from duet.tasks import TaskSet
 from moderation import Subject
 from signaling.protocol import QueuedEvent
@@ -64,8 +65,10 @@ class SharedRoom:
         bus_redis: Redis,
         block_ttl_s: float,
         block_ip_ttl_s: float,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        """``bus_redis``: a Redis client of its own for the node bus (it subscribes)."""
+        """``bus_redis``: a Redis client of its own for the node bus (it subscribes);
+        ``clock``: the node's clock (refresh pauses, presence and ban-cache times)."""
         self.lobby = lobby
         self.matchmaker = matchmaker
         self.node = matchmaker.node
@@ -75,8 +78,10 @@ class SharedRoom:
             handler=self.on_message,
             watched=lobby.remote.nodes,
             dead_handlers=[lobby.remote.node_died],
+            sleep=clock.sleep,
         )
-        self.presence = Presence(matchmaker.redis, self.node, prefix=matchmaker.prefix)
+        self.presence = Presence(matchmaker.redis, self.node, prefix=matchmaker.prefix, clock=clock)
+        self.clock = clock
         self.block_ttl_s = block_ttl_s
         self.block_ip_ttl_s = block_ip_ttl_s
         self.waiting: dict[str, int] = {}
@@ -363,4 +368,4 @@ class SharedRoom:
                 self.online = await self.presence.online(await self.bus.nodes())
             except (ConnectionError, OSError) as exc:
                 logger.warning("could not read the shared queues: %s", exc)
-            await asyncio.sleep(1.0)
+            await self.clock.sleep(1.0)

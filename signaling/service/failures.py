@@ -9,10 +9,11 @@ that raised it), with the number of repeats left out since the last record.
 from __future__ import annotations
 
 import logging
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from duet.clock import SYSTEM_CLOCK
 
 
 @dataclass
@@ -28,7 +29,7 @@ class FailureLog:
         self,
         logger: logging.Logger,
         interval_s: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = SYSTEM_CLOCK.now,
         max_kinds: int = 1000,
     ) -> None:
         self.logger = logger

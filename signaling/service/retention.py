@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from duet.clock import SYSTEM_CLOCK
 from signaling.config.door import RetentionSettings
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ class RetentionJob:
     matches: Purge | None = None
     sessions: Purge | None = None
     chat_attachments: Purge | None = None
+    sleep: Callable[[float], Awaitable[None]] = SYSTEM_CLOCK.sleep
+    """Waits between purges (:meth:`duet.clock.Clock.sleep`)."""
     purged: dict[str, int] = field(default_factory=dict)
     """Records deleted so far, by kind (for metrics)."""
     _task: asyncio.Task[None] | None = None
@@ -79,4 +82,4 @@ class RetentionJob:
     async def _loop(self) -> None:
         while True:
             await self.run_once()
-            await asyncio.sleep(self.settings.interval_s)
+            await self.sleep(self.settings.interval_s)

@@ -11,16 +11,14 @@ application's lifespan.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
 
+from duet.clock import SYSTEM_CLOCK, Clock
 from moderation import Moderation
-from moderation.clock import utc_now
 from moderation.service import ModerationDown
 from moderation.shared import SharedBudget, SharedStrikes, SharedWeights
 from moderation.stream import StreamChecker
@@ -97,18 +95,21 @@ class Services:
     shared: SharedRoom | None = None
     keys: KeyRing = field(default_factory=KeyRing.ephemeral)
     """The node's secret keys (:mod:`signaling.config.keys`)."""
+    clock: Clock = SYSTEM_CLOCK
+    """The node's one clock (:mod:`duet.clock`): every part built here takes its time."""
 
     @classmethod
-    def build(cls, settings: Settings) -> Services:
+    def build(cls, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Services:
+        """``clock``: the one source of time of everything built here (tests: a fake)."""
         db = Database(settings.database_url)
-        audit = AuditLog(db)
+        audit = AuditLog(db, now=clock.wall)
         keys = key_ring(settings)
         secret = keys.raw
         media = media_plane(settings, keys)
         writer = BackgroundWriter()
         match_store = MatchStore(db)
-        clock = time.monotonic
-        limits = RateLimits(settings.limits, limit_storage(settings.redis_url))
+        wall_s = lambda: clock.wall().timestamp()  # noqa: E731 -- POSIX seconds
+        limits = RateLimits(settings.limits, limit_storage(settings.redis_url), wall=wall_s)
         session_store = VisitorSessionStore(db)
         door = Door(
             settings.door,
@@ -116,11 +117,12 @@ class Services:
             limits,
             submit=writer.submit,
             records=session_store,
-            clock=clock,
+            clock=clock.now,
+            wall=wall_s,
         )
         lm = settings.limits
         backoff = ChatBackoff(
-            lm.chat_timeout_s, lm.chat_timeout_max_s, lm.chat_violations_to_disconnect, clock
+            lm.chat_timeout_s, lm.chat_timeout_max_s, lm.chat_violations_to_disconnect, clock.now
         )
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         appeals = Appeals(
@@ -128,7 +130,7 @@ class Services:
             BanStore(db),
             AppealStore(db),
             settings.admin.appeal_max_length,
-            utc_now,
+            clock.wall,
         )
         ms = settings.moderation
         qa = QaStore(db, audit, sampler_of(ms.qa_sample_rate, ms))
@@ -148,10 +150,11 @@ class Services:
             media,
             match_store,
             writer,
-            clock=clock,
+            clock=clock.now,
+            wall=clock.wall,
             keys=keys,
             pace=Pace(limits, backoff, door.suspect),
-            crossing=None if redis is None else _shared_room(settings, redis),
+            crossing=None if redis is None else _shared_room(settings, redis, clock),
             moderation=screening.moderation,
             reports=screening.reports,
         )
@@ -164,7 +167,8 @@ class Services:
         assert enforcer is not None and gate is not None
         retention = RetentionJob(
             settings.retention,
-            now=lambda: datetime.now(UTC),
+            now=clock.wall,
+            sleep=clock.sleep,
             matches=match_store.purge_ended,
             sessions=session_store.purge_expired,
             chat_attachments=report_store.purge_transcripts,
@@ -185,6 +189,8 @@ class Services:
             moderation,
             media,
             forget_ban=None if shared is None else shared.presence.forget_ban,
+            now=clock.wall,
+            monotonic=clock.now,
             qa=qa,
         )
         metrics.watch_qa(console.precision)
@@ -206,6 +212,7 @@ class Services:
             redis=redis,
             shared=shared,
             keys=keys,
+            clock=clock,
         )
 
     async def start(self) -> None:
@@ -273,7 +280,7 @@ class _Screening:
     report_store: ReportStore
     moderation_store: SqlModerationStore
     redis: Redis | None
-    clock: Callable[[], float]
+    clock: Clock
     enforcer: LobbyEnforcer | None = None
     gate: LobbyVideoGate | None = None
 
@@ -300,6 +307,7 @@ class _Screening:
             ),
             gate=self.gate,
             clips=self.media,
+            clock=self.clock,
         )
         if redis is not None:
             # Strikes follow a person to any node.
@@ -312,7 +320,7 @@ class _Screening:
             settings.reports,
             self.report_store,
             lobby.moderation,
-            self.clock,
+            self.clock.now,
             live_video=lobby.sends_video,
             # Report weights follow a person to any node.
             shared_weights=None
@@ -321,7 +329,7 @@ class _Screening:
         )
 
 
-def _shared_room(settings: Settings, redis: Redis) -> Callable[[Lobby], SharedRoom]:
+def _shared_room(settings: Settings, redis: Redis, clock: Clock) -> Callable[[Lobby], SharedRoom]:
     """Several nodes: the lobby's side over Redis (matching, node bus), built from it."""
 
     def build(lobby: Lobby) -> SharedRoom:
@@ -337,6 +345,7 @@ def _shared_room(settings: Settings, redis: Redis) -> Callable[[Lobby], SharedRo
             Redis.from_url(settings.redis_url),
             block_ttl_s=settings.blocks.ttl_s,
             block_ip_ttl_s=settings.blocks.ip_ttl_s,
+            clock=clock,
         )
 
     return build

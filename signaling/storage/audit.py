@@ -26,13 +26,14 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from duet.clock import SYSTEM_CLOCK
 from signaling.storage.db import Database, utc
 from signaling.storage.tables import AuditRow
 
@@ -170,12 +171,9 @@ class AuditTransaction:
         return AuditEntry(seq, at, actor, action, target, reason, data, prev, digest)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class AuditLog:
-    def __init__(self, db: Database, now: Callable[[], datetime] = _now) -> None:
+    def __init__(self, db: Database, now: Callable[[], datetime] = SYSTEM_CLOCK.wall) -> None:
+        """``now``: the node's wall clock (:meth:`duet.clock.Clock.wall`, UTC)."""
         self.db = db
         self.now = now
         self._lock = asyncio.Lock()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, get_args
 
 from sqlalchemy import Text, cast, or_, select, update
@@ -175,7 +175,7 @@ class ReportStore:
         ]
         row = ReportRow(
             id="rp_" + secrets.token_hex(8),
-            created_at=utc(now or datetime.now(UTC)),
+            created_at=utc(now or self.audit.now()),
             reporter_visitor=report.reporter_visitor,
             reporter_ip=report.reporter_ip[:64],
             reporter_session=report.reporter_session,
@@ -223,7 +223,7 @@ class ReportStore:
         final: Literal["actioned", "dismissed"] = status
 
         async def work(tx: AuditTransaction) -> None:
-            now = datetime.now(UTC)
+            now = self.audit.now()
             if await self.decide(tx, report_id, final, SYSTEM_MODERATION, note, now):
                 await tx.append(SYSTEM_MODERATION, f"report.{final}", f"report:{report_id}", note)
 

@@ -7,8 +7,6 @@ asks. Without a genuine session: 401 ``session_required``.
 
 from __future__ import annotations
 
-import time
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -24,5 +22,5 @@ async def ice_servers(request: Request) -> JSONResponse:
     if door.verify(token) is None:
         raise ApiError(401, "session_required", "get a session first (POST /api/session)")
     ip = request.client.host if request.client else ""
-    body = services.ice.for_browser(ip, now=time.time())
+    body = services.ice.for_browser(ip, now=services.clock.wall().timestamp())
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
