@@ -1,5 +1,7 @@
-"""Boundaries parsed with pydantic: the ALTCHA payload (``door.challenge.AltchaPayload``).
-Bad input still gets the door's coded error (``challenge_invalid``) with a clear reason."""
+"""Boundaries parsed with pydantic: the ALTCHA payload (``door.challenge.AltchaPayload``) and
+the session request (``door.request.SessionRequest``).
+Bad input still gets the door's coded errors (``challenge_invalid``, ``bad_request``, ``refused``)
+with a clear reason, the first in a fixed order."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import pytest
 
 from signaling.config.door import ChallengeSettings
 from signaling.door.challenge import ChallengeFailed, Challenges, solve
+from signaling.door.request import SessionRequest, SessionRules
+from signaling.door.sessions import SessionRefused
 
 EASY = ChallengeSettings(max_number=500, suspect_max_number=1_000, expires_s=60)
 
@@ -60,3 +64,62 @@ def test_only_sha256_is_accepted() -> None:
 @pytest.mark.parametrize("payload", [[], "not base64!", 5, base64.b64encode(b"[1]").decode()])
 def test_a_payload_that_is_not_an_object_is_garbled(payload: object) -> None:
     assert "garbled" in _refusal(Challenges(EASY, "secret"), payload)
+
+
+# --- the session request (door.request.SessionRequest) ---------------------------------
+
+RULES = SessionRules(
+    refused=lambda device: device == "refused_device_0001",
+    name_max_length=20,
+    year=2030,
+    min_age=18,
+)
+GOOD = {"device": "good_device_00001", "birth_year": 1990, "adult": True, "altcha": "x"}
+
+
+def _session_refusal(body: object) -> tuple[str, str]:
+    with pytest.raises(SessionRefused) as refused:
+        SessionRequest.model_validate(body, context=RULES)
+    return refused.value.code, refused.value.message
+
+
+def test_a_good_session_request_is_parsed_with_its_age_outcome() -> None:
+    request = SessionRequest.model_validate({**GOOD, "name": "  Ada   L "}, context=RULES)
+    assert (request.device, request.name, request.altcha) == ("good_device_00001", "Ada L", "x")
+    assert request.old_enough
+    young = SessionRequest.model_validate({**GOOD, "birth_year": 2013}, context=RULES)
+    assert not young.old_enough  # well-formed: the door refuses it as underage
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ([], "send a JSON object"),
+        ({**GOOD, "admin": True, "device": "short"}, "unknown fields: ['admin']"),
+        ({**GOOD, "device": None}, "device must be 16-64 letters, digits, '-' or '_'"),
+        ({"birth_year": 1990, "adult": True}, "device must be 16-64 letters, digits, '-' or '_'"),
+        (
+            {**GOOD, "name": "<b>"},
+            "display name may contain letters, digits, spaces and _ . ' - only",
+        ),
+        ({**GOOD, "birth_year": "1990"}, "birth_year must be a whole number"),
+        ({**GOOD, "birth_year": True}, "birth_year must be a whole number"),
+        ({"device": "good_device_00001"}, "birth_year must be a whole number"),
+        ({**GOOD, "birth_year": 1800}, "birth_year is not a plausible year"),
+        ({**GOOD, "adult": 1}, "confirm that you are old enough (adult: true)"),
+        (
+            {**GOOD, "adult": None, "name": "<b>"},
+            "display name may contain letters, digits, spaces and _ . ' - only",
+        ),
+    ],
+)
+def test_a_bad_session_request_gets_the_first_refusal_in_a_fixed_order(
+    body: object, message: str
+) -> None:
+    assert _session_refusal(body) == ("bad_request", message)
+
+
+def test_a_refused_device_is_told_so_before_its_other_mistakes() -> None:
+    body = {**GOOD, "device": "refused_device_0001", "name": "<b>", "adult": False}
+    assert _session_refusal(body)[0] == "refused"
+    assert _session_refusal({**body, "device": "bad"})[0] == "bad_request"
