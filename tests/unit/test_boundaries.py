@@ -1,5 +1,5 @@
 """Boundaries parsed with pydantic: the ALTCHA payload (``door.challenge.AltchaPayload``) and
-the session request (``door.request.SessionRequest``).
+the session request (``door.request.SessionRequest``), node bus messages (``routing.messages``).
 Bad input still gets the door's coded errors (``challenge_invalid``, ``bad_request``, ``refused``)
 with a clear reason, the first in a fixed order."""
 
@@ -15,6 +15,17 @@ from signaling.config.door import ChallengeSettings
 from signaling.door.challenge import ChallengeFailed, Challenges, solve
 from signaling.door.request import SessionRequest, SessionRules
 from signaling.door.sessions import SessionRefused
+from signaling.routing.messages import (
+    Ended,
+    Offer,
+    Relayed,
+    Reply,
+    Report,
+    Requeue,
+    Rewire,
+    VideoOpen,
+    parse,
+)
 
 EASY = ChallengeSettings(max_number=500, suspect_max_number=1_000, expires_s=60)
 
@@ -123,3 +134,44 @@ def test_a_refused_device_is_told_so_before_its_other_mistakes() -> None:
     body = {**GOOD, "device": "refused_device_0001", "name": "<b>", "adult": False}
     assert _session_refusal(body)[0] == "refused"
     assert _session_refusal({**body, "device": "bad"})[0] == "bad_request"
+
+
+# --- node bus messages (routing.messages: a union discriminated by ``kind``) -----------
+
+
+def test_each_bus_message_kind_parses_to_its_model() -> None:
+    offer = parse({"kind": "offer", "to": "v_1", "match": "m_1", "mode": "video", "from": {}})
+    assert isinstance(offer, Offer) and (offer.to, offer.match, offer.mode) == (
+        "v_1",
+        "m_1",
+        "video",
+    )
+    reply = parse({"kind": "reply", "match": "m_1", "accepted": True, "visitor": {"id": "v_2"}})
+    assert isinstance(reply, Reply) and reply.accepted and reply.visitor == {"id": "v_2"}
+    ended = parse({"kind": "ended", "to": "v_1", "match": "m_1"})
+    assert isinstance(ended, Ended) and ended.reason == "left"
+    event = parse({"kind": "event", "to": "v_1", "match": "m_1", "event": {"type": "typing"}})
+    assert isinstance(event, Relayed) and event.event == {"type": "typing"}
+    opened = parse({"kind": "video_open", "to": "v_1", "match": "m_1", "keyframe": 3})
+    assert isinstance(opened, VideoOpen) and opened.keyframe == 3
+    assert isinstance(parse({"kind": "rewire", "to": "v_1", "match": "m_1"}), Rewire)
+    assert isinstance(parse({"kind": "requeue", "to": "v_1"}), Requeue)
+    report = parse({"kind": "report", "to": "v_1", "filing": {"a": 1}, "reporter": {}})
+    assert isinstance(report, Report) and report.filing == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        [],
+        {},
+        {"kind": "launch"},
+        {"kind": "event", "to": "v_1", "match": "m_1", "event": "chat"},
+        {"kind": "event", "to": "v_1", "match": "m_1"},
+        {"kind": "video_open", "to": "v_1", "keyframe": "3"},
+        {"kind": "reply", "match": "m_1", "accepted": "yes"},
+        {"kind": "ended", "to": 5, "match": "m_1"},
+    ],
+)
+def test_a_bus_message_that_fits_no_kind_is_refused_whole(message: object) -> None:
+    assert parse(message) is None
