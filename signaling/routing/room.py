@@ -38,7 +38,7 @@ from duet.tasks import TaskSet
 from moderation import Subject
 from signaling.protocol import QueuedEvent
 from signaling.room.blocks import Identity
-from signaling.room.remote import RemoteVisitor
+from signaling.room.remote import RemoteVisitor, describe
 from signaling.routing.bus import Message, NodeBus
 from signaling.routing.matchmaker import Pairing, RedisMatchmaker
 from signaling.routing.messages import (
@@ -246,20 +246,8 @@ class SharedRoom:
         self._spawn(self._send(pairing.partner_node, {"kind": "requeue", "to": pairing.partner}))
 
     def _describe(self, visitor: Visitor) -> dict[str, Any]:
-        return {
-            "id": visitor.id,
-            "node": self.node,
-            "ip": visitor.ip,
-            "session": visitor.session,
-            "device": visitor.device,
-            "name": visitor.name,
-            "interests": list(visitor.interests),
-            "audio": visitor.audio,
-            "video": visitor.video,
-            "media": visitor.media,
-            "endpoint": self.lobby.media.endpoint(visitor.id) if visitor.media else None,
-            "mode": visitor.mode,
-        }
+        endpoint = self.lobby.media.endpoint(visitor.id) if visitor.media else None
+        return describe(visitor, self.node, endpoint)
 
     # --- messages from other nodes ------------------------------------------------------
 

@@ -15,6 +15,7 @@ from signaling.config.door import ChallengeSettings
 from signaling.door.challenge import ChallengeFailed, Challenges, solve
 from signaling.door.request import SessionRequest, SessionRules
 from signaling.door.sessions import SessionRefused
+from signaling.room.remote import RemoteVisitor, describe
 from signaling.routing.messages import (
     Ended,
     Offer,
@@ -175,3 +176,34 @@ def test_each_bus_message_kind_parses_to_its_model() -> None:
 )
 def test_a_bus_message_that_fits_no_kind_is_refused_whole(message: object) -> None:
     assert parse(message) is None
+
+
+# --- one serializer per record: a visitor's description for another node ---------------
+
+
+async def _nowhere(node: str, message: dict[str, Any]) -> None:
+    raise AssertionError("nothing is sent")
+
+
+def test_a_visitor_description_round_trips_through_its_one_serializer() -> None:
+    remote = RemoteVisitor(
+        id="v_1",
+        node="n_2",
+        ip="127.0.0.9",
+        session="s_1",
+        device="d" * 20,
+        name="Ada",
+        interests=("chess", "go"),
+        audio=False,
+        video=False,
+        media=True,
+        endpoint="127.0.0.1:9000/w1",
+        mode="video",
+    )
+    description = describe(remote, remote.node, remote.endpoint)
+    assert remote.describe() == description
+    again = RemoteVisitor.from_description(description, "m_1", _nowhere)
+    fields = ("id", "node", "ip", "session", "device", "name", "interests", "audio", "video")
+    fields += ("media", "endpoint", "mode")
+    assert [getattr(again, name) for name in fields] == [getattr(remote, name) for name in fields]
+    assert again.match_id == "m_1"
