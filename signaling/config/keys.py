@@ -1,8 +1,9 @@
 """The node's secret keys: the ring (first signs, all verify) and the generated key file.
 
 Every token Duet hands out (session tokens, resume tokens, appeal tokens, reviewer CSRF
-tokens, proof-of-work challenges, media-pipe subscriptions) is an HMAC under a key derived
-from the ring's *first* key, and is accepted under *any* of its keys. Rotating is then:
+tokens: itsdangerous, see :mod:`signaling.config.signing`; proof-of-work challenges,
+media-pipe subscriptions: HMACs) is signed under a key derived from the ring's *first*
+key, and is accepted under *any* of its keys. Rotating is then:
 put a new key first and keep the old one second (``secret_keys = ["new", "old"]``), wait
 until tokens signed with the old one have expired (the longest is a session,
 ``door.session_ttl_s``; appeal tokens are re-issued whenever a banned visitor comes back),

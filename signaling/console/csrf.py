@@ -1,28 +1,31 @@
 """CSRF protection of the reviewer API.
 
-Every state-changing request (POST, PUT, PATCH, DELETE) must carry the session's CSRF
-token in the ``X-CSRF-Token`` header. The token is an HMAC of the session token under the
-node's ``secret_key``: nothing extra is stored, it changes with every login, and a page on
-another origin can neither read it nor set the header without a CORS preflight (which Duet
-never allows). A present ``Origin`` header must also name this host. The session cookie is
+Every state-changing request (POST, PUT, PATCH, DELETE) must carry the session's CSRF token
+in the ``X-CSRF-Token`` header. The token is the itsdangerous signature of the session token
+under a key of the node's ring (salt ``duet.csrf``, see :mod:`signaling.config.signing`):
+nothing extra is stored, it changes with every login, and a page on another origin can
+neither read it nor set the header without a CORS preflight (which Duet never allows). A
+present ``Origin`` header must also name this host. The session cookie is
 ``SameSite=Strict`` besides; these checks do not rely on it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
+from signaling.config.signing import signer
+
 HEADER = "x-csrf-token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def csrf_token(secret: bytes, session_token: str) -> str:
-    return hmac.new(secret, b"csrf\x00" + session_token.encode(), hashlib.sha256).hexdigest()
+    """The CSRF token of ``session_token`` under one key (each key of the ring gives one)."""
+    return signer(secret, "csrf").get_signature(session_token).decode()
 
 
 def same_origin(request: Request) -> bool:

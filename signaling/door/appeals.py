@@ -1,32 +1,32 @@
 """Appeals from the banned visitor's side: the ``banned`` event, filing, the decision.
 
-A ban's appeal token is ``<ban id>.<HMAC of the ban id under secret_key>``: only the
-banned visitor ever receives it (in the ``banned`` event), it cannot be guessed or
-forged for another ban, and nothing needs storing. Whoever holds it may file the one
-appeal of that ban and read its decision. Tokens are signed with the first key of the
-ring and accepted under any (``secret_keys``): rotating keeps them valid until the old key
-is dropped (then their visitors get a fresh one the next time they arrive).
+A ban's appeal token is the ban id signed with itsdangerous (``<ban id>.<signature>``, salt
+``duet.appeal``, see :mod:`signaling.config.signing`): only the banned visitor ever receives
+it (in the ``banned`` event), it cannot be guessed or forged for another ban, and nothing
+needs storing. Whoever holds it may file the one appeal of that ban and read its decision.
+Tokens are signed with the first key of the ring and accepted under any (``secret_keys``):
+rotating keeps them valid until the old key is dropped (then their visitors get a fresh one
+the next time they arrive).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from itsdangerous import BadSignature
+
 from moderation.records import BanRecord
 from moderation.text import sanitise
 from signaling.config.keys import as_raw_keys
+from signaling.config.signing import signer
 from signaling.protocol import AppealInfo, AppealStatus, BannedEvent
 from signaling.protocol.errors import CodedError
 from signaling.storage.appeals import AlreadyAppealed, AppealRecord, AppealStore
 from signaling.storage.bans import BanStore
 
-TOKEN_MAC_CHARS = 32
 MAX_TOKEN_CHARS = 120
 
 
@@ -39,27 +39,20 @@ class AppealTokens:
     """Issues tokens under the first key of ``secret``; accepts them under any."""
 
     def __init__(self, secret: bytes | Sequence[bytes]) -> None:
-        self.secrets = as_raw_keys(secret)
-
-    @staticmethod
-    def _mac(key: bytes, ban_id: str) -> str:
-        digest = hmac.new(key, b"appeal\x00" + ban_id.encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).decode()[:TOKEN_MAC_CHARS]
+        self._signer = signer(as_raw_keys(secret), "appeal")
 
     def issue(self, ban_id: str) -> str:
-        return f"{ban_id}.{self._mac(self.secrets[0], ban_id)}"
+        return self._signer.sign(ban_id).decode()
 
     def ban_of(self, token: str) -> str | None:
         """The ban id a genuine token is for, or ``None``."""
-        if len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
+        if len(token) > MAX_TOKEN_CHARS:
             return None
-        ban_id, mac = token.split(".")
-        if not ban_id or not any(
-            hmac.compare_digest(mac.encode(), self._mac(key, ban_id).encode())
-            for key in self.secrets
-        ):
+        try:
+            ban_id = self._signer.unsign(token).decode()
+        except (BadSignature, UnicodeDecodeError):
             return None
-        return ban_id
+        return ban_id or None
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Annotated, Any, Literal, cast
 
 from altcha.v1 import (
     ChallengeOptions,
@@ -29,6 +29,7 @@ from altcha.v1 import (
     extract_params,
     verify_solution,
 )
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from duet.clock import SYSTEM_CLOCK
 from signaling.config.door import ChallengeSettings
@@ -143,16 +144,37 @@ def _decode(payload: object) -> dict[str, Any]:
             ) from None
     if not isinstance(payload, dict):
         raise ChallengeFailed("challenge_invalid", "the challenge solution is garbled")
-    fields = {"algorithm": str, "challenge": str, "number": int, "salt": str, "signature": str}
-    for name, kind in fields.items():
-        value = payload.get(name)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise ChallengeFailed("challenge_invalid", f"the solution's {name} is missing")
-        if isinstance(value, str) and len(value) > 1_000:
-            raise ChallengeFailed("challenge_invalid", f"the solution's {name} is too long")
-    if payload["algorithm"] != "SHA-256":
-        raise ChallengeFailed("challenge_invalid", "only SHA-256 challenges are issued")
-    return payload
+    try:
+        return AltchaPayload.model_validate(payload).model_dump()
+    except ValidationError as exc:
+        raise ChallengeFailed("challenge_invalid", _complaint(exc)) from None
+
+
+_Text = Annotated[str, Field(max_length=1_000)]
+
+
+class AltchaPayload(BaseModel):
+    """A solved ALTCHA v1 challenge as the browser sends it (strict: a number must be a
+    JSON number, not a string or a boolean; other fields are ignored)."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+    algorithm: Literal["SHA-256"]
+    challenge: _Text
+    number: int
+    salt: _Text
+    signature: _Text
+
+
+def _complaint(exc: ValidationError) -> str:
+    """The person-readable reason of the first thing wrong with a payload."""
+    error = exc.errors()[0]
+    name = str(error["loc"][0]) if error["loc"] else "payload"
+    if name == "algorithm" and error["type"] == "literal_error":
+        return "only SHA-256 challenges are issued"
+    if error["type"] == "string_too_long":
+        return f"the solution's {name} is too long"
+    return f"the solution's {name} is missing"
 
 
 def solve(challenge: dict[str, Any]) -> str:

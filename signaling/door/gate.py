@@ -14,18 +14,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from pydantic import ValidationError
+
 from duet.clock import SYSTEM_CLOCK
 from signaling.config.door import DoorSettings
 from signaling.door.challenge import ChallengeFailed, Challenges
 from signaling.door.limits import RateLimits, Suspects, device_key, ip_key
+from signaling.door.request import SessionRequest, SessionRules
 from signaling.door.sessions import (
     Claims,
     Refusals,
     SessionRefused,
     TokenCodec,
-    check_age,
-    check_device,
-    check_display_name,
     new_session_id,
 )
 from signaling.protocol.errors import CodedError
@@ -114,22 +114,20 @@ class Door:
             raise
 
     async def _open(self, ip: str, body: object, refused_cookie: bool) -> Issued:
-        if not isinstance(body, dict):
-            raise DoorError(400, "bad_request", "send a JSON object")
-        unknown = set(body) - {"birth_year", "adult", "altcha", "device", "name"}
-        if unknown:
-            raise DoorError(400, "bad_request", f"unknown fields: {sorted(unknown)[:5]}")
+        year = datetime.fromtimestamp(self.wall(), UTC).year
+        rules = SessionRules(
+            refused=lambda device: refused_cookie or device in self.refusals,
+            name_max_length=self.settings.display_name_max_length,
+            year=year,
+            min_age=self.settings.min_age,
+        )
         try:
-            device = check_device(body.get("device"))
-            if refused_cookie or device in self.refusals:
-                raise SessionRefused("refused", "you told us you are under age: Duet is 18+")
-            name = check_display_name(body.get("name"), self.settings.display_name_max_length)
-            year = datetime.fromtimestamp(self.wall(), UTC).year
-            adult = check_age(
-                body.get("birth_year"), body.get("adult"), year, self.settings.min_age
-            )
+            request = SessionRequest.model_validate(body, context=rules)
         except SessionRefused as exc:
             raise DoorError(403 if exc.code == "refused" else 400, exc.code, exc.message) from None
+        except ValidationError:
+            raise DoorError(400, "bad_request", "the session request is malformed") from None
+        device, name, adult = request.device, request.name, request.old_enough
         if not await self.limits.hit("sessions_per_ip", ip):
             self.suspect(ip, device)
             retry = await self.limits.retry_after("sessions_per_ip", ip)
@@ -141,7 +139,7 @@ class Door:
             )
         if self.settings.challenge.enabled:
             try:
-                self.challenges.verify(body.get("altcha"), need_hard=self.is_suspect(ip, device))
+                self.challenges.verify(request.altcha, need_hard=self.is_suspect(ip, device))
             except ChallengeFailed as exc:
                 raise DoorError(400, exc.code, exc.message) from None
         now = self.wall()

@@ -1,10 +1,11 @@
 """Sessions: the age gate's answer, a device id and an optional display name become a
 signed, expiring token that ``/ws`` requires.
 
-Token format: ``base64url(JSON claims) "." base64url(HMAC-SHA256(key, claims))`` with a key
-derived from ``secret_key``. Claims: session id, device id, display name, expiry (Unix
-seconds). Nothing server-side is needed to check a token, so it survives restarts; a
-record of each session is still stored (for bans by session and for retention).
+Token format: an itsdangerous ``URLSafeSerializer`` token (salt ``duet.session``, HMAC-SHA256,
+see :mod:`signaling.config.signing`) of the JSON claims: session id, device id, display
+name, expiry (Unix seconds, compared with the caller's clock). Opaque to the browser.
+Nothing server-side is needed to check a token, so it survives restarts; a record of each
+session is still stored (for bans by session and for retention).
 
 An under-age answer is final for that browser: the device id is remembered here (bounded,
 in memory, ``door.refusal_memory_s``) and a cookie says so too.
@@ -12,11 +13,6 @@ in memory, ``door.refusal_memory_s``) and a cookie says so too.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
 import re
 import secrets
 import unicodedata
@@ -24,8 +20,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from itsdangerous import BadSignature
+
 from signaling.config.keys import as_keys
-from signaling.door.challenge import derive_key
+from signaling.config.signing import serializer
 from signaling.protocol.errors import CodedError
 
 DEVICE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -54,53 +52,30 @@ class TokenCodec:
     """Signs session tokens with the first key of ``secret``; verifies them with any."""
 
     def __init__(self, secret: str | Sequence[str]) -> None:
-        self._keys = [derive_key(key, "session") for key in as_keys(secret)]
-        self._key = self._keys[0]
+        self._serializer = serializer(as_keys(secret), "session")
 
     def sign(self, claims: Claims) -> str:
-        body = json.dumps(
-            {"s": claims.session, "d": claims.device, "n": claims.name, "e": int(claims.expires)},
-            separators=(",", ":"),
-            ensure_ascii=True,
-        ).encode()
-        mac = hmac.new(self._key, body, hashlib.sha256).digest()
-        return f"{_b64(body)}.{_b64(mac)}"
+        payload = {"s": claims.session, "d": claims.device, "n": claims.name}
+        return self._serializer.dumps({**payload, "e": int(claims.expires)})
 
     def verify(self, token: str, now: float) -> Claims | None:
-        """The claims of a genuine, unexpired token, else ``None`` (never raises)."""
-        if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
-            return None
-        body_part, mac_part = token.split(".")
-        try:
-            body, mac = _unb64(body_part), _unb64(mac_part)
-        except (ValueError, binascii.Error):
-            return None
-        if not any(
-            hmac.compare_digest(mac, hmac.new(key, body, hashlib.sha256).digest())
-            for key in self._keys
-        ):
+        """The claims of a genuine token that expires after ``now``, else ``None`` (never
+        raises)."""
+        if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
             return None
         try:
-            data = json.loads(body)
+            data = self._serializer.loads(token)
             claims = Claims(
                 session=str(data["s"]),
                 device=str(data["d"]),
                 name=None if data["n"] is None else str(data["n"]),
                 expires=float(data["e"]),
             )
-        except (ValueError, KeyError, TypeError):
+        except (BadSignature, KeyError, TypeError, ValueError):
             return None
         if claims.expires <= now:
             return None
         return claims
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def check_device(device: object) -> str:

@@ -12,10 +12,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from duet.tasks import TaskSet
 from signaling.protocol import Event, Mode
+
+if TYPE_CHECKING:
+    from signaling.room.visitor import Participant
 
 logger = logging.getLogger(__name__)
 
@@ -76,20 +79,7 @@ class RemoteVisitor:
 
     def describe(self) -> dict[str, Any]:
         """What the other node needs to know about this visitor (JSON)."""
-        return {
-            "id": self.id,
-            "node": self.node,
-            "ip": self.ip,
-            "session": self.session,
-            "device": self.device,
-            "name": self.name,
-            "interests": list(self.interests),
-            "audio": self.audio,
-            "video": self.video,
-            "media": self.media,
-            "endpoint": self.endpoint,
-            "mode": self.mode,
-        }
+        return describe(self, self.node, self.endpoint)
 
     @classmethod
     def from_description(cls, data: dict[str, Any], match_id: str, send_bus: Send) -> RemoteVisitor:
@@ -109,3 +99,23 @@ class RemoteVisitor:
             match_id=match_id,
             send_bus=send_bus,
         )
+
+
+def describe(who: Participant, node: str, endpoint: str | None) -> dict[str, Any]:
+    """The one JSON description of a visitor for another node (the ``from`` of an offer,
+    the ``visitor`` of a reply), read back by :meth:`RemoteVisitor.from_description`.
+    ``node``: where its socket is; ``endpoint``: where its media can be pulled from."""
+    return {
+        "id": who.id,
+        "node": node,
+        "ip": who.ip,
+        "session": who.session,
+        "device": who.device,
+        "name": who.name,
+        "interests": list(who.interests),
+        "audio": who.audio,
+        "video": who.video,
+        "media": who.media,
+        "endpoint": endpoint,
+        "mode": who.mode,
+    }

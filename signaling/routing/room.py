@@ -39,9 +39,20 @@ from duet.tasks import TaskSet
 from moderation import Subject
 from signaling.protocol import QueuedEvent
 from signaling.room.blocks import Identity
-from signaling.room.remote import RemoteVisitor
+from signaling.room.remote import RemoteVisitor, describe
 from signaling.routing.bus import Message, NodeBus
 from signaling.routing.matchmaker import Pairing, RedisMatchmaker
+from signaling.routing.messages import (
+    Ended,
+    Offer,
+    Relayed,
+    Reply,
+    Report,
+    Requeue,
+    Rewire,
+    VideoOpen,
+    parse,
+)
 from signaling.routing.presence import Presence
 from signaling.storage.reports import Filing
 
@@ -90,7 +101,7 @@ class SharedRoom:
         """Visitors connected to any live node (refreshed every second)."""
         self.offers_sent = 0
         self.offers_declined = 0
-        self._replies: dict[str, asyncio.Future[Message]] = {}
+        self._replies: dict[str, asyncio.Future[Reply]] = {}
         self._pairing: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
         self._tasks = TaskSet()
@@ -182,7 +193,7 @@ class SharedRoom:
         """Offer a match to the partner's node; True once both sides are matched."""
         match_id = "m_" + secrets.token_hex(8)
         loop = asyncio.get_running_loop()
-        reply: asyncio.Future[Message] = loop.create_future()
+        reply: asyncio.Future[Reply] = loop.create_future()
         self._replies[match_id] = reply
         self.offers_sent += 1
         try:
@@ -198,16 +209,16 @@ class SharedRoom:
             )
             answer = await asyncio.wait_for(reply, OFFER_TIMEOUT)
         except TimeoutError:
-            answer = {"accepted": False}
+            answer = Reply(match=match_id)
             # It may still accept late: make sure that side ends, whatever happened.
             ended = {"kind": "ended", "to": pairing.partner, "match": match_id}
             await self._send(pairing.partner_node, {**ended, "reason": "disconnected"})
         finally:
             self._replies.pop(match_id, None)
-        if not answer.get("accepted"):
+        if not answer.accepted or answer.visitor is None:
             self.offers_declined += 1
             return False
-        partner = RemoteVisitor.from_description(answer["visitor"], match_id, self.bus.send)
+        partner = RemoteVisitor.from_description(answer.visitor, match_id, self.bus.send)
         if not self._waiting(visitor):
             partner.tell({"kind": "ended", "reason": "disconnected"})
             return True
@@ -240,58 +251,44 @@ class SharedRoom:
         self._spawn(self._send(pairing.partner_node, {"kind": "requeue", "to": pairing.partner}))
 
     def _describe(self, visitor: Visitor) -> dict[str, Any]:
-        return {
-            "id": visitor.id,
-            "node": self.node,
-            "ip": visitor.ip,
-            "session": visitor.session,
-            "device": visitor.device,
-            "name": visitor.name,
-            "interests": list(visitor.interests),
-            "audio": visitor.audio,
-            "video": visitor.video,
-            "media": visitor.media,
-            "endpoint": self.lobby.media.endpoint(visitor.id) if visitor.media else None,
-            "mode": visitor.mode,
-        }
+        endpoint = self.lobby.media.endpoint(visitor.id) if visitor.media else None
+        return describe(visitor, self.node, endpoint)
 
     # --- messages from other nodes ------------------------------------------------------
 
     async def on_message(self, message: Message) -> None:
-        kind = message.get("kind")
-        to = str(message.get("to", ""))
-        match_id = str(message.get("match", ""))
-        if kind == "offer":
-            await self._on_offer(message)
-        elif kind == "reply":
-            reply = self._replies.get(match_id)
-            if reply is not None and not reply.done():
-                reply.set_result(message)
-        elif kind == "ended":
-            self.lobby.remote.ended(to, match_id, str(message.get("reason", "left")))
-        elif kind == "event" and isinstance(message.get("event"), dict):
-            self.lobby.remote.event(to, match_id, message["event"])
-        elif kind == "rewire":
-            endpoint = message.get("endpoint")
-            self.lobby.remote.rewire(to, match_id, str(endpoint) if endpoint else None)
-        elif kind == "video_open":
-            keyframe = message.get("keyframe")
-            self.lobby.remote.video_open(
-                to, match_id, keyframe if isinstance(keyframe, int) else None
-            )
-        elif kind == "requeue":
-            visitor = self.lobby.visitors.get(to)
-            if visitor is not None and self._waiting(visitor):
-                self.pair_soon(visitor)
-        elif kind == "report":
-            await self._on_report(message)
+        parsed = parse(message)
+        if parsed is None:
+            logger.warning("bus message of no known shape dropped (%s)", message.get("kind"))
+            return
+        to, match_id = parsed.to, parsed.match
+        match parsed:
+            case Offer():
+                await self._on_offer(parsed)
+            case Reply():
+                reply = self._replies.get(match_id)
+                if reply is not None and not reply.done():
+                    reply.set_result(parsed)
+            case Ended():
+                self.lobby.remote.ended(to, match_id, parsed.reason)
+            case Relayed():
+                self.lobby.remote.event(to, match_id, parsed.event)
+            case Rewire():
+                self.lobby.remote.rewire(to, match_id, parsed.endpoint or None)
+            case VideoOpen():
+                self.lobby.remote.video_open(to, match_id, parsed.keyframe)
+            case Requeue():
+                visitor = self.lobby.visitors.get(to)
+                if visitor is not None and self._waiting(visitor):
+                    self.pair_soon(visitor)
+            case Report():
+                await self._on_report(parsed)
 
-    async def _on_offer(self, message: Message) -> None:
-        to, match_id = str(message.get("to")), str(message.get("match"))
-        origin = message.get("from") or {}
+    async def _on_offer(self, offer: Offer) -> None:
+        to, match_id, origin = offer.to, offer.match, offer.origin
         node = str(origin.get("node", ""))
         visitor = self.lobby.visitors.get(to)
-        if visitor is None or not self._waiting(visitor) or visitor.mode != message.get("mode"):
+        if visitor is None or not self._waiting(visitor) or visitor.mode != offer.mode:
             await self._send(node, {"kind": "reply", "match": match_id, "accepted": False})
             if visitor is not None and self._waiting(visitor):
                 self.pair_soon(visitor)  # its ticket was claimed: queue it again
@@ -314,14 +311,14 @@ class SharedRoom:
         """Hand a report to the reported visitor's node (it checks that visitor's video)."""
         reported.tell({"kind": "report", "filing": asdict(filing), "reporter": asdict(reporter)})
 
-    async def _on_report(self, message: Message) -> None:
+    async def _on_report(self, report: Report) -> None:
         reports = self.lobby.reports
         if reports is None:
             return
-        data = dict(message.get("filing") or {})
+        data = dict(report.filing)
         data["transcript"] = [tuple(line) for line in data.get("transcript", [])]
         filing = Filing(**data)
-        reporter = Subject(**(message.get("reporter") or {}))
+        reporter = Subject(**report.reporter)
         local = self.lobby.visitors.get(filing.reported_visitor)
         reported = (
             self.lobby.subject(local)
