@@ -4,7 +4,8 @@ moderation never imports signaling or sfu: the composition root hands it a frame
 an enforcer and a store (:mod:`moderation.ports`, :mod:`moderation.records`).
 """
 
-from moderation.records import BanRecord, EvidenceRecord, MemoryStore, ReviewItem, Subject
+from duet.person import Person
+from moderation.records import BanRecord, EvidenceRecord, MemoryStore, ReviewItem
 from moderation.service import Moderation
 from moderation.settings import ModerationSettings
 from moderation.verdict import Box, Verdict
@@ -16,7 +17,7 @@ __all__ = [
     "MemoryStore",
     "Moderation",
     "ModerationSettings",
+    "Person",
     "ReviewItem",
-    "Subject",
     "Verdict",
 ]

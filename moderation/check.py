@@ -13,6 +13,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from duet.person import Person
 from moderation.breaker import Breaker
 from moderation.clock import Clock
 from moderation.errors import CheckFailed, NoWorker
@@ -24,7 +25,6 @@ from moderation.ports import (
     Screened,
     VideoGate,
 )
-from moderation.records import Subject
 from moderation.settings import ModerationSettings
 from moderation.stats import ModerationStats
 from moderation.verdict import Verdict
@@ -66,7 +66,7 @@ class FrameCheck:
         self.stats = stats
         self.clock = clock
 
-    async def run(self, subject: Subject, screen: bool = False) -> CheckResult | None:
+    async def run(self, subject: Person, screen: bool = False) -> CheckResult | None:
         """Tap, classify, judge. The breaker has allowed this check. ``screen``: judge the
         keyframe the gate will forward (a pre-screen)."""
         started = self.clock.now()
@@ -121,7 +121,7 @@ class FrameCheck:
             )
         return CheckResult(frame, verdict, decision, keyframe)
 
-    async def _grab(self, subject: Subject) -> BgrFrame | None:
+    async def _grab(self, subject: Person) -> BgrFrame | None:
         """A frame of ``subject``'s video, or ``None``: the frame source (the SFU, maybe in
         another process) timing out or failing means there is nothing to check."""
         grab = self.frames.grab(
@@ -129,7 +129,7 @@ class FrameCheck:
         )
         return await self._or_none(grab, "no frame of %s: the frame source failed", subject)
 
-    async def _screen(self, subject: Subject) -> Screened | None:
+    async def _screen(self, subject: Person) -> Screened | None:
         """The keyframe a pre-screen judges (see :meth:`_grab`: a failing source is no
         frame, never a breaker failure)."""
         assert self.gate is not None
@@ -138,7 +138,7 @@ class FrameCheck:
         )
         return await self._or_none(screen, "no keyframe of %s: the video gate failed", subject)
 
-    async def _or_none(self, fetch: Awaitable[T], failed: str, subject: Subject) -> T | None:
+    async def _or_none(self, fetch: Awaitable[T], failed: str, subject: Person) -> T | None:
         """``fetch``'s result, or ``None`` when it times out or fails (logged as ``failed``
         with the visitor); cancelled, the breaker's claim is released."""
         try:

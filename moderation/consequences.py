@@ -11,6 +11,7 @@ priority.
 import asyncio
 import logging
 
+from duet.person import Person
 from duet.tasks import TaskSet
 from moderation.check import CheckResult
 from moderation.evidence import EvidenceWriter
@@ -18,7 +19,6 @@ from moderation.policy import Policy
 from moderation.ports import (
     ClipSource,
 )
-from moderation.records import Subject
 from moderation.sanctions import Sanctions
 from moderation.schedule import Backstops
 from moderation.settings import ModerationSettings
@@ -54,7 +54,7 @@ class Consequences:
         """The match ended: its review items may be made again in a later match."""
         self._reviewed.pop(match_id, None)
 
-    async def act(self, subject: Subject, match_id: str, result: CheckResult) -> None:
+    async def act(self, subject: Person, match_id: str, result: CheckResult) -> None:
         decision = result.decision
         if decision.action not in ("ban", "review", "hold"):
             return
@@ -70,7 +70,7 @@ class Consequences:
         task = self._tasks.spawn(self._sanction(subject, match_id, result))
         await asyncio.shield(task)
 
-    async def _sanction(self, subject: Subject, match_id: str, result: CheckResult) -> None:
+    async def _sanction(self, subject: Person, match_id: str, result: CheckResult) -> None:
         decision = result.decision
         self.working += 1
         try:

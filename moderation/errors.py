@@ -14,19 +14,15 @@ classifier worker pool (``moderation.workers``) and the job stream.
 
 from __future__ import annotations
 
+from duet.errors import CodedError
 
-class ModerationError(Exception):
+
+class ModerationError(CodedError):
     code: str = "moderation_error"
     """Stable, snake_case."""
 
     def __init__(self, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        if code is not None:
-            self.code = code
-
-    @property
-    def message(self) -> str:
-        return str(self)
+        super().__init__(code or type(self).code, message)
 
 
 class CheckFailed(ModerationError):

@@ -17,6 +17,7 @@ import logging
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from duet.person import Person
 from duet.tasks import TaskSet
 from moderation.breaker import Breaker
 from moderation.check import CheckResult, FrameCheck
@@ -32,7 +33,7 @@ from moderation.ports import (
     MatchRef,
     VideoGate,
 )
-from moderation.records import ModerationStore, Subject
+from moderation.records import ModerationStore
 from moderation.sanctions import Sanctions
 from moderation.schedule import Backstops, ReportBudget, Schedule
 from moderation.settings import ModerationSettings
@@ -152,7 +153,7 @@ class VideoModerator:
 
     # --- checks -----------------------------------------------------------------------
 
-    async def check(self, subject: Subject, match_id: str) -> Decision | None:
+    async def check(self, subject: Person, match_id: str) -> Decision | None:
         """One check of ``subject`` in ``match_id``, with confirmations and sanctions.
         Returns the final decision, or ``None`` if the check was skipped or failed."""
         self.stats.checks_scheduled += 1
@@ -166,7 +167,7 @@ class VideoModerator:
             self._reconfirm_soon(subject, match_id)
         return result.decision
 
-    def _reconfirm_soon(self, subject: Subject, match_id: str) -> None:
+    def _reconfirm_soon(self, subject: Person, match_id: str) -> None:
         """After a review-worthy verdict: quick confirmation checks of ``subject`` only
         (cancelled with the match's schedules). They can still ban or hold."""
         tasks = self._schedules.get(match_id)
@@ -174,7 +175,7 @@ class VideoModerator:
             return
         tasks.spawn(self._reconfirm(subject, match_id))
 
-    async def _reconfirm(self, subject: Subject, match_id: str) -> None:
+    async def _reconfirm(self, subject: Person, match_id: str) -> None:
         for _ in range(self.settings.confirm_checks):
             await self.clock.sleep_until(self.clock.now() + self.settings.confirm_interval_s)
             try:
@@ -194,7 +195,7 @@ class VideoModerator:
                 return
 
     async def check_reported(
-        self, subject: Subject, match_id: str, reporter: str
+        self, subject: Person, match_id: str, reporter: str
     ) -> Decision | None:
         """An immediate check of a reported visitor's live video (an image report):
         bypasses the schedule; draws on the report budget (see
@@ -227,7 +228,7 @@ class VideoModerator:
         return result.decision
 
     async def _screen_then_follow(
-        self, subject: Subject, match_id: str, schedule: Schedule, started: float
+        self, subject: Person, match_id: str, schedule: Schedule, started: float
     ) -> None:
         """The pre-screen is the schedule's first check; the rest follows as usual."""
         try:
@@ -239,7 +240,7 @@ class VideoModerator:
             self._open(subject.visitor, match_id, None, "fail_open_error")
         await self._follow(subject, match_id, schedule, started, first=1)
 
-    async def prescreen(self, subject: Subject, match_id: str) -> bool:
+    async def prescreen(self, subject: Person, match_id: str) -> bool:
         """Judge a fresh keyframe of ``subject``'s video before its partner sees any.
 
         Safe (and, with ``require_face``, a face seen): the gate opens, forwarding that
@@ -316,7 +317,7 @@ class VideoModerator:
         return True
 
     async def _follow(
-        self, subject: Subject, match_id: str, schedule: Schedule, started: float, first: int = 0
+        self, subject: Person, match_id: str, schedule: Schedule, started: float, first: int = 0
     ) -> None:
         """Run the checks of ``schedule`` from number ``first`` on."""
         n = first
@@ -333,7 +334,7 @@ class VideoModerator:
             except Exception:
                 logger.exception("moderation check of %s failed unexpectedly", subject.visitor)
 
-    async def _confirm(self, subject: Subject, match_id: str, first: CheckResult) -> CheckResult:
+    async def _confirm(self, subject: Person, match_id: str, first: CheckResult) -> CheckResult:
         best = first
         for _ in range(self.settings.confirm_checks):
             await self.clock.sleep_until(self.clock.now() + self.settings.confirm_interval_s)
@@ -347,7 +348,7 @@ class VideoModerator:
                 best = result
         return CheckResult(best.frame, best.verdict, self.policy.settle(subject.visitor))
 
-    async def _check_once(self, subject: Subject, match_id: str) -> CheckResult | None:
+    async def _check_once(self, subject: Person, match_id: str) -> CheckResult | None:
         skip = self.backstops.admit(match_id, subject.visitor)
         if skip is not None:
             self.stats.checks_skipped[skip] += 1

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from duet.person import Person
 from moderation.frames import BgrFrame
-from moderation.records import BanRecord, ReviewItem, Subject
+from moderation.records import BanRecord, ReviewItem
 from moderation.verdict import Verdict
 
 
@@ -45,7 +46,7 @@ class MatchRef:
     """A video match as moderation sees it."""
 
     id: str
-    subjects: tuple[Subject, ...]
+    subjects: tuple[Person, ...]
     """The visitors of the match whose media this node holds (one or two)."""
 
 

@@ -16,18 +16,6 @@ Priority = Literal["high", "normal"]
 
 
 @dataclass(frozen=True)
-class Subject:
-    """Who a check or a ban is about: the identifiers a ban covers."""
-
-    visitor: str
-    ip: str
-    session: str | None = None
-    """A session token that survives reconnects (none yet: visitor ids are per socket)."""
-    device: str | None = None
-    """Device id; the seam for the "door" issue, which adds it."""
-
-
-@dataclass(frozen=True)
 class EvidenceRecord:
     id: str
     kind: EvidenceKind

@@ -12,16 +12,10 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from duet.person import Person
 from moderation.clock import SYSTEM_CLOCK
 from moderation.ports import Enforcer
-from moderation.records import (
-    BanRecord,
-    EvidenceRecord,
-    ModerationStore,
-    Priority,
-    ReviewItem,
-    Subject,
-)
+from moderation.records import BanRecord, EvidenceRecord, ModerationStore, Priority, ReviewItem
 from moderation.stats import ModerationStats
 
 logger = logging.getLogger(__name__)
@@ -42,7 +36,7 @@ class Sanctions:
 
     async def ban(
         self,
-        subject: Subject,
+        subject: Person,
         reason: str,
         source: str,
         duration_s: float,
@@ -96,7 +90,7 @@ class Sanctions:
 
     async def review(
         self,
-        subject: Subject,
+        subject: Person,
         match: str | None,
         priority: Priority,
         reason: str,
@@ -127,7 +121,7 @@ class Sanctions:
 
     async def hold(
         self,
-        subject: Subject,
+        subject: Person,
         match: str | None,
         reason: str,
         evidence: EvidenceRecord,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
+from duet.person import Person
 from moderation.classifiers import ClassifierConfig
 from moderation.clock import SYSTEM_CLOCK, Clock
 from moderation.errors import ModerationError
@@ -24,7 +25,7 @@ from moderation.ports import (
     MatchRef,
     VideoGate,
 )
-from moderation.records import BanRecord, ModerationStore, ReviewItem, Subject
+from moderation.records import BanRecord, ModerationStore, ReviewItem
 from moderation.sanctions import Sanctions
 from moderation.settings import ModerationSettings
 from moderation.shared import SharedBudget
@@ -158,7 +159,7 @@ class Moderation:
 
     # --- events -----------------------------------------------------------------------
 
-    def match_started(self, match_id: str, *subjects: Subject) -> None:
+    def match_started(self, match_id: str, *subjects: Person) -> None:
         """A video match started: schedule checks of its visitors on this node (both, or
         the one whose media this node holds when the partner is on another node)."""
         if self.video is not None and subjects:
@@ -173,11 +174,11 @@ class Moderation:
             self.video.visitor_left(visitor)
         self.chat.visitor_left(visitor)
 
-    async def chat_message(self, subject: Subject, match: str | None, text: str) -> ChatOutcome:
+    async def chat_message(self, subject: Person, match: str | None, text: str) -> ChatOutcome:
         return await self.chat.review(subject, match, text)
 
     async def check_reported(
-        self, subject: Subject, match_id: str, reporter: str = ""
+        self, subject: Person, match_id: str, reporter: str = ""
     ) -> Literal["ban", "review", "clean", "unchecked"]:
         """An image report: check ``subject``'s live video now (bypassing its schedule,
         from the report budget; ``reporter`` keys the per-reporter cap). Returns ``ban``
@@ -197,7 +198,7 @@ class Moderation:
 
     async def ban_for_reports(
         self,
-        subject: Subject,
+        subject: Person,
         match_id: str | None,
         messages: list[str],
         reason: str,
@@ -214,7 +215,7 @@ class Moderation:
     ) -> BanRecord | None:
         return await self.store.active_ban(self.clock.wall(), ip, session, device)
 
-    async def active_hold(self, subject: Subject) -> ReviewItem | None:
+    async def active_hold(self, subject: Person) -> ReviewItem | None:
         """The hold that keeps ``subject`` (visitor id, session or device) out of
         matching now, if any (asked at every ``join``; the store is the truth, shared by
         all nodes; a hold made earlier still applies with moderation turned off)."""

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from duet.person import Person
 from moderation.clock import Clock
 from moderation.evidence import EvidenceWriter
-from moderation.records import Subject
 from moderation.sanctions import Sanctions
 from moderation.settings import TextSettings
 from moderation.shared import SharedStrikes
@@ -119,7 +119,7 @@ class ChatModerator:
     def visitor_left(self, visitor: str) -> None:
         self._strikes.pop(visitor, None)
 
-    async def review(self, subject: Subject, match: str | None, text: str) -> ChatOutcome:
+    async def review(self, subject: Person, match: str | None, text: str) -> ChatOutcome:
         """Sanitise and check one message; records a strike (and bans) when flagged."""
         clean = sanitise(text)
         if not self.settings.enabled or not clean:
@@ -169,7 +169,7 @@ class ChatModerator:
 
     async def _ban(
         self,
-        subject: Subject,
+        subject: Person,
         match: str | None,
         strikes: int,
         messages: list[str] | None = None,

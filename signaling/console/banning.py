@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from duet.errors import CodedError
+from duet.person import Person
 from moderation.records import BanRecord
 from signaling.console.sessions import Reviewer
 from signaling.door.appeals import owns
-from signaling.protocol.errors import CodedError
 from signaling.room.enforcement import LobbyEnforcer
 from signaling.storage.audit import AuditLog, AuditTransaction
 from signaling.storage.bans import BanStore
@@ -33,16 +33,6 @@ class DecisionError(CodedError):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(code, message)
         self.status = status
-
-
-@dataclass(frozen=True)
-class Target:
-    """Who a ban covers."""
-
-    visitor: str
-    ip: str
-    session: str | None = None
-    device: str | None = None
 
 
 class Banning:
@@ -74,7 +64,7 @@ class Banning:
 
     def new(
         self,
-        target: Target,
+        target: Person,
         reason: str,
         source: str,
         duration: float,
@@ -156,7 +146,7 @@ class Banning:
             ip, session, device = ip or live.ip, session or live.session, device or live.device
         if not ip:
             raise DecisionError(400, "no_identifiers", "name a connected visitor or an IP")
-        target = Target(visitor or "", ip, session, device)
+        target = Person(visitor or "", ip, session, device)
         ban = self.new(target, reason, "manual", self.duration(duration_s), reviewer)
 
         async def work(tx: AuditTransaction) -> None:

@@ -28,9 +28,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from duet.person import Person
 from moderation.evidence import EvidenceWriter
 from moderation.records import BanRecord, EvidenceRecord, ReviewItem
-from signaling.console.banning import Banning, DecisionError, Target
+from signaling.console.banning import Banning, DecisionError
 from signaling.console.queue import ItemKind, ReviewQueue
 from signaling.console.sessions import Reviewer
 from signaling.storage.appeals import AppealStore
@@ -190,7 +191,7 @@ class Decisions:
             if status == "upheld":
                 if item.ip is None:
                     raise DecisionError(409, "no_identifiers", "the item has no IP to ban")
-                target = Target(item.visitor, item.ip, item.session, item.device)
+                target = Person(item.visitor, item.ip, item.session, item.device)
                 ban = self.banning.new(
                     target, item.reason, "review", duration, reviewer, item.evidence_id
                 )
@@ -228,7 +229,7 @@ class Decisions:
             )
             if status != "actioned":
                 return Outcome("report", report.id, status), []
-            target = Target(
+            target = Person(
                 report.reported_visitor,
                 report.reported_ip,
                 report.reported_session,

@@ -18,12 +18,12 @@ from typing import Any, Protocol
 
 from itsdangerous import BadSignature
 
+from duet.errors import CodedError
 from moderation.records import BanRecord
 from moderation.text import sanitise
 from signaling.config.keys import as_raw_keys
 from signaling.config.signing import signer
 from signaling.protocol import AppealInfo, AppealStatus, BannedEvent
-from signaling.protocol.errors import CodedError
 from signaling.storage.appeals import AlreadyAppealed, AppealRecord, AppealStore
 from signaling.storage.bans import BanStore
 

@@ -32,9 +32,9 @@ from altcha.v1 import (
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from duet.clock import SYSTEM_CLOCK
+from duet.errors import CodedError
 from signaling.config.door import ChallengeSettings
 from signaling.config.keys import as_keys
-from signaling.protocol.errors import CodedError
 
 MAX_PAYLOAD_CHARS = 4_096
 """A solved challenge is a few hundred characters; anything longer is refused unread."""

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from duet.clock import SYSTEM_CLOCK
+from duet.errors import CodedError
 from signaling.config.door import DoorSettings
 from signaling.door.challenge import ChallengeFailed, Challenges
 from signaling.door.limits import RateLimits, Suspects, device_key, ip_key
@@ -28,7 +29,6 @@ from signaling.door.sessions import (
     TokenCodec,
     new_session_id,
 )
-from signaling.protocol.errors import CodedError
 
 logger = logging.getLogger(__name__)
 

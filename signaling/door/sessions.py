@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 from itsdangerous import BadSignature
 
+from duet.errors import CodedError
 from signaling.config.keys import as_keys
 from signaling.config.signing import serializer
-from signaling.protocol.errors import CodedError
 
 DEVICE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 """A device id is random, made by the browser (``crypto.randomUUID`` or similar)."""

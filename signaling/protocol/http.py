@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from signaling.protocol.errors import CodedError
+from duet.errors import CodedError
 
 MAX_BODY_BYTES = 64 * 1024
 

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from signaling.protocol.errors import CodedError
+from duet.errors import CodedError
 
 PROTOCOL_VERSION = 1
 

@@ -16,29 +16,10 @@ identifiers (least recently used dropped first); expired entries always go befor
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from cachetools import TLRUCache, TTLCache
 
-
-@dataclass(frozen=True)
-class Identity:
-    """What a block is keyed by: a visitor's identifiers."""
-
-    session: str | None
-    device: str | None
-    ip: str
-
-    def blocker_keys(self) -> tuple[str, ...]:
-        keys = []
-        if self.session:
-            keys.append("s:" + self.session)
-        if self.device:
-            keys.append("d:" + self.device)
-        return tuple(keys)
-
-    def blocked_keys(self) -> tuple[str, ...]:
-        return (*self.blocker_keys(), "i:" + self.ip)
+from duet.person import Person
 
 
 class Blocks:
@@ -61,25 +42,25 @@ class Blocks:
         self.count = 0
         """Blocks recorded (for metrics)."""
 
-    def block(self, blocker: Identity, blocked: Identity) -> None:
+    def block(self, blocker: Person, blocked: Person) -> None:
         now = self.clock()
         self.count += 1
-        for key in blocker.blocker_keys():
+        for key in blocker.own_keys():
             entries = self._by_blocker.pop(key, None)
             if entries is None:
                 entries = TLRUCache(maxsize=self.max_per_blocker, ttu=_until, timer=self.clock)
-            for target in blocked.blocked_keys():
+            for target in blocked.all_keys():
                 ttl = self.ip_ttl_s if target.startswith("i:") else self.ttl_s
                 entries.pop(target, None)  # blocked again: newest, its time from now
                 entries[target] = now + ttl
             self._by_blocker[key] = entries  # most recent; kept while its newest block lasts
 
-    def allows(self, a: Identity, b: Identity) -> bool:
+    def allows(self, a: Person, b: Person) -> bool:
         """Whether ``a`` and ``b`` may be matched (neither blocked the other)."""
-        return not (self._blocked(a, b.blocked_keys()) or self._blocked(b, a.blocked_keys()))
+        return not (self._blocked(a, b.all_keys()) or self._blocked(b, a.all_keys()))
 
-    def _blocked(self, blocker: Identity, targets: Sequence[str]) -> bool:
-        for key in blocker.blocker_keys():
+    def _blocked(self, blocker: Person, targets: Sequence[str]) -> bool:
+        for key in blocker.own_keys():
             entries = self._by_blocker.get(key)
             if entries is not None and any(target in entries for target in targets):
                 return True

@@ -4,7 +4,7 @@ With one node the lobby pairs, blocks and reports by itself. With ``redis_url`` 
 composition root hands the :class:`~signaling.room.lobby.Lobby` a factory for a
 :class:`Crossing` (:class:`signaling.routing.room.SharedRoom`), built from the lobby at
 construction. The crossing drives the lobby only through its public methods
-(``start_match``, ``cancel_retry``, ``identity``, ``subject``, ``remote``
+(``start_match``, ``cancel_retry``, ``subject``, ``remote``
 (:class:`~signaling.room.partners.RemotePartners`), its events and its ``visitors``);
 the lobby calls it only through this interface.
 """
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from duet.person import Person
+
 if TYPE_CHECKING:
-    from moderation import Subject
-    from signaling.room.blocks import Identity
     from signaling.room.remote import RemoteVisitor
     from signaling.room.visitor import Visitor
     from signaling.storage.reports import Filing
@@ -36,8 +36,8 @@ class Crossing(Protocol):
     def parted(self, a: str, b: str) -> None:
         """A match between ``a`` and ``b`` ended (the re-pair cooldown starts)."""
 
-    def block(self, blocker: Identity, blocked: Identity) -> None:
+    def block(self, blocker: Person, blocked: Person) -> None:
         """Record a block where every node's matching sees it."""
 
-    def forward_report(self, reported: RemoteVisitor, filing: Filing, reporter: Subject) -> None:
+    def forward_report(self, reported: RemoteVisitor, filing: Filing, reporter: Person) -> None:
         """Hand a report to the reported visitor's node."""

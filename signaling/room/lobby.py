@@ -25,8 +25,9 @@ from datetime import datetime
 from pyee.asyncio import AsyncIOEventEmitter
 
 from duet.clock import SYSTEM_CLOCK
+from duet.person import Person
 from duet.tasks import TaskSet
-from moderation import Moderation, Subject
+from moderation import Moderation
 from sfu.plane import MediaPlane
 from signaling.config.keys import KeyRing
 from signaling.config.settings import Settings
@@ -57,7 +58,7 @@ from signaling.protocol import (
     WelcomeEvent,
 )
 from signaling.room import connection, pairing, reporting, talk
-from signaling.room.blocks import Blocks, Identity
+from signaling.room.blocks import Blocks
 from signaling.room.crossing import Crossing
 from signaling.room.interests import normalise_interests, normalise_language
 from signaling.room.matching import Matchmaker
@@ -229,23 +230,18 @@ class Lobby(AsyncIOEventEmitter):
         return match is not None and match.mode == "video"
 
     @staticmethod
-    def subject(visitor: Participant) -> Subject:
+    def subject(visitor: Participant) -> Person:
         """The identifiers a ban of ``visitor`` covers: visitor, IP, session and device."""
-        return Subject(
+        return Person(
             visitor=visitor.id, ip=visitor.ip, session=visitor.session, device=visitor.device
         )
-
-    @staticmethod
-    def identity(visitor: Participant) -> Identity:
-        """The identifiers a block of ``visitor`` covers."""
-        return Identity(session=visitor.session, device=visitor.device, ip=visitor.ip)
 
     def _compatible(self, a: str, b: str) -> bool:
         """The matchmaker's hard rule: neither visitor blocked the other."""
         va, vb = self.visitors.get(a), self.visitors.get(b)
         if va is None or vb is None:
             return False
-        return self.blocks.allows(self.identity(va), self.identity(vb))
+        return self.blocks.allows(self.subject(va), self.subject(vb))
 
     # --- messages ----------------------------------------------------------------------
 

@@ -87,9 +87,9 @@ async def report(lobby: Lobby, visitor: Visitor, message: Report) -> None:
 def block(lobby: Lobby, visitor: Visitor) -> None:
     match = reportable(lobby, visitor)
     blocked = match.partner_of(visitor)
-    lobby.blocks.block(lobby.identity(visitor), lobby.identity(blocked))
+    lobby.blocks.block(lobby.subject(visitor), lobby.subject(blocked))
     if lobby.shared is not None:
-        lobby.shared.block(lobby.identity(visitor), lobby.identity(blocked))
+        lobby.shared.block(lobby.subject(visitor), lobby.subject(blocked))
     if visitor.match is match:
         lobby.end_match(match, reason="next", by=visitor)
     visitor.send(BlockedEvent())

@@ -27,8 +27,8 @@ from typing import Any, Literal, Protocol
 from cachetools import TTLCache
 
 from duet.clock import SYSTEM_CLOCK
+from duet.person import Person
 from duet.tasks import TaskSet
-from moderation import Subject
 from moderation.shared import SharedWeights
 from signaling.config.door import ReportSettings
 from signaling.protocol import IMAGE_REASONS
@@ -56,12 +56,12 @@ class ReportModeration(Protocol):
     """What the desk asks of moderation (``moderation.Moderation`` provides it)."""
 
     async def check_reported(
-        self, subject: Subject, match_id: str, reporter: str = ""
+        self, subject: Person, match_id: str, reporter: str = ""
     ) -> CheckOutcome: ...
 
     async def ban_for_reports(
         self,
-        subject: Subject,
+        subject: Person,
         match_id: str | None,
         messages: list[str],
         reason: str,
@@ -169,7 +169,7 @@ def reporter_keys(session: str | None, device: str | None, ip: str) -> Reporter:
     return tuple(keys)
 
 
-def target_key(subject: Subject) -> str:
+def target_key(subject: Person) -> str:
     """Who a verbal report is about: the session (else the device, else the visitor)."""
     if subject.session:
         return "s:" + subject.session
@@ -202,7 +202,7 @@ class ReportDesk:
         self.live_video = live_video
         self._tasks = TaskSet()
 
-    async def file(self, filing: Filing, reporter: Subject, reported: Subject) -> str:
+    async def file(self, filing: Filing, reporter: Person, reported: Person) -> str:
         """Store the report, then act on it in the background; returns its id."""
         report_id = await self.sink.file_report(filing)
         if filing.reason in IMAGE_REASONS:
@@ -212,7 +212,7 @@ class ReportDesk:
         return report_id
 
     async def _check(
-        self, report_id: str, filing: Filing, reporter: Subject, reported: Subject
+        self, report_id: str, filing: Filing, reporter: Person, reported: Person
     ) -> None:
         outcome: CheckOutcome = "unchecked"
         live = self.live_video is None or self.live_video(reported.visitor)
@@ -232,7 +232,7 @@ class ReportDesk:
         logger.info("report %s (%s): check %s", report_id, filing.reason, outcome)
 
     async def _weigh(
-        self, report_id: str, filing: Filing, reporter: Subject, reported: Subject
+        self, report_id: str, filing: Filing, reporter: Person, reported: Person
     ) -> None:
         target = target_key(reported)
         if filing.matched_s is not None and filing.matched_s < self.settings.verbal_min_match_s:

@@ -74,7 +74,7 @@ class Requeue(_Message):
 
 
 class Report(_Message):
-    """A report against a visitor of the receiving node (``Filing`` and ``Subject`` as
+    """A report against a visitor of the receiving node (``Filing`` and ``Person`` as
     dictionaries)."""
 
     kind: Literal["report"]

@@ -35,10 +35,9 @@ from typing import TYPE_CHECKING, Any
 from redis.asyncio import Redis
 
 from duet.clock import SYSTEM_CLOCK, Clock
+from duet.person import Person
 from duet.tasks import TaskSet
-from moderation import Subject
 from signaling.protocol import QueuedEvent
-from signaling.room.blocks import Identity
 from signaling.room.remote import RemoteVisitor, describe
 from signaling.routing.bus import Message, NodeBus
 from signaling.routing.matchmaker import Pairing, RedisMatchmaker
@@ -157,13 +156,13 @@ class SharedRoom:
                 if pairing.gone:
                     return  # claimed by another node meanwhile: its offer is on the way
             else:
-                identity = self.lobby.identity(visitor)
+                identity = self.lobby.subject(visitor)
                 pairing = await self.matchmaker.enqueue(
                     visitor.id,
                     visitor.mode,
                     interests=visitor.interests,
                     language=visitor.language,
-                    identities=identity.blocked_keys(),
+                    identities=identity.all_keys(),
                 )
             retry = False
             if not self._waiting(visitor):
@@ -307,7 +306,7 @@ class SharedRoom:
 
     # --- reports, blocks, cooldowns -----------------------------------------------------
 
-    def forward_report(self, reported: RemoteVisitor, filing: Filing, reporter: Subject) -> None:
+    def forward_report(self, reported: RemoteVisitor, filing: Filing, reporter: Person) -> None:
         """Hand a report to the reported visitor's node (it checks that visitor's video)."""
         reported.tell({"kind": "report", "filing": asdict(filing), "reporter": asdict(reporter)})
 
@@ -318,12 +317,12 @@ class SharedRoom:
         data = dict(report.filing)
         data["transcript"] = [tuple(line) for line in data.get("transcript", [])]
         filing = Filing(**data)
-        reporter = Subject(**report.reporter)
+        reporter = Person(**report.reporter)
         local = self.lobby.visitors.get(filing.reported_visitor)
         reported = (
             self.lobby.subject(local)
             if local is not None
-            else Subject(
+            else Person(
                 visitor=filing.reported_visitor,
                 ip=filing.reported_ip,
                 session=filing.reported_session,
@@ -332,12 +331,12 @@ class SharedRoom:
         )
         await reports.file(filing, reporter, reported)
 
-    def block(self, blocker: Identity, blocked: Identity) -> None:
+    def block(self, blocker: Person, blocked: Person) -> None:
         targets = [
             (key, self.block_ip_ttl_s if key.startswith("i:") else self.block_ttl_s)
-            for key in blocked.blocked_keys()
+            for key in blocked.all_keys()
         ]
-        self._spawn(self.matchmaker.block(blocker.blocker_keys(), targets))
+        self._spawn(self.matchmaker.block(blocker.own_keys(), targets))
 
     def parted(self, a: str, b: str) -> None:
         self._spawn(self.matchmaker.parted(a, b))

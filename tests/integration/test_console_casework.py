@@ -18,14 +18,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from moderation import Subject, Verdict
+from duet.person import Person
+from moderation import Verdict
 from moderation.records import BanRecord, EvidenceRecord, ReviewItem
 from moderation.verdict import Box
 from signaling.storage.reports import NewReport
 from tests.support.console import ConsoleApp, Reviewer, console_app
 from tests.support.servers import REPO_ROOT
 
-SUBJECT = Subject(visitor="v_bad", ip="203.0.113.9")
+SUBJECT = Person(visitor="v_bad", ip="203.0.113.9")
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ async def console(tmp_path: Path) -> AsyncIterator[ConsoleApp]:
         yield app
 
 
-async def _evidence(console: ConsoleApp, subject: Subject = SUBJECT) -> EvidenceRecord:
+async def _evidence(console: ConsoleApp, subject: Person = SUBJECT) -> EvidenceRecord:
     frame = np.zeros((120, 160, 3), dtype=np.uint8)
     frame[:, :, 2] = 210  # red (BGR)
     verdict = Verdict(
@@ -50,14 +51,14 @@ async def _evidence(console: ConsoleApp, subject: Subject = SUBJECT) -> Evidence
     return await writer.frame(subject.visitor, "m_1", frame, verdict, "possible minor")
 
 
-async def _review_item(console: ConsoleApp, subject: Subject = SUBJECT) -> ReviewItem:
+async def _review_item(console: ConsoleApp, subject: Person = SUBJECT) -> ReviewItem:
     sanctions = console.services.moderation.sanctions
     return await sanctions.review(
         subject, "m_1", "high", "possible minor", await _evidence(console, subject)
     )
 
 
-async def _ban(console: ConsoleApp, subject: Subject = SUBJECT) -> BanRecord:
+async def _ban(console: ConsoleApp, subject: Person = SUBJECT) -> BanRecord:
     sanctions = console.services.moderation.sanctions
     return await sanctions.ban(subject, "explicit video", "video", 3600, await _evidence(console))
 
@@ -212,7 +213,7 @@ async def test_a_tampered_audit_row_is_found(console: ConsoleApp, tmp_path: Path
 
 async def test_opening_claims_the_item_for_one_reviewer(console: ConsoleApp) -> None:
     first = await _review_item(console)
-    second = await _review_item(console, Subject("v_other", "198.51.100.7"))
+    second = await _review_item(console, Person("v_other", "198.51.100.7"))
     mo, ada = await console.login("mo"), await console.login("ada")
     assert (await _open(console, mo, "review", first.id)).status_code == 200
     taken = await _open(console, ada, "review", first.id)

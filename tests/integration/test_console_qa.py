@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from moderation import Subject, Verdict
+from duet.person import Person
+from moderation import Verdict
 from moderation.records import BanRecord
 from moderation.verdict import Box
 from signaling.storage.audit import AuditLog
@@ -33,7 +34,7 @@ from signaling.storage.qa_actions import AutomaticAction, Sampler
 from tests.support.console import ConsoleApp, Reviewer, console_app
 from tests.support.servers import REPO_ROOT
 
-SUBJECT = Subject(visitor="v_bad", ip="203.0.113.9")
+SUBJECT = Person(visitor="v_bad", ip="203.0.113.9")
 STRATUM = ("ban", "video", "test", "female_breast_exposed")
 
 
@@ -130,7 +131,7 @@ async def test_qa_items_come_after_real_cases_and_take_only_qa_actions(
     await _ban(console)
     sanctions = console.services.moderation.sanctions
     evidence = await console.services.moderation.evidence.text("v_x", "m_2", ["hi"], "borderline")
-    await sanctions.review(Subject("v_x", "198.51.100.1"), "m_2", "normal", "borderline", evidence)
+    await sanctions.review(Person("v_x", "198.51.100.1"), "m_2", "normal", "borderline", evidence)
     mo = await console.login("mo")
     kinds = [i["kind"] for i in await _queue(console, mo)]
     assert kinds == ["review", "qa"]  # the QA item is older, and still comes last

@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from moderation import Subject, Verdict
+from duet.person import Person
+from moderation import Verdict
 from moderation.records import EvidenceRecord, ReviewItem
 from signaling.protocol import Join
 from signaling.room.visitor import Visitor
@@ -64,7 +65,7 @@ async def _text_pair(console: ConsoleApp) -> tuple[Visitor, Visitor, str]:
 
 
 async def _hold(console: ConsoleApp, held: Visitor, match: str) -> ReviewItem:
-    subject = Subject(held.id, held.ip, held.session, held.device)
+    subject = Person(held.id, held.ip, held.session, held.device)
     sanctions = console.services.moderation.sanctions
     evidence = await _evidence(console, held.id)
     return await sanctions.hold(subject, match, "possible minor in explicit content", evidence, 600)
@@ -164,7 +165,7 @@ async def test_upholding_a_hold_bans_with_the_held_evidence(
 
 async def test_a_hold_expires_after_hold_max_s(console: ConsoleApp) -> None:
     held, _, match = await _text_pair(console)
-    subject = Subject(held.id, held.ip, held.session, held.device)
+    subject = Person(held.id, held.ip, held.session, held.device)
     evidence = await _evidence(console, held.id)
     await console.services.moderation.sanctions.hold(subject, match, "minor", evidence, 0.001)
     await console.services.lobby.handle(held, Join(type="join", mode="text"))
@@ -201,7 +202,7 @@ async def test_a_ban_for_verbal_reports_is_confirmed_or_lifted_by_a_reviewer(
     moderation = console.services.moderation
     transcript = ["reported: you are awful", "reporter: please stop"]
     for n, action in enumerate(("uphold", "overturn")):
-        subject = Subject(f"v_rude{n}", f"198.51.100.{n + 10}", f"s_rude{n}", f"d_rude{n}")
+        subject = Person(f"v_rude{n}", f"198.51.100.{n + 10}", f"s_rude{n}", f"d_rude{n}")
         await moderation.ban_for_reports(subject, "m_1", transcript, "reported by 3", 3600)
         ban = await moderation.active_ban(subject.ip)
         assert ban is not None and ban.source == "report"

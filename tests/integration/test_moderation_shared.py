@@ -7,7 +7,8 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from moderation import MemoryStore, Moderation, ModerationSettings, Subject
+from duet.person import Person
+from moderation import MemoryStore, Moderation, ModerationSettings
 from moderation.clock import FakeClock
 from moderation.shared import SharedBudget, SharedStrikes, SharedWeights
 from tests.support.datastores import run_redis
@@ -40,8 +41,8 @@ async def test_two_nodes_share_one_daily_budget(tmp_path: Path) -> None:
         one, _ = _node(tmp_path, clock, redis, daily_budget=4)
         two, _ = _node(tmp_path, clock, redis, daily_budget=4)
         try:
-            one.match_started("m1", Subject("v_a", "10.0.0.1"), Subject("v_b", "10.0.0.2"))
-            two.match_started("m2", Subject("v_c", "10.0.0.3"), Subject("v_d", "10.0.0.4"))
+            one.match_started("m1", Person("v_a", "10.0.0.1"), Person("v_b", "10.0.0.2"))
+            two.match_started("m2", Person("v_c", "10.0.0.3"), Person("v_d", "10.0.0.4"))
             await clock.advance(10)
             run = one.stats.checks_run + two.stats.checks_run
             skipped = (
@@ -67,7 +68,7 @@ async def test_nodes_share_one_global_rate(tmp_path: Path) -> None:
         try:
             for n, node in enumerate(nodes):
                 node.match_started(
-                    f"m{n}", Subject(f"v_{n}a", "10.0.0.1"), Subject(f"v_{n}b", "10.0.0.2")
+                    f"m{n}", Person(f"v_{n}a", "10.0.0.1"), Person(f"v_{n}b", "10.0.0.2")
                 )
             await clock.advance(1.1)  # the first check of each node's match
             run = sum(node.stats.checks_run for node in nodes)
@@ -91,10 +92,10 @@ async def test_chat_strikes_follow_a_session_to_another_node(tmp_path: Path) -> 
             node.chat.shared = SharedStrikes(redis, node.settings.text.strike_window_s)
         try:
             # The same session, reconnected to another node (a new visitor id there).
-            first = await one.chat_message(Subject("v_1", "10.0.0.1", "s_rude"), "m1", "frobnicate")
+            first = await one.chat_message(Person("v_1", "10.0.0.1", "s_rude"), "m1", "frobnicate")
             assert first.flagged and first.strikes == 1 and not first.banned
             again = await two.chat_message(
-                Subject("v_2", "10.0.0.1", "s_rude"), "m2", "frobnicate you"
+                Person("v_2", "10.0.0.1", "s_rude"), "m2", "frobnicate you"
             )
             assert again.strikes == 2 and again.banned
             enforcer = two.sanctions.enforcer

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from moderation import Subject
+from duet.person import Person
 from sfu import Router
 from signaling.config.settings import Settings
 from signaling.door.limits import ChatBackoff, RateLimits
@@ -53,16 +53,16 @@ class FakeModeration:
     """Answers image-report checks from ``outcome``; records bans for reports."""
 
     outcome: str = "clean"
-    checks: list[tuple[Subject, str]] = field(default_factory=list)
-    bans: list[tuple[Subject, str]] = field(default_factory=list)
+    checks: list[tuple[Person, str]] = field(default_factory=list)
+    bans: list[tuple[Person, str]] = field(default_factory=list)
 
-    async def check_reported(self, subject: Subject, match_id: str, reporter: str = "") -> Any:
+    async def check_reported(self, subject: Person, match_id: str, reporter: str = "") -> Any:
         self.checks.append((subject, match_id))
         return self.outcome
 
     async def ban_for_reports(
         self,
-        subject: Subject,
+        subject: Person,
         match_id: str | None,
         messages: list[str],
         reason: str,

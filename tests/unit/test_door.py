@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from duet.person import Person
 from signaling.config.door import ChallengeSettings, LimitSettings
 from signaling.door.challenge import ChallengeFailed, Challenges, solve
 from signaling.door.limits import ChatBackoff, RateLimits, Suspects
@@ -21,7 +22,7 @@ from signaling.door.sessions import (
     check_age,
     check_display_name,
 )
-from signaling.room.blocks import Blocks, Identity
+from signaling.room.blocks import Blocks
 from signaling.room.reports import VerbalWeights, reporter_keys
 from tests.support.room import FakeClock
 
@@ -248,17 +249,17 @@ def test_suspects_expire_and_are_bounded() -> None:
 def test_blocks_cover_session_device_and_ip_and_are_bounded() -> None:
     clock = FakeClock()
     blocks = Blocks(ttl_s=1_000, ip_ttl_s=10, clock=clock, max_per_blocker=6)
-    a, b = Identity("s_a", "d_a", "1.1.1.1"), Identity("s_b", "d_b", "2.2.2.2")
+    a, b = Person("v", "1.1.1.1", "s_a", "d_a"), Person("v", "2.2.2.2", "s_b", "d_b")
     blocks.block(a, b)
     assert not blocks.allows(a, b) and not blocks.allows(b, a)
-    assert not blocks.allows(Identity("s_new", "d_new", "2.2.2.2"), a)  # b's IP
-    assert not blocks.allows(Identity(None, "d_b", "3.3.3.3"), a)  # b's device
-    assert blocks.allows(Identity("s_a2", "d_a2", "1.1.1.1"), b)  # a's NAT is not shut out
+    assert not blocks.allows(Person("v", "2.2.2.2", "s_new", "d_new"), a)  # b's IP
+    assert not blocks.allows(Person("v", "3.3.3.3", None, "d_b"), a)  # b's device
+    assert blocks.allows(Person("v", "1.1.1.1", "s_a2", "d_a2"), b)  # a's NAT is not shut out
     clock.advance(11)
-    assert blocks.allows(Identity("s_new", "d_new", "2.2.2.2"), a)  # IP part expired
+    assert blocks.allows(Person("v", "2.2.2.2", "s_new", "d_new"), a)  # IP part expired
     assert not blocks.allows(a, b)
     for n in range(5):
-        blocks.block(a, Identity(f"s_{n}", None, f"9.9.9.{n}"))
+        blocks.block(a, Person("v", f"9.9.9.{n}", f"s_{n}", None))
     assert blocks.allows(a, b)  # the oldest blocks were dropped (6 per blocker key)
 
 

@@ -3,9 +3,10 @@ its time on the clock, and a full map forgets the least recently used entry firs
 
 from __future__ import annotations
 
+from duet.person import Person
 from signaling.console.throttle import Throttle
 from signaling.door.limits import ChatBackoff, Suspects
-from signaling.room.blocks import Blocks, Identity
+from signaling.room.blocks import Blocks
 from signaling.room.reports import VerbalWeights, reporter_keys
 from tests.support.room import FakeClock
 
@@ -101,9 +102,9 @@ def test_a_reported_person_is_forgotten_a_window_after_the_last_report() -> None
     assert "t" not in weights._reports
 
 
-A = Identity("s_a", "d_a", "10.0.0.1")
-B = Identity("s_b", "d_b", "10.0.0.2")
-B_NEW_SESSION = Identity("s_b2", "d_b2", "10.0.0.2")
+A = Person("v", "10.0.0.1", "s_a", "d_a")
+B = Person("v", "10.0.0.2", "s_b", "d_b")
+B_NEW_SESSION = Person("v", "10.0.0.2", "s_b2", "d_b2")
 
 
 def test_each_part_of_a_block_lives_its_own_time_then_the_blocker_is_forgotten() -> None:

@@ -61,7 +61,7 @@ def test_the_private_use_check_sees_one() -> None:
 
 def _hand_made_coded_errors(tree: ast.AST) -> list[str]:
     """Exception classes that set ``self.code`` themselves instead of deriving from
-    :class:`signaling.protocol.errors.CodedError`."""
+    :class:`duet.errors.CodedError`."""
     found = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.ClassDef):

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 import moderation
-from moderation import MemoryStore, Moderation, ModerationSettings, Subject, Verdict
+from duet.person import Person
+from moderation import MemoryStore, Moderation, ModerationSettings, Verdict
 from moderation.clock import FakeClock
 from moderation.records import BanRecord, ReviewItem
 
@@ -96,7 +97,7 @@ def test_only_the_clock_module_reads_the_system_clock() -> None:
 # --- behaviour on a fake clock ----------------------------------------------------------
 
 EXPLICIT = Verdict(unsafe=True, minor=False, score=0.95, reason="explicit", source="fake")
-A, B = Subject("v_a", "10.0.0.1"), Subject("v_b", "10.0.0.2")
+A, B = Person("v_a", "10.0.0.1"), Person("v_b", "10.0.0.2")
 START = datetime(2030, 1, 1, tzinfo=UTC)
 
 

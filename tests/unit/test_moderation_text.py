@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from duet.person import Person
 from moderation import MemoryStore
 from moderation.clock import FakeClock
 from moderation.evidence import EvidenceWriter
-from moderation.records import BanRecord, Subject
+from moderation.records import BanRecord
 from moderation.sanctions import Sanctions
 from moderation.settings import TextSettings
 from moderation.stats import ModerationStats
 from moderation.text import ChatModerator, sanitise
 
-SENDER = Subject("v_s", "10.0.0.9")
+SENDER = Person("v_s", "10.0.0.9")
 
 
 class Toxic:

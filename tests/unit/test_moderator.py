@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from moderation import MemoryStore, Moderation, ModerationSettings, Subject, Verdict
+from duet.person import Person
+from moderation import MemoryStore, Moderation, ModerationSettings, Verdict
 from moderation.clock import FakeClock
 from moderation.errors import WorkerDied
 from moderation.records import BanRecord, ReviewItem
@@ -22,7 +23,7 @@ MINOR = Verdict(unsafe=False, minor=True, score=0.0, reason="young", source="fak
 EXPLICIT_MINOR = Verdict(True, True, 0.99, "explicit, young", "fake", faces=1)
 BORDERLINE_MINOR = Verdict(True, True, 0.6, "maybe, young", "fake", faces=1)
 
-A, B = Subject("v_a", "10.0.0.1"), Subject("v_b", "10.0.0.2")
+A, B = Person("v_a", "10.0.0.1"), Person("v_b", "10.0.0.2")
 
 
 class Frames:
@@ -340,7 +341,7 @@ async def test_one_check_in_flight_per_match(tmp_path: Path) -> None:
     assert moderation.stats.checks_skipped["match_in_flight"] == 3
     moderation.match_ended("m1")
     moderation.match_started("m2", A, B)
-    moderation.match_started("m3", Subject("v_c", "10.0.0.3"), Subject("v_d", "10.0.0.4"))
+    moderation.match_started("m3", Person("v_c", "10.0.0.3"), Person("v_d", "10.0.0.4"))
     await clock.advance(1.2)
     assert checker.most == 2  # m2's and m3's first checks overlap: different matches
     await moderation.close()

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from moderation import Subject
+from duet.person import Person
 from tests.unit.test_moderator import BORDERLINE, EXPLICIT, MINOR, SAFE, build
 
-A = Subject("v_a", "10.0.0.1", session="s_a", device="d_a")
+A = Person("v_a", "10.0.0.1", session="s_a", device="d_a")
 
 
 async def test_a_clean_frame_drops_the_report_without_waiting_for_the_schedule(
@@ -55,9 +55,9 @@ async def test_reports_can_never_starve_the_scheduled_checks(tmp_path: Path) -> 
     scheduled checks: every scheduled check still runs."""
     moderation, clock, frames, _, _ = build(tmp_path, max_checks_per_s=2, daily_budget=6)
     start = clock.now()
-    moderation.match_started("m1", Subject("v_x", "10.0.0.8"), Subject("v_y", "10.0.0.9"))
+    moderation.match_started("m1", Person("v_x", "10.0.0.8"), Person("v_y", "10.0.0.9"))
     for n in range(40):
-        target = Subject(f"v_t{n % 10}", "10.0.1.1", session=f"s_t{n % 10}")
+        target = Person(f"v_t{n % 10}", "10.0.1.1", session=f"s_t{n % 10}")
         await moderation.check_reported(target, f"m_{n}", f"s_r{n}")
     await clock.advance(10)
     assert moderation.stats.checks_skipped["rate_limited"] == 0
@@ -76,9 +76,9 @@ async def test_report_checks_are_capped_per_reporter_and_per_reported_visitor(
         report_checks_per_target=3,
         report_checks_per_s=100,
     )
-    b = Subject("v_b", "10.0.0.2", session="s_b")
-    c = Subject("v_c", "10.0.0.3", session="s_c")
-    d = Subject("v_d", "10.0.0.4", session="s_d")
+    b = Person("v_b", "10.0.0.2", session="s_b")
+    c = Person("v_c", "10.0.0.3", session="s_c")
+    d = Person("v_d", "10.0.0.4", session="s_d")
     # One reporter: two checks, then its reports reach reviewers unchecked.
     assert await moderation.check_reported(b, "m1", "s_r") == "clean"
     assert await moderation.check_reported(c, "m2", "s_r") == "clean"
@@ -86,7 +86,7 @@ async def test_report_checks_are_capped_per_reporter_and_per_reported_visitor(
     assert moderation.stats.checks_skipped["reporter_cap"] == 1
     # One reported person (by session, whatever the visitor id): three checks at most.
     for n in range(2):
-        again = Subject(f"v_b{n}", "10.0.0.2", session="s_b")
+        again = Person(f"v_b{n}", "10.0.0.2", session="s_b")
         assert await moderation.check_reported(again, "m4", f"s_other{n}") == "clean"
     assert await moderation.check_reported(b, "m4", "s_another") == "unchecked"
     assert moderation.stats.checks_skipped["target_cap"] == 1
@@ -102,7 +102,7 @@ async def test_each_visitor_has_its_own_check_rate(tmp_path: Path) -> None:
     moderation, clock, frames, _, _ = build(
         tmp_path, visitor_checks_per_min=3, schedule_offsets_s=[1, 2, 3, 4], periodic_s=0
     )
-    x, y = Subject("v_x", "10.0.0.8"), Subject("v_y", "10.0.0.9")
+    x, y = Person("v_x", "10.0.0.8"), Person("v_y", "10.0.0.9")
     assert await moderation.check_reported(x, "m0", "s_r1") == "clean"
     start = clock.now()
     moderation.match_started("m1", x, y)
