@@ -16,7 +16,6 @@ import base64
 import binascii
 import hashlib
 import json
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +28,7 @@ from altcha.v1 import (
     extract_params,
     verify_solution,
 )
+from cachetools import TTLCache
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from duet.clock import SYSTEM_CLOCK
@@ -74,8 +74,13 @@ class Challenges:
         self._keys = [derive_key(key, "altcha").hex() for key in as_keys(secret)]
         self._key = self._keys[0]
         self._now = now
-        self._used: OrderedDict[str, datetime] = OrderedDict()
-        self._max_remembered = max_remembered
+        # Used signatures, each remembered for as long as a challenge can stay valid
+        # (``expires_s`` from its use, on the injected clock); the oldest go first when full.
+        self._used: TTLCache[str, bool] = TTLCache(
+            maxsize=max_remembered,
+            ttl=settings.expires_s,
+            timer=lambda: self._now().timestamp(),
+        )
 
     def issue(self, hard: bool) -> dict[str, Any]:
         """A new challenge (the JSON the browser's solver takes)."""
@@ -122,14 +127,9 @@ class Challenges:
         return at is None or at < self._now().timestamp()
 
     def _remember(self, signature: str) -> None:
-        now = self._now()
-        while self._used and next(iter(self._used.values())) < now:
-            self._used.popitem(last=False)
         if signature in self._used:
             raise ChallengeFailed("challenge_reused", "that challenge was already used")
-        self._used[signature] = now + timedelta(seconds=self.settings.expires_s)
-        while len(self._used) > self._max_remembered:
-            self._used.popitem(last=False)
+        self._used[signature] = True
 
 
 def _decode(payload: object) -> dict[str, Any]:

@@ -16,10 +16,10 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from cachetools import TTLCache
 from itsdangerous import BadSignature
 
 from duet.errors import CodedError
@@ -122,28 +122,18 @@ class Refusals:
 
     def __init__(self, ttl: float, clock: Callable[[], float], max_size: int = 100_000) -> None:
         self.ttl = ttl
-        self.clock = clock
-        self.max_size = max_size
-        self._until: OrderedDict[str, float] = OrderedDict()
+        self._until: TTLCache[str, bool] = TTLCache(maxsize=max_size, ttl=ttl, timer=clock)
 
     def add(self, device: str) -> None:
-        self._prune()
-        self._until.pop(device, None)
-        self._until[device] = self.clock() + self.ttl
-        while len(self._until) > self.max_size:
-            self._until.popitem(last=False)
+        """Refuse ``device`` for ``ttl`` seconds from now (again, if it already was)."""
+        self._until[device] = True
 
     def __contains__(self, device: object) -> bool:
-        self._prune()
         return device in self._until
 
     def __len__(self) -> int:
+        self._until.expire()
         return len(self._until)
-
-    def _prune(self) -> None:
-        now = self.clock()
-        while self._until and next(iter(self._until.values())) <= now:
-            self._until.popitem(last=False)
 
 
 def new_session_id() -> str:

@@ -178,6 +178,13 @@ def test_refusals_are_remembered_for_a_while_and_bounded() -> None:
     assert "a" in refusals
     clock.advance(101)
     assert "a" not in refusals
+    refusals.add("a")
+    clock.advance(60)
+    refusals.add("a")  # refused again: its time starts over
+    clock.advance(60)
+    assert "a" in refusals
+    clock.advance(40)
+    assert "a" not in refusals
     for device in "bcde":
         refusals.add(device)
     assert len(refusals) == 3 and "b" not in refusals
