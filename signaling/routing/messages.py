@@ -86,7 +86,7 @@ BusMessage = Annotated[
     Offer | Reply | Ended | Relayed | Rewire | VideoOpen | Requeue | Report,
     Field(discriminator="kind"),
 ]
-_ADAPTER: TypeAdapter[BusMessage] = TypeAdapter(BusMessage)  # type: ignore[arg-type]
+_ADAPTER: TypeAdapter[BusMessage] = TypeAdapter(BusMessage)
 
 
 def parse(message: object) -> BusMessage | None:
