@@ -17,7 +17,7 @@ from sfu.packet_feed import PacketFeed
 from sfu.packets import PacketTrack
 from sfu.rtp_rewrite import vp8_keyframe_start
 from tests.support.caller import CallerMedia, DecodeErrors
-from tests.support.inproc import connect_caller
+from tests.support.inproc import connect_caller, pair_callers
 from tests.support.lossy import CANDIDATE, Direction, LossyRelay, retarget_candidates
 
 RED, GREEN, BLUE = (210, 40, 40), (40, 200, 60), (40, 60, 210)
@@ -29,15 +29,6 @@ async def router(loopback_only: None) -> AsyncIterator[Router]:
     await router.start()
     yield router
     await router.close()
-
-
-async def _pair(router: Router) -> tuple[CallerMedia, CallerMedia]:
-    a = await connect_caller(router, "a", RED)
-    b = await connect_caller(router, "b", GREEN)
-    router.link("a", "b")
-    await a.wait_frames_like(GREEN, count=5)
-    await b.wait_frames_like(RED, count=5)
-    return a, b
 
 
 def _transceiver(media: CallerMedia, kind: str) -> Any:
@@ -56,7 +47,7 @@ async def _until(predicate: Any, timeout: float = 5.0) -> None:
 async def test_callers_see_each_other_and_hear_audio(
     router: Router, decode_errors: DecodeErrors
 ) -> None:
-    a, b = await _pair(router)
+    a, b = await pair_callers(router, RED, GREEN)
     await a.wait_frames_like(GREEN, count=30)
     await b.wait_frames_like(RED, count=30)
     assert a.frames_like(RED) == 0 and b.frames_like(GREEN) == 0
@@ -121,7 +112,7 @@ async def test_next_switches_partner_without_renegotiation(
 
 
 async def test_tap_decodes_the_visitors_own_keyframe(router: Router) -> None:
-    a, b = await _pair(router)
+    a, b = await pair_callers(router, RED, GREEN)
     source = router.peers["a"].feeds["video"]
     keyframes = source.keyframes
     frame = await router.tap("a", timeout=2)
@@ -139,7 +130,7 @@ async def test_tap_decodes_the_visitors_own_keyframe(router: Router) -> None:
 
 
 async def test_partner_nack_is_answered_from_history(router: Router) -> None:
-    a, b = await _pair(router)
+    a, b = await pair_callers(router, RED, GREEN)
     track = router.peers["b"].outbound["video"]
     assert isinstance(track, PacketTrack)
     await _until(lambda: track.rewriter.last_seq is not None)
@@ -155,7 +146,7 @@ async def test_partner_nack_is_answered_from_history(router: Router) -> None:
 
 
 async def test_sender_reports_carry_the_translated_timestamps(router: Router) -> None:
-    a, b = await _pair(router)
+    a, b = await pair_callers(router, RED, GREEN)
     feed = router.peers["a"].feeds["video"]
     track = router.peers["b"].outbound["video"]
     assert isinstance(feed, PacketFeed) and isinstance(track, PacketTrack)
@@ -336,7 +327,7 @@ async def test_unrecoverable_loss_resumes_at_a_keyframe_after_a_sequence_gap(
 ) -> None:
     from sfu.aiortc_hooks import SEQUENCE_GAP
 
-    a, b = await _pair(router)
+    a, b = await pair_callers(router, RED, GREEN)
     feed = router.peers["a"].feeds["video"]
     track = router.peers["b"].outbound["video"]
     assert isinstance(feed, PacketFeed) and isinstance(track, PacketTrack)
@@ -447,7 +438,7 @@ async def test_sender_reports_follow_a_switch_at_once(router: Router) -> None:
 
 
 async def test_partner_feedback_reaches_the_source(router: Router) -> None:
-    a, b = await _pair(router)
+    a, b = await pair_callers(router, RED, GREEN)
     feed = router.peers["a"].feeds["video"]
     track = router.peers["b"].outbound["video"]
     assert isinstance(feed, PacketFeed) and isinstance(track, PacketTrack)
@@ -482,7 +473,7 @@ async def test_evidence_clip_is_reassembled_from_packets_on_demand(
     router = Router(SfuSettings(host_addresses=["127.0.0.1"], forwarding="packets"), clip_s=2.0)
     await router.start()
     try:
-        a, b = await _pair(router)
+        a, b = await pair_callers(router, RED, GREEN)
         feed = router.peers["a"].feeds["video"]
         assert isinstance(feed, PacketFeed) and isinstance(feed.clip, PacketClip)
         await asyncio.sleep(1.0)

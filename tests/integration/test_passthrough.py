@@ -13,7 +13,7 @@ from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci
 from sfu import Router, SfuSettings
 from sfu.passthrough import EncodedFeed, EncodedTrack
 from tests.support.caller import CallerMedia, DecodeErrors
-from tests.support.inproc import connect_caller
+from tests.support.inproc import connect_caller, pair_callers
 
 RED, GREEN = (210, 40, 40), (40, 200, 60)
 
@@ -24,15 +24,6 @@ async def router(loopback_only: None) -> AsyncIterator[Router]:
     await router.start()
     yield router
     await router.close()
-
-
-async def _pair(router: Router) -> tuple[CallerMedia, CallerMedia]:
-    a = await connect_caller(router, "a", RED)
-    b = await connect_caller(router, "b", GREEN)
-    router.link("a", "b")
-    await a.wait_frames_like(GREEN, count=5)
-    await b.wait_frames_like(RED, count=5)
-    return a, b
 
 
 def _receiver(media: CallerMedia, kind: str) -> Any:
@@ -56,7 +47,7 @@ async def _until(predicate: Any, timeout: float = 5.0) -> None:
 async def test_partner_decodes_forwarded_video_without_errors(
     router: Router, decode_errors: DecodeErrors
 ) -> None:
-    a, b = await _pair(router)
+    a, b = await pair_callers(router, RED, GREEN)
     await a.wait_frames_like(GREEN, count=30)
     await b.wait_frames_like(RED, count=30)
     assert a.frames_like(RED) == 0 and b.frames_like(GREEN) == 0
@@ -72,7 +63,7 @@ async def test_partner_decodes_forwarded_video_without_errors(
 
 
 async def test_partner_keyframe_request_is_relayed_to_the_source(router: Router) -> None:
-    a, b = await _pair(router)
+    a, b = await pair_callers(router, RED, GREEN)
     source = router.peers["a"].feeds["video"]
     before_keyframes, before_requests = source.keyframes, source.keyframe_requests  # type: ignore[attr-defined]
     await asyncio.sleep(PLI_GAP)
@@ -93,7 +84,7 @@ PLI_GAP = 0.4  # more than the coalescing interval
 async def test_partner_recovers_after_the_sfu_drops_frames(
     router: Router, decode_errors: DecodeErrors
 ) -> None:
-    a, b = await _pair(router)
+    a, b = await pair_callers(router, RED, GREEN)
     track = router.peers["b"].outbound["video"]
     source = router.peers["a"].feeds["video"]
     assert isinstance(track, EncodedTrack) and isinstance(source, EncodedFeed)
@@ -123,7 +114,7 @@ async def test_partner_recovers_after_the_sfu_drops_frames(
 
 
 async def test_loss_at_the_receiver_gates_video_until_a_keyframe(router: Router) -> None:
-    a, b = await _pair(router)
+    a, b = await pair_callers(router, RED, GREEN)
     source = router.peers["a"].feeds["video"]
     assert isinstance(source, EncodedFeed)
     keyframes = source.keyframes
@@ -137,7 +128,7 @@ async def test_loss_at_the_receiver_gates_video_until_a_keyframe(router: Router)
 
 
 async def test_partner_bandwidth_estimate_reaches_the_source(router: Router) -> None:
-    a, b = await _pair(router)
+    a, b = await pair_callers(router, RED, GREEN)
     # b tells the SFU it can only take 300 kbit/s of the video it receives.
     receiver = _receiver(b, "video")
     ssrc = receiver.getSynchronizationSources()[0].source
@@ -152,7 +143,7 @@ async def test_partner_bandwidth_estimate_reaches_the_source(router: Router) -> 
 
 
 async def test_tap_returns_own_frame_with_a_requested_keyframe(router: Router) -> None:
-    a, b = await _pair(router)
+    a, b = await pair_callers(router, RED, GREEN)
     source = router.peers["a"].feeds["video"]
     keyframes = source.keyframes
     frame = await router.tap("a", timeout=2)
@@ -165,7 +156,7 @@ async def test_tap_returns_own_frame_with_a_requested_keyframe(router: Router) -
 
 
 async def test_tap_falls_back_to_recent_frames_when_no_keyframe_comes(router: Router) -> None:
-    a, b = await _pair(router)
+    a, b = await pair_callers(router, RED, GREEN)
     source = router.peers["b"].feeds["video"]
     assert isinstance(source, EncodedFeed)
     source.request_keyframe = lambda: None  # type: ignore[method-assign]  # a PLI-deaf source
@@ -184,7 +175,7 @@ async def test_transcode_mode_still_forwards(loopback_only: None) -> None:
     router = Router(SfuSettings(host_addresses=["127.0.0.1"], forwarding="transcode"))
     await router.start()
     try:
-        a, b = await _pair(router)
+        a, b = await pair_callers(router, RED, GREEN)
         await b.wait_frames_like(RED, count=10)
         assert await router.tap("a", timeout=2) is not None
         for media in (a, b):
@@ -194,7 +185,7 @@ async def test_transcode_mode_still_forwards(loopback_only: None) -> None:
 
 
 async def test_stats_report_rates_candidate_types_and_monotonic_totals(router: Router) -> None:
-    a, b = await _pair(router)
+    a, b = await pair_callers(router, RED, GREEN)
     await router.stats.sample()
     await asyncio.sleep(1.0)
     await router.stats.sample()
@@ -226,7 +217,7 @@ async def test_port_range_and_announced_address_of_sfu_candidates(loopback_only:
     )
     await router.start()
     try:
-        a, b = await _pair(router)
+        a, b = await pair_callers(router, RED, GREEN)
         for visitor in ("a", "b"):
             sdp = router.peers[visitor].pc.localDescription.sdp
             ports = [int(line.split()[5]) for line in sdp.splitlines() if " typ host" in line]

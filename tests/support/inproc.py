@@ -24,3 +24,18 @@ async def connect_caller(
             raise TimeoutError(f"no video from {visitor} within {timeout} s")
         await asyncio.sleep(0.05)
     return media
+
+
+async def pair_callers(
+    router: Router,
+    first: tuple[int, int, int] = (210, 40, 40),
+    second: tuple[int, int, int] = (40, 200, 60),
+) -> tuple[CallerMedia, CallerMedia]:
+    """Callers ``a`` (showing ``first``) and ``b`` (``second``) linked by ``router``, once
+    each sees a few frames of the other's picture."""
+    a = await connect_caller(router, "a", first)
+    b = await connect_caller(router, "b", second)
+    router.link("a", "b")
+    await a.wait_frames_like(second, count=5)
+    await b.wait_frames_like(first, count=5)
+    return a, b
