@@ -176,6 +176,9 @@ class PacketSender:
         self.mid: str | None = None
         self.extensions = HeaderExtensionsMap()
         self._rtx_seq = random.randrange(1 << 16)
+        self.reported = False
+        """Whether the Sender Reports carry a source's translated mapping; until then each
+        packet sent maps its timestamp to the time it is sent (as aiortc's sender does)."""
 
     @property
     def ready(self) -> bool:
@@ -200,6 +203,9 @@ class PacketSender:
         s: Any = self._sender
         s._RTCRtpSender__packet_count += 1
         s._RTCRtpSender__octet_count += len(packet.payload)
+        if not self.reported:
+            s._RTCRtpSender__ntp_timestamp = clock.current_ntp_time()
+            s._RTCRtpSender__rtp_timestamp = packet.timestamp
         return True
 
     async def resend(self, packet: RtpPacket) -> bool:
@@ -219,7 +225,8 @@ class PacketSender:
         return True
 
     def set_sender_report(self, ntp_timestamp: int, rtp_timestamp: int) -> None:
-        """The NTP <-> RTP mapping the next Sender Reports announce."""
+        """The NTP <-> RTP mapping the next Sender Reports announce (a source's, translated)."""
+        self.reported = True
         s: Any = self._sender
         s._RTCRtpSender__ntp_timestamp = ntp_timestamp
         s._RTCRtpSender__rtp_timestamp = rtp_timestamp

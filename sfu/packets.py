@@ -169,6 +169,10 @@ class PacketTrack(EncodedTrack):
             # with the new offset, replaces the previous mapping now rather than at the
             # source's next report (up to seconds of wrong lip sync otherwise).
             self._on_report(*source.sender_report)
+        elif new_offsets:
+            # A source with no report yet: the previous source's mapping would be wrong
+            # for it; announce the send time of its packets until its first report.
+            out.reported = False
         if self.kind == "video" and self.history.get(seq) is not None:
             return  # a second retransmission from the source: the partner has the first
         sent = RtpPacket(

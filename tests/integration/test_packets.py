@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiortc import clock as aiortc_clock
 
 from benchmarks.tracks import FPS
 from sfu import Router, SfuSettings
@@ -165,6 +166,35 @@ async def test_sender_reports_carry_the_translated_timestamps(router: Router) ->
     await _until(translated)
     for media in (a, b):
         await media.close()
+
+
+async def test_sender_reports_have_a_clock_before_the_sources_first(router: Router) -> None:
+    # a's Sender Reports never reach the SFU (the relay drops them). b's reports must still
+    # map b's timestamps to a real clock (the SFU's own, as aiortc's sender does), never
+    # announce NTP 0 (a browser would then place b's media decades away: no lip sync).
+    relay = LossyRelay(uplink=Direction(sender_reports=False), downlink=Direction())
+    await relay.start()
+    try:
+        a = await _connect_through(router, "a", RED, relay)
+        b = await connect_caller(router, "b", GREEN)
+        router.link("a", "b")
+        await b.wait_frames_like(RED, count=5)
+        feed = router.peers["a"].feeds["video"]
+        track = router.peers["b"].outbound["video"]
+        assert isinstance(feed, PacketFeed) and isinstance(track, PacketTrack)
+        await _until(lambda: relay.uplink.reports_dropped >= 1, timeout=8)
+        assert feed.sender_report is None  # the source's reports really never came
+        sender = router.peers["b"].pc.getTransceivers()[1].sender
+        ntp = sender._RTCRtpSender__ntp_timestamp / 2**32
+        now = aiortc_clock.current_ntp_time() / 2**32
+        assert 0 <= now - ntp < 5, (now, ntp)
+        rtp = sender._RTCRtpSender__rtp_timestamp
+        last = track.history.get((track.rewriter.last_seq or 0) & 0xFFFF)
+        assert last is not None and 0 <= (last.timestamp - rtp) % 2**32 < 90_000 * 5
+        for media in (a, b):
+            await media.close()
+    finally:
+        relay.close()
 
 
 async def _connect_through(

@@ -5,7 +5,8 @@ place of the SFU's own candidate port) and the SFU talks to ``sfu_port`` (put in
 caller's answer). Each side therefore sees the other at the address its candidate names,
 and ICE, DTLS and SRTP pass through unchanged. SRTP media datagrams (RTP, not RTCP; the
 RTP header is not encrypted) are dropped at random with a seeded generator, in the
-directions asked for; STUN, DTLS and RTCP always pass.
+directions asked for; STUN, DTLS and RTCP pass, except Sender Reports where asked
+(``sender_reports=False``: an SRTCP packet's header is not encrypted either).
 """
 
 from __future__ import annotations
@@ -44,10 +45,16 @@ class Direction:
 
     rate: float = 0.0
     payload_types: set[int] = field(default_factory=set)
+    sender_reports: bool = True
+    """False: drop every RTCP datagram that starts with a Sender Report (type 200)."""
     seen: int = 0
     dropped: int = 0
+    reports_dropped: int = 0
 
     def drop(self, data: bytes, rng: random.Random) -> bool:
+        if not self.sender_reports and len(data) >= 8 and 127 < data[0] < 192 and data[1] == 200:
+            self.reports_dropped += 1
+            return True
         if not _is_rtp(data):
             return False
         if self.payload_types and data[1] & 0x7F not in self.payload_types:
