@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from benchmarks.caller import UNREADABLE, CallerRecord, MatchRecord
+from benchmarks.lipsync import lip_sync
 
 MIN_MATCH_S = 1.0
 """A match shorter than this may end before its first frame; it does not need one."""
@@ -86,6 +87,11 @@ class CallerResult:
     audio_packets: int = 0
     """Audio packets received during the steady window."""
     audio_pps: float | None = None
+    av_offset_ms: list[float] = field(default_factory=list)
+    """Per lip-sync mark: audio minus video on the senders' clock (:mod:`benchmarks.lipsync`)."""
+    av_arrival_offset_ms: list[float] = field(default_factory=list)
+    av_unpaired: int = 0
+    """Video marks in the window without an audio mark or a Sender Report to place them."""
     right_partner: bool = False
     media_ok: bool = False
     problems: list[str] = field(default_factory=list)
@@ -150,6 +156,10 @@ def analyze_caller(
     result.audio_packets = hi - lo
     if window.seconds > 0:
         result.audio_pps = result.audio_packets / window.seconds
+    sync = lip_sync(record.sync, [m.matched_at for m in matches], window.start, window.end)
+    result.av_offset_ms = sync.offsets_ms
+    result.av_arrival_offset_ms = sync.arrival_offsets_ms
+    result.av_unpaired = sync.unpaired
     result.right_partner = (
         result.matched
         and result.own_frames == 0

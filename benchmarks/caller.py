@@ -36,7 +36,8 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from benchmarks.clip import AudioClip, VideoClip
 from benchmarks.door import DoorRefused, open_session, ws_url_with
-from benchmarks.mark import luma_of, read_mark
+from benchmarks.lipsync import MarkReader, Origin, SyncLog, rtp_origin, watch_sender_reports
+from benchmarks.mark import luma_of, read_flash, read_mark
 from benchmarks.replay import ReplayAudioTrack, ReplayVideoTrack
 from duet.tasks import TaskSet
 from sfu.aiortc_hooks import hook_sender
@@ -96,6 +97,10 @@ class CallerRecord:
     sanction: str | None = None
     """``banned`` or ``held`` when moderation stopped this caller (offenders)."""
     sanction_at: float | None = None
+    sync: SyncLog = field(default_factory=SyncLog)
+    """Lip-sync marks and Sender Reports received (:mod:`benchmarks.lipsync`)."""
+    mark_offsets: list[float] = field(default_factory=list)
+    """The sender's own audio-minus-video offset of each mark it sent (seconds)."""
 
 
 def keep_loopback_candidates(sdp: str) -> str:
@@ -146,8 +151,9 @@ class BenchCaller:
         self.next_every = next_every
         self.connect_timeout = connect_timeout
         self.record = CallerRecord(index=index)
-        self.video_track = ReplayVideoTrack(video)
         self.audio_track = ReplayAudioTrack(audio)
+        self.video_track = ReplayVideoTrack(video, on_mark=self.audio_track.beep_at)
+        self._marks = MarkReader(self.record.sync, audio.beep_delay)
         self._ws: Any = None
         self._pc: RTCPeerConnection | None = None
         self._tasks = TaskSet()
@@ -218,6 +224,7 @@ class BenchCaller:
         self.record.video_sent = self.video_track.sent
         self.record.late_frames = self.video_track.late
         self.record.audio_sent = self.audio_track.sent
+        self.record.mark_offsets = list(self.audio_track.mark_offsets)
         self.record.keyframe_requests = self.video_track.keyframe_requests
         if self._pc is not None:
             self.record.connection_state = str(self._pc.connectionState)
@@ -335,6 +342,8 @@ class BenchCaller:
         pc.on("track", self._on_track)
         sdp = keep_loopback_candidates(offer_sdp) if self.loopback else offer_sdp
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        for transceiver in pc.getTransceivers():
+            watch_sender_reports(transceiver.receiver, transceiver.kind, self.record.sync)
         video_sender = pc.addTrack(self.video_track)
         pc.addTrack(self.audio_track)
         hook_sender(video_sender, self.video_track.request_keyframe, _ignore_remb)
@@ -342,12 +351,19 @@ class BenchCaller:
         await self._send({"type": "answer", "sdp": pc.localDescription.sdp})
 
     def _on_track(self, track: MediaStreamTrack) -> None:
+        origin = self._origin_of(track)
         if track.kind == "video":
-            self._spawn(self._watch(track))
+            self._spawn(self._watch(track, origin))
         else:
-            self._spawn(self._listen(track))
+            self._spawn(self._listen(track, origin))
 
-    async def _watch(self, track: MediaStreamTrack) -> None:
+    def _origin_of(self, track: MediaStreamTrack) -> Origin:
+        for transceiver in self._pc.getTransceivers() if self._pc is not None else []:
+            if transceiver.receiver.track is track:
+                return rtp_origin(transceiver.receiver)
+        return lambda: None
+
+    async def _watch(self, track: MediaStreamTrack, origin: Origin) -> None:
         record = self.record
         while True:
             try:
@@ -357,7 +373,9 @@ class BenchCaller:
             now = time.monotonic()
             if not isinstance(frame, av.VideoFrame):
                 continue
-            mark = read_mark(luma_of(frame))
+            luma = luma_of(frame)
+            mark = read_mark(luma)
+            self._marks.video(read_flash(luma), frame.pts, origin, now)
             record.frame_times.append(now)
             record.frame_marks.append(UNREADABLE if mark is None else mark)
             if mark is not None and mark != self.index:
@@ -366,13 +384,16 @@ class BenchCaller:
                     self._media_reported = True
                     self.report("media", self.index, now, str(mark))
 
-    async def _listen(self, track: MediaStreamTrack) -> None:
+    async def _listen(self, track: MediaStreamTrack, origin: Origin) -> None:
         while True:
             try:
-                await track.recv()
+                frame = await track.recv()
             except MediaStreamError:
                 return
-            self.record.audio_times.append(time.monotonic())
+            now = time.monotonic()
+            self.record.audio_times.append(now)
+            if isinstance(frame, av.AudioFrame):
+                self._marks.audio(frame, origin, now)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         return self._tasks.spawn(coro)

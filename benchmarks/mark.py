@@ -8,6 +8,9 @@ VP8 macroblock and use two far-apart luma levels, so compression noise cannot fl
 A frame whose cells are not clearly black or white, or whose check fails (a frame decoded
 from missing references), reads as ``None`` rather than as a wrong caller.
 
+The bottom :data:`FLASH_BAND` is the lip-sync strip: all white in a clip's first frame, all
+black in the others (:func:`draw_flash`, :func:`read_flash`).
+
 Only the luma (Y) plane is used, as a ``(height, width)`` ``uint8`` array.
 """
 
@@ -63,6 +66,35 @@ def _cells(height: int, width: int) -> list[tuple[int, int, int, int]]:
             left, right = width * column // COLUMNS, width * (column + 1) // COLUMNS
             cells.append((top, bottom, left, right))
     return cells
+
+
+FLASH_BAND = 0.1
+"""Fraction of the picture's height, from the bottom, that holds the lip-sync strip."""
+
+
+def flash_height(height: int) -> int:
+    """Rows of the picture taken by the lip-sync strip."""
+    return max(2, round(height * FLASH_BAND))
+
+
+def draw_flash(luma: LumaPlane, on: bool) -> None:
+    """Paint the lip-sync strip of ``luma`` white (``on``) or black, in place."""
+    luma[luma.shape[0] - flash_height(luma.shape[0]) :, :] = WHITE if on else BLACK
+
+
+def read_flash(luma: LumaPlane) -> bool | None:
+    """Whether the lip-sync strip is white (True) or black (False); ``None`` if it is
+    neither clearly (a frame decoded from missing references)."""
+    height, width = luma.shape
+    strip = flash_height(height)
+    # The middle of the strip: its edges blur into the picture above under compression.
+    inner = luma[height - strip + strip // 4 : height - strip // 4, width // 8 : width - width // 8]
+    if inner.size == 0:
+        return None
+    level = float(inner.mean())
+    if abs(level - 128) < MARGIN:
+        return None
+    return level > 128
 
 
 def band_height(height: int) -> int:

@@ -243,6 +243,7 @@ def build_report(data: RunData) -> dict[str, Any]:
             "packets_received": sum(r.audio_packets for r in results),
             "packets_per_s": Summary.of(_flatten(results, "audio_pps")).pick("p50", "min"),
         },
+        "lip_sync": _lip_sync(data, results),
         "nexts": sum(r.nexts for r in results),
         "server": _server(data, calls.matched),
         "load_generator": {
@@ -269,6 +270,26 @@ def build_report(data: RunData) -> dict[str, Any]:
     }
     report["warnings"] = _warnings(report, options.calls, options.next_every)
     return report
+
+
+def _lip_sync(data: RunData, results: list[CallerResult]) -> dict[str, Any]:
+    """Audio-video offsets of the clip's marks (ms; see :mod:`benchmarks.lipsync`)."""
+    offsets = _flatten(results, "av_offset_ms")
+    return {
+        "pairs": len(offsets),
+        "unpaired": sum(r.av_unpaired for r in results),
+        "offset_ms": Summary.of(offsets).pick("p50", "min", "max"),
+        "abs_offset_ms": Summary.of(abs(v) for v in offsets).pick("p50", "p95", "max"),
+        "arrival_offset_ms": Summary.of(_flatten(results, "av_arrival_offset_ms")).pick(
+            "p50", "min", "max"
+        ),
+        "reports_without_clock": sum(
+            1 for r in data.records for k in r.sync.reports.values() for _, ntp, _ in k if ntp == 0
+        ),
+        "sender_offset_ms": Summary.of(v * 1000 for r in data.records for v in r.mark_offsets).pick(
+            "min", "max"
+        ),
+    }
 
 
 def _caller_json(result: CallerResult) -> dict[str, Any]:
@@ -386,6 +407,7 @@ def print_summary(console: Console, report: dict[str, Any]) -> None:
         f"{frames['own']} own, {frames['stale']} stale (must be 0), "
         f"{frames.get('in_flight', 0)} in flight; audio packets "
         f"{report['audio']['packets_received']}",
+        _lip_sync_line(report["lip_sync"]),
         f"server ({server['forwarding']}{_moderation_note(server)}): "
         f"{_num(server['cpu_cores'], 3)} cores "
         f"({_num(server['cpu_cores_per_call'], 4)} per call), RSS {_num(server['rss_mb'], 1)} MB "
@@ -410,6 +432,17 @@ def print_summary(console: Console, report: dict[str, Any]) -> None:
         console.print(line, highlight=False)
     for warning in report["warnings"]:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+
+
+def _lip_sync_line(sync: dict[str, Any]) -> str:
+    size, offset, arrival = sync["abs_offset_ms"], sync["offset_ms"], sync["arrival_offset_ms"]
+    return (
+        f"lip sync: {sync['pairs']} marks, |audio − video| by Sender Reports p50 "
+        f"{_num(size['p50'], 0)} / p95 {_num(size['p95'], 0)} / max {_num(size['max'], 0)} ms "
+        f"(signed {_num(offset['min'], 0)}..{_num(offset['max'], 0)}); by arrival p50 "
+        f"{_num(arrival['p50'], 0)} ms; {sync['unpaired']} unpaired; "
+        f"{sync['reports_without_clock']} Sender Reports with NTP 0 (must be 0)"
+    )
 
 
 def _moderation_note(server: dict[str, Any]) -> str:

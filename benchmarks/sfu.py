@@ -49,6 +49,8 @@ RATIO_GOAL = 10.0
 CORES_GOAL = 0.03
 PACKETS_CORES_GOAL = 0.012
 FPS_GOAL = 29.0
+LIP_SYNC_GOAL_MS = 80.0
+"""Issue goal: p95 of |audio - video| of the clip's marks, through the Sender Reports."""
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,7 @@ def _summary(report: dict[str, Any], idle: float | None) -> dict[str, Any]:
         "undecodable": frames["undecodable"],
         "first_frame_ms": report["first_frame_ms"],
         "next_first_frame_ms": report.get("next_first_frame_ms"),
+        "lip_sync": report.get("lip_sync"),
         "machine_busy_cores": report["machine"]["cpu_busy_cores"],
         "warnings": report["warnings"],
     }
@@ -270,6 +273,7 @@ def compare(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     p_cores = (passthrough or {}).get("cpu_cores_per_call")
     k_cores = (packets or {}).get("cpu_cores_per_call_net")
     k_fps = (packets or {}).get("fps", {}).get("min")
+    k_sync = ((packets or {}).get("lip_sync") or {}).get("abs_offset_ms", {}).get("p95")
     return {
         "transcode_over_passthrough_cores": ratio,
         "transcode_over_passthrough_cores_raw": raw_ratio,
@@ -281,6 +285,9 @@ def compare(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
             if k_cores is None
             else k_cores <= PACKETS_CORES_GOAL,
             "packets_fps_at_least_29": None if k_fps is None else k_fps >= FPS_GOAL,
+            "packets_lip_sync_p95_at_most_80_ms": None
+            if k_sync is None
+            else k_sync <= LIP_SYNC_GOAL_MS,
             "ratio_at_least_10x": None if ratio is None else ratio >= RATIO_GOAL,
             "equal_fps_at_least_29": None
             if p_fps is None or t_fps is None
@@ -403,6 +410,15 @@ def _print(out: Console, document: dict[str, Any]) -> None:
             out.print(
                 f"{mode}: Next -> first frame of the new partner p50 {switch.get('p50')} ms, "
                 f"p95 {switch.get('p95')} ms"
+            )
+    for mode, r in document["modes"].items():
+        sync = r.get("lip_sync")
+        if sync and sync.get("pairs"):
+            size = sync["abs_offset_ms"]
+            out.print(
+                f"{mode}: lip sync |audio - video| p50 {size.get('p50')} ms, p95 "
+                f"{size.get('p95')} ms, max {size.get('max')} ms ({sync['pairs']} marks, "
+                f"{sync['unpaired']} unpaired)"
             )
     for mode, r in document["modes"].items():
         cap = r.get("capacity")
