@@ -13,9 +13,11 @@ receiver records, per mark, its RTP timestamp and when it arrived:
 
 It also records every Sender Report of both streams. A browser aligns audio and video by
 mapping each stream's RTP timestamps to the sender's wall clock through those reports; the
-bench does the same with the latest report received before the mark in the same match, and
+bench does the same with the latest report of each stream received before the mark (as a
+browser would: after a Next that may still be the previous partner's mapping), and
 reports the **offset**: audio mark's wall time minus video mark's. An SFU that rewrites
-timestamps must rewrite the reports to match, or the offset is off by whatever it shifted.
+timestamps must rewrite the reports to match, and announce a new mapping when it switches
+sources, or the offset is off by whatever it shifted. Marks pair up only within one match.
 The **arrival offset** is the same difference in arrival times at the receiver (what a
 receiver that does not use the reports would play).
 
@@ -129,13 +131,13 @@ def _signed32(value: int) -> int:
 
 
 def wall_time(
-    reports: Sequence[tuple[float, float, int]], kind: str, rtp: int, at: float, since: float
+    reports: Sequence[tuple[float, float, int]], kind: str, rtp: int, at: float
 ) -> float | None:
     """The sender's wall time of RTP timestamp ``rtp`` by the latest report received
-    before ``at`` and after ``since`` (the match's start); ``None`` without one."""
+    before ``at``; ``None`` without one."""
     arrivals = [r[0] for r in reports]
     last = bisect.bisect_right(arrivals, at) - 1
-    if last < 0 or arrivals[last] < since:
+    if last < 0:
         return None
     _, ntp, report_rtp = reports[last]
     return ntp + _signed32(rtp - report_rtp) / CLOCK[kind]
@@ -149,7 +151,7 @@ class LipSync:
     """Audio minus video on the senders' clock (through the Sender Reports)."""
     arrival_offsets_ms: list[float] = field(default_factory=list)
     unpaired: int = 0
-    """Video marks with no audio mark near them (or no report to place them)."""
+    """Video marks with no audio mark near them in the same match (or no report before)."""
 
 
 def lip_sync(log: SyncLog, match_starts: Sequence[float], start: float, end: float) -> LipSync:
@@ -172,8 +174,8 @@ def lip_sync(log: SyncLog, match_starts: Sequence[float], start: float, end: flo
             result.unpaired += 1
             continue
         _, at_a, rtp_a = min(near)
-        wall_v = wall_time(log.reports["video"], "video", rtp_v, at_v, since)
-        wall_a = wall_time(log.reports["audio"], "audio", rtp_a, at_a, since)
+        wall_v = wall_time(log.reports["video"], "video", rtp_v, at_v)
+        wall_a = wall_time(log.reports["audio"], "audio", rtp_a, at_a)
         if wall_v is None or wall_a is None:
             result.unpaired += 1
             continue

@@ -10,6 +10,7 @@ aiortc's or aioice's internals, pinned to aiortc 1.16 / aioice 0.13 and checked 
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -25,6 +26,9 @@ from aiortc.rtp import (
     HeaderExtensionsMap,
     RtcpPsfbPacket,
     RtcpRtpfbPacket,
+    RtcpSdesPacket,
+    RtcpSenderInfo,
+    RtcpSourceInfo,
     RtcpSrPacket,
     RtpPacket,
     pack_remb_fci,
@@ -223,6 +227,33 @@ class PacketSender:
         except ConnectionError:
             return False
         return True
+
+    async def send_report(self) -> None:
+        """Send a Sender Report now with the current mapping, as the sender's own RTCP loop
+        (``_run_rtcp``) does at its intervals (0.5-1.5 s), including what it records for
+        round-trip times (``__lsr``, ``__lsr_time``) and its SDES CNAME."""
+        s: Any = self._sender
+        ntp = s._RTCRtpSender__ntp_timestamp
+        packets: list[Any] = [
+            RtcpSrPacket(
+                ssrc=self.ssrc,
+                sender_info=RtcpSenderInfo(
+                    ntp_timestamp=ntp,
+                    rtp_timestamp=s._RTCRtpSender__rtp_timestamp,
+                    packet_count=s._RTCRtpSender__packet_count & 0xFFFFFFFF,
+                    octet_count=s._RTCRtpSender__octet_count & 0xFFFFFFFF,
+                ),
+            )
+        ]
+        s._RTCRtpSender__lsr = (ntp >> 16) & 0xFFFFFFFF
+        s._RTCRtpSender__lsr_time = time.time()
+        cname = s._RTCRtpSender__cname
+        if cname is not None:
+            packets.append(
+                RtcpSdesPacket(chunks=[RtcpSourceInfo(ssrc=self.ssrc, items=[(1, cname.encode())])])
+            )
+        with contextlib.suppress(ConnectionError):
+            await self._sender._send_rtcp(packets)
 
     def set_sender_report(self, ntp_timestamp: int, rtp_timestamp: int) -> None:
         """The NTP <-> RTP mapping the next Sender Reports announce (a source's, translated)."""

@@ -192,6 +192,11 @@ class PacketTrack(EncodedTrack):
             self.packets += 1
             if self.kind == "audio" or packet.marker:
                 self.frames += 1
+            if new_offsets:
+                # The partner's receiver would place the new source with the previous
+                # mapping until the sender's next report (up to 1.5 s of wrong lip sync
+                # after every Next): announce the new one with its first packet.
+                await out.send_report()
 
     def _on_report(self, ntp_timestamp: int, rtp_timestamp: int) -> None:
         """The source's Sender Report, translated to this stream's timestamps."""

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aiortc import clock as aiortc_clock
 
+from benchmarks.lipsync import SyncLog, watch_sender_reports
 from benchmarks.tracks import FPS
 from sfu import Router, SfuSettings
 from sfu.packet_feed import PacketFeed
@@ -463,6 +464,36 @@ async def test_sender_reports_follow_a_switch_at_once(router: Router) -> None:
     ntp, rtp = feed_b.sender_report
     assert sender._RTCRtpSender__ntp_timestamp == ntp
     assert sender._RTCRtpSender__rtp_timestamp == track.rewriter.timestamp(rtp)
+    for media in (v, a, b):
+        await media.close()
+
+
+async def test_a_switch_is_announced_by_a_sender_report_at_once(router: Router) -> None:
+    # The SFU's own RTCP loop to v is stopped: any Sender Report v gets after the switch
+    # is the one sent with the new source's first packet (without it, v would place b's
+    # media with a's mapping until the loop's next report, up to 1.5 s later).
+    v = await connect_caller(router, "v", BLUE)
+    a = await connect_caller(router, "a", RED)
+    b = await connect_caller(router, "b", GREEN)
+    feed_b = router.peers["b"].feeds["video"]
+    assert isinstance(feed_b, PacketFeed)
+    await router.connect("v", "a")
+    await v.wait_frames_like(RED, count=5)
+    await _until(lambda: feed_b.sender_report is not None, timeout=8)
+    sender = router.peers["v"].pc.getTransceivers()[1].sender
+    sender._RTCRtpSender__rtcp_task.cancel()
+    log = SyncLog()
+    watch_sender_reports(_transceiver(v, "video").receiver, "video", log)
+    track = router.peers["v"].outbound["video"]
+    assert isinstance(track, PacketTrack)
+    await asyncio.sleep(1.6)  # a report the loop had already started would be out by now
+    before = len(log.reports["video"])
+    await router.connect("v", "b")
+    await _until(lambda: len(log.reports["video"]) > before, timeout=5)
+    assert feed_b.sender_report is not None
+    ntp, rtp = feed_b.sender_report
+    _, reported_ntp, reported_rtp = log.reports["video"][-1]
+    assert reported_ntp == ntp / 2**32 and reported_rtp == track.rewriter.timestamp(rtp)
     for media in (v, a, b):
         await media.close()
 

@@ -13,6 +13,7 @@ import queue
 import re
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import aioice.ice
 import aioice.turn
@@ -251,7 +252,7 @@ async def test_hook10_packets_into_the_sender() -> None:
         RTCRtpHeaderExtensionParameters,
         RTCRtpSendParameters,
     )
-    from aiortc.rtp import RTCP_RTPFB_NACK, RtcpRtpfbPacket
+    from aiortc.rtp import RTCP_RTPFB_NACK, RtcpRtpfbPacket, RtcpSrPacket
 
     from sfu.aiortc_rtp_hooks import hook_sender_packets
 
@@ -261,6 +262,10 @@ async def test_hook10_packets_into_the_sender() -> None:
     rtcp = inspect.getsource(RTCRtpSender._run_rtcp)
     for field in ("ntp_timestamp", "rtp_timestamp", "packet_count", "octet_count"):
         assert f"{field}=self.__{field}" in rtcp
+    # PacketSender.send_report does what one round of the loop does.
+    assert "self.__lsr = ((self.__ntp_timestamp) >> 16) & 0xFFFFFFFF" in rtcp
+    assert "self.__lsr_time = time.time()" in rtcp
+    assert 'items=[(1, self.__cname.encode("utf8"))]' in rtcp
     stats = inspect.getsource(RTCRtpSender.getStats)
     assert "packetsSent=self.__packet_count" in stats
     assert "bytesSent=self.__octet_count" in stats
@@ -299,10 +304,24 @@ async def test_hook10_packets_into_the_sender() -> None:
         packet.lost = [3, 4]
         await sender._handle_rtcp_packet(packet)
         assert nacked == [[3, 4]]
-        out.set_sender_report(77, 88)
-        assert sender._RTCRtpSender__ntp_timestamp == 77
+        out.set_sender_report(77 << 16, 88)
+        assert sender._RTCRtpSender__ntp_timestamp == 77 << 16
         assert sender._RTCRtpSender__rtp_timestamp == 88
         assert sender._RTCRtpSender__packet_count == 0
+        sent: list[list[Any]] = []
+
+        async def send_rtcp(packets: list[Any]) -> None:
+            sent.append(packets)
+
+        sender._send_rtcp = send_rtcp  # type: ignore[method-assign]
+        sender._RTCRtpSender__cname = "duet"
+        await out.send_report()
+        report, sdes = sent[0]
+        assert isinstance(report, RtcpSrPacket) and report.ssrc == sender._ssrc
+        info = report.sender_info
+        assert (info.ntp_timestamp, info.rtp_timestamp, info.packet_count) == (77 << 16, 88, 0)
+        assert sdes.chunks[0].items == [(1, b"duet")]
+        assert sender._RTCRtpSender__lsr == 77
     finally:
         await pc.close()
 
