@@ -156,24 +156,21 @@ class LipSync:
 
 def lip_sync(log: SyncLog, match_starts: Sequence[float], start: float, end: float) -> LipSync:
     """Pair each video mark arriving in ``[start, end]`` with the audio mark arriving nearest
-    to it in the same match (``match_starts``: sorted monotonic times) and measure both
+    to it in the same match (``match_starts``: sorted monotonic times), if that video mark is
+    also the audio mark's nearest (a Next can make a source send two marks in quick
+    succession; a missing beep must not pair one's flash with the other's), and measure both
     offsets."""
     result = LipSync()
-    for at_v, rtp_v in zip(log.video_at, log.video_rtp, strict=True):
+    video = list(zip(log.video_at, log.video_rtp, strict=True))
+    audio = list(zip(log.audio_at, log.audio_rtp, strict=True))
+    for at_v, rtp_v in video:
         if not start <= at_v <= end:
             continue
-        current = bisect.bisect_right(match_starts, at_v)
-        since = match_starts[current - 1] if current else 0.0
-        until = match_starts[current] if current < len(match_starts) else float("inf")
-        near = [
-            (abs(at_a - at_v), at_a, rtp_a)
-            for at_a, rtp_a in zip(log.audio_at, log.audio_rtp, strict=True)
-            if since <= at_a < until and abs(at_a - at_v) <= PAIR_S
-        ]
-        if not near:
+        pair = _nearest(at_v, audio, match_starts)
+        if pair is None or _nearest(pair[0], video, match_starts) != (at_v, rtp_v):
             result.unpaired += 1
             continue
-        _, at_a, rtp_a = min(near)
+        at_a, rtp_a = pair
         wall_v = wall_time(log.reports["video"], "video", rtp_v, at_v)
         wall_a = wall_time(log.reports["audio"], "audio", rtp_a, at_a)
         if wall_v is None or wall_a is None:
@@ -182,3 +179,20 @@ def lip_sync(log: SyncLog, match_starts: Sequence[float], start: float, end: flo
         result.offsets_ms.append((wall_a - wall_v) * 1000)
         result.arrival_offsets_ms.append((at_a - at_v) * 1000)
     return result
+
+
+def _nearest(
+    at: float, marks: list[tuple[float, int]], match_starts: Sequence[float]
+) -> tuple[float, int] | None:
+    """The mark of ``marks`` arriving nearest to ``at``, within :data:`PAIR_S`, in the same
+    match."""
+    current = bisect.bisect_right(match_starts, at)
+    since = match_starts[current - 1] if current else float("-inf")
+    until = match_starts[current] if current < len(match_starts) else float("inf")
+    near = [
+        (abs(t - at), t, rtp) for t, rtp in marks if since <= t < until and abs(t - at) <= PAIR_S
+    ]
+    if not near:
+        return None
+    _, t, rtp = min(near)
+    return t, rtp

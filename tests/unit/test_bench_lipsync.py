@@ -105,6 +105,13 @@ def test_marks_pair_only_within_one_match() -> None:
     # A match started between the first video mark and its audio mark.
     sync = lip_sync(log, match_starts=[0.0, 1.12], start=0.0, end=10.0)
     assert len(sync.offsets_ms) == 2 and sync.unpaired == 1
+    # Two flashes in quick succession and one beep: the beep pairs with the nearer flash
+    # only, the other flash stays unpaired.
+    log = _log(audio_shift_s=0.0)
+    log.video_at.insert(1, log.video_at[0] + 0.3)
+    log.video_rtp.insert(1, log.video_rtp[0] + 27_000)
+    sync = lip_sync(log, [0.0], 0.0, 10.0)
+    assert sync.offsets_ms == pytest.approx([0.0] * 3, abs=0.05) and sync.unpaired == 1
     # Audio marks farther than PAIR_S from every video mark do not pair.
     log.audio_at = log.audio_at.__class__("d", [t + 0.5 for t in log.audio_at])
     assert lip_sync(log, [0.0], 0.0, 10.0).unpaired == 3
