@@ -17,6 +17,7 @@ def test_ratio_and_goals() -> None:
     assert result["goals"] == {
         "packets_at_most_0_012_cores_per_call_above_idle": None,
         "packets_fps_at_least_29": None,
+        "packets_lip_sync_p95_at_most_80_ms": None,
         "ratio_at_least_10x": True,
         "equal_fps_at_least_29": True,
         "passthrough_at_most_0_03_cores_per_call": True,
@@ -29,6 +30,7 @@ def test_goals_missed_are_reported_as_missed() -> None:
     assert result["goals"] == {
         "packets_at_most_0_012_cores_per_call_above_idle": None,
         "packets_fps_at_least_29": None,
+        "packets_lip_sync_p95_at_most_80_ms": None,
         "ratio_at_least_10x": False,
         "equal_fps_at_least_29": False,
         "passthrough_at_most_0_03_cores_per_call": False,
@@ -63,6 +65,15 @@ def test_packets_against_passthrough_above_idle() -> None:
     goals = compare({"packets": slow})["goals"]
     assert goals["packets_at_most_0_012_cores_per_call_above_idle"] is False
     assert goals["packets_fps_at_least_29"] is False
+
+
+def test_packets_lip_sync_goal_is_the_p95_of_the_offsets() -> None:
+    def with_sync(p95: float) -> dict[str, object]:
+        return {**_mode(0.02, 30), "lip_sync": {"abs_offset_ms": {"p50": 5.0, "p95": p95}}}
+
+    assert compare({"packets": with_sync(80.0)})["goals"]["packets_lip_sync_p95_at_most_80_ms"]
+    missed = compare({"packets": with_sync(80.5)})["goals"]
+    assert missed["packets_lip_sync_p95_at_most_80_ms"] is False
 
 
 def test_modes_are_parsed_and_checked() -> None:
