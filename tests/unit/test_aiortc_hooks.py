@@ -1,7 +1,8 @@
 """Fails loudly if an aiortc/aioice upgrade moves an internal that the hooks modules use.
 
 Each check names the hook (see the comments in ``sfu/aiortc_hooks.py``, Hooks 1-8, and
-``sfu/aiortc_rtp_hooks.py``, Hooks 9 and 10). If one fails after an upgrade, re-read that
+``sfu/aiortc_rtp_hooks.py``, Hooks 9 and 10; Hook 11, ``sfu/aiortc_fastpath.py``, has its
+own file, ``test_aiortc_fastpath.py``). If one fails after an upgrade, re-read that
 part of aiortc, adapt the hook, and re-run the SFU benchmarks. The last test checks that no
 other ``sfu`` module reaches into aiortc's name-mangled internals.
 """
@@ -207,7 +208,7 @@ async def test_hook9_packets_out_of_the_receiver() -> None:
         got: list[tuple[int, int, int, str]] = []
         reports: list[tuple[int, int, int]] = []
 
-        async def on_packet(packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
+        def on_packet(packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
             got.append((packet.ssrc, packet.sequence_number, packet.payload_type, codec.mimeType))
 
         hook_receiver_packets(
@@ -307,7 +308,7 @@ async def test_hook10_packets_into_the_sender() -> None:
         await pc.close()
 
 
-HOOKS_MODULES = {"aiortc_hooks.py", "aiortc_rtp_hooks.py"}
+HOOKS_MODULES = {"aiortc_hooks.py", "aiortc_rtp_hooks.py", "aiortc_fastpath.py"}
 MANGLED = re.compile(r"\._(RTC|Connection)\w*__\w+")
 """A name-mangled private attribute of an aiortc or aioice class (``x._RTCRtpSender__y``)."""
 
