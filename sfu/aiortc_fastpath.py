@@ -8,8 +8,10 @@ protocol's ``send_data`` coroutine. The fast path does the same work synchronous
 datagram callback:
 
 - **In** (:func:`install_fast_path`): aioice's ``StunProtocol.datagram_received`` hands every
-  datagram that is not STUN to ``Connection.data_received(data, component)``, which only
-  queues it for the DTLS transport. We shadow that method on the connection's instance.
+  datagram that does not parse as STUN to ``Connection.data_received(data, component)``,
+  which only queues it for the DTLS transport. We shadow that method on the connection's
+  instance, and ``datagram_received`` on each of its protocols (``_protocols``, all
+  gathered by then) so that RTP and RTCP skip the attempt to parse them as STUN.
   A datagram is handled at once only if it is SRTP (first byte 128-191), not SRTCP, the DTLS
   transport is connected (``_state``, so ``_rx_srtp`` is set) and nothing waits in the queue
   (so datagrams are still handled in arrival order). It is then unprotected with
@@ -37,6 +39,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import aioice.ice
 import pylibsrtp
 from aiortc import RTCRtpReceiver, clock
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
@@ -62,6 +65,25 @@ class FastPath:
         """RTP packets handled on the fast path."""
         self._tasks: set[asyncio.Task[None]] = set()
         connection.data_received = self.data_received  # type: ignore[method-assign]
+        for protocol in connection._protocols:
+            self._skip_stun_parsing(protocol)
+
+    def _skip_stun_parsing(self, protocol: aioice.ice.StunProtocol) -> None:
+        """aioice tries to parse every datagram as STUN first (an exception per RTP
+        packet). A datagram whose first byte is 128-191 is RTP or RTCP (RFC 7983; STUN's
+        first two bits are 0): give it to ``data_received`` at once, as aioice would after
+        failing to parse it."""
+        original = protocol.datagram_received
+        component = protocol.local_candidate.component
+        receive = self.data_received
+
+        def datagram_received(data: bytes | str, addr: tuple[Any, ...]) -> None:
+            if data and isinstance(data, bytes) and 127 < data[0] < 192:
+                receive(data, component)
+            else:
+                original(data, addr)
+
+        protocol.datagram_received = datagram_received  # type: ignore[method-assign]
 
     def data_received(self, data: bytes, component: int) -> None:
         dtls: Any = self.dtls

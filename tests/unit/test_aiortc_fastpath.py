@@ -33,7 +33,17 @@ def _session(direction: int) -> pylibsrtp.Session:
 
 def test_hook11_what_the_fast_path_copies() -> None:
     datagram = inspect.getsource(aioice.ice.StunProtocol.datagram_received)
-    assert "self.receiver.data_received(data, self.local_candidate.component)" in datagram
+    steps = [
+        "message = stun.parse_message(data)",
+        "except ValueError:",
+        "self.receiver.data_received(data, self.local_candidate.component)",
+        "return",
+    ]
+    positions = [datagram.index(step) for step in steps]
+    assert positions == sorted(positions)
+    assert "self._protocols: list[StunProtocol] = []" in inspect.getsource(
+        aioice.ice.Connection.__init__
+    )
     received = inspect.getsource(aioice.ice.Connection.data_received)
     assert "self._queue.put_nowait((data, component))" in received
     assert "await self._queue.get()" in inspect.getsource(aioice.ice.Connection.recvfrom)
@@ -83,6 +93,11 @@ async def test_hook11_srtp_in_is_handled_at_once_and_the_rest_is_queued() -> Non
         connection = dtls.transport._connection
         got: list[tuple[int, int | None]] = []
         assert install_fast_path(receiver, lambda p, t: got.append((p.sequence_number, t))) is None
+        _, protocol = await asyncio.get_running_loop().create_datagram_endpoint(
+            lambda: aioice.ice.StunProtocol(connection), local_addr=("127.0.0.1", 0)
+        )
+        protocol.local_candidate = aioice.ice.Candidate("1", 1, "udp", 1, "127.0.0.1", 9, "host")
+        connection._protocols.append(protocol)
         path = FastPath(dtls)
         path.handlers[receiver] = lambda p, t: got.append((p.sequence_number, t))
         dtls._rtp_router.register_receiver(receiver, ssrcs=[7], payload_types=[96], mid=None)
@@ -101,13 +116,13 @@ async def test_hook11_srtp_in_is_handled_at_once_and_the_rest_is_queued() -> Non
         assert got == [] and connection._queue.qsize() == 2
         while not connection._queue.empty():
             connection._queue.get_nowait()
-        connection.data_received(rtp(3), 1)
+        protocol.datagram_received(rtp(3), ("127.0.0.1", 10))  # skips STUN parsing
         assert got == [(3, None)] and connection._queue.empty()  # at once, no queue
         assert path.packets == 1 and dtls._RTCDtlsTransport__rx_packets == 1
         assert dtls._RTCDtlsTransport__rx_bytes == len(first)
         pli = RtcpPsfbPacket(fmt=1, ssrc=1, media_ssrc=7)
         connection.data_received(bytes(tx.protect_rtcp(bytes(pli))), 1)  # SRTCP
-        connection.data_received(b"\x16\xfe\xfd" + bytes(10), 1)  # DTLS
+        protocol.datagram_received(b"\x16\xfe\xfd" + bytes(30), ("127.0.0.1", 10))  # DTLS
         assert got == [(3, None)] and connection._queue.qsize() == 2
         while not connection._queue.empty():
             connection._queue.get_nowait()
