@@ -14,7 +14,9 @@ import socket
 from typing import Any
 
 import aioice.ice
+import aioice.stun
 import pylibsrtp
+import pytest
 from aiortc import RTCPeerConnection
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 from aiortc.rtcicetransport import RTCIceTransport
@@ -85,7 +87,12 @@ def test_hook11_what_the_fast_path_copies() -> None:
     assert positions == sorted(positions)
 
 
-async def test_hook11_srtp_in_is_handled_at_once_and_the_rest_is_queued() -> None:
+async def test_hook11_srtp_in_is_handled_at_once_and_the_rest_is_queued(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parsed: list[bytes] = []  # datagrams aioice tried to parse as STUN
+    parse = aioice.stun.parse_message
+    monkeypatch.setattr(aioice.stun, "parse_message", lambda d: parsed.append(d) or parse(d))
     pc = RTCPeerConnection()
     try:
         receiver = pc.addTransceiver("video").receiver
@@ -116,14 +123,16 @@ async def test_hook11_srtp_in_is_handled_at_once_and_the_rest_is_queued() -> Non
         assert got == [] and connection._queue.qsize() == 2
         while not connection._queue.empty():
             connection._queue.get_nowait()
-        protocol.datagram_received(rtp(3), ("127.0.0.1", 10))  # skips STUN parsing
+        protocol.datagram_received(rtp(3), ("127.0.0.1", 10))
         assert got == [(3, None)] and connection._queue.empty()  # at once, no queue
+        assert parsed == []  # and without trying to parse it as STUN
         assert path.packets == 1 and dtls._RTCDtlsTransport__rx_packets == 1
         assert dtls._RTCDtlsTransport__rx_bytes == len(first)
         pli = RtcpPsfbPacket(fmt=1, ssrc=1, media_ssrc=7)
         connection.data_received(bytes(tx.protect_rtcp(bytes(pli))), 1)  # SRTCP
         protocol.datagram_received(b"\x16\xfe\xfd" + bytes(30), ("127.0.0.1", 10))  # DTLS
         assert got == [(3, None)] and connection._queue.qsize() == 2
+        assert len(parsed) == 1  # the DTLS record: aioice's own path
         while not connection._queue.empty():
             connection._queue.get_nowait()
         connection.data_received(rtp(3), 1)  # a replay: SRTP refuses it, as aiortc would
