@@ -35,6 +35,7 @@ from aiortc.rtp import (
 
 from sfu.aiortc_fastpath import FastPath, install_fast_path, send_rtp_now
 from sfu.aiortc_hooks import ReceiverControl, hook_sender
+from sfu.rtp_rewrite import RtpWriter
 
 # --- Hook 9: RTP packets out of the receiver (``forwarding = "packets"``) -----------------
 # ``RTCDtlsTransport._handle_rtp_data`` unprotects and parses each packet (header
@@ -202,6 +203,7 @@ class PacketSender:
         self.rtx_payload_type: int | None = None
         self.mid: str | None = None
         self.extensions = HeaderExtensionsMap()
+        self._writer: RtpWriter | None = None
         self._rtx_seq = random.randrange(1 << 16)
 
     @property
@@ -213,13 +215,14 @@ class PacketSender:
         self.payload_type = codec.payloadType
         self.mid = parameters.muxId
         self.extensions.configure(parameters)
+        self._writer = RtpWriter((x.id, x.uri) for x in parameters.headerExtensions)
         for other in parameters.codecs:
             if is_rtx(other) and other.parameters.get("apt") == codec.payloadType:
                 self.rtx_payload_type = other.payloadType
 
     def send(self, packet: RtpPacket) -> bool:
         """Protect and send ``packet`` now; False if the transport is not connected."""
-        if not send_rtp_now(self._sender.transport, packet.serialize(self.extensions)):
+        if not send_rtp_now(self._sender.transport, self.serialize(packet)):
             return False
         s: Any = self._sender
         s._RTCRtpSender__packet_count += 1
@@ -236,7 +239,34 @@ class PacketSender:
                 ssrc=self.rtx_ssrc,
             )
             self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
-        return send_rtp_now(self._sender.transport, packet.serialize(self.extensions))
+        return send_rtp_now(self._sender.transport, self.serialize(packet))
+
+    def serialize(self, packet: RtpPacket) -> bytes:
+        """``packet.serialize`` with this sender's extension ids (the same bytes; through
+        :class:`RtpWriter` when the packet has only what it writes)."""
+        x = packet.extensions
+        data = None
+        if (
+            self._writer is not None
+            and not packet.csrc
+            and not packet.padding_size
+            and x.repaired_rtp_stream_id is None
+            and x.rtp_stream_id is None
+            and x.transmission_offset is None
+            and x.transport_sequence_number is None
+        ):
+            data = self._writer.write(
+                packet.marker,
+                packet.payload_type,
+                packet.sequence_number,
+                packet.timestamp,
+                packet.ssrc,
+                packet.payload,
+                x.mid,
+                x.abs_send_time,
+                x.audio_level,
+            )
+        return packet.serialize(self.extensions) if data is None else data
 
     def set_sender_report(self, ntp_timestamp: int, rtp_timestamp: int) -> None:
         """The NTP <-> RTP mapping the next Sender Reports announce."""

@@ -252,7 +252,7 @@ async def test_hook10_packets_into_the_sender() -> None:
         RTCRtpHeaderExtensionParameters,
         RTCRtpSendParameters,
     )
-    from aiortc.rtp import RTCP_RTPFB_NACK, RtcpRtpfbPacket
+    from aiortc.rtp import RTCP_RTPFB_NACK, RtcpRtpfbPacket, RtpPacket
 
     from sfu.aiortc_rtp_hooks import hook_sender_packets
 
@@ -300,6 +300,11 @@ async def test_hook10_packets_into_the_sender() -> None:
         packet.lost = [3, 4]
         await sender._handle_rtcp_packet(packet)
         assert nacked == [[3, 4]]
+        sent = RtpPacket(payload_type=100, marker=1, sequence_number=7, timestamp=8, ssrc=9)
+        sent.payload = b"\x10abc"
+        sent.extensions.mid = "1"
+        sent.extensions.abs_send_time = 0x123456
+        assert out.serialize(sent) == sent.serialize(out.extensions)  # RtpWriter's bytes
         out.set_sender_report(77, 88)
         assert sender._RTCRtpSender__ntp_timestamp == 77
         assert sender._RTCRtpSender__rtp_timestamp == 88
