@@ -179,7 +179,8 @@ def _estimate_only(
 # --- Hook 10: RTP packets into the sender's transport (``forwarding = "packets"``) ---------
 # ``RTCRtpSender.send(parameters)`` is where the sender learns its negotiated codecs (the
 # first is the one it sends), RTX payload type, MID and header extension ids; we wrap it on
-# the instance to read the same parameters. Packets are then serialised with those ids and
+# the instance to read the same parameters. Packets are then serialised with those ids
+# (by ``sfu.rtp_rewrite.RtpWriter``: the bytes of ``RtpPacket.serialize``, tested so) and
 # given to the DTLS transport as the sender's own ``_run_rtp`` does with
 # ``sender.transport._send_rtp(bytes)`` (SRTP protect, then the ICE connection), but
 # synchronously (Hook 11's ``send_rtp_now``, same steps); its ``_run_rtp`` meanwhile

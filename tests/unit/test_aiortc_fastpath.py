@@ -73,6 +73,8 @@ def test_hook11_what_the_fast_path_copies() -> None:
     handle = inspect.getsource(RTCDtlsTransport._handle_rtp_data)
     assert "RtpPacket.parse(data, self._rtp_header_extensions_map)" in handle
     assert "receiver = self._rtp_router.route_rtp(packet)" in handle
+    state = inspect.getsource(RTCDtlsTransport.state.fget)  # type: ignore[attr-defined]
+    assert "return str(self._state)[6:].lower()" in state
     start = inspect.getsource(RTCDtlsTransport.start)
     assert start.index("self._setup_srtp()") < start.index("self._set_state(State.CONNECTED)")
     send = inspect.getsource(RTCDtlsTransport._send_rtp)
@@ -146,7 +148,6 @@ async def test_hook11_srtp_in_is_handled_at_once_and_the_rest_is_queued(
         assert got == [(3, None)] and connection._queue.qsize() == 1
         # Installing again on the same transport adds a handler to the same path.
         dtls._state = State.CONNECTED
-        dtls._RTCDtlsTransport__state = State.CONNECTED
         assert receiver.transport.state == "connected"
         assert install_fast_path(receiver, lambda p, t: None) is path
     finally:
