@@ -14,6 +14,7 @@ import queue
 import re
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import aioice.ice
 import aioice.turn
@@ -240,6 +241,47 @@ async def test_hook9_packets_out_of_the_receiver() -> None:
         )
         await receiver._handle_rtcp_packet(sr)
         assert reports == [(7, 123, 456)]
+    finally:
+        await pc.close()
+
+
+async def test_hook9_uplink_estimate_still_sends_remb() -> None:
+    """With ``sfu.uplink_estimation`` the slim handler feeds aiortc's estimator and sends
+    its REMB (as a task: the handler itself is synchronous, for Hook 11)."""
+    import asyncio
+
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+    from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, unpack_remb_fci
+
+    from sfu.aiortc_rtp_hooks import hook_receiver_packets
+
+    pc = RTCPeerConnection()
+    try:
+        receiver = pc.addTransceiver("video").receiver
+        sent: list[Any] = []
+
+        async def send_rtcp(packet: Any) -> None:
+            sent.append(packet)
+
+        receiver._send_rtcp = send_rtcp  # type: ignore[method-assign]
+        got: list[int] = []
+        hook_receiver_packets(
+            receiver, lambda p, c: got.append(p.sequence_number), lambda *sr: None, True
+        )
+        receiver._RTCRtpReceiver__codecs[96] = RTCRtpCodecParameters(
+            mimeType="video/VP8", clockRate=90000, payloadType=96
+        )
+        receiver._RTCRtpReceiver__rtcp_ssrc = 1234
+        for i in range(400):  # 4 s of 100 packets per second, 10 ms apart at both ends
+            packet = RtpPacket(payload_type=96, sequence_number=i, ssrc=7, payload=bytes(1000))
+            packet.extensions.abs_send_time = (i * 2621) & 0xFFFFFF  # 6.18 fixed point
+            await receiver._handle_rtp_packet(packet, 1000 + 10 * i)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert got == list(range(400))
+        rembs = [p for p in sent if isinstance(p, RtcpPsfbPacket) and p.fmt == RTCP_PSFB_APP]
+        assert rembs and rembs[0].ssrc == 1234
+        assert unpack_remb_fci(rembs[0].fci)[1] == [7]
     finally:
         await pc.close()
 
