@@ -3,8 +3,8 @@
 aiortc is pinned (``pyproject.toml``) to the minor version these hooks were written for
 (1.16, aioice 0.13); ``tests/unit/test_aiortc_hooks.py`` fails loudly if an upgrade moves
 any of them. Nothing else in Duet may touch a private attribute of aiortc or aioice: add the
-hook here (or, for packet forwarding, in :mod:`sfu.aiortc_rtp_hooks`: Hooks 9 and 10), with a
-comment saying what it relies on.
+hook here (or, for packet forwarding, in :mod:`sfu.aiortc_rtp_hooks`: Hooks 9 and 10, and
+:mod:`sfu.aiortc_fastpath`: Hook 11), with a comment saying what it relies on.
 """
 
 from __future__ import annotations

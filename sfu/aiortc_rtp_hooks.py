@@ -10,6 +10,7 @@ aiortc's or aioice's internals, pinned to aiortc 1.16 / aioice 0.13 and checked 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
 import time
@@ -36,7 +37,10 @@ from aiortc.rtp import (
     wrap_rtx,
 )
 
+from duet.tasks import TaskSet
+from sfu.aiortc_fastpath import FastPath, install_fast_path, send_rtp_now
 from sfu.aiortc_hooks import ReceiverControl, hook_sender
+from sfu.rtp_rewrite import RtpWriter
 
 # --- Hook 9: RTP packets out of the receiver (``forwarding = "packets"``) -----------------
 # ``RTCDtlsTransport._handle_rtp_data`` unprotects and parses each packet (header
@@ -48,16 +52,23 @@ from sfu.aiortc_hooks import ReceiverControl, hook_sender
 # ``getStats``), RTX unwrapping (``__rtx_ssrc``), and ``__active_ssrc`` (behind
 # ``getSynchronizationSources``; only media SSRCs, see below). Then it hands the packet to
 # Duet instead of NACK generation, the jitter buffer, depacketisation and the decoder
-# queue, none of which run. Sender Reports reach
-# ``receiver._handle_rtcp_packet``; we look at them first (for lip sync) and let it go on.
+# queue, none of which run. The slim handler is synchronous (the coroutine aiortc awaits
+# only wraps it), so that Hook 11 (``sfu.aiortc_fastpath``) can call it from the datagram
+# callback; the estimator's REMB, the one step that awaits, is sent as a task. Sender
+# Reports reach ``receiver._handle_rtcp_packet``; we look at them first (for lip sync) and
+# let it go on.
 
-PacketHandler = Callable[[RtpPacket, RTCRtpCodecParameters], Awaitable[None]]
+PacketHandler = Callable[[RtpPacket, RTCRtpCodecParameters], None]
+"""Called with each RTP packet of a hooked receiver and its codec; synchronous."""
 SenderReportHandler = Callable[[int, int, int], None]
 """Called with (ssrc, NTP timestamp, RTP timestamp) of each Sender Report from a source."""
 
 
 class PacketReceiverControl(ReceiverControl):
     """A hooked packet receiver: keyframe requests, REMB, and NACKs to the source."""
+
+    fast_path: FastPath | None = None
+    """Hook 11 on the receiver's transport, once installed (the first packet received)."""
 
     async def send_nack(self, media_ssrc: int, lost: list[int]) -> None:
         """Ask the source to retransmit ``lost`` (its own sequence numbers)."""
@@ -69,11 +80,15 @@ def hook_receiver_packets(
     on_packet: PacketHandler,
     on_sender_report: SenderReportHandler,
     estimate_uplink: bool = False,
+    fast_path: bool = True,
 ) -> PacketReceiverControl:
     """Take every RTP packet of ``receiver`` (Hook 9); nothing is reassembled or decoded.
 
     ``on_packet`` gets the parsed packet (RTX already unwrapped to the original SSRC,
-    sequence number and payload type) and its codec, on the event loop."""
+    sequence number and payload type) and its codec, on the event loop, synchronously.
+    With ``fast_path`` the first packet that reaches the receiver on a connected transport
+    installs Hook 11 (:func:`sfu.aiortc_fastpath.install_fast_path`): the following ones
+    come straight from the datagram callback, without aiortc's queue and coroutines."""
     r: Any = receiver
     if not estimate_uplink:
         r._RTCRtpReceiver__remote_bitrate_estimator = None
@@ -82,13 +97,19 @@ def hook_receiver_packets(
     rtx_ssrc: dict[int, int] = r._RTCRtpReceiver__rtx_ssrc
     active_ssrc: dict[int, Any] = r._RTCRtpReceiver__active_ssrc
     seen: dict[int, float] = {}
+    tasks: set[asyncio.Task[None]] = set()
 
-    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+    def handle(packet: RtpPacket, arrival_time_ms: int | None) -> None:
         if not receiver._enabled:
             return
         if r._RTCRtpReceiver__remote_bitrate_estimator is not None:
-            # The original's first step (REMB from the estimator); run it alone.
-            await _estimate_only(receiver, packet, arrival_time_ms)
+            # The original's first step (REMB from the estimator); its RTCP is sent later.
+            arrival = clock.current_ms() if arrival_time_ms is None else arrival_time_ms
+            remb = _estimate_only(receiver, packet, arrival)
+            if remb is not None:
+                task = asyncio.ensure_future(receiver._send_rtcp(remb))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
         codec = codecs.get(packet.payload_type)
         if codec is None:
             return
@@ -116,7 +137,14 @@ def hook_receiver_packets(
         if now - seen.get(packet.ssrc, -2.0) >= 1.0:
             seen[packet.ssrc] = now
             active_ssrc[packet.ssrc] = clock.current_datetime()
-        await on_packet(packet, codec)
+        on_packet(packet, codec)
+
+    control = PacketReceiverControl(receiver, receiver._send_rtcp_pli, receiver._send_rtcp)
+
+    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        if fast_path and control.fast_path is None:
+            control.fast_path = install_fast_path(receiver, handle)
+        handle(packet, arrival_time_ms)
 
     receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
 
@@ -129,16 +157,18 @@ def hook_receiver_packets(
         await original_rtcp(packet)
 
     receiver._handle_rtcp_packet = handle_rtcp_packet  # type: ignore[method-assign]
-    return PacketReceiverControl(receiver, receiver._send_rtcp_pli, receiver._send_rtcp)
+    return control
 
 
-async def _estimate_only(receiver: RTCRtpReceiver, packet: RtpPacket, arrival_time_ms: int) -> None:
+def _estimate_only(
+    receiver: RTCRtpReceiver, packet: RtpPacket, arrival_time_ms: int
+) -> RtcpPsfbPacket | None:
     """The original handler's first step: feed the remote bitrate estimator (kept only
-    with ``sfu.uplink_estimation``) and send its REMB."""
+    with ``sfu.uplink_estimation``); returns the REMB to send, if any."""
     r: Any = receiver
     estimator = r._RTCRtpReceiver__remote_bitrate_estimator
     if packet.extensions.abs_send_time is None:
-        return
+        return None
     remb = estimator.add(
         abs_send_time=packet.extensions.abs_send_time,
         arrival_time_ms=arrival_time_ms,
@@ -146,19 +176,19 @@ async def _estimate_only(receiver: RTCRtpReceiver, packet: RtpPacket, arrival_ti
         ssrc=packet.ssrc,
     )
     rtcp_ssrc = r._RTCRtpReceiver__rtcp_ssrc
-    if rtcp_ssrc is not None and remb is not None:
-        rtcp = RtcpPsfbPacket(
-            fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb)
-        )
-        await receiver._send_rtcp(rtcp)
+    if rtcp_ssrc is None or remb is None:
+        return None
+    return RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb))
 
 
 # --- Hook 10: RTP packets into the sender's transport (``forwarding = "packets"``) ---------
 # ``RTCRtpSender.send(parameters)`` is where the sender learns its negotiated codecs (the
 # first is the one it sends), RTX payload type, MID and header extension ids; we wrap it on
-# the instance to read the same parameters. Packets are then serialised with those ids and
-# given to ``sender.transport._send_rtp(bytes)`` (the DTLS transport: SRTP protect, then
-# the ICE connection), as the sender's own ``_run_rtp`` does; its ``_run_rtp`` meanwhile
+# the instance to read the same parameters. Packets are then serialised with those ids
+# (by ``sfu.rtp_rewrite.RtpWriter``: the bytes of ``RtpPacket.serialize``, tested so) and
+# given to the DTLS transport as the sender's own ``_run_rtp`` does with
+# ``sender.transport._send_rtp(bytes)`` (SRTP protect, then the ICE connection), but
+# synchronously (Hook 11's ``send_rtp_now``, same steps); its ``_run_rtp`` meanwhile
 # waits on a track that yields nothing. The sender's RTCP loop (``_run_rtcp``) keeps
 # sending Sender Reports from ``__ntp_timestamp``, ``__rtp_timestamp``, ``__packet_count``
 # and ``__octet_count``, which we set (``getStats`` reads the counts too). A NACK reaches
@@ -179,7 +209,9 @@ class PacketSender:
         self.rtx_payload_type: int | None = None
         self.mid: str | None = None
         self.extensions = HeaderExtensionsMap()
+        self._writer: RtpWriter | None = None
         self._rtx_seq = random.randrange(1 << 16)
+        self._reports = TaskSet()
         self.reported = False
         """Whether the Sender Reports carry a source's translated mapping; until then each
         packet sent maps its timestamp to the time it is sent (as aiortc's sender does)."""
@@ -193,16 +225,14 @@ class PacketSender:
         self.payload_type = codec.payloadType
         self.mid = parameters.muxId
         self.extensions.configure(parameters)
+        self._writer = RtpWriter((x.id, x.uri) for x in parameters.headerExtensions)
         for other in parameters.codecs:
             if is_rtx(other) and other.parameters.get("apt") == codec.payloadType:
                 self.rtx_payload_type = other.payloadType
 
-    async def send(self, packet: RtpPacket) -> bool:
+    def send(self, packet: RtpPacket) -> bool:
         """Protect and send ``packet`` now; False if the transport is not connected."""
-        data = packet.serialize(self.extensions)
-        try:
-            await self._sender.transport._send_rtp(data)
-        except ConnectionError:
+        if not send_rtp_now(self._sender.transport, self.serialize(packet)):
             return False
         s: Any = self._sender
         s._RTCRtpSender__packet_count += 1
@@ -212,7 +242,7 @@ class PacketSender:
             s._RTCRtpSender__rtp_timestamp = packet.timestamp
         return True
 
-    async def resend(self, packet: RtpPacket) -> bool:
+    def resend(self, packet: RtpPacket) -> bool:
         """Retransmit a packet already sent: as RTX when negotiated (RFC 4588)."""
         if self.rtx_payload_type is not None:
             packet = wrap_rtx(
@@ -222,11 +252,39 @@ class PacketSender:
                 ssrc=self.rtx_ssrc,
             )
             self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
-        try:
-            await self._sender.transport._send_rtp(packet.serialize(self.extensions))
-        except ConnectionError:
-            return False
-        return True
+        return send_rtp_now(self._sender.transport, self.serialize(packet))
+
+    def serialize(self, packet: RtpPacket) -> bytes:
+        """``packet.serialize`` with this sender's extension ids (the same bytes; through
+        :class:`RtpWriter` when the packet has only what it writes)."""
+        x = packet.extensions
+        data = None
+        if (
+            self._writer is not None
+            and not packet.csrc
+            and not packet.padding_size
+            and x.repaired_rtp_stream_id is None
+            and x.rtp_stream_id is None
+            and x.transmission_offset is None
+            and x.transport_sequence_number is None
+        ):
+            data = self._writer.write(
+                packet.marker,
+                packet.payload_type,
+                packet.sequence_number,
+                packet.timestamp,
+                packet.ssrc,
+                packet.payload,
+                x.mid,
+                x.abs_send_time,
+                x.audio_level,
+            )
+        return packet.serialize(self.extensions) if data is None else data
+
+    def announce(self) -> None:
+        """Send a Sender Report with the current mapping as soon as the loop can
+        (:meth:`send_report` in a task: the packet path is synchronous)."""
+        self._reports.spawn(self.send_report())
 
     async def send_report(self) -> None:
         """Send a Sender Report now with the current mapping, as the sender's own RTCP loop

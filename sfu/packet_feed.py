@@ -2,7 +2,8 @@
 
 A :class:`PacketFeed` gets every RTP packet of a visitor's receiver (Hook 9,
 ``sfu.aiortc_rtp_hooks.hook_receiver_packets``) and hands it to the subscribed partner
-tracks (:class:`sfu.packets.PacketTrack`) in order. It NACKs gaps in its source's video
+tracks (:class:`sfu.packets.PacketTrack`) in order, synchronously (on the fast path, Hook
+11, straight from the datagram callback). It NACKs gaps in its source's video
 sequence numbers (again every ``NACK_RETRY_S``, up to ``NACK_TRIES`` times) and asks for a
 keyframe when a packet never comes; it reassembles whole frames only while the moderation
 tap or a pipe waits for one, and keeps evidence clips as packets
@@ -15,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from aiortc import RTCRtpReceiver
 from aiortc.codecs import depayload
@@ -38,8 +39,9 @@ from sfu.rtp_rewrite import (
 
 logger = logging.getLogger(__name__)
 
-PacketSink = Callable[[RtpPacket, bool], Awaitable[None]]
-"""Gets each packet of a feed and whether it starts a keyframe; awaited in order."""
+PacketSink = Callable[[RtpPacket, bool], None]
+"""Gets each packet of a feed and whether it starts a keyframe; called in order, on the
+event loop, synchronously (from the datagram callback on the fast path)."""
 ReportSink = Callable[[int, int], None]
 """Gets each Sender Report of a feed's source: (NTP timestamp, RTP timestamp)."""
 
@@ -90,6 +92,14 @@ class PacketFeed(EncodedFeed):
             value = PacketClip(value.span / VIDEO_CLOCK, value.max_bytes)
         self._clip = value
 
+    @property
+    def fast_packets(self) -> int:
+        """RTP packets of this feed's transport (audio and video together, with BUNDLE)
+        handled on the fast path (Hook 11: from the datagram callback, synchronously)."""
+        control = self._packet_control
+        path = control.fast_path if control is not None else None
+        return path.packets if path is not None else 0
+
     def hook(self, receiver: RTCRtpReceiver, estimate_uplink: bool = True) -> None:
         """Take this kind's RTP packets out of ``receiver`` (before it starts)."""
         control = hook_receiver_packets(
@@ -118,7 +128,7 @@ class PacketFeed(EncodedFeed):
 
     # --- packets in ---------------------------------------------------------------------
 
-    async def on_packet(self, packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
+    def on_packet(self, packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
         """One RTP packet from the source (RTX already unwrapped)."""
         self.packets += 1
         self.bytes += len(packet.payload)
@@ -144,7 +154,7 @@ class PacketFeed(EncodedFeed):
             self._assembler = None
         for sink in list(self._packet_sinks):
             try:
-                await sink(packet, keyframe)
+                sink(packet, keyframe)
             except Exception:  # a broken consumer must not stop the others
                 logger.exception("packet sink failed (%s of %s)", self.kind, self.owner)
 

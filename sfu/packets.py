@@ -6,6 +6,10 @@ it for its own stream (SSRC, sequence number, timestamp, payload type, header ex
 ids: :class:`sfu.rtp_rewrite.StreamRewriter`) and hands it to the partner's transport for
 SRTP and sending (``sfu.aiortc_rtp_hooks.PacketSender``). aiortc's jitter buffer,
 depacketiser and re-packetiser never run; aiortc still does ICE, DTLS, SRTP and RTCP.
+The whole per-packet path is synchronous, without a coroutine or a queue per packet: with
+Hook 11 (:mod:`sfu.aiortc_fastpath`) a packet goes from aioice's datagram callback
+(unprotect, parse, route) through the feed and the track (rewrite, history) to the
+partner's socket (protect, ``sendto``) in one call.
 
 - **Switches** (Next): a video track forwards a new source from its next keyframe (read
   from the VP8 payload descriptor) and asks the source for one (PLI, coalesced by the feed).
@@ -34,13 +38,10 @@ This module is the outbound half (:class:`PacketTrack`); the inbound half is
 from __future__ import annotations
 
 import time
-from collections.abc import Coroutine
-from typing import Any
 
 from aiortc import RTCRtpSender
 from aiortc.rtp import RtpPacket
 
-from duet.tasks import TaskSet
 from sfu.aiortc_hooks import SEQUENCE_GAP
 from sfu.aiortc_rtp_hooks import (
     PacketSender,
@@ -80,7 +81,6 @@ class PacketTrack(EncodedTrack):
         self._resync = False
         """At the next keyframe, skip sequence numbers (an unrecoverable loss upstream)."""
         self._held_packets: list[tuple[RtpPacket, bool]] | None = None
-        self._tasks = TaskSet()
 
     def hook(self, sender: RTCRtpSender) -> None:
         self.out = hook_sender_packets(
@@ -131,7 +131,7 @@ class PacketTrack(EncodedTrack):
 
     # --- packets out --------------------------------------------------------------------
 
-    async def _on_packet(self, packet: RtpPacket, keyframe: bool) -> None:
+    def _on_packet(self, packet: RtpPacket, keyframe: bool) -> None:
         if self.readyState != "live" or self.out is None or not self.out.ready:
             return
         if self.kind == "video":
@@ -153,9 +153,9 @@ class PacketTrack(EncodedTrack):
                 if self._resync:
                     self._resync = False
                     self.rewriter.start_source(SEQUENCE_GAP)
-        await self._send(packet)
+        self._send(packet)
 
-    async def _send(self, packet: RtpPacket) -> None:
+    def _send(self, packet: RtpPacket) -> None:
         out = self.out
         assert out is not None and out.payload_type is not None
         new_offsets = not self.rewriter.mapped
@@ -188,7 +188,7 @@ class PacketTrack(EncodedTrack):
         sent.extensions.audio_level = packet.extensions.audio_level
         if self.kind == "video":
             self.history.put(seq, sent)
-        if await out.send(sent):
+        if out.send(sent):
             self.packets += 1
             if self.kind == "audio" or packet.marker:
                 self.frames += 1
@@ -196,7 +196,7 @@ class PacketTrack(EncodedTrack):
                 # The partner's receiver would place the new source with the previous
                 # mapping until the sender's next report (up to 1.5 s of wrong lip sync
                 # after every Next): announce the new one with its first packet.
-                await out.send_report()
+                out.announce()
 
     def _on_report(self, ntp_timestamp: int, rtp_timestamp: int) -> None:
         """The source's Sender Report, translated to this stream's timestamps."""
@@ -215,7 +215,7 @@ class PacketTrack(EncodedTrack):
             packet = self.history.get(seq)
             if packet is not None:
                 self.retransmissions += 1
-                await self.out.resend(packet)
+                self.out.resend(packet)
                 continue
             source_seq = self.rewriter.source_seq(seq)
             if source_seq is not None:
@@ -255,15 +255,9 @@ class PacketTrack(EncodedTrack):
                 self.source.request_keyframe()
             return False
         self._awaiting_keyframe = False
-        self._spawn(self._flush([p for p, _ in held[start:]]))
+        for packet, _ in held[start:]:
+            self._send(packet)
         return True
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        self._tasks.spawn(work)
-
-    async def _flush(self, packets: list[RtpPacket]) -> None:
-        for packet in packets:
-            await self._send(packet)
 
     @property
     def held(self) -> bool:

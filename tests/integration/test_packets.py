@@ -60,10 +60,15 @@ async def test_callers_see_each_other_and_hear_audio(
     assert isinstance(feed, PacketFeed) and isinstance(track, PacketTrack)
     # Packets went out one by one; aiortc's sender packetised nothing itself.
     assert track.packets > 30 and feed.keyframes >= 1
+    # Nearly all came in on the fast path (Hook 11), not through aiortc's datagram queue.
+    assert feed.fast_packets > feed.packets // 2
     assert _transceiver(b, "video").receiver.getSynchronizationSources()
     stats = await router.peers["b"].pc.getStats()
     sent = [s for s in stats.values() if s.type == "outbound-rtp" and s.kind == "video"]
     assert sent and sent[0].packetsSent >= track.packets - 5
+    # The transport's counters go on (the fast path counts what aiortc's own path does).
+    transport = next(s for s in stats.values() if s.type == "transport")
+    assert transport.packetsReceived >= feed.packets and transport.bytesSent > 0
     # No frame was reassembled at the SFU: nobody asked for one.
     assert feed.gop == []
     for media in (a, b):
@@ -83,9 +88,9 @@ async def test_next_switches_partner_without_renegotiation(
     sent: list[bytes] = []  # payloads v was sent, with b"" where a switch happened
     original_send = track.out.send
 
-    async def recording_send(packet: Any) -> bool:
+    def recording_send(packet: Any) -> bool:
         sent.append(packet.payload)
-        return await original_send(packet)
+        return original_send(packet)
 
     track.out.send = recording_send  # type: ignore[method-assign]
     for _ in range(2):
@@ -335,9 +340,9 @@ async def test_prescreen_gate_forwards_the_screened_keyframe_first(
         assert track.out is not None
         original_send = track.out.send
 
-        async def recording_send(packet: Any) -> bool:
+        def recording_send(packet: Any) -> bool:
             sent.append(packet)
-            return await original_send(packet)
+            return original_send(packet)
 
         track.out.send = recording_send  # type: ignore[method-assign]
         assert await router.release("b", "a", keyframe)
@@ -366,9 +371,9 @@ async def test_unrecoverable_loss_resumes_at_a_keyframe_after_a_sequence_gap(
     sent: list[Any] = []
     original_send = track.out.send
 
-    async def recording_send(packet: Any) -> bool:
+    def recording_send(packet: Any) -> bool:
         sent.append(packet)
-        return await original_send(packet)
+        return original_send(packet)
 
     track.out.send = recording_send  # type: ignore[method-assign]
     await _until(lambda: len(sent) > 3)

@@ -1,7 +1,8 @@
 """Fails loudly if an aiortc/aioice upgrade moves an internal that the hooks modules use.
 
 Each check names the hook (see the comments in ``sfu/aiortc_hooks.py``, Hooks 1-8, and
-``sfu/aiortc_rtp_hooks.py``, Hooks 9 and 10). If one fails after an upgrade, re-read that
+``sfu/aiortc_rtp_hooks.py``, Hooks 9 and 10; Hook 11, ``sfu/aiortc_fastpath.py``, has its
+own file, ``test_aiortc_fastpath.py``). If one fails after an upgrade, re-read that
 part of aiortc, adapt the hook, and re-run the SFU benchmarks. The last test checks that no
 other ``sfu`` module reaches into aiortc's name-mangled internals.
 """
@@ -208,7 +209,7 @@ async def test_hook9_packets_out_of_the_receiver() -> None:
         got: list[tuple[int, int, int, str]] = []
         reports: list[tuple[int, int, int]] = []
 
-        async def on_packet(packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
+        def on_packet(packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
             got.append((packet.ssrc, packet.sequence_number, packet.payload_type, codec.mimeType))
 
         hook_receiver_packets(
@@ -244,6 +245,47 @@ async def test_hook9_packets_out_of_the_receiver() -> None:
         await pc.close()
 
 
+async def test_hook9_uplink_estimate_still_sends_remb() -> None:
+    """With ``sfu.uplink_estimation`` the slim handler feeds aiortc's estimator and sends
+    its REMB (as a task: the handler itself is synchronous, for Hook 11)."""
+    import asyncio
+
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+    from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, unpack_remb_fci
+
+    from sfu.aiortc_rtp_hooks import hook_receiver_packets
+
+    pc = RTCPeerConnection()
+    try:
+        receiver = pc.addTransceiver("video").receiver
+        sent: list[Any] = []
+
+        async def send_rtcp(packet: Any) -> None:
+            sent.append(packet)
+
+        receiver._send_rtcp = send_rtcp  # type: ignore[method-assign]
+        got: list[int] = []
+        hook_receiver_packets(
+            receiver, lambda p, c: got.append(p.sequence_number), lambda *sr: None, True
+        )
+        receiver._RTCRtpReceiver__codecs[96] = RTCRtpCodecParameters(
+            mimeType="video/VP8", clockRate=90000, payloadType=96
+        )
+        receiver._RTCRtpReceiver__rtcp_ssrc = 1234
+        for i in range(400):  # 4 s of 100 packets per second, 10 ms apart at both ends
+            packet = RtpPacket(payload_type=96, sequence_number=i, ssrc=7, payload=bytes(1000))
+            packet.extensions.abs_send_time = (i * 2621) & 0xFFFFFF  # 6.18 fixed point
+            await receiver._handle_rtp_packet(packet, 1000 + 10 * i)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert got == list(range(400))
+        rembs = [p for p in sent if isinstance(p, RtcpPsfbPacket) and p.fmt == RTCP_PSFB_APP]
+        assert rembs and rembs[0].ssrc == 1234
+        assert unpack_remb_fci(rembs[0].fci)[1] == [7]
+    finally:
+        await pc.close()
+
+
 async def test_hook10_packets_into_the_sender() -> None:
     from aiortc.rtcdtlstransport import RTCDtlsTransport
     from aiortc.rtcrtpparameters import (
@@ -252,7 +294,7 @@ async def test_hook10_packets_into_the_sender() -> None:
         RTCRtpHeaderExtensionParameters,
         RTCRtpSendParameters,
     )
-    from aiortc.rtp import RTCP_RTPFB_NACK, RtcpRtpfbPacket, RtcpSrPacket
+    from aiortc.rtp import RTCP_RTPFB_NACK, RtcpRtpfbPacket, RtcpSrPacket, RtpPacket
 
     from sfu.aiortc_rtp_hooks import hook_sender_packets
 
@@ -304,6 +346,12 @@ async def test_hook10_packets_into_the_sender() -> None:
         packet.lost = [3, 4]
         await sender._handle_rtcp_packet(packet)
         assert nacked == [[3, 4]]
+        packet_out = RtpPacket(payload_type=100, marker=1, sequence_number=7, timestamp=8, ssrc=9)
+        packet_out.payload = b"\x10abc"
+        packet_out.extensions.mid = "1"
+        packet_out.extensions.abs_send_time = 0x123456
+        # RtpWriter's bytes
+        assert out.serialize(packet_out) == packet_out.serialize(out.extensions)
         out.set_sender_report(77 << 16, 88)
         assert sender._RTCRtpSender__ntp_timestamp == 77 << 16
         assert sender._RTCRtpSender__rtp_timestamp == 88
@@ -326,7 +374,7 @@ async def test_hook10_packets_into_the_sender() -> None:
         await pc.close()
 
 
-HOOKS_MODULES = {"aiortc_hooks.py", "aiortc_rtp_hooks.py"}
+HOOKS_MODULES = {"aiortc_hooks.py", "aiortc_rtp_hooks.py", "aiortc_fastpath.py"}
 MANGLED = re.compile(r"\._(RTC|Connection)\w*__\w+")
 """A name-mangled private attribute of an aiortc or aioice class (``x._RTCRtpSender__y``)."""
 
