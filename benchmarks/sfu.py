@@ -236,6 +236,7 @@ def _summary(report: dict[str, Any], idle: float | None) -> dict[str, Any]:
         "lip_sync": report.get("lip_sync"),
         "machine_busy_cores": report["machine"]["cpu_busy_cores"],
         "warnings": report["warnings"],
+        "failures": report["failures"],
     }
 
 

@@ -115,6 +115,9 @@ class PacketTrack(EncodedTrack):
         # decoded incomplete. The gap makes it drop both; a browser asks for a keyframe,
         # which the new source is sending anyway.
         self.rewriter.start_source(SEQUENCE_GAP if self.packets else 0)
+        # A NACK for the previous source's packets must not bring them back: resent after
+        # the switch, they could complete its last frame in the receiver (a stale frame).
+        self.history.clear()
         self._resync = False
         self._on_switch()  # video waits for a keyframe of the new source, requested now
         if isinstance(feed, PacketFeed):

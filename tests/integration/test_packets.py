@@ -152,6 +152,31 @@ async def test_partner_nack_is_answered_from_history(router: Router) -> None:
         await media.close()
 
 
+async def test_no_nack_is_answered_with_a_previous_sources_packets(router: Router) -> None:
+    # After a switch, a NACK for a packet of the previous partner must not bring it back:
+    # it could complete that partner's last frame in the receiver after the switch.
+    v = await connect_caller(router, "v", BLUE)
+    a = await connect_caller(router, "a", RED)
+    b = await connect_caller(router, "b", GREEN)
+    await router.connect("v", "a")
+    await v.wait_frames_like(RED, count=5)
+    track = router.peers["v"].outbound["video"]
+    assert isinstance(track, PacketTrack)
+    last = track.rewriter.last_seq
+    assert last is not None and track.history.get(last) is not None
+    old = [(last - 2) % 65536, (last - 1) % 65536, last]
+    await router.connect("v", "b")
+    receiver = _transceiver(v, "video").receiver
+    ssrc = receiver.getSynchronizationSources()[0].source
+    before = track.retransmissions
+    await receiver._send_rtcp_nack(ssrc, old)
+    await v.wait_frames_like(GREEN, count=3)
+    assert track.retransmissions == before
+    assert all(track.history.get(seq) is None for seq in old)
+    for media in (v, a, b):
+        await media.close()
+
+
 async def test_sender_reports_carry_the_translated_timestamps(router: Router) -> None:
     a, b = await pair_callers(router, RED, GREEN)
     feed = router.peers["a"].feeds["video"]
