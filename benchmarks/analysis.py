@@ -40,6 +40,11 @@ EARLY_S = 0.5
 """Frames of the next partner this long before its ``matched`` event, or of the partner
 this long after this caller's ``next``, count as in flight (not stale)."""
 DELIVERY_OK = 0.9
+CROSSING_S = 0.02
+"""A frame of the previous partner decoded this soon after the event that ended the match
+(``partner_left`` or the next ``matched``) was sent before the switch and crossed the event
+(the server sends it once the switch is done; on loopback both arrive within milliseconds):
+in flight, not stale. Less than a frame period, so at most one frame."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +221,8 @@ def _classify_frames(
                 first[current] = at
             if window.start <= at <= window.end:
                 result.frames_received += 1
+        elif ended and mark == mates[current] and at - (match.ended_at or at) <= CROSSING_S:
+            result.in_flight_frames += 1  # crossed the event that ended the match
         elif ended and mark == mates[current] and match.end == "partner_left":
             result.stale_frames += 1  # after the server said the partner left
         elif ended and mark == mates[current] and at - (match.ended_at or at) <= EARLY_S:
@@ -224,7 +231,10 @@ def _classify_frames(
         elif ended and mark == mates[current]:
             result.stale_frames += 1  # long after this caller's Next: the server ignored it
         elif not ended and first[current] is None and mark == previous:
-            result.stale_frames += 1  # the previous partner, before the new one's first frame
+            if at - match.matched_at <= CROSSING_S:
+                result.in_flight_frames += 1  # crossed this match's ``matched`` event
+            else:
+                result.stale_frames += 1  # the previous partner, before the new one's first
         else:
             result.wrong_frames += 1
     for match, start in zip(matches, first, strict=True):

@@ -142,12 +142,30 @@ def test_a_partner_after_partner_left_or_the_next_match_is_stale() -> None:
     a.matches.append(MatchRecord("m2", 3.1))
     c.matches.append(MatchRecord("m2", 3.1))
     _frames(a, 1, 0.1, 3.0)
-    _frames(a, 1, 3.0, 3.2)  # b after a was told b left, then after a's new match began
-    _frames(a, 2, 3.2, 6.0)
+    _frames(a, 1, 3.03, 3.23)  # b after a was told b left, then after a's new match began
+    _frames(a, 2, 3.23, 6.0)
     results, _ = analyze([a, b, c], Window(1.0, 6.0), FPS)
     assert results[0].stale_frames == 6 and results[0].in_flight_frames == 0
     assert not results[0].right_partner
     assert any("after the match ended" in p for p in results[0].problems)
+
+
+def test_a_frame_crossing_the_event_on_the_way_is_in_flight_not_stale() -> None:
+    # Sent before the switch, decoded a few ms after the event that announced it: in
+    # flight. One frame period later it would be stale (the test above).
+    a, b, c = _record(0), _record(1), _record(2)
+    _call(a, b, "m1", 0.0)
+    a.matches[0].ended_at, a.matches[0].end = 3.0, "partner_left"
+    a.matches.append(MatchRecord("m2", 3.1))
+    c.matches.append(MatchRecord("m2", 3.1))
+    _frames(a, 1, 0.1, 3.0)
+    for at in (3.004, 3.103):  # after partner_left, then after the next matched
+        a.frame_times.append(at)
+        a.frame_marks.append(1)
+    _frames(a, 2, 3.2, 6.0)
+    results, _ = analyze([a, b, c], Window(1.0, 6.0), FPS)
+    assert results[0].stale_frames == 0 and results[0].in_flight_frames == 2
+    assert results[0].right_partner
 
 
 def test_a_stale_partner_after_the_new_one_is_wrong() -> None:
