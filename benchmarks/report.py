@@ -90,6 +90,7 @@ def _server(data: RunData, matched: int) -> dict[str, Any]:
         "forwarded_kbps": {kind: _round(_kbps(start, end, kind), 1) for kind in ("audio", "video")},
         "keyframe_requests": _delta(start, end, "duet_sfu_keyframe_requests_total"),
         "dropped_frames": _delta(start, end, "duet_sfu_dropped_frames_total"),
+        "fast_path_packets_per_s": _round(_rate(start, end, "duet_sfu_fast_path_packets_total"), 1),
     }
     enabled = latest.get("duet_moderation_enabled") if latest is not None else None
     breaker = None
@@ -117,6 +118,7 @@ def _server(data: RunData, matched: int) -> dict[str, Any]:
         "version": build.get("version"),
         "commit": build.get("commit"),
         "forwarding": data.health.get("forwarding"),
+        "packet_path": data.health.get("packet_path"),
         "cpu_cores": _round(cores),
         "cpu_cores_per_call": _round(cores / matched if cores is not None and matched else None, 4),
         "cpu_cores_process": _round(process_cores),

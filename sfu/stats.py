@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sfu.aiortc_hooks import selected_remote_candidate_type
+from sfu.packet_feed import PacketFeed
 from sfu.passthrough import EncodedFeed, EncodedTrack
 
 if TYPE_CHECKING:
@@ -56,6 +57,8 @@ class Counters:
     """PLIs/FIRs from this visitor relayed to its partner."""
     drops: int = 0
     """Frames not forwarded to this visitor (queue overflow, waiting for a keyframe)."""
+    fast_packets: int = 0
+    """RTP packets from this visitor handled on the packets mode's fast path (Hook 11)."""
 
 
 @dataclass
@@ -93,6 +96,9 @@ async def collect(peer: Peer) -> Counters:
         counters.keyframes_in += feed.keyframes
         if isinstance(feed, EncodedFeed):
             counters.keyframe_requests_sent += feed.keyframe_requests
+        if isinstance(feed, PacketFeed):
+            # Counted per transport: the feeds of one bundled visitor share it.
+            counters.fast_packets = max(counters.fast_packets, feed.fast_packets)
     for kind, track in peer.outbound.items():
         counters.frames_out[kind] = track.frames
         counters.drops += track.dropped
@@ -112,6 +118,8 @@ class Totals:
     keyframe_requests: int = 0
     """PLIs sent to visitors by the SFU (relayed, after drops, for the tap)."""
     drops: int = 0
+    fast_packets: int = 0
+    """RTP packets handled on the packets mode's fast path (Hook 11)."""
 
     def add_totals(self, other: Totals) -> None:
         for kind in KINDS:
@@ -121,6 +129,7 @@ class Totals:
         self.bytes_out += other.bytes_out
         self.keyframe_requests += other.keyframe_requests
         self.drops += other.drops
+        self.fast_packets += other.fast_packets
 
     def add(self, counters: Counters) -> None:
         for kind in KINDS:
@@ -130,6 +139,7 @@ class Totals:
         self.bytes_out += counters.bytes_out
         self.keyframe_requests += counters.keyframe_requests_sent
         self.drops += counters.drops
+        self.fast_packets += counters.fast_packets
 
 
 class StatsSampler:

@@ -140,6 +140,11 @@ class SfuCollector(Collector):
             "duet_sfu_dropped_frames",
             "Frames not forwarded to a visitor (queue overflow, waiting for a keyframe).",
         )
+        fast_path = CounterMetricFamily(
+            "duet_sfu_fast_path_packets",
+            "RTP packets from visitors handled on the packets mode's fast path (synchronous "
+            "Python in the datagram callback; Duet has no native extension yet).",
+        )
         pipe_frames = CounterMetricFamily(
             "duet_sfu_pipe_frames",
             "Frames sent through pipes between SFU processes or nodes (matches that span "
@@ -182,6 +187,7 @@ class SfuCollector(Collector):
             transport.add_metric(["out"], totals.bytes_out)
             keyframes.add_metric([], totals.keyframe_requests)
             drops.add_metric([], totals.drops)
+            fast_path.add_metric([], totals.fast_packets)
             pipe_frames.add_metric([], snapshot.pipe_frames)
             for process in snapshot.processes:
                 label = [str(process.index)]
@@ -189,7 +195,7 @@ class SfuCollector(Collector):
                 worker_cpu.add_metric(label, process.cpu_seconds)
                 worker_rss.add_metric(label, process.rss_bytes)
         yield from (peers, candidates, relay_share, packets, payload, transport, keyframes, drops)
-        yield from (pipe_frames, worker_peers, worker_cpu, worker_rss)
+        yield from (fast_path, pipe_frames, worker_peers, worker_cpu, worker_rss)
 
 
 class DoorCollector(Collector):

@@ -449,6 +449,26 @@ async def test_a_real_node_forwards_packets_and_next_rewires_them(
         assert first_blue is not None and a.frames_like(GREEN, since=first_blue) == 0
         assert a.received.audio_frames > 10 and c.received.audio_frames > 10
         assert decode_errors.count == 0
+        # The node says which per-packet path forwarded them, and how many it handled.
+        deadline = time.monotonic() + 15
+        async with httpx.AsyncClient() as client:
+            while True:
+                health = (await client.get(duet.url + "/healthz", timeout=5)).json()
+                metrics = (await client.get(duet.url + "/metrics", timeout=5)).text
+                counted = _metric(metrics, "duet_sfu_fast_path_packets_total")
+                if health["packet_path"]["fast_path_packets"] > 100 and counted > 100:
+                    break
+                assert time.monotonic() < deadline, (health["packet_path"], counted)
+                await asyncio.sleep(0.5)
+        assert health["packet_path"]["path"] == "python-fast-path"
+        assert health["packet_path"]["native"] is False
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
 
 
 async def test_no_frame_of_the_previous_source_after_a_switch(

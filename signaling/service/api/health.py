@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, RedirectResponse
 async def healthz(request: Request) -> JSONResponse:
     services = request.app.state.services
     lobby = services.lobby
+    snapshot = services.media.snapshot()
     return JSONResponse(
         {
             "status": "ok",
@@ -23,13 +24,21 @@ async def healthz(request: Request) -> JSONResponse:
             ),
             "waiting": {mode: lobby.waiting(mode) for mode in ("video", "text")},
             "forwarding": services.settings.sfu.forwarding,
+            "packet_path": _packet_path(services.settings.sfu.forwarding, snapshot.totals),
             "sfu_processes": [
-                {"index": p.index, "pid": p.pid, "peers": p.peers}
-                for p in services.media.snapshot().processes
+                {"index": p.index, "pid": p.pid, "peers": p.peers} for p in snapshot.processes
             ],
             "moderation": _moderation_summary(services.moderation.snapshot()),
         }
     )
+
+
+def _packet_path(forwarding: str, totals: Any) -> dict[str, Any] | None:
+    """Which per-packet path forwards media in ``packets`` mode: the synchronous Python fast
+    path (Duet has no native extension), and how many packets it has handled."""
+    if forwarding != "packets":
+        return None
+    return {"path": "python-fast-path", "native": False, "fast_path_packets": totals.fast_packets}
 
 
 def _moderation_summary(snapshot: dict[str, Any]) -> dict[str, Any]:
