@@ -324,6 +324,8 @@ class VideoModerator:
         while (offset := schedule.offset(n)) is not None:
             n += 1
             await self.clock.sleep_until(started + offset)
+            # The partner's check in flight: this one runs after it, not instead of it.
+            await self.backstops.idle(match_id)
             if subject.visitor in self.backstops.stopped:
                 self.stats.checks_skipped["visitor_stopped"] += 1
                 return

@@ -10,6 +10,7 @@ injected clock and is pure bookkeeping (no tasks, no I/O).
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -154,6 +155,21 @@ class Backstops:
         self.per_target = WindowCap(r.per_target, r.window_s, clock)
         self.in_flight: set[str] = set()
         self.stopped: set[str] = set()
+        self._waiting: dict[str, list[asyncio.Future[None]]] = {}
+
+    async def idle(self, match: str) -> None:
+        """Until ``match`` has no check in flight. A scheduled check waits here rather than
+        being skipped: with both visitors' schedules close together (``partner_stagger_s``
+        shorter than a check), skipping would starve the second visitor of every check."""
+        while match in self.in_flight:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiting.setdefault(match, []).append(waiter)
+            await waiter
+
+    def _wake(self, match: str) -> None:
+        for waiter in self._waiting.pop(match, []):
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _visitor_take(self, visitor: str | None) -> bool:
         """One check from ``visitor``'s own bucket (``None``: not per visitor)."""
@@ -215,6 +231,7 @@ class Backstops:
 
     def done(self, match: str) -> None:
         self.in_flight.discard(match)
+        self._wake(match)
 
     def stop(self, visitor: str) -> None:
         """No more checks of ``visitor`` (banned or held)."""
@@ -234,3 +251,4 @@ class Backstops:
     def forget(self, match: str) -> None:
         """The match ended."""
         self.in_flight.discard(match)
+        self._wake(match)
