@@ -40,7 +40,6 @@ from aiortc.rtp import (
 from duet.tasks import TaskSet
 from sfu.aiortc_fastpath import FastPath, install_fast_path, send_rtp_now
 from sfu.aiortc_hooks import ReceiverControl, hook_sender
-from sfu.rtp_rewrite import RtpWriter
 
 # --- Hook 9: RTP packets out of the receiver (``forwarding = "packets"``) -----------------
 # ``RTCDtlsTransport._handle_rtp_data`` unprotects and parses each packet (header
@@ -184,8 +183,7 @@ def _estimate_only(
 # --- Hook 10: RTP packets into the sender's transport (``forwarding = "packets"``) ---------
 # ``RTCRtpSender.send(parameters)`` is where the sender learns its negotiated codecs (the
 # first is the one it sends), RTX payload type, MID and header extension ids; we wrap it on
-# the instance to read the same parameters. Packets are then serialised with those ids
-# (by ``sfu.rtp_rewrite.RtpWriter``: the bytes of ``RtpPacket.serialize``, tested so) and
+# the instance to read the same parameters. Packets are then serialised with those ids and
 # given to the DTLS transport as the sender's own ``_run_rtp`` does with
 # ``sender.transport._send_rtp(bytes)`` (SRTP protect, then the ICE connection), but
 # synchronously (Hook 11's ``send_rtp_now``, same steps); its ``_run_rtp`` meanwhile
@@ -209,7 +207,6 @@ class PacketSender:
         self.rtx_payload_type: int | None = None
         self.mid: str | None = None
         self.extensions = HeaderExtensionsMap()
-        self._writer: RtpWriter | None = None
         self._rtx_seq = random.randrange(1 << 16)
         self._reports = TaskSet()
         self.reported = False
@@ -225,7 +222,6 @@ class PacketSender:
         self.payload_type = codec.payloadType
         self.mid = parameters.muxId
         self.extensions.configure(parameters)
-        self._writer = RtpWriter((x.id, x.uri) for x in parameters.headerExtensions)
         for other in parameters.codecs:
             if is_rtx(other) and other.parameters.get("apt") == codec.payloadType:
                 self.rtx_payload_type = other.payloadType
@@ -255,31 +251,8 @@ class PacketSender:
         return send_rtp_now(self._sender.transport, self.serialize(packet))
 
     def serialize(self, packet: RtpPacket) -> bytes:
-        """``packet.serialize`` with this sender's extension ids (the same bytes; through
-        :class:`RtpWriter` when the packet has only what it writes)."""
-        x = packet.extensions
-        data = None
-        if (
-            self._writer is not None
-            and not packet.csrc
-            and not packet.padding_size
-            and x.repaired_rtp_stream_id is None
-            and x.rtp_stream_id is None
-            and x.transmission_offset is None
-            and x.transport_sequence_number is None
-        ):
-            data = self._writer.write(
-                packet.marker,
-                packet.payload_type,
-                packet.sequence_number,
-                packet.timestamp,
-                packet.ssrc,
-                packet.payload,
-                x.mid,
-                x.abs_send_time,
-                x.audio_level,
-            )
-        return packet.serialize(self.extensions) if data is None else data
+        """``packet`` as bytes, with this sender's negotiated header extension ids."""
+        return packet.serialize(self.extensions)
 
     def announce(self) -> None:
         """Send a Sender Report with the current mapping as soon as the loop can

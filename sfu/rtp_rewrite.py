@@ -9,15 +9,12 @@ Nothing here touches aiortc or the network, so each rule is unit-tested on its o
   the sequence numbers; with 16-bit and 32-bit wraparound;
 - :class:`PacketHistory` keeps the last packets sent on a stream, to answer NACKs;
 - :class:`LossTracker` notices gaps in a source's sequence numbers and says when to NACK
-  (again) for each missing packet, a bounded number of times;
-- :class:`RtpWriter` serialises an outbound packet byte for byte as aiortc's
-  ``RtpPacket.serialize`` would, without building the extension list each time.
+  (again) for each missing packet, a bounded number of times.
 """
 
 from __future__ import annotations
 
 import random
-import struct
 from collections.abc import Iterable
 from typing import Generic, TypeVar
 
@@ -270,59 +267,3 @@ class LossTracker:
     def reset(self) -> None:
         self._highest = None
         self._missing.clear()
-
-
-MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
-ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
-AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
-_HEADER = struct.Struct("!BBHLL")
-_HEADER_EXT = struct.Struct("!BBHLLHH")
-
-
-class RtpWriter:
-    """Serialises the packets Duet sends on one stream: no CSRC, no padding, and of the header
-    extensions only MID, abs-send-time and audio level, in that order (RFC 8285 one-byte
-    form). The bytes are those of aiortc's ``RtpPacket.serialize`` with a header extension
-    map configured from the same negotiated ``(id, uri)`` pairs (the last id of a URI
-    wins, as there); :meth:`write` returns ``None`` where that would take the two-byte form
-    (an id above 14, a MID of 0 or more than 16 bytes): the caller then uses aiortc's."""
-
-    def __init__(self, extensions: Iterable[tuple[int, str]]) -> None:
-        ids = {uri: ext_id for ext_id, uri in extensions}
-        self._mid = ids.get(MID_URI, 0)
-        self._abs = ids.get(ABS_SEND_TIME_URI, 0)
-        self._level = ids.get(AUDIO_LEVEL_URI, 0)
-        self.usable = max(self._mid, self._abs, self._level) <= 14
-
-    def write(
-        self,
-        marker: int,
-        payload_type: int,
-        seq: int,
-        ts: int,
-        ssrc: int,
-        payload: bytes,
-        mid: str | None,
-        abs_send_time: int | None,
-        audio_level: tuple[bool, int] | None,
-    ) -> bytes | None:
-        if not self.usable:
-            return None
-        ext = b""
-        if mid is not None and self._mid:
-            value = mid.encode("utf8")
-            if not 0 < len(value) <= 16:
-                return None
-            ext = bytes(((self._mid << 4) | (len(value) - 1),)) + value
-        if abs_send_time is not None and self._abs:
-            ext += ((((self._abs << 4) | 2) << 24) | (abs_send_time & 0xFFFFFF)).to_bytes(4)
-        if audio_level is not None and self._level:
-            level = (0x80 if audio_level[0] else 0) | (audio_level[1] & 0x7F)
-            ext += bytes((self._level << 4, level))
-        if not ext:
-            return _HEADER.pack(0x80, (marker << 7) | payload_type, seq, ts, ssrc) + payload
-        ext += b"\x00" * (-len(ext) % 4)
-        header = _HEADER_EXT.pack(
-            0x90, (marker << 7) | payload_type, seq, ts, ssrc, 0xBEDE, len(ext) >> 2
-        )
-        return header + ext + payload

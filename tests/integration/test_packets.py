@@ -494,7 +494,10 @@ async def test_no_frame_of_the_previous_source_after_a_switch(
         await media.close()
 
 
-async def test_sender_reports_follow_a_switch_at_once(router: Router) -> None:
+async def _v_watching_a_once_b_reported(
+    router: Router,
+) -> tuple[CallerMedia, CallerMedia, CallerMedia]:
+    """v (blue) watching a (red), b (green) connected and its first Sender Report in."""
     v = await connect_caller(router, "v", BLUE)
     a = await connect_caller(router, "a", RED)
     b = await connect_caller(router, "b", GREEN)
@@ -503,6 +506,13 @@ async def test_sender_reports_follow_a_switch_at_once(router: Router) -> None:
     await router.connect("v", "a")
     await v.wait_frames_like(RED, count=5)
     await _until(lambda: feed_b.sender_report is not None, timeout=8)
+    return v, a, b
+
+
+async def test_sender_reports_follow_a_switch_at_once(router: Router) -> None:
+    v, a, b = await _v_watching_a_once_b_reported(router)
+    feed_b = router.peers["b"].feeds["video"]
+    assert isinstance(feed_b, PacketFeed)
     track = router.peers["v"].outbound["video"]
     assert isinstance(track, PacketTrack)
     sender = router.peers["v"].pc.getTransceivers()[1].sender
@@ -522,14 +532,9 @@ async def test_a_switch_is_announced_by_a_sender_report_at_once(router: Router) 
     # The SFU's own RTCP loop to v is stopped: any Sender Report v gets after the switch
     # is the one sent with the new source's first packet (without it, v would place b's
     # media with a's mapping until the loop's next report, up to 1.5 s later).
-    v = await connect_caller(router, "v", BLUE)
-    a = await connect_caller(router, "a", RED)
-    b = await connect_caller(router, "b", GREEN)
+    v, a, b = await _v_watching_a_once_b_reported(router)
     feed_b = router.peers["b"].feeds["video"]
     assert isinstance(feed_b, PacketFeed)
-    await router.connect("v", "a")
-    await v.wait_frames_like(RED, count=5)
-    await _until(lambda: feed_b.sender_report is not None, timeout=8)
     sender = router.peers["v"].pc.getTransceivers()[1].sender
     sender._RTCRtpSender__rtcp_task.cancel()
     log = SyncLog()

@@ -5,13 +5,10 @@ from __future__ import annotations
 import pytest
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.rtp import RtpPacket
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from sfu.rtp_rewrite import (
     LossTracker,
     PacketHistory,
-    RtpWriter,
     StreamRewriter,
     seq_newer,
     vp8_frame_start,
@@ -207,74 +204,3 @@ def test_abs_send_time_matches_aiortcs_clock() -> None:
     # Same 6.18 fixed-point clock (1/262144 s units, wrapping every 64 s): a few ms apart.
     assert min((ours - theirs) % (1 << 24), (theirs - ours) % (1 << 24)) < 2600
     assert abs_send_time(0.0) == (2_208_988_800 << 18) & 0xFFFFFF
-
-
-# --- RtpWriter: aiortc's serialisation, byte for byte ---------------------------------------
-
-MID, ABS, LEVEL = (
-    "urn:ietf:params:rtp-hdrext:sdes:mid",
-    "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
-    "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
-)
-OTHER = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
-
-
-def _aiortc_bytes(extensions: list[tuple[int, str]], packet: RtpPacket) -> bytes:
-    from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
-    from aiortc.rtp import HeaderExtensionsMap
-
-    ids = HeaderExtensionsMap()
-    ids.configure(
-        RTCRtpParameters(
-            headerExtensions=[RTCRtpHeaderExtensionParameters(id=i, uri=u) for i, u in extensions]
-        )
-    )
-    return packet.serialize(ids)
-
-
-@settings(deadline=None, database=None)  # no timing, no example database on disk
-@given(
-    extensions=st.lists(
-        st.tuples(st.integers(1, 14), st.sampled_from([MID, ABS, LEVEL, OTHER])), max_size=4
-    ),
-    marker=st.integers(0, 1),
-    payload_type=st.integers(0, 127),
-    seq=st.integers(0, 0xFFFF),
-    ts=st.integers(0, 0xFFFFFFFF),
-    ssrc=st.integers(0, 0xFFFFFFFF),
-    payload=st.binary(max_size=40),
-    mid=st.none() | st.text(min_size=1, max_size=5),
-    abs_send_time=st.none() | st.integers(0, 0xFFFFFF),
-    audio_level=st.none() | st.tuples(st.booleans(), st.integers(0, 127)),
-)
-def test_rtp_writer_writes_what_aiortc_serialises(
-    extensions: list[tuple[int, str]],
-    marker: int,
-    payload_type: int,
-    seq: int,
-    ts: int,
-    ssrc: int,
-    payload: bytes,
-    mid: str | None,
-    abs_send_time: int | None,
-    audio_level: tuple[bool, int] | None,
-) -> None:
-    packet = RtpPacket(payload_type, marker, seq, ts, ssrc, payload)
-    packet.extensions.mid = mid
-    packet.extensions.abs_send_time = abs_send_time
-    packet.extensions.audio_level = audio_level
-    written = RtpWriter(extensions).write(
-        marker, payload_type, seq, ts, ssrc, payload, mid, abs_send_time, audio_level
-    )
-    if mid is not None and len(mid.encode()) > 16:
-        assert written is None
-    else:
-        assert written == _aiortc_bytes(extensions, packet)
-
-
-def test_rtp_writer_leaves_the_two_byte_form_to_aiortc() -> None:
-    args = (1, 96, 5, 6, 7, b"x", "0", 123, None)
-    assert RtpWriter([(15, ABS)]).write(*args) is None  # an id above 14
-    assert RtpWriter([(1, MID)]).write(1, 96, 5, 6, 7, b"x", "m" * 17, None, None) is None
-    assert RtpWriter([(1, MID)]).write(1, 96, 5, 6, 7, b"x", "", None, None) is None
-    assert RtpWriter([(1, MID), (2, ABS)]).write(*args) is not None
