@@ -10,8 +10,10 @@ CONFIG ?= configs/duet.toml
 
 # Debian packages the tests start for real (on loopback): a browser, a TURN server,
 # Redis, PostgreSQL and nginx (the TLS proxy in front of a node); faketime moves the
-# system date for the second unit run. `make test` installs the ones that are missing.
-TEST_DEBS := chromium coturn redis-server postgresql faketime nginx
+# system date for the second unit run; a C compiler and Python's headers build the packet
+# path in C (sfu/_native.c), which the tests require. `make test` installs the ones that
+# are missing.
+TEST_DEBS := chromium coturn redis-server postgresql faketime nginx gcc python3-dev
 
 # The unit tests run a second time with the date moved this far ahead (libfaketime), so a
 # test that only passes around today's date cannot land.
@@ -35,11 +37,12 @@ $(VENV)/.created:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	touch $@
 
-$(VENV)/.installed-run: $(VENV)/.created pyproject.toml
+# Installing also compiles sfu/_native.c (the packet path in C) with the system compiler.
+$(VENV)/.installed-run: $(VENV)/.created pyproject.toml sfu/_native.c
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.created pyproject.toml
+$(VENV)/.installed-dev: $(VENV)/.created $(VENV)/.debs pyproject.toml sfu/_native.c
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed-run
 
@@ -52,6 +55,9 @@ $(VENV)/.debs: $(VENV)/.created Makefile
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v faketime >/dev/null || missing="$$missing faketime"; \
 	{ command -v nginx || test -x /usr/sbin/nginx; } >/dev/null || missing="$$missing nginx"; \
+	command -v cc >/dev/null || missing="$$missing gcc"; \
+	$(BIN)/python -c 'import os, sysconfig; assert os.path.exists(sysconfig.get_paths()["include"] + "/Python.h")' \
+		2>/dev/null || missing="$$missing python3-dev"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing Debian packages:$$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

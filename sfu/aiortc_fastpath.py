@@ -27,25 +27,87 @@ datagram callback:
   1, ``protocol.transport.sendto(data, remote_addr)``; for a relayed candidate that transport
   is aioice's ``TurnTransport``, whose ``sendto`` is synchronous too), without coroutines.
 
+- **Native** (Hook 12, :func:`native_route`): when the optional C extension
+  ``sfu._native`` is built (``sfu/_native.c``, compiled at install) and ``sfu.native`` is on,
+  each protocol's ``datagram_received`` is a C ``Intake`` instead, and a packet whose SSRC
+  has a C ``Route`` is forwarded without running any Python: the route does, on the same
+  Python objects, what the path above and Duet's feed and track do for an in-order packet in
+  the steady state (see the C file's comment), reading every condition from those objects
+  for each packet. Any other packet takes the Python path above: before unprotecting
+  (:meth:`FastPath.data_received`) or after (:meth:`FastPath.handle_plain`). A track makes
+  the route of its source's SSRC after it sent one of its packets in Python
+  (``sfu.packets.PacketTrack``); a route expires after ``ROUTE_LIFETIME_S``, so that Python
+  sees a packet of each stream at least that often.
+
 Pinned to aiortc 1.16 / aioice 0.13 like :mod:`sfu.aiortc_hooks` and
-:mod:`sfu.aiortc_rtp_hooks`; ``tests/unit/test_aiortc_hooks.py`` checks each of these
-assumptions against the installed source.
+:mod:`sfu.aiortc_rtp_hooks`; ``tests/unit/test_aiortc_hooks.py`` and
+``tests/unit/test_aiortc_fastpath.py`` check each of these assumptions against the
+installed source.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
+import time
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import aioice.ice
 import pylibsrtp
-from aiortc import RTCRtpReceiver, clock
+from aioice.turn import TurnTransport
+from aiortc import RTCRtpReceiver, RTCRtpSender, clock
+from aiortc.codecs import is_rtx
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
-from aiortc.rtp import RtpPacket, is_rtcp
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket, is_rtcp
+from pylibsrtp._binding import ffi as _srtp_ffi
+from pylibsrtp._binding import lib as _srtp_lib
 
 logger = logging.getLogger(__name__)
+
+ROUTE_LIFETIME_S = 1.0
+"""A native route forwards for this long; then a packet goes to Python (which refreshes
+what it does once a second, e.g. the receiver's active sources) and a new route is made."""
+
+
+def _load_native() -> ModuleType | None:
+    """The C extension, configured with pylibsrtp's own ``srtp_protect``/``srtp_unprotect``
+    (so that it works on the sessions aiortc made), or ``None`` if it is not built."""
+    try:
+        _native = importlib.import_module("sfu._native")
+    except ImportError:
+        return None
+    _native.configure(
+        int(_srtp_ffi.cast("uintptr_t", _srtp_ffi.addressof(_srtp_lib, "srtp_protect"))),
+        int(_srtp_ffi.cast("uintptr_t", _srtp_ffi.addressof(_srtp_lib, "srtp_unprotect"))),
+    )
+    return _native
+
+
+_native = _load_native()
+NATIVE_BUILT = _native is not None
+"""Whether the C extension ``sfu._native`` is built and loaded."""
+_use_native = True
+
+
+def use_native(enabled: bool) -> None:
+    """Forward in C when built (``sfu.native``; takes effect for connections made later)."""
+    global _use_native
+    _use_native = enabled
+
+
+def native_active() -> bool:
+    """Whether new connections forward steady-state packets in C."""
+    return NATIVE_BUILT and _use_native
+
+
+def session_pointer(session: pylibsrtp.Session) -> int:
+    """The address of a pylibsrtp session's ``srtp_t`` (for the C extension)."""
+    srtp: Any = session._srtp
+    return int(_srtp_ffi.cast("uintptr_t", srtp[0]))
+
 
 SyncPacketHandler = Callable[[RtpPacket, int | None], None]
 """A receiver's handler of one RTP packet, called with (packet, arrival time in ms); the
@@ -64,9 +126,26 @@ class FastPath:
         self.packets = 0
         """RTP packets handled on the fast path."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self.ingress: Any = None
+        """The C side of this connection (``sfu._native.Ingress``), if native."""
+        if _native is not None and _use_native:
+            self.ingress = _native.Ingress(
+                dtls=dtls,
+                connected=State.CONNECTED,
+                queue=self._queue._queue,  # type: ignore[attr-defined]
+                fastpath=self,
+                slow=self.data_received,
+                plain=self.handle_plain,
+                pointer=session_pointer,
+            )
         connection.data_received = self.data_received  # type: ignore[method-assign]
         for protocol in connection._protocols:
             self._skip_stun_parsing(protocol)
+
+    @property
+    def native_packets(self) -> int:
+        """RTP packets forwarded in C (included in :attr:`packets`)."""
+        return int(self.ingress.packets) if self.ingress is not None else 0
 
     def _skip_stun_parsing(self, protocol: aioice.ice.StunProtocol) -> None:
         """aioice tries to parse every datagram as STUN first (an exception per RTP
@@ -75,6 +154,12 @@ class FastPath:
         failing to parse it."""
         original = protocol.datagram_received
         component = protocol.local_candidate.component
+        if self.ingress is not None:
+            assert _native is not None
+            protocol.datagram_received = _native.Intake(  # type: ignore[method-assign]
+                self.ingress, original, component
+            )
+            return
         receive = self.data_received
 
         def datagram_received(data: bytes | str, addr: tuple[Any, ...]) -> None:
@@ -101,9 +186,17 @@ class FastPath:
         dtls._RTCDtlsTransport__rx_packets += 1
         try:
             data = dtls._rx_srtp.unprotect(data)
+        except pylibsrtp.Error:
+            return  # as aiortc: an undecryptable packet is dropped
+        self.handle_plain(data)
+
+    def handle_plain(self, data: bytes) -> None:
+        """The rest of :meth:`data_received` for an unprotected RTP packet (counted)."""
+        dtls: Any = self.dtls
+        try:
             packet = RtpPacket.parse(data, dtls._rtp_header_extensions_map)
-        except (pylibsrtp.Error, ValueError):
-            return  # as aiortc: an undecryptable or unparsable packet is dropped
+        except ValueError:
+            return  # as aiortc: an unparsable packet is dropped
         receiver = dtls._rtp_router.route_rtp(packet)
         if receiver is None:
             return
@@ -150,3 +243,71 @@ def send_rtp_now(dtls: RTCDtlsTransport, data: bytes) -> bool:
     pair.protocol.transport.sendto(data, pair.remote_addr)
     d._RTCDtlsTransport__tx_bytes += len(data)
     return True
+
+
+def native_route(
+    source: FastPath,
+    receiver: RTCRtpReceiver,
+    packet: RtpPacket,
+    sender: RTCRtpSender,
+    extensions: HeaderExtensionsMap,
+    **duet: Any,
+) -> Any:
+    """Hook 12: forward ``packet``'s SSRC in C from now on, to ``sender``'s transport.
+
+    ``packet`` is a source packet the Python path has just forwarded (its SSRC, payload type
+    and statistics exist); ``duet`` names the Duet objects the C route reads and updates:
+    ``video``, ``feed``, ``sink`` (the track's bound method as subscribed), ``loss``, ``track``,
+    ``rewriter``, ``history``, ``history_size``, ``compact``, ``out`` (the PacketSender),
+    ``pt_out``, ``ssrc_out``, ``mid``. Returns the route, or ``None`` where packets stay in
+    Python: no native ingress, an RTX payload type, a partner not connected or relayed
+    through TURN (aioice's ``TurnTransport`` wraps each datagram), or no socket."""
+    ingress = source.ingress
+    if ingress is None or _native is None:
+        return None
+    r: Any = receiver
+    dtls: Any = source.dtls
+    stats = r._RTCRtpReceiver__remote_streams.get(packet.ssrc)
+    codec = r._RTCRtpReceiver__codecs.get(packet.payload_type)
+    ssrc_table = dtls._rtp_router.ssrc_table
+    if stats is None or codec is None or is_rtx(codec):
+        return None
+    if ssrc_table.get(packet.ssrc) is not receiver:
+        return None
+    out: Any = sender.transport
+    if out is None or out._state is not State.CONNECTED or out._tx_srtp is None:
+        return None
+    nominated = out.transport._connection._nominated
+    pair = nominated.get(1)
+    if pair is None or isinstance(pair.protocol.transport, TurnTransport):
+        return None
+    sock = pair.protocol.transport.get_extra_info("socket")
+    if sock is None:
+        return None
+    ids_in = dtls._rtp_header_extensions_map._HeaderExtensionsMap__ids
+    ids_out: Any = extensions._HeaderExtensionsMap__ids  # type: ignore[attr-defined]
+    route = _native.Route(
+        pt_in=packet.payload_type,
+        audio_level_in=ids_in.audio_level or 0,
+        receiver=receiver,
+        ssrc_table=ssrc_table,
+        ssrc=packet.ssrc,
+        stats=stats,
+        sender=sender,
+        out_dtls=out,
+        tx_session=out._tx_srtp,
+        tx_ctx=session_pointer(out._tx_srtp),
+        nominated=nominated,
+        pair=pair,
+        connected=State.CONNECTED,
+        fd=sock.fileno(),
+        host=pair.remote_addr[0],
+        port=pair.remote_addr[1],
+        mid_id=ids_out.mid or 0,
+        abs_send_time_id=ids_out.abs_send_time or 0,
+        audio_level_out=ids_out.audio_level or 0,
+        until=time.monotonic() + ROUTE_LIFETIME_S,
+        **duet,
+    )
+    ingress.set_route(packet.ssrc, route)
+    return route

@@ -69,6 +69,10 @@ class PacketReceiverControl(ReceiverControl):
     fast_path: FastPath | None = None
     """Hook 11 on the receiver's transport, once installed (the first packet received)."""
 
+    @property
+    def receiver(self) -> RTCRtpReceiver:
+        return self._receiver
+
     async def send_nack(self, media_ssrc: int, lost: list[int]) -> None:
         """Ask the source to retransmit ``lost`` (its own sequence numbers)."""
         await self._receiver._send_rtcp_nack(media_ssrc, lost)
@@ -226,9 +230,16 @@ class PacketSender:
             if is_rtx(other) and other.parameters.get("apt") == codec.payloadType:
                 self.rtx_payload_type = other.payloadType
 
-    def send(self, packet: RtpPacket) -> bool:
-        """Protect and send ``packet`` now; False if the transport is not connected."""
-        if not send_rtp_now(self._sender.transport, self.serialize(packet)):
+    @property
+    def sender(self) -> RTCRtpSender:
+        return self._sender
+
+    def send(self, packet: RtpPacket, data: bytes | None = None) -> bool:
+        """Protect and send ``packet`` now (``data``: it serialised already); False if the
+        transport is not connected."""
+        if data is None:
+            data = self.serialize(packet)
+        if not send_rtp_now(self._sender.transport, data):
             return False
         s: Any = self._sender
         s._RTCRtpSender__packet_count += 1

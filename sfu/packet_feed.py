@@ -24,6 +24,7 @@ from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
+from sfu.aiortc_fastpath import FastPath
 from sfu.aiortc_rtp_hooks import (
     PacketReceiverControl,
     hook_receiver_packets,
@@ -100,6 +101,21 @@ class PacketFeed(EncodedFeed):
         path = control.fast_path if control is not None else None
         return path.packets if path is not None else 0
 
+    @property
+    def native_packets(self) -> int:
+        """Of :attr:`fast_packets`, those forwarded in C (Hook 12)."""
+        control = self._packet_control
+        path = control.fast_path if control is not None else None
+        return path.native_packets if path is not None else 0
+
+    def native_source(self) -> tuple[FastPath, RTCRtpReceiver] | None:
+        """This feed's fast path and receiver, once the fast path is installed (for
+        :func:`sfu.aiortc_fastpath.native_route`)."""
+        control = self._packet_control
+        if control is None or control.fast_path is None:
+            return None
+        return control.fast_path, control.receiver
+
     def hook(self, receiver: RTCRtpReceiver, estimate_uplink: bool = True) -> None:
         """Take this kind's RTP packets out of ``receiver`` (before it starts)."""
         control = hook_receiver_packets(
@@ -112,6 +128,10 @@ class PacketFeed(EncodedFeed):
         self.attach_control(control)
 
     # --- sinks --------------------------------------------------------------------------
+
+    @property
+    def packet_sinks(self) -> tuple[PacketSink, ...]:
+        return tuple(self._packet_sinks)
 
     def subscribe_packets(self, sink: PacketSink, reports: ReportSink | None = None) -> None:
         if sink not in self._packet_sinks:

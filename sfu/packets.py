@@ -42,6 +42,7 @@ import time
 from aiortc import RTCRtpSender
 from aiortc.rtp import RtpPacket
 
+from sfu.aiortc_fastpath import native_active, native_route
 from sfu.aiortc_hooks import SEQUENCE_GAP
 from sfu.aiortc_rtp_hooks import (
     PacketSender,
@@ -71,7 +72,8 @@ class PacketTrack(EncodedTrack):
         self.out: PacketSender | None = None
         self.rewriter = StreamRewriter(FRAME_STEP[kind], compact=kind == "audio")
         size = HISTORY_SIZE if kind == "video" else 1
-        self.history: PacketHistory[RtpPacket] = PacketHistory(size)
+        self.history: PacketHistory[bytes] = PacketHistory(size)
+        """The partner's packets as sent (serialised, before SRTP)."""
         self.packets = 0
         """RTP packets sent on this stream (first transmissions)."""
         self.retransmissions = 0
@@ -189,9 +191,10 @@ class PacketTrack(EncodedTrack):
         sent.extensions.mid = out.mid
         sent.extensions.abs_send_time = abs_send_time(time.time())
         sent.extensions.audio_level = packet.extensions.audio_level
+        data = out.serialize(sent)
         if self.kind == "video":
-            self.history.put(seq, sent)
-        if out.send(sent):
+            self.history.put(seq, data)
+        if out.send(sent, data):
             self.packets += 1
             if self.kind == "audio" or packet.marker:
                 self.frames += 1
@@ -200,6 +203,45 @@ class PacketTrack(EncodedTrack):
                 # mapping until the sender's next report (up to 1.5 s of wrong lip sync
                 # after every Next): announce the new one with its first packet.
                 out.announce()
+            elif source is not None and native_active():
+                self._native(source, packet)
+
+    def _native(self, source: PacketFeed, packet: RtpPacket) -> None:
+        """Let C forward the source's next packets of this SSRC (Hook 12), unless it does
+        already for this track; it hands back to Python (this path) by itself whenever a
+        packet is not the steady case, and after ``ROUTE_LIFETIME_S``."""
+        parts = source.native_source()
+        if parts is None or parts[0].ingress is None:
+            return
+        path, receiver = parts
+        sink = next((s for s in source.packet_sinks if s == self._on_packet), None)
+        if sink is None:
+            return
+        route = path.ingress.route(packet.ssrc)
+        if route is not None and route.track is self and route.until > time.monotonic():
+            return
+        out = self.out
+        assert out is not None and out.payload_type is not None
+        native_route(
+            path,
+            receiver,
+            packet,
+            out.sender,
+            out.extensions,
+            video=self.kind == "video",
+            feed=source,
+            sink=sink,
+            loss=source.loss,
+            track=self,
+            rewriter=self.rewriter,
+            history=self.history,
+            history_size=self.history.size,
+            compact=self.rewriter.compact,
+            out=out,
+            pt_out=out.payload_type,
+            ssrc_out=out.ssrc,
+            mid=out.mid,
+        )
 
     def _on_report(self, ntp_timestamp: int, rtp_timestamp: int) -> None:
         """The source's Sender Report, translated to this stream's timestamps."""
@@ -215,10 +257,10 @@ class PacketTrack(EncodedTrack):
             return
         upstream: list[int] = []
         for seq in seqs:
-            packet = self.history.get(seq)
-            if packet is not None:
+            data = self.history.get(seq)
+            if data is not None:
                 self.retransmissions += 1
-                self.out.resend(packet)
+                self.out.resend(RtpPacket.parse(data, self.out.extensions))
                 continue
             source_seq = self.rewriter.source_seq(seq)
             if source_seq is not None:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from duet.tasks import TaskSet
+from sfu.aiortc_fastpath import use_native
 from sfu.aiortc_hooks import set_host_addresses, set_host_candidates
 from sfu.clip import ClipBuffer, mux_webm
 from sfu.forwarding import Feed
@@ -55,6 +56,7 @@ class Router:
         ``clip_s``: keep the last this many seconds of each visitor's encoded video for
         evidence clips (:meth:`clip`; 0: none)."""
         self.settings = settings
+        use_native(settings.native)
         self.prescreen = prescreen
         self.clip_s = clip_s
         self._screened: dict[str, str] = {}

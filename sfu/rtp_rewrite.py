@@ -180,6 +180,10 @@ class PacketHistory(Generic[T]):
         self._size = size
         self._slots: list[tuple[int, T] | None] = [None] * size
 
+    @property
+    def size(self) -> int:
+        return self._size
+
     def put(self, seq: int, packet: T) -> None:
         self._slots[seq % self._size] = (seq, packet)
 

@@ -37,6 +37,12 @@ class SfuSettings(BaseModel):
     :mod:`sfu.packets`); ``transcode`` decodes and re-encodes every frame as aiortc's
     MediaRelay does (kept to compare)."""
 
+    native: bool = True
+    """With ``forwarding = "packets"``, forward the steady flow of RTP packets in C when the
+    optional extension ``sfu._native`` is built (``sfu/_native.c``, compiled when Duet is
+    installed); off, or where it is not built, the Python fast path forwards them.
+    ``/healthz`` (``packet_path``) says which is in use."""
+
     uplink_estimation: bool = False
     """Estimate each visitor's uplink bandwidth at the SFU (REMB from aiortc's estimator).
     It runs in Python on every video packet (~15 % of passthrough's CPU); off, a visitor's

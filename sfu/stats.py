@@ -59,6 +59,8 @@ class Counters:
     """Frames not forwarded to this visitor (queue overflow, waiting for a keyframe)."""
     fast_packets: int = 0
     """RTP packets from this visitor handled on the packets mode's fast path (Hook 11)."""
+    native_packets: int = 0
+    """Of those, the packets forwarded in C (Hook 12, ``sfu._native``)."""
 
 
 @dataclass
@@ -99,6 +101,7 @@ async def collect(peer: Peer) -> Counters:
         if isinstance(feed, PacketFeed):
             # Counted per transport: the feeds of one bundled visitor share it.
             counters.fast_packets = max(counters.fast_packets, feed.fast_packets)
+            counters.native_packets = max(counters.native_packets, feed.native_packets)
     for kind, track in peer.outbound.items():
         counters.frames_out[kind] = track.frames
         counters.drops += track.dropped
@@ -120,6 +123,8 @@ class Totals:
     drops: int = 0
     fast_packets: int = 0
     """RTP packets handled on the packets mode's fast path (Hook 11)."""
+    native_packets: int = 0
+    """Of those, the packets forwarded in C (Hook 12)."""
 
     def add_totals(self, other: Totals) -> None:
         for kind in KINDS:
@@ -130,6 +135,7 @@ class Totals:
         self.keyframe_requests += other.keyframe_requests
         self.drops += other.drops
         self.fast_packets += other.fast_packets
+        self.native_packets += other.native_packets
 
     def add(self, counters: Counters) -> None:
         for kind in KINDS:
@@ -140,6 +146,7 @@ class Totals:
         self.keyframe_requests += counters.keyframe_requests_sent
         self.drops += counters.drops
         self.fast_packets += counters.fast_packets
+        self.native_packets += counters.native_packets
 
 
 class StatsSampler:

@@ -142,8 +142,13 @@ class SfuCollector(Collector):
         )
         fast_path = CounterMetricFamily(
             "duet_sfu_fast_path_packets",
-            "RTP packets from visitors handled on the packets mode's fast path (synchronous "
-            "Python in the datagram callback; Duet has no native extension yet).",
+            "RTP packets from visitors handled on the packets mode's fast path (in the "
+            "datagram callback: synchronous Python, or C for the native ones).",
+        )
+        native_path = CounterMetricFamily(
+            "duet_sfu_native_packets",
+            "Of the fast path's packets, those forwarded in C (sfu._native; 0 where the "
+            "extension is not built or sfu.native is off).",
         )
         pipe_frames = CounterMetricFamily(
             "duet_sfu_pipe_frames",
@@ -188,6 +193,7 @@ class SfuCollector(Collector):
             keyframes.add_metric([], totals.keyframe_requests)
             drops.add_metric([], totals.drops)
             fast_path.add_metric([], totals.fast_packets)
+            native_path.add_metric([], totals.native_packets)
             pipe_frames.add_metric([], snapshot.pipe_frames)
             for process in snapshot.processes:
                 label = [str(process.index)]
@@ -195,7 +201,7 @@ class SfuCollector(Collector):
                 worker_cpu.add_metric(label, process.cpu_seconds)
                 worker_rss.add_metric(label, process.rss_bytes)
         yield from (peers, candidates, relay_share, packets, payload, transport, keyframes, drops)
-        yield from (fast_path, pipe_frames, worker_peers, worker_cpu, worker_rss)
+        yield from (fast_path, native_path, pipe_frames, worker_peers, worker_cpu, worker_rss)
 
 
 class DoorCollector(Collector):

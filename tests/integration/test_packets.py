@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiortc import clock as aiortc_clock
+from aiortc.rtp import RtpPacket
 
 from benchmarks.lipsync import SyncLog, watch_sender_reports
 from benchmarks.tracks import FPS
@@ -28,6 +29,16 @@ RED, GREEN, BLUE = (210, 40, 40), (40, 200, 60), (40, 60, 210)
 @pytest.fixture
 async def router(loopback_only: None) -> AsyncIterator[Router]:
     router = Router(SfuSettings(host_addresses=["127.0.0.1"], forwarding="packets"))
+    await router.start()
+    yield router
+    await router.close()
+
+
+@pytest.fixture
+async def python_router(loopback_only: None) -> AsyncIterator[Router]:
+    """Packets forwarded in Python only (``sfu.native`` off): for tests that watch each
+    packet the track sends (``PacketSender.send``), which the C path does not call."""
+    router = Router(SfuSettings(host_addresses=["127.0.0.1"], forwarding="packets", native=False))
     await router.start()
     yield router
     await router.close()
@@ -60,8 +71,16 @@ async def test_callers_see_each_other_and_hear_audio(
     assert isinstance(feed, PacketFeed) and isinstance(track, PacketTrack)
     # Packets went out one by one; aiortc's sender packetised nothing itself.
     assert track.packets > 30 and feed.keyframes >= 1
-    # Nearly all came in on the fast path (Hook 11), not through aiortc's datagram queue.
+    # Nearly all came in on the fast path (Hook 11), not through aiortc's datagram queue,
+    # and most of those were forwarded in C (Hook 12: sfu._native, which make test builds).
     assert feed.fast_packets > feed.packets // 2
+    assert feed.native_packets > feed.fast_packets // 2
+    # The C path kept aiortc's receiver statistics (receiver reports) and the loss
+    # tracker where Python would have: every packet counted, the highest one the same.
+    receiver = next(t.receiver for t in router.peers["a"].pc.getTransceivers() if t.kind == "video")
+    stream = receiver._RTCRtpReceiver__remote_streams[feed._ssrc]
+    assert stream.packets_received == feed.packets
+    assert stream.max_seq == feed.loss._highest
     assert _transceiver(b, "video").receiver.getSynchronizationSources()
     stats = await router.peers["b"].pc.getStats()
     sent = [s for s in stats.values() if s.type == "outbound-rtp" and s.kind == "video"]
@@ -76,8 +95,9 @@ async def test_callers_see_each_other_and_hear_audio(
 
 
 async def test_next_switches_partner_without_renegotiation(
-    router: Router, decode_errors: DecodeErrors
+    python_router: Router, decode_errors: DecodeErrors
 ) -> None:
+    router = python_router
     v = await connect_caller(router, "v", BLUE)
     a = await connect_caller(router, "a", RED)
     b = await connect_caller(router, "b", GREEN)
@@ -88,9 +108,9 @@ async def test_next_switches_partner_without_renegotiation(
     sent: list[bytes] = []  # payloads v was sent, with b"" where a switch happened
     original_send = track.out.send
 
-    def recording_send(packet: Any) -> bool:
+    def recording_send(packet: Any, data: bytes | None = None) -> bool:
         sent.append(packet.payload)
-        return original_send(packet)
+        return original_send(packet, data)
 
     track.out.send = recording_send  # type: ignore[method-assign]
     for _ in range(2):
@@ -221,7 +241,9 @@ async def test_sender_reports_have_a_clock_before_the_sources_first(router: Rout
         assert 0 <= now - ntp < 5, (now, ntp)
         rtp = sender._RTCRtpSender__rtp_timestamp
         last = track.history.get((track.rewriter.last_seq or 0) & 0xFFFF)
-        assert last is not None and 0 <= (last.timestamp - rtp) % 2**32 < 90_000 * 5
+        assert last is not None
+        last_ts = RtpPacket.parse(last).timestamp
+        assert 0 <= (last_ts - rtp) % 2**32 < 90_000 * 5
         for media in (a, b):
             await media.close()
     finally:
@@ -365,9 +387,9 @@ async def test_prescreen_gate_forwards_the_screened_keyframe_first(
         assert track.out is not None
         original_send = track.out.send
 
-        def recording_send(packet: Any) -> bool:
+        def recording_send(packet: Any, data: bytes | None = None) -> bool:
             sent.append(packet)
-            return original_send(packet)
+            return original_send(packet, data)
 
         track.out.send = recording_send  # type: ignore[method-assign]
         assert await router.release("b", "a", keyframe)
@@ -384,8 +406,9 @@ async def test_prescreen_gate_forwards_the_screened_keyframe_first(
 
 
 async def test_unrecoverable_loss_resumes_at_a_keyframe_after_a_sequence_gap(
-    router: Router, decode_errors: DecodeErrors
+    python_router: Router, decode_errors: DecodeErrors
 ) -> None:
+    router = python_router
     from sfu.aiortc_hooks import SEQUENCE_GAP
 
     a, b = await pair_callers(router, RED, GREEN)
@@ -396,9 +419,9 @@ async def test_unrecoverable_loss_resumes_at_a_keyframe_after_a_sequence_gap(
     sent: list[Any] = []
     original_send = track.out.send
 
-    def recording_send(packet: Any) -> bool:
+    def recording_send(packet: Any, data: bytes | None = None) -> bool:
         sent.append(packet)
-        return original_send(packet)
+        return original_send(packet, data)
 
     track.out.send = recording_send  # type: ignore[method-assign]
     await _until(lambda: len(sent) > 3)
@@ -456,12 +479,15 @@ async def test_a_real_node_forwards_packets_and_next_rewires_them(
                 health = (await client.get(duet.url + "/healthz", timeout=5)).json()
                 metrics = (await client.get(duet.url + "/metrics", timeout=5)).text
                 counted = _metric(metrics, "duet_sfu_fast_path_packets_total")
-                if health["packet_path"]["fast_path_packets"] > 100 and counted > 100:
+                native = _metric(metrics, "duet_sfu_native_packets_total")
+                path = health["packet_path"]
+                if native > 100 and path["native_packets"] > path["fast_path_packets"] / 2:
                     break
-                assert time.monotonic() < deadline, (health["packet_path"], counted)
+                assert time.monotonic() < deadline, (path, counted, native)
                 await asyncio.sleep(0.5)
-        assert health["packet_path"]["path"] == "python-fast-path"
-        assert health["packet_path"]["native"] is False
+        # With the C extension built (make test builds it), it forwards most packets.
+        assert path["path"] == "native" and path["native"] is True and path["native_built"]
+        assert counted >= native and path["fast_path_packets"] >= path["native_packets"]
 
 
 def _metric(text: str, name: str) -> float:

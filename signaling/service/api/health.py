@@ -8,6 +8,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
 
+from sfu.aiortc_fastpath import NATIVE_BUILT
+from sfu.settings import SfuSettings
+
 
 async def healthz(request: Request) -> JSONResponse:
     services = request.app.state.services
@@ -24,7 +27,7 @@ async def healthz(request: Request) -> JSONResponse:
             ),
             "waiting": {mode: lobby.waiting(mode) for mode in ("video", "text")},
             "forwarding": services.settings.sfu.forwarding,
-            "packet_path": _packet_path(services.settings.sfu.forwarding, snapshot.totals),
+            "packet_path": _packet_path(services.settings.sfu, snapshot.totals),
             "sfu_processes": [
                 {"index": p.index, "pid": p.pid, "peers": p.peers} for p in snapshot.processes
             ],
@@ -33,12 +36,20 @@ async def healthz(request: Request) -> JSONResponse:
     )
 
 
-def _packet_path(forwarding: str, totals: Any) -> dict[str, Any] | None:
-    """Which per-packet path forwards media in ``packets`` mode: the synchronous Python fast
-    path (Duet has no native extension), and how many packets it has handled."""
-    if forwarding != "packets":
+def _packet_path(sfu: SfuSettings, totals: Any) -> dict[str, Any] | None:
+    """Which per-packet path forwards media in ``packets`` mode: ``native`` (the C extension
+    ``sfu._native``, built at install and on with ``sfu.native``) or the synchronous
+    ``python-fast-path``; and how many packets each has handled."""
+    if sfu.forwarding != "packets":
         return None
-    return {"path": "python-fast-path", "native": False, "fast_path_packets": totals.fast_packets}
+    native = NATIVE_BUILT and sfu.native
+    return {
+        "path": "native" if native else "python-fast-path",
+        "native": native,
+        "native_built": NATIVE_BUILT,
+        "fast_path_packets": totals.fast_packets,
+        "native_packets": totals.native_packets,
+    }
 
 
 def _moderation_summary(snapshot: dict[str, Any]) -> dict[str, Any]:
