@@ -182,7 +182,9 @@ def add_sfu_parser(commands: SubParsers) -> None:
     sfu.add_argument(
         "--modes",
         default="packets,passthrough,transcode",
-        help="comma-separated forwarding modes to compare (default: all three)",
+        help="comma-separated forwarding modes to compare: packets, packets-python (packets "
+        "with the C extension off), passthrough, transcode (default: packets,passthrough,"
+        "transcode)",
     )
     sfu.add_argument(
         "--next-every",

@@ -1,6 +1,7 @@
 """``duet bench sfu``: the forwarding modes side by side, in one run.
 
-The modes (``sfu.forwarding``): ``packets`` (RTP packets rewritten and forwarded, no frames),
+The modes (``sfu.forwarding``): ``packets`` (RTP packets rewritten and forwarded, no frames;
+in C where ``sfu/_native.c`` is built, ``packets-python``: the same with ``sfu.native`` off),
 ``passthrough`` (encoded frames: aiortc reassembles and re-packetises them) and
 ``transcode`` (aiortc-style decode and re-encode). For each mode the benchmark starts its
 own ``duet serve`` on a free loopback port (moderation off: this measures forwarding),
@@ -44,7 +45,10 @@ from rich.table import Table
 
 from benchmarks.calls import BenchError, CallsOptions, CallsRun
 
-MODES = ("packets", "passthrough", "transcode")
+MODES = ("packets", "packets-python", "passthrough", "transcode")
+"""``packets-python`` is ``packets`` with ``sfu.native`` off: the Python fast path alone, to
+measure what the C extension saves (``packets`` uses it where it is built)."""
+DEFAULT_MODES = ("packets", "passthrough", "transcode")
 RATIO_GOAL = 10.0
 CORES_GOAL = 0.03
 PACKETS_CORES_GOAL = 0.012
@@ -60,7 +64,7 @@ class SfuOptions:
     sfu_workers: int = 0
     """SFU worker processes of each server (0: the SFU in the server process)."""
     json_path: Path | None = None
-    modes: tuple[str, ...] = MODES
+    modes: tuple[str, ...] = DEFAULT_MODES
     """Forwarding modes to measure, in this order."""
     capacity: tuple[int, ...] = ()
     """Call counts to ramp through on each mode's node after the comparison, stopping at
@@ -138,7 +142,8 @@ def serve(mode: str, sfu_workers: int, workdir: Path) -> Iterator[str]:
     port = _free_port()
     env = {
         **os.environ,
-        "DUET_SFU__FORWARDING": mode,
+        "DUET_SFU__FORWARDING": "packets" if mode == "packets-python" else mode,
+        "DUET_SFU__NATIVE": "false" if mode == "packets-python" else "true",
         "DUET_SFU__WORKERS": str(sfu_workers),
         "DUET_SFU__HOST_ADDRESSES": '["127.0.0.1"]',
         "DUET_MODERATION__ENABLED": "false",
@@ -271,6 +276,7 @@ def compare(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     if packets_held and passthrough_held:
         capacity_ratio = round(packets_held / passthrough_held, 2)
     packets_ratio, packets_raw = _ratio(passthrough, packets)
+    native_ratio, native_raw = _ratio(results.get("packets-python"), packets)
     p_fps = (passthrough or {}).get("fps", {}).get("min")
     t_fps = (transcode or {}).get("fps", {}).get("min")
     p_cores = (passthrough or {}).get("cpu_cores_per_call")
@@ -283,6 +289,8 @@ def compare(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "passthrough_over_packets_cores": packets_ratio,
         "passthrough_over_packets_cores_raw": packets_raw,
         "packets_over_passthrough_capacity": capacity_ratio,
+        "python_over_native_cores": native_ratio,
+        "python_over_native_cores_raw": native_raw,
         "goals": {
             "packets_at_most_0_012_cores_per_call_above_idle": None
             if k_cores is None
@@ -407,6 +415,10 @@ def _print(out: Console, document: dict[str, Any]) -> None:
     raw = document["passthrough_over_packets_cores_raw"]
     if ratio is not None or raw is not None:
         out.print(f"passthrough / packets server cores per call: {ratio}x above idle ({raw}x raw)")
+    ratio = document.get("python_over_native_cores")
+    raw = document.get("python_over_native_cores_raw")
+    if ratio is not None or raw is not None:
+        out.print(f"packets-python / packets (C) cores per call: {ratio}x above idle ({raw}x raw)")
     for mode, r in document["modes"].items():
         switch = r.get("next_first_frame_ms")
         if switch:

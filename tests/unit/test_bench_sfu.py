@@ -122,3 +122,14 @@ def test_capacity_counts_are_parsed_and_checked() -> None:
     for bad in ("", "8,4", "4,4", "0,4", "four"):
         with pytest.raises(ValueError, match="--capacity"):
             parse_counts(bad)
+
+
+def test_the_c_path_is_compared_with_the_python_fast_path() -> None:
+    results = {
+        "packets": {"cpu_cores_per_call": 0.031, "cpu_cores_per_call_net": 0.030},
+        "packets-python": {"cpu_cores_per_call": 0.054, "cpu_cores_per_call_net": 0.051},
+    }
+    report = compare(results)
+    assert report["python_over_native_cores"] == 1.7
+    assert report["python_over_native_cores_raw"] == 1.7
+    assert compare({"packets": results["packets"]})["python_over_native_cores"] is None
