@@ -91,6 +91,7 @@ def _server(data: RunData, matched: int) -> dict[str, Any]:
         "keyframe_requests": _delta(start, end, "duet_sfu_keyframe_requests_total"),
         "dropped_frames": _delta(start, end, "duet_sfu_dropped_frames_total"),
         "fast_path_packets_per_s": _round(_rate(start, end, "duet_sfu_fast_path_packets_total"), 1),
+        "native_packets_per_s": _round(_rate(start, end, "duet_sfu_native_packets_total"), 1),
     }
     enabled = latest.get("duet_moderation_enabled") if latest is not None else None
     breaker = None

@@ -241,6 +241,7 @@ def _summary(report: dict[str, Any], idle: float | None) -> dict[str, Any]:
         "lip_sync": report.get("lip_sync"),
         "packet_path": server.get("packet_path"),
         "fast_path_packets_per_s": (server.get("sfu") or {}).get("fast_path_packets_per_s"),
+        "native_packets_per_s": (server.get("sfu") or {}).get("native_packets_per_s"),
         "machine_busy_cores": report["machine"]["cpu_busy_cores"],
         "warnings": report["warnings"],
         "failures": report["failures"],

@@ -10,8 +10,9 @@
  * waiting for frames ...), it does in C exactly what the Python fast path would do for that
  * packet: unprotect (through pylibsrtp's own libsrtp, by the function pointers Python
  * hands over), parse, update the receiver's statistics, the feed's and track's counters,
- * the loss tracker, the rewriter and the NACK history (the same Python objects, so the
- * Python path takes over at any packet with the same state), write the partner's header
+ * the loss tracker, the rewriter, the NACK history and the evidence clip's last run (the
+ * same Python objects, so the Python path takes over at any packet with the same state),
+ * write the partner's header
  * (SSRC, sequence number, timestamp, payload type, mid / abs-send-time / audio-level
  * extensions in aiortc's order and layout), protect with the partner's session and
  * ``sendto`` the partner's nominated address on its socket. Anything else goes to Python:
@@ -63,6 +64,15 @@ static PyObject *s_base, *s_seq_offset, *s_ts_offset, *s_source_last, *s_last_se
 static PyObject *s_slots, *s_payload_type, *s_reported, *s_packet_count, *s_octet_count;
 static PyObject *s_packets_received, *s_base_seq, *s_max_seq, *s_cycles, *s_jitter_q4;
 static PyObject *s_last_arrival, *s_last_timestamp, *s_clockrate;
+static PyObject *s_runs, *s_span, *s_max_bytes, *s_timestamp;
+
+/* What an evidence clip keeps of a packet forwarded in C (sfu.packet_clip.PacketClip reads
+ * these four attributes of the packets in its runs, as of aiortc's RtpPacket). */
+static PyTypeObject *ClipPacketType = NULL;
+static PyStructSequence_Field clip_packet_fields[] = {
+    {"sequence_number", NULL}, {"timestamp", NULL}, {"marker", NULL}, {"payload", NULL}, {NULL}};
+static PyStructSequence_Desc clip_packet_desc = {
+    "sfu._native.ClipPacket", "A video packet kept for an evidence clip.", clip_packet_fields, 4};
 
 static PyObject *one; /* int 1 */
 
@@ -543,8 +553,6 @@ static int route_ready(Route *r, long seq, double now) {
         return rc;
     if ((rc = attr_is(r->feed, s_assembler, Py_None)) != 1)
         return rc;
-    if (r->video && (rc = attr_is(r->feed, s_clip, Py_None)) != 1)
-        return rc;
     PyObject *sinks = PyObject_GetAttr(r->feed, s_packet_sinks);
     if (sinks == NULL)
         return -1;
@@ -601,6 +609,51 @@ static int route_ready(Route *r, long seq, double now) {
     if (pair != r->pair)
         return PyErr_Occurred() ? -1 : 0;
     return 1;
+}
+
+/* Whether PacketClip.add_packet would only append this packet to its last run: 1 yes
+ * (*run: that list, a new reference), 0 no (no run yet: Python skips the clip; or a run
+ * would be dropped: Python does it), -1 error. */
+static int clip_run(PyObject *clip, uint32_t ts, int payload_len, PyObject **run) {
+    PyObject *runs = PyObject_GetAttr(clip, s_runs);
+    if (runs == NULL)
+        return -1;
+    Py_ssize_t n = PyObject_Length(runs);
+    int rc = 0;
+    long long bytes, max_bytes, span, start;
+    if (n < 0)
+        rc = -1;
+    else if (n == 0)
+        rc = 0;
+    else if (get_long(clip, s_bytes, &bytes, NULL) < 0 ||
+             get_long(clip, s_max_bytes, &max_bytes, NULL) < 0 ||
+             get_long(clip, s_span, &span, NULL) < 0)
+        rc = -1;
+    else if (bytes + payload_len > max_bytes)
+        rc = 0;
+    else {
+        rc = 1;
+        if (n > 1) { /* the second run's first packet: is the first run older than the span? */
+            PyObject *second = PySequence_GetItem(runs, 1);
+            PyObject *first = second ? PySequence_GetItem(second, 0) : NULL;
+            Py_XDECREF(second);
+            if (first == NULL || get_long(first, s_timestamp, &start, NULL) < 0)
+                rc = -1;
+            else if ((((long long)ts - start) % 4294967296LL + 4294967296LL) % 4294967296LL >= span)
+                rc = 0;
+            Py_XDECREF(first);
+        }
+        if (rc == 1) {
+            *run = PySequence_GetItem(runs, n - 1);
+            if (*run == NULL || !PyList_Check(*run)) {
+                Py_XDECREF(*run);
+                *run = NULL;
+                rc = PyErr_Occurred() ? -1 : 0;
+            }
+        }
+    }
+    Py_DECREF(runs);
+    return rc;
 }
 
 /* Forward one decrypted packet (`buf`, `len`) on `route`: 1 done, 0 Python takes it
@@ -716,6 +769,25 @@ static int forward(Route *r, uint8_t *buf, int len, double now) {
         }
     }
 
+    /* PacketClip.add_packet (video, not a keyframe start): appended to the last run, unless
+     * that makes the clip drop a run (Python does that). */
+    PyObject *run = NULL, *clip = NULL;
+    if (r->video) {
+        clip = PyObject_GetAttr(r->feed, s_clip);
+        if (clip == NULL) {
+            Py_XDECREF(slots);
+            return -1;
+        }
+        if (clip != Py_None) {
+            int keep = clip_run(clip, ts, payload_len, &run);
+            if (keep <= 0) {
+                Py_DECREF(clip);
+                Py_XDECREF(slots);
+                return keep;
+            }
+        }
+    }
+
     /* The partner's packet: header, extensions in aiortc's order, payload. */
     uint8_t out[MAX_PACKET + SRTP_TRAILER];
     uint8_t ext[64];
@@ -767,6 +839,8 @@ static int forward(Route *r, uint8_t *buf, int len, double now) {
     int total = header + payload_len;
     if (total > MAX_PACKET) {
         Py_XDECREF(slots);
+        Py_XDECREF(clip);
+        Py_XDECREF(run);
         return 0;
     }
     out[0] = (uint8_t)(0x80 | (ext_len ? 0x10 : 0));
@@ -852,6 +926,28 @@ static int forward(Route *r, uint8_t *buf, int len, double now) {
         failed |= set_long(r->rewriter, s_last_seq, out_seq) < 0;
         failed |= set_long(r->rewriter, s_last_ts, (long long)out_ts) < 0;
     }
+    /* PacketClip.add_packet */
+    if (run != NULL) {
+        PyObject *item = PyStructSequence_New(ClipPacketType);
+        if (item == NULL)
+            failed = 1;
+        else {
+            PyStructSequence_SetItem(item, 0, PyLong_FromLong(seq));
+            PyStructSequence_SetItem(item, 1, PyLong_FromUnsignedLong(ts));
+            PyStructSequence_SetItem(item, 2, PyLong_FromLong(marker));
+            PyStructSequence_SetItem(item, 3,
+                                     PyBytes_FromStringAndSize((const char *)payload, payload_len));
+            for (int i = 0; i < 4; i++)
+                if (PyStructSequence_GetItem(item, i) == NULL)
+                    failed = 1;
+            if (!failed)
+                failed |= PyList_Append(run, item) < 0;
+            Py_DECREF(item);
+        }
+        failed |= add_long(clip, s_bytes, payload_len) < 0;
+    }
+    Py_XDECREF(run);
+    Py_XDECREF(clip);
     /* PacketHistory.put: the partner's packet, unprotected */
     if (slots != NULL) {
         PyObject *entry = Py_BuildValue("(ly#)", out_seq, (const char *)out, (Py_ssize_t)total);
@@ -1194,6 +1290,13 @@ PyMODINIT_FUNC PyInit__native(void) {
     INTERN(s_last_arrival, "_last_arrival");
     INTERN(s_last_timestamp, "_last_timestamp");
     INTERN(s_clockrate, "_clockrate");
+    INTERN(s_runs, "_runs");
+    INTERN(s_span, "span");
+    INTERN(s_max_bytes, "max_bytes");
+    INTERN(s_timestamp, "timestamp");
+    ClipPacketType = PyStructSequence_NewType(&clip_packet_desc);
+    if (ClipPacketType == NULL)
+        return NULL;
     if ((one = PyLong_FromLong(1)) == NULL)
         return NULL;
     if (PyType_Ready(&RouteType) < 0 || PyType_Ready(&IngressType) < 0 ||
@@ -1204,7 +1307,8 @@ PyMODINIT_FUNC PyInit__native(void) {
         return NULL;
     if (PyModule_AddObjectRef(m, "Route", (PyObject *)&RouteType) < 0 ||
         PyModule_AddObjectRef(m, "Ingress", (PyObject *)&IngressType) < 0 ||
-        PyModule_AddObjectRef(m, "Intake", (PyObject *)&IntakeType) < 0) {
+        PyModule_AddObjectRef(m, "Intake", (PyObject *)&IntakeType) < 0 ||
+        PyModule_AddObjectRef(m, "ClipPacket", (PyObject *)ClipPacketType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -21,11 +21,16 @@ from typing import Any
 import pylibsrtp
 import pytest
 from aiortc.rtcdtlstransport import State
-from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpParameters,
+)
 from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
 from sfu import aiortc_fastpath
+from sfu.packet_clip import PacketClip
 from sfu.packet_feed import PacketFeed
 from sfu.packets import PacketTrack
 from sfu.rtp_rewrite import LossTracker, StreamRewriter, abs_send_time
@@ -37,6 +42,7 @@ PT_IN, PT_OUT = 96, 97
 MID = "1"
 
 native: Any = aiortc_fastpath._native
+VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=PT_IN)
 
 
 def test_the_c_extension_is_built() -> None:
@@ -363,9 +369,56 @@ def test_frame_sinks_go_to_python(video: Scene) -> None:
     _goes_to_python(video)
 
 
-def test_evidence_clips_go_to_python(video: Scene) -> None:
-    video.feed._clip = Stand()  # type: ignore[assignment]
-    _goes_to_python(video)
+def _with_clip(scene: Scene, seconds: float = 4.0, max_bytes: int = 1_000_000) -> PacketClip:
+    """An evidence clip whose first run Python started at a keyframe."""
+    clip = PacketClip(seconds, max_bytes)
+    scene.feed.clip = clip
+    keyframe = scene.packet(keyframe=True)
+    clip.add_packet(keyframe, VP8, keyframe=True)
+    scene.seq, scene.ts = keyframe.sequence_number + 1, keyframe.timestamp + 3000
+    scene.feed.loss.received(keyframe.sequence_number, 0.0)
+    return clip
+
+
+def test_evidence_clips_keep_what_c_forwards(video: Scene) -> None:
+    clip = _with_clip(video)
+    twin = PacketClip(4.0, 1_000_000)
+    twin.add_packet(RtpPacket.parse(_first_packet(clip)), VP8, keyframe=True)
+    for i in range(6):
+        packet = video.packet(marker=i % 2 == 1)
+        video.send(packet)
+        twin.add_packet(packet, VP8, keyframe=False)
+    assert video.route.packets == 6 and len(video.received()) == 6
+    assert clip.bytes == twin.bytes
+    assert [(f.data, f.timestamp) for f in clip.frames()] == [
+        (f.data, f.timestamp) for f in twin.frames()
+    ]
+    assert len(clip.frames()) == 7  # the keyframe and six frames (one packet each)
+
+
+def _first_packet(clip: PacketClip) -> bytes:
+    first = clip._runs[0][0]
+    assert isinstance(first, RtpPacket)
+    return first.serialize()
+
+
+def test_a_clip_without_a_keyframe_yet_goes_to_python(video: Scene) -> None:
+    video.feed.clip = PacketClip(4.0)
+    _goes_to_python(video, plain=True)
+
+
+def test_a_clip_over_its_budget_goes_to_python(video: Scene) -> None:
+    _with_clip(video, max_bytes=300)  # the keyframe's packet leaves no room
+    _goes_to_python(video, plain=True)
+
+
+def test_a_clip_dropping_its_oldest_run_goes_to_python(video: Scene) -> None:
+    clip = _with_clip(video, seconds=0.05)  # a span of 4500 at 90 kHz
+    second = video.packet(keyframe=True)
+    clip.add_packet(second, VP8, keyframe=True)
+    video.seq, video.ts = second.sequence_number + 1, second.timestamp + 6000
+    video.feed.loss.received(second.sequence_number, 0.0)
+    _goes_to_python(video, plain=True)
 
 
 def test_a_held_track_goes_to_python(video: Scene) -> None:
