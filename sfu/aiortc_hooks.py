@@ -346,14 +346,23 @@ class _ShiftingHistory(dict[int, Any]):
         super().__init__()
         self.offset = 0
         self.pending = False
+        self.align: int | None = None
+        """The sequence number the next packet must have (see ``SequenceGap.continue_at``)."""
+        self.last: tuple[int, int] | None = None
+        """(sequence number, timestamp) of the last packet stored, as sent."""
 
     def __setitem__(self, key: int, packet: Any) -> None:
-        if self.pending:
+        if self.align is not None:
+            self.offset = (self.align - packet.sequence_number) & 0xFFFF
+            self.align = None
+            self.pending = False
+        elif self.pending:
             self.pending = False
             self.offset = (self.offset + SEQUENCE_GAP) & 0xFFFF
         if self.offset:
             packet.sequence_number = (packet.sequence_number + self.offset) & 0xFFFF
             key = packet.sequence_number % RTP_HISTORY_SIZE
+        self.last = (packet.sequence_number, packet.timestamp)
         super().__setitem__(key, packet)
 
 
@@ -366,6 +375,16 @@ class SequenceGap:
     def request(self) -> None:
         """The next packet starts a new source: skip sequence numbers before it."""
         self._history.pending = True
+
+    def continue_at(self, seq: int) -> None:
+        """The sender's next packet gets sequence number ``seq``: Duet sent packets of its
+        own on this sender (packets mode) and the sender's frames continue after them."""
+        self._history.align = seq & 0xFFFF
+
+    @property
+    def last(self) -> tuple[int, int] | None:
+        """(sequence number, timestamp) of the sender's last packet, if it sent one."""
+        return self._history.last
 
     @property
     def offset(self) -> int:

@@ -43,7 +43,7 @@ from aiortc import RTCRtpSender
 from aiortc.rtp import RtpPacket
 
 from sfu.aiortc_fastpath import native_active, native_route
-from sfu.aiortc_hooks import SEQUENCE_GAP
+from sfu.aiortc_hooks import SEQUENCE_GAP, SequenceGap
 from sfu.aiortc_rtp_hooks import (
     PacketSender,
     hook_sender_packets,
@@ -83,6 +83,11 @@ class PacketTrack(EncodedTrack):
         self._resync = False
         """At the next keyframe, skip sequence numbers (an unrecoverable loss upstream)."""
         self._held_packets: list[tuple[RtpPacket, bool]] | None = None
+        self.sequence_gap: SequenceGap | None = None
+        """Hook 8 on this track's sender: the two numberings (Duet's packets, the sender's
+        own packetised frames from a pipe source) continue each other across switches."""
+        self._sender_frames = False
+        """Whether the current source's frames go through the sender (a pipe source)."""
 
     def hook(self, sender: RTCRtpSender) -> None:
         self.out = hook_sender_packets(
@@ -116,7 +121,18 @@ class PacketTrack(EncodedTrack):
         # once the new partner's first packet came; and a frame cut in the middle would be
         # decoded incomplete. The gap makes it drop both; a browser asks for a keyframe,
         # which the new source is sending anyway.
-        self.rewriter.start_source(SEQUENCE_GAP if self.packets else 0)
+        gap = self.sequence_gap
+        if isinstance(feed, PacketFeed) and self._sender_frames and gap is not None:
+            # The sender packetised a pipe source's frames after Duet's last packet: go on
+            # after the sender's last packet, or the partner sees the numbers go back.
+            last = gap.last
+            if last is not None:
+                self.rewriter.continue_after(*last)
+        self._sender_frames = feed is not None and not isinstance(feed, PacketFeed)
+        if self._sender_frames and gap is not None and self.rewriter.last_seq is not None:
+            # The other way: the sender's numbering continues after Duet's packets.
+            gap.continue_at(self.rewriter.last_seq + 1 + SEQUENCE_GAP)
+        self.rewriter.start_source(SEQUENCE_GAP if self.rewriter.last_seq is not None else 0)
         # A NACK for the previous source's packets must not bring them back: resent after
         # the switch, they could complete its last frame in the receiver (a stale frame).
         self.history.clear()

@@ -81,7 +81,10 @@ class Peer(AsyncIOEventEmitter):
             transceiver.setCodecPreferences(
                 [c for c in capabilities.codecs if c.mimeType in _CODECS[kind]]
             )
-            track.new_source_hook = hook_sequence_gap(transceiver.sender).request
+            gap = hook_sequence_gap(transceiver.sender)
+            track.new_source_hook = gap.request
+            if isinstance(track, PacketTrack):
+                track.sequence_gap = gap
             if isinstance(feed, EncodedFeed) and isinstance(track, EncodedTrack):
                 # PacketFeed/PacketTrack override hook() with their packet hooks.
                 feed.hook(transceiver.receiver, estimate_uplink=estimate_uplink)

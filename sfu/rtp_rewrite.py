@@ -120,6 +120,11 @@ class StreamRewriter:
     def last_seq(self) -> int | None:
         return self._last_seq
 
+    def continue_after(self, seq: int, ts: int) -> None:
+        """Another numbering (the sender's own packets) last sent ``(seq, ts)`` on this
+        stream: the next source starts after it."""
+        self._last_seq, self._last_ts = seq % SEQ_MOD, ts % TS_MOD
+
     def start_source(self, skip: int = 0) -> None:
         """The next packet is the first of a new source (or of the same source after an
         unrecoverable loss). ``skip``: sequence numbers to leave out before it, to make a

@@ -31,11 +31,12 @@ class SfuSettings(BaseModel):
     port_max: int = Field(default=0, ge=0, le=65535)
     """Highest UDP port for the SFU's candidates; each visitor uses one."""
 
-    forwarding: Literal["passthrough", "packets", "transcode"] = "passthrough"
-    """``passthrough`` forwards encoded frames (no decoding, no encoding); ``packets``
-    forwards RTP packets as they arrive (no reassembly into frames, no re-packetising:
-    :mod:`sfu.packets`); ``transcode`` decodes and re-encodes every frame as aiortc's
-    MediaRelay does (kept to compare)."""
+    forwarding: Literal["passthrough", "packets", "transcode"] = "packets"
+    """``packets`` (the default) forwards RTP packets as they arrive (no reassembly into
+    frames, no re-packetising: :mod:`sfu.packets`; the steady flow in C where it is built,
+    ``native``); ``passthrough`` forwards encoded frames (no decoding, no encoding; the
+    previous default, kept selectable for one release); ``transcode`` decodes and
+    re-encodes every frame as aiortc's MediaRelay does (kept to compare)."""
 
     native: bool = True
     """With ``forwarding = "packets"``, forward the steady flow of RTP packets in C when the

@@ -44,7 +44,8 @@ def test_two_calls_report_media_ok_with_numbers(duet: DuetServer, tmp_path: Path
     for field in ("cpu_cores", "cpu_cores_per_call", "rss_mb", "rss_mb_per_call"):
         assert _number(server[field]), field
     assert server["cpu_cores"] > 0 and server["rss_mb"] > 10
-    assert server["forwarding"] == "passthrough"
+    assert server["forwarding"] == "packets"  # the default
+    assert server["packet_path"]["path"] == "native"
     assert 4.5 <= report["duration_s"] <= 7
     assert report["args"]["calls"] == 2 and report["args"]["duration"] == 5
     assert report["duet"]["version"] and "commit" in report["duet"]

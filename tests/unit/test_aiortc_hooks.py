@@ -166,6 +166,18 @@ async def test_hook8_sequence_gap_internals() -> None:
     assert second.sequence_number == (65001 + SEQUENCE_GAP) & 0xFFFF
     # A NACK names the shifted number and finds the packet.
     assert history.get(second.sequence_number % RTP_HISTORY_SIZE) is second
+    assert gap.last == (second.sequence_number, second.timestamp)
+    # Packets mode: Duet sent packets numbered up to 40000 on this sender; the sender's own
+    # next packet (a pipe source's frame) continues there, whatever its own counter says,
+    # and a gap requested for the same new source does not add to it.
+    gap.continue_at(40001)
+    gap.request()
+    third = RtpPacket(sequence_number=65002, timestamp=7)
+    history[third.sequence_number % RTP_HISTORY_SIZE] = third
+    fourth = RtpPacket(sequence_number=65003, timestamp=8)
+    history[fourth.sequence_number % RTP_HISTORY_SIZE] = fourth
+    assert (third.sequence_number, fourth.sequence_number) == (40001, 40002)
+    assert gap.last == (40002, 8)
     await pc.close()
 
 

@@ -541,3 +541,50 @@ def test_vp8_keyframe_start_matches_python() -> None:
     payloads += [bytes([a, b, c, 0]) for a in (0x10, 0x90, 0x11) for b in (0, 0x80) for c in (0, 1)]
     for payload in payloads:
         assert native.vp8_keyframe_start(payload) == vp8_keyframe_start(payload), payload
+
+
+async def test_hook12_the_attributes_c_reads_exist_in_aiortc() -> None:
+    """Tripwire: the C route reads and writes these attributes of aiortc's objects by name
+    (``sfu/_native.c``, ``PyInit__native``); an aiortc upgrade that renames one must fail
+    here, not make every packet an unraisable error."""
+    from aiortc import RTCPeerConnection
+
+    pc = RTCPeerConnection()
+    try:
+        transceiver = pc.addTransceiver("video")
+        receiver, sender = transceiver.receiver, transceiver.sender
+        for name in (
+            "_enabled",
+            "_RTCRtpReceiver__remote_bitrate_estimator",
+            "_RTCRtpReceiver__remote_streams",
+        ):
+            assert hasattr(receiver, name), name
+        for name in ("_RTCRtpSender__packet_count", "_RTCRtpSender__octet_count"):
+            assert hasattr(sender, name), name
+        dtls = sender.transport
+        for name in (
+            "_state",
+            "_rx_srtp",
+            "_tx_srtp",
+            "_RTCDtlsTransport__rx_bytes",
+            "_RTCDtlsTransport__rx_packets",
+            "_RTCDtlsTransport__tx_bytes",
+            "_rtp_router",
+        ):
+            assert hasattr(dtls, name), name
+        assert isinstance(dtls._rtp_router.ssrc_table, dict)
+        stats = StreamStatistics(90000)
+        for name in (
+            "packets_received",
+            "base_seq",
+            "max_seq",
+            "cycles",
+            "_jitter_q4",
+            "_last_arrival",
+            "_last_timestamp",
+            "_clockrate",
+        ):
+            assert hasattr(stats, name), name
+        assert hasattr(PacketTrack("video"), "_MediaStreamTrack__ended")
+    finally:
+        await pc.close()

@@ -204,3 +204,13 @@ def test_abs_send_time_matches_aiortcs_clock() -> None:
     # Same 6.18 fixed-point clock (1/262144 s units, wrapping every 64 s): a few ms apart.
     assert min((ours - theirs) % (1 << 24), (theirs - ours) % (1 << 24)) < 2600
     assert abs_send_time(0.0) == (2_208_988_800 << 18) & 0xFFFFFF
+
+
+def test_a_source_after_another_numbering_continues_after_it() -> None:
+    """Packets mode after the sender's own packets (a pipe source's frames): the next source
+    starts after the sender's last packet, with the gap."""
+    rewriter = StreamRewriter(3000, first_seq=100, first_ts=1000)
+    assert rewriter.rewrite(7, 0) == (100, 1000)
+    rewriter.continue_after(5000, 90_000)
+    rewriter.start_source(skip=1024)
+    assert rewriter.rewrite(300, 50) == (5000 + 1 + 1024, 93_000)
