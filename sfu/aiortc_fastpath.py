@@ -258,10 +258,10 @@ def native_route(
     ``packet`` is a source packet the Python path has just forwarded (its SSRC, payload type
     and statistics exist); ``duet`` names the Duet objects the C route reads and updates:
     ``video``, ``feed``, ``sink`` (the track's bound method as subscribed), ``loss``, ``track``,
-    ``rewriter``, ``history``, ``history_size``, ``compact``, ``out`` (the PacketSender),
-    ``pt_out``, ``ssrc_out``, ``mid``. Returns the route, or ``None`` where packets stay in
-    Python: no native ingress, an RTX payload type, a partner not connected or relayed
-    through TURN (aioice's ``TurnTransport`` wraps each datagram), or no socket."""
+    ``rewriter``, ``history``, ``out`` (the PacketSender), ``pt_out``, ``ssrc_out``, ``mid``.
+    Returns the route, or ``None`` where packets stay in Python: no native ingress, an RTX
+    payload type, a partner not connected or relayed through TURN (aioice's
+    ``TurnTransport`` wraps each datagram), or no socket."""
     ingress = source.ingress
     if ingress is None or _native is None:
         return None
@@ -306,6 +306,8 @@ def native_route(
         mid_id=ids_out.mid or 0,
         abs_send_time_id=ids_out.abs_send_time or 0,
         audio_level_out=ids_out.audio_level or 0,
+        history_size=duet["history"].size,
+        compact=duet["rewriter"].compact,
         until=time.monotonic() + ROUTE_LIFETIME_S,
         **duet,
     )

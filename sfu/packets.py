@@ -251,8 +251,6 @@ class PacketTrack(EncodedTrack):
             track=self,
             rewriter=self.rewriter,
             history=self.history,
-            history_size=self.history.size,
-            compact=self.rewriter.compact,
             out=out,
             pt_out=out.payload_type,
             ssrc_out=out.ssrc,

@@ -85,7 +85,7 @@ class Scene:
     kind: str
     ingress: Any
     intake: Any
-    route: Any
+    route: Any  # set once the scene exists (_route_arguments reads it)
     feed: PacketFeed
     track: PacketTrack
     stats: StreamStatistics
@@ -200,49 +200,13 @@ def _scene(kind: str) -> Iterator[Scene]:
         pointer=aiortc_fastpath.session_pointer,
     )
     intake = native.Intake(ingress, lambda data, addr: scene_original.append(data), 1)
-    host, port = inbox.getsockname()
-    ids: Any = out_map._HeaderExtensionsMap__ids  # type: ignore[attr-defined]
-    route = native.Route(
-        video=video,
-        pt_in=PT_IN,
-        audio_level_in=0 if video else 3,
-        receiver=receiver,
-        ssrc_table={SOURCE_SSRC: receiver},
-        ssrc=SOURCE_SSRC,
-        stats=stats,
-        feed=feed,
-        sink=feed.packet_sinks[0],
-        loss=feed.loss,
-        track=track,
-        rewriter=track.rewriter,
-        history=track.history,
-        history_size=track.history.size,
-        compact=not video,
-        out=out,
-        sender=sender,
-        out_dtls=out_dtls,
-        tx_session=tx_out,
-        tx_ctx=aiortc_fastpath.session_pointer(tx_out),
-        nominated=nominated,
-        pair=pair,
-        connected=State.CONNECTED,
-        fd=outbox.fileno(),
-        host=host,
-        port=port,
-        pt_out=PT_OUT,
-        ssrc_out=PARTNER_SSRC,
-        mid_id=ids.mid,
-        mid=MID,
-        abs_send_time_id=ids.abs_send_time,
-        audio_level_out=ids.audio_level,
-        until=time.monotonic() + 60,
-    )
-    ingress.set_route(SOURCE_SSRC, route)
     scene = Scene(
-        kind, ingress, intake, route, feed, track, stats, dtls, out_dtls, sender, out,
+        kind, ingress, intake, None, feed, track, stats, dtls, out_dtls, sender, out,
         receiver, nominated, queue, inbox, tx, rx, out_map, in_map,
         slow=scene_slow, plain=scene_plain, original=scene_original,
     )  # fmt: skip
+    scene.route = native.Route(**_route_arguments(scene, fd=outbox.fileno()))
+    ingress.set_route(SOURCE_SSRC, scene.route)
     yield scene
     inbox.close()
     outbox.close()
@@ -482,17 +446,21 @@ def test_datagrams_queued_for_aiortc_keep_their_order(video: Scene) -> None:
 
 
 def test_a_route_expires(video: Scene) -> None:
-    expired = native.Route(**{**_route_arguments(video), "until": time.monotonic() - 1})
+    expired = native.Route(**_route_arguments(video, until=time.monotonic() - 1))
     video.ingress.set_route(SOURCE_SSRC, expired)
     _goes_to_python(video)
 
 
-def _route_arguments(scene: Scene) -> dict[str, Any]:
+def _route_arguments(scene: Scene, **changes: Any) -> dict[str, Any]:
+    """The route of the scene's source SSRC to the partner's inbox (as ``native_route``
+    makes it from the real objects), with ``changes``."""
+    video = scene.kind == "video"
     ids: Any = scene.out_map._HeaderExtensionsMap__ids  # type: ignore[attr-defined]
+    tx_session: Any = scene.out_dtls._tx_srtp  # type: ignore[attr-defined]
     return {
-        "video": True,
+        "video": video,
         "pt_in": PT_IN,
-        "audio_level_in": 0,
+        "audio_level_in": 0 if video else 3,
         "receiver": scene.receiver,
         "ssrc_table": {SOURCE_SSRC: scene.receiver},
         "ssrc": SOURCE_SSRC,
@@ -504,12 +472,12 @@ def _route_arguments(scene: Scene) -> dict[str, Any]:
         "rewriter": scene.track.rewriter,
         "history": scene.track.history,
         "history_size": scene.track.history.size,
-        "compact": False,
+        "compact": not video,
         "out": scene.out,
         "sender": scene.sender,
         "out_dtls": scene.out_dtls,
-        "tx_session": scene.out_dtls._tx_srtp,  # type: ignore[attr-defined]
-        "tx_ctx": aiortc_fastpath.session_pointer(scene.out_dtls._tx_srtp),  # type: ignore[attr-defined]
+        "tx_session": tx_session,
+        "tx_ctx": aiortc_fastpath.session_pointer(tx_session),
         "nominated": scene.nominated,
         "pair": scene.nominated[1],
         "connected": State.CONNECTED,
@@ -523,6 +491,7 @@ def _route_arguments(scene: Scene) -> dict[str, Any]:
         "abs_send_time_id": ids.abs_send_time,
         "audio_level_out": ids.audio_level,
         "until": time.monotonic() + 60,
+        **changes,
     }
 
 
