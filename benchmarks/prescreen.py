@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +47,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from benchmarks.caller import PING_EVERY_S, keep_loopback_candidates
 from benchmarks.door import open_session, ws_url_with
+from benchmarks.node import local_node
 from benchmarks.scrape import parse_metrics
 from benchmarks.tracks import ColorTrack, ToneTrack, colour_like
 from duet.tasks import TaskSet
@@ -189,10 +189,14 @@ class _Caller:
 # --- a node ----------------------------------------------------------------------------
 
 
+def _workers_ready(health: dict[str, Any]) -> bool:
+    moderation = health.get("moderation")
+    return isinstance(moderation, dict) and int(moderation.get("workers_ready") or 0) >= 1
+
+
 @contextlib.contextmanager
-def _node(tmp: Path, prescreen: bool, clip_s: float, port: int) -> Iterator[str]:
+def _node(tmp: Path, prescreen: bool, clip_s: float) -> Iterator[str]:
     env = {
-        **os.environ,
         "DUET_SFU__HOST_ADDRESSES": '["127.0.0.1"]',
         "DUET_SFU__WORKERS": "0",
         "DUET_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/duet.sqlite3",
@@ -205,43 +209,8 @@ def _node(tmp: Path, prescreen: bool, clip_s: float, port: int) -> Iterator[str]
         "DUET_MODERATION__EVIDENCE_DIR": str(tmp / "evidence"),
         "DUET_MODERATION__EVIDENCE_CLIP_S": str(clip_s),
     }
-    root = Path(__file__).resolve().parents[1]
-    log = (tmp / "duet.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "duet.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        cwd=root,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
-                health = httpx.get(url + "/healthz", timeout=2).json()
-                if health["moderation"]["workers_ready"] >= 1:
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the node did not start:\n" + (tmp / "duet.log").read_text())
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+    with local_node(env, tmp / "duet.log", ready=_workers_ready, timeout=READY_TIMEOUT_S) as node:
+        yield node.url
 
 
 def _scrape(url: str) -> dict[str, float]:
@@ -384,14 +353,6 @@ def _label(prescreen: bool, clip_s: float) -> str:
     return f"prescreen {'on' if prescreen else 'off'}, clips {clip_s:g} s"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def run_prescreen_compare(
     calls: int, offenders: int, duration: float, json_path: Path | None = None
 ) -> int:
@@ -412,7 +373,7 @@ def run_prescreen_compare(
     for prescreen, clip_s in CONFIGURATIONS:
         with (
             tempfile.TemporaryDirectory(prefix="duet-bench-prescreen-") as tmp,
-            _node(Path(tmp), prescreen, clip_s, _free_port()) as url,
+            _node(Path(tmp), prescreen, clip_s) as url,
         ):
             label = _label(prescreen, clip_s)
             console.print(f"{label}: node {url}")

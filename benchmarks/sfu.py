@@ -28,9 +28,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,11 +36,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import httpx
 from rich.console import Console
 from rich.table import Table
 
 from benchmarks.calls import BenchError, CallsOptions, CallsRun
+from benchmarks.node import NodeDidNotStart, local_node
 
 MODES = ("packets", "packets-python", "passthrough", "transcode")
 """``packets-python`` is ``packets`` with ``sfu.native`` off: the Python fast path alone, to
@@ -130,18 +127,10 @@ def parse_modes(text: str) -> tuple[str, ...]:
     return modes
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def serve(mode: str, sfu_workers: int, workdir: Path) -> Iterator[str]:
     """A ``duet serve`` forwarding with ``mode`` on loopback; yields its URL."""
-    port = _free_port()
     env = {
-        **os.environ,
         "DUET_SFU__FORWARDING": "packets" if mode == "packets-python" else mode,
         "DUET_SFU__NATIVE": "false" if mode == "packets-python" else "true",
         "DUET_SFU__WORKERS": str(sfu_workers),
@@ -152,43 +141,11 @@ def serve(mode: str, sfu_workers: int, workdir: Path) -> Iterator[str]:
         "DUET_DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/{mode}.sqlite3",
         "DUET_LOG_LEVEL": "warning",
     }
-    log = (workdir / f"{mode}.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "duet.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise BenchError(f"the {mode} server exited; see {workdir / (mode + '.log')}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise BenchError(f"the {mode} server did not start within 60 s")
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-        log.close()
+        with local_node(env, workdir / f"{mode}.log") as node:
+            yield node.url
+    except NodeDidNotStart as exc:
+        raise BenchError(f"the {mode} server did not start: {exc}") from None
 
 
 IDLE_WINDOW_S = 4.0

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.net import free_port, free_port_range, wait_http
+from benchmarks.node import local_node, stop
+from tests.support.net import free_port, free_port_range
 
 LOOPBACK_ENV = {
     "DUET_SFU__HOST_ADDRESSES": '["127.0.0.1"]',
@@ -65,10 +66,8 @@ def run_duet(
     Moderation is off unless ``env`` turns it on (``DUET_MODERATION__ENABLED=true``): tests
     that do not test it should not pay for loading models. The server runs from the
     repository root, so ``tests.support.classifiers`` can be plugged in as a classifier."""
-    port = port or free_port()
     database_url = (env or {}).get("DUET_DATABASE_URL", f"sqlite+aiosqlite:///{tmp}/duet.sqlite3")
     full_env = {
-        **os.environ,
         **LOOPBACK_ENV,
         "DUET_DATABASE_URL": database_url,
         "DUET_LOG_LEVEL": "info",
@@ -77,33 +76,9 @@ def run_duet(
         "DUET_DATA_DIR": str(tmp / "data"),
         **(env or {}),
     }
-    log_path = tmp / f"duet-{port}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "duet.cli",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=full_env,
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = DuetServer(f"http://127.0.0.1:{port}", port, process, log_path, database_url)
-    try:
-        try:
-            wait_http(server.url + "/healthz", timeout=30)
-        except TimeoutError:
-            raise RuntimeError("duet serve did not start:\n" + server.log()) from None
-        yield server
-    finally:
-        _stop(process)
+    port = port or free_port()
+    with local_node(full_env, tmp / f"duet-{port}.log", port=port, timeout=30) as node:
+        yield DuetServer(node.url, node.port, node.process, node.log_path, database_url)
 
 
 def wait_moderation_ready(server: DuetServer, timeout: float = 30.0) -> None:
@@ -222,15 +197,5 @@ def run_coturn(
             pid = int(pidfile.read_text().strip())
             if pid != process.pid:
                 os.kill(pid, signal.SIGTERM)
-        _stop(process)
+        stop(process)
         log.close()
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
