@@ -19,8 +19,9 @@ node's idle cost is measured first and the ratio compares what the calls add abo
 (the raw ratio is reported too).
 
 Goal of issue 16: packets at most 0.012 server cores per call above idle. ``calls_per_core``
-is 1 / (cores per call above idle): an extrapolation from the cost at this call count, not
-a measured capacity (no ramp until quality drops is run).
+is 1 / (cores per call above idle): an extrapolation from the cost at ``--calls``, not a
+measured capacity; ``--capacity N1,N2,...`` measures one (each mode's node ramped through
+those call counts until one does not hold, :func:`capacity`).
 """
 
 from __future__ import annotations
