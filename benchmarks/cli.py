@@ -403,3 +403,51 @@ def _run_matching(args: argparse.Namespace) -> int:
         print(f"duet bench matching: {exc}", file=sys.stderr)
         return 2
     return run_matching(options)
+
+
+def add_udp_floor_parser(commands: SubParsers) -> None:
+    floor = commands.add_parser(
+        "udp-floor",
+        help="what a bare uvloop UDP relay costs at a packet rate (the floor under the SFU)",
+        description=(
+            "Relay datagrams between pairs of loopback sockets in a uvloop process (a Python "
+            "datagram_received that sends each one on: no SRTP, RTP or RTCP) while this "
+            "process sends them at a fixed rate; report the relay's cores, µs per packet and "
+            "cores per call. Compare with duet bench calls at the same packet rate."
+        ),
+    )
+    floor.add_argument("--callers", type=int, default=8, help="callers, paired (default 8)")
+    floor.add_argument(
+        "--pps", type=float, default=172.0, help="datagrams per second per caller (default 172)"
+    )
+    floor.add_argument("--size", type=int, default=1000, help="datagram bytes (default 1000)")
+    floor.add_argument(
+        "--burst",
+        type=int,
+        default=1,
+        help="datagrams a caller sends back to back in its turn, like a video frame's "
+        "packets (default 1: each alone)",
+    )
+    floor.add_argument(
+        "--duration", type=float, default=10.0, help="seconds of the window (default 10)"
+    )
+    floor.add_argument("--json", type=Path, default=None, metavar="FILE", help="write the report")
+    floor.set_defaults(func=_run_udp_floor)
+
+
+def _run_udp_floor(args: argparse.Namespace) -> int:
+    from benchmarks.udp_floor import FloorOptions, main
+
+    try:
+        options = FloorOptions(
+            callers=args.callers,
+            pps=args.pps,
+            size=args.size,
+            burst=args.burst,
+            duration=args.duration,
+            json_path=args.json,
+        )
+    except ValueError as exc:
+        print(f"duet bench udp-floor: {exc}", file=sys.stderr)
+        return 2
+    return main(options)

@@ -325,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_cli.add_matching_parser(bench_commands)
     bench_cli.add_sfu_parser(bench_commands)
     bench_cli.add_hostile_parser(bench_commands)
+    bench_cli.add_udp_floor_parser(bench_commands)
     add_bench_moderation(commands)
     # `duet admin create-user`, `duet audit verify`.
     from signaling.console import commands as admin_commands
