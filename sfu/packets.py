@@ -62,6 +62,11 @@ HISTORY_SIZE = 256
 own sender keeps 128). Audio is not NACKed and keeps none."""
 HOLD_PACKETS = 2048
 """Packets a held (not yet screened) video track keeps since the last keyframe start."""
+GAP_PLI_WINDOW_S = 1.0
+"""After the first keyframe that follows a sequence gap (a switch, a resync), the partner's
+first keyframe request within this many seconds is not relayed: its receiver asks because
+of the gap, for the keyframe it has just been sent (measured: relaying it made the source
+send a second keyframe ≈ 300 ms after the first at every Next)."""
 
 
 class PacketTrack(EncodedTrack):
@@ -88,6 +93,13 @@ class PacketTrack(EncodedTrack):
         own packetised frames from a pipe source) continue each other across switches."""
         self._sender_frames = False
         """Whether the current source's frames go through the sender (a pipe source)."""
+        self._gap_pending = False
+        """A sequence gap was made and its first keyframe not sent yet."""
+        self._gap_keyframe_at: float | None = None
+        """When the first keyframe after the last gap was sent (until a request is absorbed)."""
+        self.gap_requests_absorbed = 0
+        """Partner keyframe requests not relayed: the answer to a gap's (see
+        ``GAP_PLI_WINDOW_S``)."""
 
     def hook(self, sender: RTCRtpSender) -> None:
         self.out = hook_sender_packets(
@@ -132,7 +144,10 @@ class PacketTrack(EncodedTrack):
         if self._sender_frames and gap is not None and self.rewriter.last_seq is not None:
             # The other way: the sender's numbering continues after Duet's packets.
             gap.continue_at(self.rewriter.last_seq + 1 + SEQUENCE_GAP)
-        self.rewriter.start_source(SEQUENCE_GAP if self.rewriter.last_seq is not None else 0)
+        gapped = self.rewriter.last_seq is not None
+        self.rewriter.start_source(SEQUENCE_GAP if gapped else 0)
+        self._gap_pending = gapped and isinstance(feed, PacketFeed)
+        self._gap_keyframe_at = None
         # A NACK for the previous source's packets must not bring them back: resent after
         # the switch, they could complete its last frame in the receiver (a stale frame).
         self.history.clear()
@@ -174,7 +189,25 @@ class PacketTrack(EncodedTrack):
                 if self._resync:
                     self._resync = False
                     self.rewriter.start_source(SEQUENCE_GAP)
+                    self._gap_pending = True
+                self._keyframe_after_gap()
         self._send(packet)
+
+    def _keyframe_after_gap(self) -> None:
+        """The first keyframe after a gap goes out now: the partner's receiver will ask
+        for one all the same (see ``GAP_PLI_WINDOW_S``)."""
+        if self._gap_pending:
+            self._gap_pending = False
+            self._gap_keyframe_at = time.monotonic()
+
+    def _partner_wants_keyframe(self) -> None:
+        sent_at = self._gap_keyframe_at
+        if sent_at is not None:
+            self._gap_keyframe_at = None
+            if time.monotonic() - sent_at <= GAP_PLI_WINDOW_S:
+                self.gap_requests_absorbed += 1
+                return
+        super()._partner_wants_keyframe()
 
     def _send(self, packet: RtpPacket) -> None:
         out = self.out
@@ -314,6 +347,7 @@ class PacketTrack(EncodedTrack):
                 self.source.request_keyframe()
             return False
         self._awaiting_keyframe = False
+        self._keyframe_after_gap()
         for packet, _ in held[start:]:
             self._send(packet)
         return True
