@@ -13,14 +13,14 @@ datagram callback:
   instance, and ``datagram_received`` on each of its protocols (``_protocols``, all
   gathered by then) so that RTP and RTCP skip the attempt to parse them as STUN.
   A datagram is handled at once only if it is SRTP (first byte 128-191), not SRTCP, the DTLS
-  transport is connected (``_state``, so ``_rx_srtp`` is set) and nothing waits in the queue
-  (so datagrams are still handled in arrival order). It is then unprotected with
-  ``_rx_srtp``, parsed with ``_rtp_header_extensions_map`` and routed with
-  ``_rtp_router.route_rtp`` exactly as ``_recv_next`` and ``_handle_rtp_data`` do, with the
-  same ``__rx_bytes`` / ``__rx_packets`` counts (``getStats``), and given to the receiver's
-  synchronous handler (the one Hook 9 installs). Everything else (STUN, DTLS, SRTCP, a
-  transport not yet connected, a receiver without a synchronous handler) takes aiortc's own
-  path unchanged.
+  transport is connected (``_state``, so ``_rx_srtp`` is set) and no RTP packet waits in the
+  queue (so RTP packets are still handled in arrival order; SRTCP and DTLS may be
+  overtaken). It is then unprotected with ``_rx_srtp``, parsed with
+  ``_rtp_header_extensions_map`` and routed with ``_rtp_router.route_rtp`` exactly as
+  ``_recv_next`` and ``_handle_rtp_data`` do, with the same ``__rx_bytes`` /
+  ``__rx_packets`` counts (``getStats``), and given to the receiver's synchronous handler
+  (the one Hook 9 installs). Everything else (STUN, DTLS, SRTCP, a transport not yet
+  connected, a receiver without a synchronous handler) takes aiortc's own path unchanged.
 - **Out** (:func:`send_rtp_now`): what ``RTCDtlsTransport._send_rtp`` does (refuse unless
   connected, SRTP protect with ``_tx_srtp``, count ``__tx_bytes``) and what aioice's
   ``Connection.sendto`` and ``StunProtocol.send_data`` do (the nominated pair of component
@@ -176,8 +176,8 @@ class FastPath:
             not data
             or not 127 < data[0] < 192
             or dtls._state is not State.CONNECTED
-            or not self._queue.empty()
             or is_rtcp(data)
+            or self._rtp_waits()
         ):
             self._slow(data, component)
             return
@@ -189,6 +189,18 @@ class FastPath:
         except pylibsrtp.Error:
             return  # as aiortc: an undecryptable packet is dropped
         self.handle_plain(data)
+
+    def _rtp_waits(self) -> bool:
+        """Whether an RTP packet waits in aiortc's queue: a new one must not overtake it
+        (the receive path keeps RTP in order). SRTCP, DTLS records and the close marker may
+        be overtaken, so one queued SRTCP packet (aiortc's task has not run yet) does not
+        send the RTP behind it to aiortc's slower path too, which under load would keep the
+        queue from ever emptying."""
+        for item in self._queue._queue:  # type: ignore[attr-defined]
+            data = item[0] if item is not None else b""
+            if data and 127 < data[0] < 192 and not is_rtcp(data):
+                return True
+        return False
 
     def handle_plain(self, data: bytes) -> None:
         """The rest of :meth:`data_received` for an unprotected RTP packet (counted)."""

@@ -133,19 +133,22 @@ async def test_hook11_srtp_in_is_handled_at_once_and_the_rest_is_queued(
         pli = RtcpPsfbPacket(fmt=1, ssrc=1, media_ssrc=7)
         connection.data_received(bytes(tx.protect_rtcp(bytes(pli))), 1)  # SRTCP
         protocol.datagram_received(b"\x16\xfe\xfd" + bytes(30), ("127.0.0.1", 10))  # DTLS
-        assert got == [(3, None)] and connection._queue.qsize() == 2
-        assert len(parsed) == 1  # the DTLS record: aioice's own path
+        protocol.datagram_received(b"", ("127.0.0.1", 10))  # an empty datagram
+        assert got == [(3, None)] and connection._queue.qsize() == 3
+        assert len(parsed) == 2  # the DTLS record and the empty one: aioice's own path
+        connection.data_received(rtp(4), 1)  # only SRTCP and DTLS wait: RTP overtakes them
+        assert got == [(3, None), (4, None)] and connection._queue.qsize() == 3
         while not connection._queue.empty():
             connection._queue.get_nowait()
         connection.data_received(rtp(3), 1)  # a replay: SRTP refuses it, as aiortc would
-        connection.data_received(rtp(4)[:-12] + bytes(12), 1)  # bad authentication tag
-        assert got == [(3, None)] and connection._queue.empty()
+        connection.data_received(rtp(5)[:-12] + bytes(12), 1)  # bad authentication tag
+        assert got == [(3, None), (4, None)] and connection._queue.empty()
         unknown = RtpPacket(payload_type=100, sequence_number=5, ssrc=99).serialize()
         connection.data_received(bytes(tx.protect(unknown)), 1)  # routed nowhere
-        assert got == [(3, None)]
+        assert got == [(3, None), (4, None)]
         dtls._state = State.CLOSED
         connection.data_received(rtp(6), 1)
-        assert got == [(3, None)] and connection._queue.qsize() == 1
+        assert got == [(3, None), (4, None)] and connection._queue.qsize() == 1
         # Installing again on the same transport adds a handler to the same path.
         dtls._state = State.CONNECTED
         assert receiver.transport.state == "connected"
