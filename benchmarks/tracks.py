@@ -36,18 +36,22 @@ def colour_like(mean: tuple[float, float, float], rgb: tuple[int, int, int]) -> 
 
 
 class ColorTrack(MediaStreamTrack):
-    """Solid-colour video at ``FPS`` frames per second."""
+    """Solid-colour video at ``fps`` (default ``FPS``) frames per second."""
 
     kind = "video"
 
     def __init__(
-        self, rgb: tuple[int, int, int], picture: np.ndarray[Any, Any] | None = None
+        self,
+        rgb: tuple[int, int, int],
+        picture: np.ndarray[Any, Any] | None = None,
+        fps: int = FPS,
     ) -> None:
         """``picture``: an RGB photograph (H x W x 3, even sides) sent instead of ``rgb``;
         it may be changed (or set back to ``None``: the solid colour) while sending."""
         super().__init__()
         self.rgb = rgb
         self.picture = picture
+        self.fps = fps
         self._solid = np.empty((HEIGHT, WIDTH, 3), dtype=np.uint8)
         self._solid[:, :] = rgb
         self._start: float | None = None
@@ -57,14 +61,19 @@ class ColorTrack(MediaStreamTrack):
         if self._start is None:
             self._start = time.monotonic()
         self._count += 1
-        wait = self._start + self._count / FPS - time.monotonic()
+        wait = self._start + self._count / self.fps - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
         picture = self.picture if self.picture is not None else self._solid
         frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
-        frame.pts = self._count * (_VIDEO_CLOCK // FPS)
+        frame.pts = self._count * (_VIDEO_CLOCK // self.fps)
         frame.time_base = fractions.Fraction(1, _VIDEO_CLOCK)
         return frame
+
+    @property
+    def sent(self) -> int:
+        """Frames handed to the sender so far."""
+        return self._count
 
 
 class ToneTrack(MediaStreamTrack):

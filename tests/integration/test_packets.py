@@ -282,8 +282,12 @@ async def test_sender_reports_have_a_clock_before_the_sources_first(router: Rout
         relay.close()
 
 
+LOSSY_FPS = 30
+"""The lossy-link tests send at the bench's frame rate: the issue's bar is ≥ 28 of 30."""
+
+
 async def _connect_through(
-    router: Router, visitor: str, rgb: Any, relay: LossyRelay
+    router: Router, visitor: str, rgb: Any, relay: LossyRelay, fps: int = FPS
 ) -> CallerMedia:
     """Like ``connect_caller``, with every datagram between caller and SFU relayed."""
     peer = router.create_peer(visitor)
@@ -292,7 +296,7 @@ async def _connect_through(
     first = CANDIDATE.search(offer)
     assert first is not None, offer
     relay.sfu_addr = ("127.0.0.1", int(first.group(2)))
-    media = CallerMedia(rgb)
+    media = CallerMedia(rgb, fps=fps)
     answer = await media.answer(retarget_candidates(offer, relay.caller_port))
     await peer.accept_answer(retarget_candidates(answer, relay.sfu_port))
     await _until(lambda: peer.feeds["video"].frames > 0, timeout=10)
@@ -301,6 +305,21 @@ async def _connect_through(
 
 def _gaps(times: list[float]) -> list[float]:
     return [b - a for a, b in itertools.pairwise(times)]
+
+
+async def _delivery(
+    source: CallerMedia, sink: CallerMedia, seconds: float
+) -> tuple[int, int, float]:
+    """Watch ``seconds`` of ``source``'s video at ``sink``: (frames sent, frames decoded,
+    longest time without a decoded frame, the window's edges included). Counts, not a
+    rate: a slow machine sends and decodes fewer frames, but a lost packet that is never
+    repaired loses frames either way."""
+    assert source.video is not None
+    sent, start = source.video.sent, time.monotonic()
+    await asyncio.sleep(seconds)
+    end = time.monotonic()
+    times = [at for at, _ in sink.received.colors if start <= at <= end]
+    return source.video.sent - sent, len(times), max(_gaps([start, *times, end]))
 
 
 async def test_lossy_uplink_is_recovered_by_nack(
@@ -312,7 +331,7 @@ async def test_lossy_uplink_is_recovered_by_nack(
     relay = LossyRelay(uplink=Direction(rate=0.05), downlink=Direction())
     await relay.start()
     try:
-        a = await _connect_through(router, "a", RED, relay)
+        a = await _connect_through(router, "a", RED, relay, fps=LOSSY_FPS)
         b = await connect_caller(router, "b", GREEN)
         out = router.peers["a"].outbound["video"]
         assert isinstance(out, PacketTrack) and out.out is not None
@@ -320,17 +339,14 @@ async def test_lossy_uplink_is_recovered_by_nack(
         relay.uplink.payload_types = {out.out.payload_type, out.out.rtx_payload_type}  # type: ignore[arg-type]
         router.link("a", "b")
         await b.wait_frames_like(RED, count=5)
-        start = time.monotonic()
-        await asyncio.sleep(8.0)
-        end = time.monotonic()
-        times = [at for at, _ in b.received.colors if start <= at <= end]
+        sent, decoded, frozen = await _delivery(a, b, 8.0)
         feed = router.peers["a"].feeds["video"]
         assert isinstance(feed, PacketFeed)
-        assert relay.uplink.dropped >= 3, relay.uplink  # loss really happened
-        # Generous bounds (a loaded 2-core machine): without NACK recovery aiortc's
-        # receiver stalls for seconds at the first lost packet.
-        assert len(times) >= 0.75 * FPS * (end - start), len(times)
-        assert max(_gaps(times)) < 0.5, max(_gaps(times))
+        assert relay.uplink.dropped >= 5, relay.uplink  # loss really happened
+        # Without NACK recovery aiortc's receiver stalls for seconds at the first lost
+        # packet. The issue's bar: ≥ 28 of every 30 frames, no picture frozen ≥ 500 ms.
+        assert decoded >= sent * 28 / 30, (decoded, sent)
+        assert frozen < 0.5, frozen
         assert feed.loss.recovered >= 2 and feed.nacks_sent >= feed.loss.recovered
         assert decode_errors.count == 0
         for media in (a, b):
@@ -347,7 +363,7 @@ async def test_lossy_downlink_is_answered_from_history(
     relay = LossyRelay(uplink=Direction(), downlink=Direction(rate=0.05))
     await relay.start()
     try:
-        a = await connect_caller(router, "a", RED)
+        a = await connect_caller(router, "a", RED, fps=LOSSY_FPS)
         b = await _connect_through(router, "b", GREEN, relay)
         track = router.peers["b"].outbound["video"]
         assert isinstance(track, PacketTrack) and track.out is not None
@@ -355,13 +371,10 @@ async def test_lossy_downlink_is_answered_from_history(
         relay.downlink.payload_types = {track.out.payload_type}
         router.link("a", "b")
         await b.wait_frames_like(RED, count=5)
-        start = time.monotonic()
-        await asyncio.sleep(6.0)
-        end = time.monotonic()
-        times = [at for at, _ in b.received.colors if start <= at <= end]
-        assert relay.downlink.dropped >= 2, relay.downlink
-        assert len(times) >= 0.75 * FPS * (end - start), len(times)
-        assert max(_gaps(times)) < 0.5, max(_gaps(times))
+        sent, decoded, frozen = await _delivery(a, b, 6.0)
+        assert relay.downlink.dropped >= 4, relay.downlink
+        assert decoded >= sent * 28 / 30, (decoded, sent)
+        assert frozen < 0.5, frozen
         assert track.retransmissions >= relay.downlink.dropped - 1
         assert decode_errors.count == 0
         for media in (a, b):

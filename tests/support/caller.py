@@ -22,7 +22,7 @@ import websockets
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from benchmarks.tracks import ColorTrack, ToneTrack, colour_like
+from benchmarks.tracks import FPS, ColorTrack, ToneTrack, colour_like
 from duet.tasks import TaskSet
 from tests.support.door import http_base, open_session
 
@@ -53,9 +53,13 @@ class CallerMedia:
     it receives."""
 
     def __init__(
-        self, rgb: tuple[int, int, int], configuration: RTCConfiguration | None = None
+        self,
+        rgb: tuple[int, int, int],
+        configuration: RTCConfiguration | None = None,
+        fps: int = FPS,
     ) -> None:
         self.rgb = rgb
+        self.fps = fps
         self.picture: np.ndarray[Any, Any] | None = None
         """An RGB photograph to send instead of the solid colour (set before ``join``, or
         changed later with :meth:`show`)."""
@@ -74,7 +78,7 @@ class CallerMedia:
         self.pc = pc
         pc.on("track", lambda track: self.spawn(self._consume(track)))
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-        self.video = ColorTrack(self.rgb, self.picture)
+        self.video = ColorTrack(self.rgb, self.picture, self.fps)
         pc.addTrack(self.video)
         pc.addTrack(ToneTrack())
         await pc.setLocalDescription(await pc.createAnswer())

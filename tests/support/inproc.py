@@ -5,17 +5,22 @@ from __future__ import annotations
 import asyncio
 import time
 
+from benchmarks.tracks import FPS
 from sfu import Router
 from tests.support.caller import CallerMedia
 
 
 async def connect_caller(
-    router: Router, visitor: str, rgb: tuple[int, int, int], timeout: float = 10.0
+    router: Router,
+    visitor: str,
+    rgb: tuple[int, int, int],
+    timeout: float = 10.0,
+    fps: int = FPS,
 ) -> CallerMedia:
-    """Create ``visitor``'s peer on ``router`` and connect an aiortc caller to it; returns
-    once the SFU receives the caller's video."""
+    """Create ``visitor``'s peer on ``router`` and connect an aiortc caller to it (sending
+    ``fps`` frames per second); returns once the SFU receives the caller's video."""
     peer = router.create_peer(visitor)
-    media = CallerMedia(rgb)
+    media = CallerMedia(rgb, fps=fps)
     answer = await media.answer(await peer.offer())
     await peer.accept_answer(answer)
     deadline = time.monotonic() + timeout
