@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from sfu.aiortc_hooks import selected_remote_candidate_type
 from sfu.packet_feed import PacketFeed
+from sfu.packets import PacketTrack
 from sfu.passthrough import EncodedFeed, EncodedTrack
 
 if TYPE_CHECKING:
@@ -55,6 +56,10 @@ class Counters:
     """PLIs the SFU sent to this visitor (for partners, after drops, for the tap)."""
     keyframe_requests_relayed: int = 0
     """PLIs/FIRs from this visitor relayed to its partner."""
+    keyframe_requests_absorbed: int = 0
+    """PLIs/FIRs from this visitor not relayed: each asked, because of a switch's sequence
+    gap, for the keyframe that had just started the new partner's stream
+    (``sfu.packets.GAP_PLI_WINDOW_S``)."""
     drops: int = 0
     """Frames not forwarded to this visitor (queue overflow, waiting for a keyframe)."""
     fast_packets: int = 0
@@ -107,6 +112,8 @@ async def collect(peer: Peer) -> Counters:
         counters.drops += track.dropped
         if isinstance(track, EncodedTrack):
             counters.keyframe_requests_relayed += track.keyframe_requests
+        if isinstance(track, PacketTrack):
+            counters.keyframe_requests_absorbed += track.gap_requests_absorbed
     return counters
 
 
@@ -120,6 +127,8 @@ class Totals:
     bytes_out: int = 0
     keyframe_requests: int = 0
     """PLIs sent to visitors by the SFU (relayed, after drops, for the tap)."""
+    keyframe_requests_absorbed: int = 0
+    """Visitors' keyframe requests not relayed (see ``Counters.keyframe_requests_absorbed``)."""
     drops: int = 0
     fast_packets: int = 0
     """RTP packets handled on the packets mode's fast path (Hook 11)."""
@@ -133,6 +142,7 @@ class Totals:
         self.bytes_in += other.bytes_in
         self.bytes_out += other.bytes_out
         self.keyframe_requests += other.keyframe_requests
+        self.keyframe_requests_absorbed += other.keyframe_requests_absorbed
         self.drops += other.drops
         self.fast_packets += other.fast_packets
         self.native_packets += other.native_packets
@@ -144,6 +154,7 @@ class Totals:
         self.bytes_in += counters.bytes_in
         self.bytes_out += counters.bytes_out
         self.keyframe_requests += counters.keyframe_requests_sent
+        self.keyframe_requests_absorbed += counters.keyframe_requests_absorbed
         self.drops += counters.drops
         self.fast_packets += counters.fast_packets
         self.native_packets += counters.native_packets

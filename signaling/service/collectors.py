@@ -136,6 +136,12 @@ class SfuCollector(Collector):
             "Keyframe requests (PLI) the SFU sent to visitors: relayed from partners, after "
             "drops and switches, and for the moderation tap.",
         )
+        absorbed = CounterMetricFamily(
+            "duet_sfu_keyframe_requests_absorbed",
+            "Keyframe requests from visitors the SFU did not relay to their partners: each "
+            "asked, because of a switch's sequence gap, for the keyframe that had just "
+            "started the new partner's stream (the first such request within 1 s).",
+        )
         drops = CounterMetricFamily(
             "duet_sfu_dropped_frames",
             "Frames not forwarded to a visitor (queue overflow, waiting for a keyframe).",
@@ -191,6 +197,7 @@ class SfuCollector(Collector):
             transport.add_metric(["in"], totals.bytes_in)
             transport.add_metric(["out"], totals.bytes_out)
             keyframes.add_metric([], totals.keyframe_requests)
+            absorbed.add_metric([], totals.keyframe_requests_absorbed)
             drops.add_metric([], totals.drops)
             fast_path.add_metric([], totals.fast_packets)
             native_path.add_metric([], totals.native_packets)
@@ -201,7 +208,8 @@ class SfuCollector(Collector):
                 worker_cpu.add_metric(label, process.cpu_seconds)
                 worker_rss.add_metric(label, process.rss_bytes)
         yield from (peers, candidates, relay_share, packets, payload, transport, keyframes, drops)
-        yield from (fast_path, native_path, pipe_frames, worker_peers, worker_cpu, worker_rss)
+        yield from (absorbed, fast_path, native_path, pipe_frames, worker_peers, worker_cpu)
+        yield worker_rss
 
 
 class DoorCollector(Collector):

@@ -34,6 +34,7 @@ NAMED = [
     "duet_sfu_forwarded_bytes_total",
     "duet_sfu_transport_bytes_total",
     "duet_sfu_keyframe_requests_total",
+    "duet_sfu_keyframe_requests_absorbed_total",
     "duet_sfu_dropped_frames_total",
     "duet_moderation_enabled",
     "duet_moderation_checks_run_total",

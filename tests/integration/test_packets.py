@@ -19,6 +19,7 @@ from sfu import Router, SfuSettings
 from sfu.packet_feed import PacketFeed
 from sfu.packets import PacketTrack
 from sfu.rtp_rewrite import vp8_keyframe_start
+from sfu.stats import collect
 from tests.support.caller import CallerMedia, DecodeErrors
 from tests.support.inproc import connect_caller, pair_callers
 from tests.support.lossy import CANDIDATE, Direction, LossyRelay, retarget_candidates
@@ -166,6 +167,7 @@ async def test_a_switch_costs_the_new_source_one_keyframe_request(router: Router
         await asyncio.sleep(1.0)  # a second request would have gone out by now
         assert track.gap_requests_absorbed == absorbed + 1
         assert feed.keyframe_requests == requests + 1
+    assert (await collect(router.peers["v"])).keyframe_requests_absorbed == 2  # for /metrics
     for media in (v, a, b):
         await media.close()
 

@@ -151,6 +151,7 @@ def test_sfu_counters_come_from_the_router_stats() -> None:
     totals.bytes_sent.update(audio=40_000, video=1_000_000)
     totals.bytes_in, totals.bytes_out = 2_000_000, 1_100_000
     totals.keyframe_requests, totals.drops = 7, 3
+    totals.keyframe_requests_absorbed = 2
     router.state.candidate_types.update(host=2)
 
     assert _value(metrics, "duet_sfu_peers", state="connected") == 1
@@ -163,6 +164,7 @@ def test_sfu_counters_come_from_the_router_stats() -> None:
     assert _value(metrics, "duet_sfu_transport_bytes_total", direction="in") == 2_000_000
     assert _value(metrics, "duet_sfu_keyframe_requests_total") == 7
     assert _value(metrics, "duet_sfu_dropped_frames_total") == 3
+    assert _value(metrics, "duet_sfu_keyframe_requests_absorbed_total") == 2
     text = metrics.render().decode()
     assert "# TYPE duet_sfu_forwarded_packets_total counter" in text
 
