@@ -149,13 +149,9 @@ async def test_a_switch_costs_the_new_source_one_keyframe_request(router: Router
     # source's keyframe reached it: relayed, that request made the SFU ask the source for a
     # second keyframe at every Next. (Counted as requests, not keyframes: aiortc's encoder
     # also starts over, with a keyframe, when a partner's REMB moves its bitrate by 10 %.)
-    v = await connect_caller(router, "v", BLUE)
-    a = await connect_caller(router, "a", RED)
-    b = await connect_caller(router, "b", GREEN)
+    v, a, b = await _v_watching_a(router)
     track = router.peers["v"].outbound["video"]
     assert isinstance(track, PacketTrack)
-    await router.connect("v", "a")
-    await v.wait_frames_like(RED, count=5)
     for partner, color in (("b", GREEN), ("a", RED)):
         await asyncio.sleep(0.5)  # past the keyframe request coalescing interval
         feed = router.peers[partner].feeds["video"]
@@ -567,17 +563,23 @@ async def test_no_frame_of_the_previous_source_after_a_switch(
         await media.close()
 
 
+async def _v_watching_a(router: Router) -> tuple[CallerMedia, CallerMedia, CallerMedia]:
+    """v (blue) watching a (red), b (green) connected."""
+    v = await connect_caller(router, "v", BLUE)
+    a = await connect_caller(router, "a", RED)
+    b = await connect_caller(router, "b", GREEN)
+    await router.connect("v", "a")
+    await v.wait_frames_like(RED, count=5)
+    return v, a, b
+
+
 async def _v_watching_a_once_b_reported(
     router: Router,
 ) -> tuple[CallerMedia, CallerMedia, CallerMedia]:
     """v (blue) watching a (red), b (green) connected and its first Sender Report in."""
-    v = await connect_caller(router, "v", BLUE)
-    a = await connect_caller(router, "a", RED)
-    b = await connect_caller(router, "b", GREEN)
+    v, a, b = await _v_watching_a(router)
     feed_b = router.peers["b"].feeds["video"]
     assert isinstance(feed_b, PacketFeed)
-    await router.connect("v", "a")
-    await v.wait_frames_like(RED, count=5)
     await _until(lambda: feed_b.sender_report is not None, timeout=8)
     return v, a, b
 

@@ -83,30 +83,38 @@ def _watching(track: PacketTrack, source: Source) -> None:
     source.frame()
 
 
+def _switched(track: PacketTrack) -> Source:
+    """The track forwarded a's packets, then switched to b (whose keyframe is not sent
+    yet); returns b."""
+    _watching(track, Source("a", 1))
+    b = Source("b", 2)
+    track.switch(b.feed)
+    return b
+
+
+def _requests(track: PacketTrack) -> tuple[int, int]:
+    """(partner requests absorbed, relayed)."""
+    return track.gap_requests_absorbed, track.keyframe_requests
+
+
 def test_the_request_after_a_switchs_keyframe_is_absorbed(clock: list[float]) -> None:
     track, out = _track()
-    a, b = Source("a", 1), Source("b", 2)
-    _watching(track, a)
-    track.switch(b.feed)
-    b.frame(keyframe=True)
+    _switched(track).frame(keyframe=True)
     assert out.sent[-1].sequence_number - out.sent[-2].sequence_number > 1000  # the gap
     clock[0] += 0.2
     track._partner_wants_keyframe()  # the partner's receiver, about the gap
-    assert (track.gap_requests_absorbed, track.keyframe_requests) == (1, 0)
+    assert _requests(track) == (1, 0)
     clock[0] += 0.2
     track._partner_wants_keyframe()  # a second request: the partner really needs one
-    assert (track.gap_requests_absorbed, track.keyframe_requests) == (1, 1)
+    assert _requests(track) == (1, 1)
 
 
 def test_a_request_after_the_window_is_relayed(clock: list[float]) -> None:
     track, _ = _track()
-    a, b = Source("a", 1), Source("b", 2)
-    _watching(track, a)
-    track.switch(b.feed)
-    b.frame(keyframe=True)
+    _switched(track).frame(keyframe=True)
     clock[0] += GAP_PLI_WINDOW_S + 0.1
     track._partner_wants_keyframe()
-    assert (track.gap_requests_absorbed, track.keyframe_requests) == (0, 1)
+    assert _requests(track) == (0, 1)
 
 
 def test_the_first_source_has_no_gap_and_requests_are_relayed(clock: list[float]) -> None:
@@ -114,16 +122,14 @@ def test_the_first_source_has_no_gap_and_requests_are_relayed(clock: list[float]
     _watching(track, Source("a", 1))
     clock[0] += 0.1
     track._partner_wants_keyframe()
-    assert (track.gap_requests_absorbed, track.keyframe_requests) == (0, 1)
+    assert _requests(track) == (0, 1)
 
 
 def test_a_request_before_the_keyframe_is_relayed(clock: list[float]) -> None:
     track, _ = _track()
-    a, b = Source("a", 1), Source("b", 2)
-    _watching(track, a)
-    track.switch(b.feed)
+    _switched(track)
     track._partner_wants_keyframe()  # b's keyframe is not out yet: the partner needs it
-    assert (track.gap_requests_absorbed, track.keyframe_requests) == (0, 1)
+    assert _requests(track) == (0, 1)
 
 
 def test_a_resync_after_unrecoverable_loss_is_a_gap_too(clock: list[float]) -> None:
@@ -136,14 +142,14 @@ def test_a_resync_after_unrecoverable_loss_is_a_gap_too(clock: list[float]) -> N
     assert out.sent[-1].sequence_number - out.sent[-2].sequence_number > 1000
     clock[0] += 0.1
     track._partner_wants_keyframe()
-    assert (track.gap_requests_absorbed, track.keyframe_requests) == (1, 0)
+    assert _requests(track) == (1, 0)
 
 
 def test_a_released_keyframe_after_a_switch_is_a_gap_too(clock: list[float]) -> None:
     track, out = _track()
-    a, b = Source("a", 1), Source("b", 2)
-    _watching(track, a)
+    _watching(track, Source("a", 1))
     track.hold()
+    b = Source("b", 2)
     track.switch(b.feed)
     screened = b.ts
     b.frame(keyframe=True)
@@ -152,4 +158,4 @@ def test_a_released_keyframe_after_a_switch_is_a_gap_too(clock: list[float]) -> 
     assert vp8_keyframe_start(out.sent[-2].payload)  # b's screened keyframe, sent
     clock[0] += 0.1
     track._partner_wants_keyframe()
-    assert (track.gap_requests_absorbed, track.keyframe_requests) == (1, 0)
+    assert _requests(track) == (1, 0)
